@@ -1,0 +1,99 @@
+# forgejo-runner-guard: build, install, test.
+#
+#   make install   build the .deb (installing build deps) and apt-get install it
+#   make check     every test: unit, real Docker engine, .deb, real systemd
+#   make demo      the whole story against a simulated runner, in under a minute
+#   make bench     print the benchmark figures
+#
+# Runs as root on Debian 12.  Everything the tests need is installed here.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' lib/forgejo_runner_guard/__init__.py)
+OUT ?= out
+VENV ?= .venv
+SYSPY := /usr/bin/python3
+PY39 ?= $(firstword $(wildcard /root/.pyenv/versions/3.9*/bin/python3.9) $(shell command -v python3.9 2>/dev/null))
+SH1 := sh==1.14.2
+SH2 := sh==2.4.0
+PYTEST_ARGS ?=
+export PYTHONPATH := $(CURDIR)/lib
+export PYTHONDONTWRITEBYTECODE := 1
+
+# Debian packages the build, the tests, the demo and the benchmarks need.
+BUILD_DEBS := debhelper dh-python python3-all python3-setuptools python3-sh python3-stdeb \
+	fakeroot build-essential lintian
+TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-container \
+	python3-venv util-linux iproute2 openssl ca-certificates man-db
+
+.PHONY: help deps build-deps venvs check test-unit test-sh1 test-py39 deb install demo bench clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+# Install the Debian packages in $(1) that are missing (apt-get update only if needed).
+define apt_install
+	missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+		| grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		apt-get update -q; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+endef
+
+build-deps:
+	@$(call apt_install,$(BUILD_DEBS))
+
+deps:
+	@$(call apt_install,$(TEST_DEBS))
+
+# One venv per sh version on Debian's python3, and one on Python 3.9 for the
+# pure modules.  The stamp holds the requirements so a change rebuilds.
+$(VENV)/sh2/.stamp $(VENV)/sh1/.stamp: tests/requirements.txt
+	@$(call apt_install,python3-venv)
+	rm -rf $(@D)
+	$(SYSPY) -m venv $(@D)
+	$(@D)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt \
+		$(if $(findstring sh1,$@),$(SH1),$(SH2))
+	touch $@
+
+$(VENV)/py39/.stamp: tests/requirements.txt
+	@test -n "$(PY39)" || { echo "Python 3.9 not found (pyenv 3.9 or python3.9 on PATH); set PY39=" >&2; exit 1; }
+	rm -rf $(@D)
+	$(PY39) -m venv $(@D)
+	$(@D)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt $(SH1)
+	touch $@
+
+venvs: $(VENV)/sh2/.stamp $(VENV)/sh1/.stamp $(VENV)/py39/.stamp
+
+# The whole suite on sh 2.x (Python 3.11), then everything that runs the
+# tools on sh 1.14, then the pure modules on Python 3.9.
+check: deps venvs
+	@start=$$(date +%s); \
+	echo "== sh 2.x, Python $$($(VENV)/sh2/bin/python -c 'import sys; print(sys.version.split()[0])'): all tests"; \
+	$(VENV)/sh2/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests; \
+	echo "== sh 1.14: all but the packaging tests"; \
+	$(VENV)/sh1/bin/python -m pytest -p no:cacheprovider -m 'not package' $(PYTEST_ARGS) tests; \
+	echo "== Python 3.9: pure modules and command line"; \
+	$(VENV)/py39/bin/python -m pytest -p no:cacheprovider -m 'not package and not docker' $(PYTEST_ARGS) tests; \
+	echo "make check: all suites passed in $$(( $$(date +%s) - start ))s"
+
+deb: build-deps
+	rm -rf $(OUT) && mkdir -p $(OUT)
+	@echo 'packaging: see issue 4' >&2; exit 1
+
+install: deb
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./$(OUT)/forgejo-runner-guard_$(VERSION)_all.deb
+
+demo: deps
+	demo/demo.sh
+
+bench: deps $(VENV)/sh2/.stamp $(VENV)/sh1/.stamp
+	@for v in sh2 sh1; do echo "== $$v"; $(VENV)/$$v/bin/python bench/run.py; done
+
+clean:
+	rm -rf $(OUT) $(VENV) build dist deb_dist lib/*.egg-info .pytest_cache
+	-dh_clean 2>/dev/null

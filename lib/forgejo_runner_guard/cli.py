@@ -1,0 +1,60 @@
+"""Command-line plumbing shared by both commands.
+
+`Parser` turns every usage error into one line and exit 2.  `run()` wraps
+a command's body so that every expected failure (a GuardError) becomes one
+line on stderr and its exit status, and an interrupt exits 130, without a
+traceback.  Only a real bug shows a traceback.
+"""
+
+import argparse
+import sys
+
+from . import __version__
+from .report import EXIT_FAILURE, EXIT_USAGE, GuardError, Reporter
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, "%s: error: %s (see --help)\n" % (self.prog, message))
+
+
+def make_parser(prog, description, epilog):
+    parser = Parser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="%s %s" % (prog, __version__))
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="configuration file (default: /etc/forgejo-runner-guard/guard.conf, "
+        "then every *.conf in PATH.d/ in lexical order)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    noise.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    return parser
+
+
+def verbosity(args):
+    return -1 if args.quiet else (1 if args.verbose else 0)
+
+
+def run(prog, body, argv=None):
+    """Run body(argv, reporter) -> exit status, mapping expected failures."""
+    reporter = Reporter(prog)
+    try:
+        return body(sys.argv[1:] if argv is None else argv, reporter)
+    except GuardError as exc:
+        reporter.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        reporter.error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILURE

@@ -1,0 +1,346 @@
+"""guard.conf -> frozen dataclasses.
+
+The file is INI (configparser, no interpolation) with three kinds of
+section:
+
+  [reconcile]      hosts_file, pins (one "NAME ADDRESS" per line), lock_file,
+                   state_dir (where the in-place fallback keeps its backup)
+  [watchdog]       runners (which runners to check) and the defaults for
+                   every runner, plus state_dir, metrics_file, docker_timeout
+  [runner NAME]    one runner: overrides the [watchdog] defaults for it
+
+After the main file every *.conf in "<main file>.d/" is read in lexical
+order; a later value replaces an earlier one whole (a later `pins`
+replaces the whole list).  A missing default file means built-in
+defaults; a missing file named explicitly, an unknown section or key, or
+a bad value is a ConfigError naming file, line and key.
+
+Only load() touches the file system; parse_* helpers are pure.
+"""
+
+import configparser
+import dataclasses
+import glob
+import os
+import re
+from typing import Optional, Tuple
+
+from .report import ConfigError
+
+DEFAULT_CONFIG = "/etc/forgejo-runner-guard/guard.conf"
+DEFAULT_HOSTS_FILE = "/etc/hosts"
+DEFAULT_LOCK_FILE = "/run/lock/forgejo-runner-guard/hosts.lock"
+DEFAULT_STATE_DIR = "/var/lib/forgejo-runner-guard"
+DEFAULT_PINS = (("forge.azrak.io", "10.1.0.10"),)
+DEFAULT_RUNNER = "forgejo_runner"
+DEFAULT_JOB_PREFIXES = ("FORGEJO-ACTIONS-TASK-", "GITEA-ACTIONS-TASK-")
+
+BACKENDS = ("docker", "systemd")
+
+
+@dataclasses.dataclass(frozen=True)
+class Pin:
+    name: str
+    address: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ReconcileConfig:
+    hosts_file: str = DEFAULT_HOSTS_FILE
+    pins: Tuple[Pin, ...] = tuple(Pin(n, a) for n, a in DEFAULT_PINS)
+    lock_file: str = DEFAULT_LOCK_FILE
+    state_dir: str = DEFAULT_STATE_DIR  # where the in-place fallback keeps its backup
+
+
+@dataclasses.dataclass(frozen=True)
+class RunnerConfig:
+    """One runner to watch.  Durations are seconds (float)."""
+
+    name: str = DEFAULT_RUNNER
+    backend: str = "docker"
+    container: str = DEFAULT_RUNNER  # docker backend: the container's name
+    unit: str = "forgejo-runner.service"  # systemd backend: the unit's name
+    threshold: int = 40
+    window: float = 300.0
+    recent: float = 60.0
+    cooldown: float = 600.0
+    max_restarts: int = 3  # per hour
+    job_prefixes: Tuple[str, ...] = DEFAULT_JOB_PREFIXES
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchdogConfig:
+    runners: Tuple[RunnerConfig, ...] = (RunnerConfig(),)
+    state_dir: str = DEFAULT_STATE_DIR
+    metrics_file: Optional[str] = None
+    docker_timeout: float = 30.0  # seconds, for every single docker/systemctl call
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    reconcile: ReconcileConfig = ReconcileConfig()
+    watchdog: WatchdogConfig = WatchdogConfig()
+    files: Tuple[str, ...] = ()  # the files that were read, in order
+
+
+# ---------------------------------------------------------------- values
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text):
+    """'90', '90s', '5m', '1h', '1d' -> seconds (float); ValueError otherwise."""
+    match = _DURATION.match(text or "")
+    if not match:
+        raise ValueError("not a duration (use e.g. 90, 90s, 5m, 1h): %r" % text)
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def parse_count(text, minimum=0):
+    """A whole number >= minimum; ValueError otherwise."""
+    value = (text or "").strip()
+    if not re.fullmatch(r"\d+", value):
+        raise ValueError("not a whole number: %r" % text)
+    number = int(value)
+    if number < minimum:
+        raise ValueError("must be at least %d: %r" % (minimum, text))
+    return number
+
+
+def parse_pins(text):
+    """Lines of 'NAME ADDRESS' -> list of (name, address) strings, unchecked.
+
+    Blank lines are skipped; validation of names and addresses belongs to
+    the hosts-file module, which raises with the offending value.
+    """
+    pins = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            raise ValueError("expected 'NAME ADDRESS', got %r" % line)
+        pins.append((fields[0], fields[1]))
+    return pins
+
+
+def parse_words(text):
+    return tuple((text or "").split())
+
+
+def parse_path(text):
+    value = (text or "").strip()
+    if not value:
+        raise ValueError("empty path")
+    if not value.startswith("/"):
+        raise ValueError("not an absolute path: %r" % value)
+    return value
+
+
+def parse_optional_path(text):
+    return parse_path(text) if (text or "").strip() else None
+
+
+# ---------------------------------------------------------------- schema
+
+# key -> parser, per kind of section
+_RUNNER_KEYS = {
+    "backend": lambda t: _choice(t, BACKENDS),
+    "container": lambda t: _nonempty(t),
+    "unit": lambda t: _nonempty(t),
+    "threshold": lambda t: parse_count(t, 1),
+    "window": lambda t: _positive(parse_duration(t)),
+    "recent": lambda t: _positive(parse_duration(t)),
+    "cooldown": parse_duration,
+    "max_restarts": lambda t: parse_count(t, 0),
+    "job_prefixes": parse_words,
+}
+_SCHEMA = {
+    "reconcile": {
+        "hosts_file": parse_path,
+        "pins": parse_pins,
+        "lock_file": parse_path,
+        "state_dir": parse_path,
+    },
+    "watchdog": dict(
+        _RUNNER_KEYS,
+        runners=lambda t: _nonempty_words(t),
+        state_dir=parse_path,
+        metrics_file=parse_optional_path,
+        docker_timeout=lambda t: _positive(parse_duration(t)),
+    ),
+    "runner": _RUNNER_KEYS,
+}
+
+
+def _choice(text, choices):
+    value = (text or "").strip()
+    if value not in choices:
+        raise ValueError("must be one of %s: %r" % (", ".join(choices), text))
+    return value
+
+
+def _nonempty(text):
+    value = (text or "").strip()
+    if not value or len(value.split()) != 1:
+        raise ValueError("expected one word: %r" % text)
+    return value
+
+
+def _nonempty_words(text):
+    words = parse_words(text)
+    if not words:
+        raise ValueError("empty list")
+    return words
+
+
+def _positive(seconds):
+    if seconds <= 0:
+        raise ValueError("must be more than zero")
+    return seconds
+
+
+def _section_kind(section):
+    if section in ("reconcile", "watchdog"):
+        return section, None
+    match = re.fullmatch(r"runner\s+(\S+)", section)
+    if match:
+        return "runner", match.group(1)
+    return None, None
+
+
+def _lineno(text, section, key):
+    """Line (1-based) where `key` is set in `section` of `text`, or the
+    section header's line, or 0 when neither can be found."""
+    current, header_line = None, 0
+    found = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        header = re.fullmatch(r"\[([^\]]*)\]", stripped)
+        if header:
+            current = header.group(1).strip()
+            if current == section and not found:
+                header_line = number
+            continue
+        if current == section and key is not None and line[:1] not in (" ", "\t"):
+            name = re.split(r"[=:]", stripped, 1)[0].strip().lower()
+            if name == key:
+                found = number  # the last assignment wins in configparser
+    return found or header_line
+
+
+# ---------------------------------------------------------------- loading
+
+
+def config_files(path):
+    """The main file then its drop-ins: <path>.d/*.conf in lexical order."""
+    return [path] + sorted(glob.glob(os.path.join(glob.escape(path + ".d"), "*.conf")))
+
+
+def _read_one(path):
+    """-> {section: {key: (raw value, lineno)}} for one file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as exc:
+        raise ConfigError("%s: not UTF-8 text (%s)" % (path, exc.reason))
+    parser = configparser.ConfigParser(
+        interpolation=None, default_section="\0no-default-section", strict=True
+    )
+    try:
+        parser.read_string(text, source=path)
+    except configparser.DuplicateOptionError as exc:
+        raise ConfigError(
+            "%s:%s: [%s] %s: set twice in one section" % (path, exc.lineno, exc.section, exc.option)
+        )
+    except configparser.DuplicateSectionError as exc:
+        raise ConfigError("%s:%s: [%s]: section appears twice" % (path, exc.lineno, exc.section))
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigError("%s:%s: a setting before any [section]" % (path, exc.lineno))
+    except configparser.ParsingError as exc:
+        lineno, line = exc.errors[0]
+        raise ConfigError("%s:%s: cannot parse %s" % (path, lineno, line.strip()))
+    except configparser.Error as exc:
+        raise ConfigError("%s: %s" % (path, " ".join(str(exc).split())))
+    result = {}
+    for section in parser.sections():
+        kind, _ = _section_kind(section)
+        if kind is None:
+            raise ConfigError(
+                "%s:%d: [%s]: unknown section (expected [reconcile], [watchdog] or [runner NAME])"
+                % (path, _lineno(text, section, None), section)
+            )
+        values = {}
+        for key, raw in parser.items(section):
+            lineno = _lineno(text, section, key)
+            if key not in _SCHEMA[kind]:
+                raise ConfigError(
+                    "%s:%d: [%s] %s: unknown key (known: %s)"
+                    % (path, lineno, section, key, ", ".join(sorted(_SCHEMA[kind])))
+                )
+            try:
+                value = _SCHEMA[kind][key](raw)
+            except ValueError as exc:
+                raise ConfigError("%s:%d: [%s] %s: %s" % (path, lineno, section, key, exc))
+            values[key] = (value, "%s:%d" % (path, lineno))
+        result[section] = values
+    return result
+
+
+def load(path=None):
+    """Read the configuration.  path=None: the default file, which may be
+    missing (built-in defaults).  A path given explicitly must exist."""
+    explicit = path is not None
+    path = DEFAULT_CONFIG if path is None else path
+    merged = {}  # section -> key -> (value, where)
+    files = []
+    for number, name in enumerate(config_files(path)):
+        if number == 0 and not os.path.exists(name):
+            if explicit:
+                raise ConfigError("%s: no such configuration file" % name)
+            continue
+        try:
+            sections = _read_one(name)
+        except OSError as exc:
+            raise ConfigError("%s: cannot read: %s" % (name, exc.strerror or exc))
+        files.append(name)
+        for section, values in sections.items():
+            merged.setdefault(section, {}).update(values)
+    return build(merged, tuple(files))
+
+
+def build(merged, files=()):
+    """{section: {key: (value, where)}} -> Config (pure)."""
+    rec = {k: v for k, (v, _) in merged.get("reconcile", {}).items()}
+    pins = rec.pop("pins", None)
+    reconcile = ReconcileConfig(**rec)
+    if pins is not None:
+        reconcile = dataclasses.replace(reconcile, pins=tuple(Pin(n, a) for n, a in pins))
+
+    wd = {k: v for k, (v, _) in merged.get("watchdog", {}).items()}
+    names = wd.pop("runners", (DEFAULT_RUNNER,))
+    top = {k: wd.pop(k) for k in ("state_dir", "metrics_file", "docker_timeout") if k in wd}
+    sections = {}
+    for section, values in merged.items():
+        kind, name = _section_kind(section)
+        if kind == "runner":
+            if name not in names:
+                where = next(iter(values.values()), (None, section))[1]
+                raise ConfigError(
+                    "%s: [%s]: runner %r is not listed in [watchdog] runners (%s)"
+                    % (where, section, name, " ".join(names))
+                )
+            sections[name] = {k: v for k, (v, _) in values.items()}
+    runners = tuple(runner_config(name, wd, sections.get(name, {})) for name in names)
+    watchdog = WatchdogConfig(runners=runners, **top)
+    return Config(reconcile=reconcile, watchdog=watchdog, files=files)
+
+
+def runner_config(name, defaults=None, overrides=None):
+    """A RunnerConfig for `name`: built-ins < [watchdog] defaults < [runner NAME]."""
+    values = dict(defaults or {})
+    values.update(overrides or {})
+    values.setdefault("container", name)
+    return RunnerConfig(name=name, **values)

@@ -1,0 +1,105 @@
+"""Exit codes, expected errors and log lines shared by both commands.
+
+Every expected failure is a GuardError carrying its exit status; the
+command layer turns it into one line on stderr, never a traceback.
+Log lines go to stderr; when stderr is the journal (systemd sets
+JOURNAL_STREAM to the device:inode of the stream it connected) each line
+is prefixed with its syslog priority (<3> error, <4> warning, <6> info,
+<7> debug) so the journal records the level.
+"""
+
+import json
+import os
+import sys
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # runtime failure: cannot read/lock/write, Docker unreachable, ...
+EXIT_USAGE = 2  # bad command line or configuration; nothing was changed
+EXIT_DRIFT = 3  # --check / --diff found something to change
+EXIT_PROBE = 4  # --probe: a pinned address failed its probe
+
+ERROR, WARNING, INFO, DEBUG = 3, 4, 6, 7
+
+
+class GuardError(Exception):
+    """An expected failure: reported as one line, exits with exit_code."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message, exit_code=None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(GuardError):
+    """Bad command line or configuration (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """A configuration file is wrong; the message names file, line and key."""
+
+
+def stream_is_journal(stream, environ=None):
+    """True when `stream` is the journal stream systemd connected us to."""
+    environ = os.environ if environ is None else environ
+    value = environ.get("JOURNAL_STREAM", "")
+    if not value:
+        return False
+    try:
+        dev, ino = (int(part) for part in value.split(":", 1))
+        st = os.fstat(stream.fileno())
+    except (ValueError, OSError, AttributeError):
+        return False
+    return (st.st_dev, st.st_ino) == (dev, ino)
+
+
+class Reporter:
+    """Writes log lines to stderr.
+
+    verbosity: -1 quiet (warnings and errors only), 0 normal (plus one
+    summary line per run or per runner), 1 verbose (plus debug detail).
+    """
+
+    def __init__(self, prog, verbosity=0, stream=None, journal=None):
+        self.prog = prog
+        self.verbosity = verbosity
+        self.stream = sys.stderr if stream is None else stream
+        self.journal = stream_is_journal(self.stream) if journal is None else journal
+
+    def log(self, priority, message):
+        threshold = {-1: WARNING, 0: INFO}.get(self.verbosity, DEBUG)
+        if priority > threshold:
+            return
+        for line in str(message).splitlines() or [""]:
+            if self.journal:
+                text = "<%d>%s\n" % (priority, line)
+            else:
+                label = {ERROR: "error: ", WARNING: "warning: "}.get(priority, "")
+                text = "%s: %s%s\n" % (self.prog, label, line)
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed stderr must not turn a good run into a crash
+
+    def error(self, message):
+        self.log(ERROR, message)
+
+    def warning(self, message):
+        self.log(WARNING, message)
+
+    def info(self, message):
+        self.log(INFO, message)
+
+    def debug(self, message):
+        self.log(DEBUG, message)
+
+
+def print_json(document, stream=None):
+    """One JSON document on stdout (or `stream`), keys sorted for diffs."""
+    stream = sys.stdout if stream is None else stream
+    stream.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    stream.flush()

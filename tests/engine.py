@@ -1,0 +1,187 @@
+"""A throwaway Docker engine and a busybox image, for tests, bench and demo.
+
+No registry is reachable, so the image is made with `docker import` from a
+rootfs holding the static busybox of Debian's busybox-static package.
+The engine runs with vfs storage, no bridge and no iptables: containers
+get `--network none` or the host's network, and nothing leaves the
+machine.
+
+    python3 tests/engine.py start DIR   # prints DOCKER_HOST=unix://DIR/docker.sock
+    python3 tests/engine.py stop DIR
+"""
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+IMAGE = "frg-busybox:latest"
+BUSYBOX = "/bin/busybox"  # Debian's busybox-static
+APPLETS = ("sh", "sleep", "cat", "echo", "date", "printf", "true", "false", "seq", "kill", "trap")
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+def _docker(host, *args, timeout=60, **kwargs):
+    env = dict(os.environ, DOCKER_HOST=host)
+    return subprocess.run(
+        ["docker", *args], env=env, timeout=timeout, capture_output=True, text=True, **kwargs
+    )
+
+
+def wait_ready(host, seconds=60.0):
+    deadline = time.monotonic() + seconds
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            result = _docker(host, "info", "--format", "{{.ServerVersion}}", timeout=10)
+            if result.returncode == 0:
+                return result.stdout.strip()
+            last = result.stderr.strip()
+        except subprocess.TimeoutExpired:
+            last = "docker info timed out"
+        time.sleep(0.2)
+    raise EngineError("docker engine at %s not ready after %.0fs: %s" % (host, seconds, last))
+
+
+def start(root):
+    """Start dockerd under `root`; return its DOCKER_HOST."""
+    for tool in ("dockerd", "docker"):
+        if not shutil.which(tool):
+            raise EngineError("%s not found: install Debian's docker.io (make check does)" % tool)
+    os.makedirs(root, exist_ok=True)
+    host = "unix://%s/docker.sock" % root
+    log = open(os.path.join(root, "dockerd.log"), "ab")
+    proc = subprocess.Popen(
+        [
+            "dockerd",
+            "--storage-driver=vfs",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--ip-masq=false",
+            "--bridge=none",
+            "--data-root=%s/data" % root,
+            "--exec-root=%s/exec" % root,
+            "--pidfile=%s/pid" % root,
+            "-H",
+            host,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    with open(os.path.join(root, "dockerd.pid"), "w") as handle:
+        handle.write(str(proc.pid))
+    try:
+        wait_ready(host)
+    except EngineError:
+        stop(root)
+        with open(os.path.join(root, "dockerd.log"), errors="replace") as handle:
+            tail = handle.read()[-2000:]
+        raise EngineError("dockerd did not start; its log ends:\n" + tail)
+    return host
+
+
+def stop(root):
+    """Stop the engine started under `root` (its containers die with it)."""
+    pidfile = os.path.join(root, "dockerd.pid")
+    try:
+        with open(pidfile) as handle:
+            pid = int(handle.read().strip())
+    except (OSError, ValueError):
+        return
+    host = "unix://%s/docker.sock" % root
+    try:
+        ids = _docker(host, "ps", "-aq", timeout=20).stdout.split()
+        if ids:
+            _docker(host, "rm", "-f", *ids, timeout=60)
+    except (subprocess.TimeoutExpired, OSError):
+        pass
+    for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+                # reap it if it is our child
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            continue
+        break
+    os.unlink(pidfile)
+    # the vfs data and the exec root's mounts go with the engine
+    subprocess.run(["umount", "-R", "-l", "%s/exec" % root], capture_output=True)
+    shutil.rmtree(os.path.join(root, "data"), ignore_errors=True)
+
+
+def rootfs_tar(busybox=BUSYBOX):
+    """A tar of a minimal rootfs: busybox and a few applet links."""
+    if not os.path.exists(busybox):
+        raise EngineError("%s not found: install Debian's busybox-static (make check does)" % busybox)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for d in ("bin", "etc", "tmp", "proc", "sys", "dev"):
+            info = tarfile.TarInfo(d)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o1777 if d == "tmp" else 0o755
+            tar.addfile(info)
+        tar.add(busybox, arcname="bin/busybox")
+        for applet in APPLETS:
+            info = tarfile.TarInfo("bin/" + applet)
+            info.type = tarfile.SYMTYPE
+            info.linkname = "busybox"
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def ensure_image(host, image=IMAGE):
+    if _docker(host, "image", "inspect", image).returncode == 0:
+        return image
+    result = subprocess.run(
+        ["docker", "import", "--change", 'CMD ["/bin/sh"]', "-", image],
+        input=rootfs_tar(),
+        env=dict(os.environ, DOCKER_HOST=host),
+        capture_output=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise EngineError("docker import failed: %s" % result.stderr.decode(errors="replace").strip())
+    return image
+
+
+def main(argv):
+    if len(argv) != 3 or argv[1] not in ("start", "stop"):
+        sys.stderr.write("usage: engine.py start|stop DIR\n")
+        return 2
+    root = os.path.abspath(argv[2])
+    try:
+        if argv[1] == "start":
+            host = start(root)
+            ensure_image(host)
+            print("DOCKER_HOST=%s" % host)
+        else:
+            stop(root)
+    except EngineError as exc:
+        sys.stderr.write("engine.py: %s\n" % exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
