@@ -91,8 +91,11 @@ install: deb
 demo: deps
 	demo/demo.sh
 
+# Figures, not pass/fail: every bench/bench_*.py on sh 2.x, then on sh 1.14.
 bench: deps $(VENV)/sh2/.stamp $(VENV)/sh1/.stamp
-	@for v in sh2 sh1; do echo "== $$v"; $(VENV)/$$v/bin/python bench/run.py; done
+	@for v in sh2 sh1; do for b in bench/bench_*.py; do \
+		echo "== $$b ($$($(VENV)/$$v/bin/python -c 'import sh; print("sh", sh.__version__)'))"; \
+		$(VENV)/$$v/bin/python $$b; done; done
 
 clean:
 	rm -rf $(OUT) $(VENV) build dist deb_dist lib/*.egg-info .pytest_cache
