@@ -125,11 +125,19 @@ def test_closed_in_the_handshake(pki):
 def test_probe_pins_probes_each_in_turn(pki):
     with tlsserver.Server("tls", pki["forge"]) as good, tlsserver.Server("tls", pki["other"]) as bad:
         pins = [Pin(NAME, "127.0.0.1"), Pin(NAME, "::1")]
-        # one port for both: good listens on 127.0.0.1, nothing on ::1 at that port
-        results = probe_mod.probe_pins(pins, port=good.port, timeout=5, ca_file=pki["ca"])
+        # one port for both: good listens on 127.0.0.1; on ::1 it is bound, not listening
+        with _refusing("::1", good.port):
+            results = probe_mod.probe_pins(pins, port=good.port, timeout=5, ca_file=pki["ca"])
         assert bad.connections == 0
     assert [r.outcome for r in results] == [VERIFIED, UNREACHABLE]
     assert [r.address for r in results] == ["127.0.0.1", "::1"]
+
+
+def _refusing(host, port):
+    """A socket bound to host:port that does not listen: connecting is refused."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.bind((host, port))
+    return sock
 
 
 def test_the_name_is_never_resolved():
@@ -193,3 +201,65 @@ def test_os_reason():
     assert probe_mod._os_reason(OSError(104, "reset"), 5.0, "during the TLS handshake") == (
         "connection reset during the TLS handshake"
     )
+
+
+# ---------------------------------------------------------------- command-line glue
+
+
+def _args(*argv):
+    from forgejo_runner_guard import cli
+
+    parser = cli.make_parser("optimus-boot-reconcile", "", "")
+    probe_mod.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_settings_defaults_and_values(pki):
+    assert probe_mod.settings(_args()) is None
+    assert probe_mod.settings(_args("--probe")) == probe_mod.Settings(443, 5.0, None)
+    given = probe_mod.settings(
+        _args("--probe", "--probe-port", "8443", "--probe-timeout", "1.5s", "--ca-file", pki["ca"])
+    )
+    assert given == probe_mod.Settings(8443, 1.5, pki["ca"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--probe-port", "8443"], "--probe-port only makes sense with --probe"),
+        (["--ca-file", "/x"], "--ca-file only makes sense with --probe"),
+        (["--probe", "--probe-port", "0"], "--probe-port: not a TCP port (1-65535): '0'"),
+        (["--probe", "--probe-port", "65536"], "--probe-port: not a TCP port (1-65535): '65536'"),
+        (["--probe", "--probe-port", "https"], "--probe-port: not a TCP port (1-65535): 'https'"),
+        (["--probe", "--probe-timeout", "0"], "--probe-timeout: must be more than zero: '0'"),
+        (["--probe", "--probe-timeout", "soon"], "--probe-timeout: not a duration"),
+        (["--probe", "--ca-file", "/nonexistent/ca.pem"], "--ca-file: /nonexistent/ca.pem: cannot use"),
+    ],
+)
+def test_settings_usage_errors(argv, message):
+    from forgejo_runner_guard.report import EXIT_USAGE, UsageError
+
+    with pytest.raises(UsageError) as info:
+        probe_mod.settings(_args(*argv))
+    assert str(info.value).startswith(message), str(info.value)
+    assert info.value.exit_code == EXIT_USAGE
+
+
+def test_run_logs_each_pin_and_exit_status(pki):
+    import io
+
+    from forgejo_runner_guard.report import Reporter
+
+    stream = io.StringIO()
+    with tlsserver.Server("tls", pki["forge"]) as server:
+        given = probe_mod.Settings(server.port, 5.0, pki["ca"])
+        with _refusing("::1", server.port):
+            results = probe_mod.run([Pin(NAME, "127.0.0.1"), Pin(NAME, "::1")], given, Reporter("t", 0, stream))
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("t: probe: forge.azrak.io at 127.0.0.1:%d: verified (" % server.port)
+    assert lines[1].startswith(
+        "t: warning: probe: forge.azrak.io at [::1]:%d: unreachable: connection refused (" % server.port
+    )
+    assert lines[2] == "t: warning: probe: 1 of 2 pins verified"
+    assert probe_mod.exit_status(results) == 4
+    assert probe_mod.exit_status(results[:1]) == 0

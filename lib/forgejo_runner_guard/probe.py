@@ -12,7 +12,9 @@ certificate against NAME.  Three outcomes:
                       closed, no route
 
 The whole probe (connect and handshake) shares one deadline, `timeout`.
-ProbeResult is a plain value; probe() is the only function doing I/O.
+ProbeResult is a plain value; probe() does the network I/O.  At the end,
+the command-line glue for optimus-boot-reconcile --probe: the options,
+their validation (usage errors before anything happens) and the log lines.
 """
 
 import dataclasses
@@ -21,6 +23,10 @@ import os
 import socket
 import ssl
 import time
+from typing import Optional
+
+from .config import parse_duration
+from .report import EXIT_OK, EXIT_PROBE, UsageError
 
 VERIFIED = "verified"
 WRONG_CERTIFICATE = "wrong-certificate"
@@ -218,3 +224,104 @@ def _os_reason(exc, timeout, stage):
     if reason is None:
         reason = (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
     return reason if stage == "while connecting" else "%s %s" % (reason, stage)
+
+
+# ---------------------------------------------------------------- command line
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    port: int = DEFAULT_PORT
+    timeout: float = DEFAULT_TIMEOUT
+    ca_file: Optional[str] = None
+
+
+PROBE_HELP = """\
+probing (--probe):
+  --probe proves each pin of this run (from --pin, else the configuration):
+  it connects to the pinned ADDRESS (the name is never resolved), starts TLS
+  with NAME as SNI and verifies the certificate for NAME against the system
+  trust store (or --ca-file).  Each pin is verified, wrong-certificate
+  (something answered but did not prove it is NAME: unknown issuer, expired,
+  certificate for another name, no TLS) or unreachable (refused, timed out,
+  reset).  --probe never writes the hosts file and takes no lock: pin first,
+  then probe; with --check or --diff it also checks the hosts file (drift,
+  exit 3, wins over a failed probe).  Do not put --probe in the boot unit:
+  at boot the tunnel may not be up yet, and a probe must never hold up the pin.
+"""
+
+
+def add_arguments(parser):
+    group = parser.add_argument_group("probing the pins")
+    group.add_argument(
+        "--probe",
+        action="store_true",
+        help="prove each pin over TLS instead of writing; exit 4 when one fails (see below)",
+    )
+    group.add_argument(
+        "--probe-port", metavar="PORT", help="TCP port to probe (default: %d)" % DEFAULT_PORT
+    )
+    group.add_argument(
+        "--probe-timeout",
+        metavar="DURATION",
+        help="time allowed per pin for connect and handshake (default: %gs)" % DEFAULT_TIMEOUT,
+    )
+    group.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="trust only the CA certificates in PATH (PEM) instead of the system store",
+    )
+
+
+def settings(args):
+    """Validated probe Settings from parsed arguments, None without --probe.
+    UsageError for a bad value, or a probe option without --probe."""
+    given = [
+        option
+        for option, value in (
+            ("--probe-port", args.probe_port),
+            ("--probe-timeout", args.probe_timeout),
+            ("--ca-file", args.ca_file),
+        )
+        if value is not None
+    ]
+    if not args.probe:
+        if given:
+            raise UsageError("%s only makes sense with --probe" % given[0])
+        return None
+    port = DEFAULT_PORT
+    if args.probe_port is not None:
+        text = args.probe_port.strip()
+        if not text.isdigit() or not 1 <= int(text) <= 65535:
+            raise UsageError("--probe-port: not a TCP port (1-65535): %r" % args.probe_port)
+        port = int(text)
+    timeout = DEFAULT_TIMEOUT
+    if args.probe_timeout is not None:
+        try:
+            timeout = parse_duration(args.probe_timeout)
+        except ValueError as exc:
+            raise UsageError("--probe-timeout: %s" % exc)
+        if timeout <= 0:
+            raise UsageError("--probe-timeout: must be more than zero: %r" % args.probe_timeout)
+    if args.ca_file is not None:
+        try:
+            make_context(args.ca_file)
+        except ValueError as exc:
+            raise UsageError("--ca-file: %s" % exc)
+    return Settings(port, timeout, args.ca_file)
+
+
+def run(pins, given, reporter):
+    """Probe `pins` with Settings `given`, logging one line per pin (info
+    when verified, warning otherwise) and a summary.  -> the results."""
+    results = probe_pins(pins, given.port, given.timeout, given.ca_file)
+    for result in results:
+        (reporter.info if result.ok else reporter.warning)("probe: " + result.describe())
+    failed = sum(1 for result in results if not result.ok)
+    summary = "probe: %d of %d pins verified" % (len(results) - failed, len(results))
+    (reporter.warning if failed else reporter.info)(summary)
+    return results
+
+
+def exit_status(results):
+    return EXIT_OK if all(result.ok for result in results) else EXIT_PROBE
