@@ -387,7 +387,7 @@ def plan(text, pins=None, unpins=(), unpin_all=False):
 
     if unpin_all:
         _unpin_all(pin_lines, groups, outcomes, warnings)
-    for lname, name in unpin_names.items():
+    for lname, name in ([] if unpin_all else unpin_names.items()):
         _unpin(lname, name, pin_lines, groups, outcomes, warnings)
     if wanted is not None:
         end = len(data)

@@ -4,6 +4,11 @@ atomic_write(): temporary file in the same directory, fsync, rename over
 the target, fsync the directory.  A crash at any point leaves the old
 file or the new one, never a mix.
 
+replace_file(): the same for an existing file, keeping its owner, mode,
+extended attributes and symlink, with an in-place fallback (not atomic,
+after a backup) where rename cannot work, e.g. a bind-mounted file.
+read_file(), remove_stale_temps(): the rest of a read-modify-write.
+
 lock(): an exclusive flock on a separate lock file, held for a whole
 read-modify-write (the target's own inode changes on every rename, so it
 cannot carry the lock itself).
@@ -13,6 +18,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 
 from .report import GuardError
 
@@ -76,3 +82,208 @@ def lock(path, wait=True):
         yield
     finally:
         os.close(fd)
+
+
+# ---------------------------------------------------------------- replacing a file in place of another
+#
+# Test hook: FRG_TEST_FAIL (test-only, read nowhere else) is a comma list
+# of failure points to inject into replace_file(): "fsync" (fsync of the
+# temporary file fails, EIO), "rename" (the rename fails, EIO), "ebusy"
+# (the rename fails with EBUSY, as over a bind mount), "crash" (the
+# process dies with status 137 after the temporary file is complete and
+# before the rename, leaving the temporary file behind).  An environment
+# variable rather than a mock because the tests run the real command as a
+# subprocess, where no mock reaches; it can only make a run fail, never
+# change what it writes.
+
+FAIL_ENV = "FRG_TEST_FAIL"
+
+# rename cannot work here; rewrite in place instead (see replace_file)
+FALLBACK_ERRNOS = frozenset((errno.EBUSY, errno.EXDEV, errno.EACCES, errno.EPERM, errno.EROFS))
+
+
+def _inject(point):
+    if point in os.environ.get(FAIL_ENV, "").split(","):
+        if point == "crash":
+            os._exit(137)
+        code = errno.EBUSY if point == "ebusy" else errno.EIO
+        raise OSError(code, "%s (injected by %s=%s)" % (os.strerror(code), FAIL_ENV, point))
+
+
+class _Fallback(Exception):
+    """Rename cannot be used for this file; carries the OSError."""
+
+
+def _why(exc):
+    return exc.strerror or str(exc)
+
+
+def read_file(path):
+    """The bytes of `path`, or None when it does not exist (its directory
+    must).  Raises GuardError (exit 1) for anything else."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        directory = os.path.dirname(os.path.realpath(path)) or "."
+        if not os.path.isdir(directory):
+            raise GuardError("cannot read %s: directory %s does not exist" % (path, directory))
+        return None
+    except OSError as exc:
+        raise GuardError("cannot read %s: %s" % (path, _why(exc)))
+
+
+def temp_name(target):
+    return os.path.join(os.path.dirname(target), "%s%s.%d" % (
+        TEMP_PREFIX, os.path.basename(target), os.getpid()))
+
+
+def remove_stale_temps(target):
+    """Remove the temporary files a crashed run left beside `target`
+    (call it under the lock).  Returns the paths removed."""
+    directory, base = os.path.split(target)
+    prefix = TEMP_PREFIX + base + "."
+    removed = []
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return removed
+    for name in names:
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            path = os.path.join(directory, name)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                removed.append(path)
+    return removed
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _copy_attributes(fd, target, st):
+    """Owner, mode and extended attributes (SELinux label, ACLs) of the
+    original onto the new file; any failure means rename would lose them."""
+    try:
+        if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+            os.fchown(fd, st.st_uid, st.st_gid)
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))  # after chown, which clears set-id bits
+        try:
+            names = os.listxattr(target)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+            names = []
+        for name in names:
+            os.setxattr(fd, name, os.getxattr(target, name))
+    except OSError as exc:
+        raise _Fallback(exc)
+
+
+def _replace_by_rename(target, data, st, mode):
+    temp = temp_name(target)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno in FALLBACK_ERRNOS:
+            raise _Fallback(exc)
+        raise
+    try:
+        try:
+            if st is not None:
+                _copy_attributes(fd, target, st)
+            else:
+                os.fchmod(fd, mode)  # the umask must not narrow it
+            _write_all(fd, data)
+            _inject("fsync")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _inject("crash")
+        try:
+            _inject("ebusy")
+            _inject("rename")
+            os.rename(temp, target)
+        except OSError as exc:
+            if exc.errno in FALLBACK_ERRNOS and st is not None:
+                raise _Fallback(exc)
+            raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    fsync_dir(os.path.dirname(target))
+
+
+def backup_path(target, backup_dir):
+    return os.path.join(backup_dir, os.path.basename(target) + ".before-in-place")
+
+
+def write_in_place(target, data, backup_dir):
+    """Rewrite `target` in place (same inode): NOT atomic.  A copy of the
+    old contents is first saved (atomically) to backup_path(); then the
+    file is overwritten from offset 0, truncated and fsynced.  Returns
+    the backup's path.  Raises GuardError."""
+    backup = backup_path(target, backup_dir)
+    try:
+        with open(target, "rb") as handle:
+            old = handle.read()
+        os.makedirs(backup_dir, mode=0o755, exist_ok=True)
+        atomic_write(backup, old, mode=0o600)
+    except OSError as exc:
+        raise GuardError("cannot save a backup of %s to %s before rewriting it in place: %s"
+                         % (target, backup, _why(exc)))
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            _write_all(fd, data)
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise GuardError("cannot rewrite %s in place: %s (its old contents are in %s)"
+                         % (target, _why(exc), backup))
+    return backup
+
+
+def replace_file(path, data, backup_dir, mode=0o644):
+    """Make `path` hold the bytes `data`, never half-written on the normal path.
+
+    A symlink is followed: its final target is replaced and the link
+    stays.  Normal path ("rename", or "created" when there was no file,
+    with `mode`): a temporary file beside the target gets the original's
+    owner, mode and extended attributes, is written and fsynced, renamed
+    over the target, and the directory is fsynced; a crash leaves the old
+    file or the new one.  Where that cannot work (EBUSY from a
+    bind-mounted file, EXDEV, EACCES/EPERM/EROFS from a directory the
+    process may not write, or attributes that cannot be copied) the file
+    is rewritten in place instead ("in-place", not atomic, after a backup
+    in `backup_dir`; see write_in_place).  Call it under the lock, after
+    remove_stale_temps().  Returns (method, detail): detail is the OSError
+    that forced the fallback and the backup's path, or "".
+    Raises GuardError (exit 1) on failure, with `path` as it was.
+    """
+    target = os.path.realpath(path)
+    directory = os.path.dirname(target)
+    if not os.path.isdir(directory):
+        raise GuardError("cannot write %s: directory %s does not exist" % (path, directory))
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise GuardError("cannot write %s: %s" % (path, _why(exc)))
+    try:
+        _replace_by_rename(target, data, st, mode)
+        return ("rename" if st is not None else "created"), ""
+    except _Fallback as fallback:
+        reason = fallback.args[0]
+        if st is None:
+            raise GuardError("cannot create %s: %s" % (path, _why(reason)))
+    except OSError as exc:
+        raise GuardError("cannot write %s: %s; the file is unchanged" % (path, _why(exc)))
+    backup = write_in_place(target, data, backup_dir)
+    return "in-place", "rename impossible (%s); old contents saved to %s" % (_why(reason), backup)

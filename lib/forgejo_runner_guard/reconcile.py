@@ -1,0 +1,343 @@
+"""optimus-boot-reconcile: pin names to addresses in /etc/hosts, exactly.
+
+The command body is a pipeline over one `Run` object:
+
+    configure  (command line + guard.conf -> Run; usage errors exit 2)
+    read       (the hosts file; under the lock when the run may write)
+    plan       (hostsfile.plan: pure)
+    act        (write + verify, or print the diff, or nothing)
+    report     (one summary line on stderr, warnings, --json on stdout)
+
+A later step (--runners/--refresh-stale/--probe) slots in as one more
+function between these.  This command runs no other program: it does
+not import `sh`.
+
+Stable interface: main(argv=None) -> exit status.
+"""
+
+import dataclasses
+import os
+import sys
+from typing import List, Optional, Tuple
+
+from . import cli, config, hostsfile, safewrite
+from .report import EXIT_DRIFT, EXIT_OK, GuardError, UsageError, print_json
+
+PROG = "optimus-boot-reconcile"
+
+DESCRIPTION = """\
+Pin host names to addresses in the hosts file, idempotently and exactly:
+each pinned name ends up mapped by one line per pinned address (a line
+the tool owns, marked "# forgejo-runner-guard pin", or one the admin
+wrote that already does it) and by no other active line.  Conflicting
+lines are switched off with a "#forgejo-runner-guard off" record that
+--unpin restores byte for byte.  Every other byte of the file is kept.
+Pins come from the configuration's [reconcile] pins unless --pin is given."""
+
+EPILOG = """\
+examples:
+  optimus-boot-reconcile              apply the configured pins (the boot unit runs this)
+  optimus-boot-reconcile --check      exit 3 when the file is not in sync; writes nothing
+  optimus-boot-reconcile --diff       show, as a unified diff, what a run would change
+  optimus-boot-reconcile --pin forge.azrak.io=10.1.0.10 --pin forge.azrak.io=2001:db8::10
+                                      pin one IPv4 and one IPv6 address (replaces the
+                                      configured pins for this run)
+  optimus-boot-reconcile --unpin forge.azrak.io
+                                      remove the pin, restore the lines it switched off
+  optimus-boot-reconcile --unpin-all  remove every pin the tool owns
+  optimus-boot-reconcile --list --json
+                                      the pins the tool owns, as JSON
+
+exit status:
+  0  in sync (whether or not this run wrote)
+  1  runtime failure: cannot read, lock or write the file
+  2  usage or configuration error (bad name or address, ...): nothing written
+  3  --check or --diff found something to change
+
+writing:
+  The hosts file is replaced atomically: a temporary file beside it gets
+  the original's owner, mode and extended attributes (SELinux label), is
+  fsynced and renamed over it, and the directory is fsynced; a symlinked
+  file keeps its symlink (the target is replaced).  All of it happens
+  under a lock (lock_file in guard.conf).  When the file is already in
+  sync it is not written at all.
+
+  In-place fallback (NOT atomic): where rename cannot work -- a
+  bind-mounted /etc/hosts, as in containers (EBUSY), or a directory this
+  process may not write -- the file is rewritten in place instead, after
+  its old contents are saved to STATE_DIR/hosts.before-in-place
+  (state_dir in guard.conf, default /var/lib/forgejo-runner-guard).  A
+  crash in the middle of that rewrite can leave a partial file: restore
+  it from that copy.
+
+  A pin no longer asked for (gone from the configuration, or not named by
+  this run's --pin) is reported, never removed: only --unpin and
+  --unpin-all remove pins.  --unpin restores a switched-off line only if
+  it is still exactly as the tool left it; otherwise it warns."""
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything one run knows, filled in step by step."""
+
+    mode: str  # "apply", "check", "diff" or "list"
+    hosts_file: str
+    pins: Optional[Tuple[config.Pin, ...]]  # None: this run reconciles no pins
+    unpins: Tuple[str, ...]
+    unpin_all: bool
+    lock_file: str
+    state_dir: str
+    json: bool
+    config_files: Tuple[str, ...] = ()
+    existed: bool = True
+    old: bytes = b""
+    plan: Optional[hostsfile.Plan] = None
+    written: bool = False
+    method: Optional[str] = None
+    detail: str = ""
+    removed_temps: List[str] = dataclasses.field(default_factory=list)
+
+
+def build_parser():
+    parser = cli.make_parser(PROG, DESCRIPTION, EPILOG)
+    parser.add_argument("--hosts-file", metavar="PATH",
+                        help="the hosts file (default: hosts_file in guard.conf, /etc/hosts)")
+    parser.add_argument("--pin", metavar="NAME=ADDRESS", action="append", default=[],
+                        help="pin NAME to ADDRESS (IPv4 or IPv6); repeatable; replaces the "
+                        "configured pins")
+    parser.add_argument("--unpin", metavar="NAME", action="append", default=[],
+                        help="remove the pin of NAME and restore what it switched off; repeatable")
+    parser.add_argument("--unpin-all", action="store_true",
+                        help="remove every pin the tool owns")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--list", action="store_true", help="show the pins the tool owns")
+    modes.add_argument("--check", action="store_true",
+                       help="write nothing; exit 3 when the file is not in sync")
+    modes.add_argument("--diff", action="store_true",
+                       help="write nothing; print a unified diff of what a run would change; "
+                       "exit 3 when there is one")
+    return parser
+
+
+# ---------------------------------------------------------------- steps
+
+
+def configure(args):
+    """Command line + configuration -> Run.  Raises UsageError (exit 2)."""
+    conf = config.load(args.config)
+    mode = "list" if args.list else "check" if args.check else "diff" if args.diff else "apply"
+    if mode == "list" and (args.pin or args.unpin or args.unpin_all):
+        raise UsageError("--list cannot be combined with --pin, --unpin or --unpin-all")
+    if args.pin:
+        pins = tuple(_parse_pin(text) for text in args.pin)
+    elif args.unpin or args.unpin_all or mode == "list":
+        pins = None  # an unpin run pins nothing it was not told to
+    else:
+        pins = conf.reconcile.pins
+        try:
+            hostsfile.normalize_pins(pins)
+        except UsageError as exc:
+            where = " or ".join(conf.files) or "built-in defaults"
+            raise UsageError("[reconcile] pins in %s: %s" % (where, exc))
+    if pins is not None:
+        hostsfile.normalize_pins(pins)
+    for name in args.unpin:
+        hostsfile.validate_name(name)
+    hosts = args.hosts_file if args.hosts_file is not None else conf.reconcile.hosts_file
+    if not hosts:
+        raise UsageError("--hosts-file: empty path")
+    run = Run(mode=mode, hosts_file=hosts, pins=pins, unpins=tuple(args.unpin),
+              unpin_all=args.unpin_all, lock_file=conf.reconcile.lock_file,
+              state_dir=conf.reconcile.state_dir, json=args.json, config_files=conf.files)
+    # contradictions (--pin X --unpin X, --unpin-all with --pin) are caught here,
+    # on an empty file, before anything is locked or read
+    hostsfile.plan(b"", run.pins, run.unpins, run.unpin_all)
+    return run
+
+
+def _parse_pin(text):
+    name, sep, address = text.partition("=")
+    if not sep:
+        raise UsageError("--pin %r: expected NAME=ADDRESS" % text)
+    hostsfile.validate_name(name)
+    return config.Pin(name, hostsfile.validate_address(address))
+
+
+def read(run, reporter):
+    if run.mode == "apply":
+        for path in safewrite.remove_stale_temps(os.path.realpath(run.hosts_file)):
+            reporter.info("removed %s, left behind by an interrupted run" % path)
+    data = safewrite.read_file(run.hosts_file)
+    run.existed = data is not None
+    run.old = b"" if data is None else data
+
+
+def plan(run):
+    run.plan = hostsfile.plan(run.old, run.pins, run.unpins, run.unpin_all)
+
+
+def act(run, reporter):
+    if run.mode == "diff" and run.plan.changed:
+        out = getattr(sys.stdout, "buffer", None)
+        text = unified_diff(run.old, run.plan.text, run.hosts_file)
+        if out is not None:
+            sys.stdout.flush()
+            out.write(text)
+            out.flush()
+        else:
+            sys.stdout.write(text.decode("utf-8", "replace"))
+    if run.mode != "apply" or not run.plan.changed:
+        return
+    run.method, run.detail = safewrite.replace_file(run.hosts_file, run.plan.text, run.state_dir)
+    run.written = True
+    if run.method == "in-place":
+        reporter.warning("%s rewritten in place, not atomically: %s" % (run.hosts_file, run.detail))
+    verify(run)
+
+
+def verify(run):
+    """Re-read the file: it must hold what was written, and be in sync."""
+    again = safewrite.read_file(run.hosts_file)
+    if again != run.plan.text:
+        raise GuardError("%s: after writing, the file does not hold what was written "
+                         "(changed by another program?)" % run.hosts_file)
+    if hostsfile.plan(again, run.pins, run.unpins, run.unpin_all).changed:
+        raise GuardError("%s: after writing, the pins do not hold" % run.hosts_file)
+
+
+def report(run, reporter):
+    p = run.plan
+    for outcome in p.outcomes:
+        for text in _details(outcome):
+            reporter.debug(text)
+        if outcome.outcome == hostsfile.UNWANTED:
+            reporter.warning("%s -> %s (line %d) is pinned but not asked for by this run; left "
+                             "in place (remove it with --unpin %s)"
+                             % (outcome.name, outcome.address, outcome.line, outcome.name))
+    for text in p.warnings:
+        reporter.warning("%s: %s" % (run.hosts_file, text))
+    if run.mode == "list":
+        if not run.json:
+            for name, address, line in p.owned:
+                sys.stdout.write("%s %s\n" % (name, address))
+            sys.stdout.flush()
+        reporter.info("%s: %d pin(s) owned by the tool" % (run.hosts_file, len(p.owned)))
+    else:
+        reporter.info(summary(run))
+    if run.json:
+        print_json(document(run))
+    if run.mode in ("check", "diff") and p.changed:
+        return EXIT_DRIFT
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- output
+
+
+def summary(run):
+    p = run.plan
+    parts = []
+    for o in p.outcomes:
+        if o.outcome == hostsfile.UNWANTED:
+            continue
+        what = o.name if o.address is None else "%s -> %s" % (o.name, o.address)
+        parts.append("%s %s" % (what, o.outcome))
+    off = sum(len(o.switched_off) for o in p.outcomes)
+    if off:
+        parts.append("%d line(s) switched off" % off)
+    if not parts:
+        parts.append("no pins")
+    if not p.changed:
+        state = "in sync"
+    elif run.mode == "apply":
+        state = "updated (%s)" % {"rename": "atomic rename", "created": "created"}.get(
+            run.method, "in place, not atomic")
+    else:
+        state = "not in sync, would change"
+    return "%s: %s: %s" % (run.hosts_file, state, ", ".join(parts))
+
+
+def _details(o):
+    what = o.name if o.address is None else "%s -> %s" % (o.name, o.address)
+    yield "%s: %s%s" % (what, o.outcome, "" if o.line is None else " (line %d)" % o.line)
+    for key in ("switched_off", "removed", "restored"):
+        lines = getattr(o, key)
+        if lines:
+            yield "%s: line(s) %s %s" % (what, ", ".join(map(str, lines)), key.replace("_", " "))
+
+
+def document(run):
+    p = run.plan
+    return {
+        "file": run.hosts_file,
+        "mode": run.mode,
+        "existed": run.existed,
+        "changed": p.changed,
+        "written": run.written,
+        "method": run.method,
+        "pins": [dataclasses.asdict(o) for o in p.outcomes],
+        "owned": [{"name": n, "address": a, "line": line} for n, a, line in p.owned],
+        "warnings": list(p.warnings),
+    }
+
+
+def unified_diff(old, new, path):
+    """Unified diff (bytes) of two versions of a file, GNU diff style
+    (including "\\ No newline at end of file")."""
+    import difflib
+
+    a, b = old.splitlines(True), new.splitlines(True)
+    # trim the common head and tail: difflib then only sees the changed middle
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    lo = max(0, head - 3)
+    a_mid, b_mid = a[lo:len(a) - max(0, tail - 3)], b[lo:len(b) - max(0, tail - 3)]
+    name = path.encode("utf-8", "surrogateescape")
+    out = []
+    lines = difflib.diff_bytes(difflib.unified_diff, a_mid, b_mid, name, name + b" (reconciled)",
+                               lineterm=b"\n")
+    for line in lines:
+        if line.startswith(b"@@") and lo:
+            line = _shift_hunk(line, lo)
+        out.append(line if line.endswith(b"\n") else line + b"\n\\ No newline at end of file\n")
+    return b"".join(out)
+
+
+def _shift_hunk(header, offset):
+    import re
+
+    def shift(match):
+        return b"%s%d" % (match.group(1), int(match.group(2)) + offset)
+
+    return re.sub(rb"([-+])(\d+)", shift, header, count=2)
+
+
+# ---------------------------------------------------------------- main
+
+
+def _body(argv, reporter):
+    args = build_parser().parse_args(argv)
+    reporter.verbosity = cli.verbosity(args)
+    run = configure(args)
+    for path in run.config_files:
+        reporter.debug("configuration: %s" % path)
+    if run.mode == "apply":
+        reporter.debug("lock: %s" % run.lock_file)
+        with safewrite.lock(run.lock_file):
+            read(run, reporter)
+            plan(run)
+            act(run, reporter)
+    else:
+        read(run, reporter)  # read-only: a rename-replaced file is never seen half-written
+        plan(run)
+        act(run, reporter)
+    return report(run, reporter)
+
+
+def main(argv=None):
+    """Run the command; returns its exit status (see EXIT STATUS in --help)."""
+    return cli.run(PROG, _body, argv)
