@@ -1,0 +1,417 @@
+"""hostsfile: the pure parser/planner.  Hypothesis properties over
+generated hosts files, and a table per rule of issue 2."""
+
+import ipaddress
+import os
+import shutil
+import subprocess
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from forgejo_runner_guard import hostsfile as hf
+from forgejo_runner_guard.report import UsageError
+
+SETTINGS = settings(max_examples=120, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+PINNABLE = ["forge.azrak.io", "a.example", "b-1.example"]
+NAMES = PINNABLE + ["FORGE.Azrak.IO", "A.EXAMPLE", "www.example", "forge.azrak.io.evil",
+                    "xforge.azrak.io", "localhost"]
+V4 = ["10.1.0.10", "203.0.113.5", "192.0.2.1", "127.0.0.1"]
+V6 = ["2001:db8::7", "2001:db8::10", "::1"]
+BAD_ADDRESSES = ["10.1.0.256", "10.1.0", "x"]
+
+
+# ---------------------------------------------------------------- an independent reader
+
+
+def active_map(data):
+    """{lower name: [ip, ...]} as a resolver reads the file (independent of hf)."""
+    result = {}
+    for line in data.split(b"\n"):
+        fields = line.split(b"#", 1)[0].split()
+        if len(fields) < 2:
+            continue
+        try:
+            ip = ipaddress.ip_address(fields[0].decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        for name in {n.lower() for n in fields[1:]}:  # one line maps a name once
+            result.setdefault(name.lower().decode("ascii", "replace"), []).append(ip)
+    return result
+
+
+def sed_purge(data, sed=("sed",)):
+    proc = subprocess.run(list(sed) + ["-e", hf.PURGE_SED], input=data, capture_output=True,
+                          env={"LC_ALL": "C", "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                          check=True)
+    return proc.stdout
+
+
+# ---------------------------------------------------------------- strategies
+
+ws = st.sampled_from([b" ", b"\t", b"  ", b" \t", b"\t\t"])
+eols = st.sampled_from([b"\n", b"\r\n"])
+
+
+@st.composite
+def mapping_line(draw):
+    address = draw(st.sampled_from(V4 * 2 + V6 * 2 + BAD_ADDRESSES)).encode()
+    names = draw(st.lists(st.sampled_from(PINNABLE * 3 + NAMES), min_size=1, max_size=3))
+    body = draw(st.sampled_from([b"", b" ", b"\t"])) + address
+    for name in names:
+        body += draw(ws) + name.encode()
+    if draw(st.booleans()):
+        body += draw(ws) + b"# " + draw(st.sampled_from([b"web", b"", b"forge.azrak.io old"]))
+    if draw(st.booleans()):
+        body += draw(st.sampled_from([b" ", b"\t"]))
+    return body
+
+
+garbage = st.binary(max_size=20).map(lambda b: b.replace(b"\n", b""))
+other_line = st.one_of(
+    st.just(b""), st.just(b"# comment forge.azrak.io"), st.just(b"   "),
+    st.just(b"::1 localhost ip6-localhost"), garbage,
+    st.sampled_from([b"forge.azrak.io", b"10.1.0.10", b"# 10.1.0.10 forge.azrak.io"]))
+
+
+@st.composite
+def hosts_file(draw):
+    lines = draw(st.lists(st.one_of(mapping_line(), other_line), max_size=12))
+    eol = draw(eols)
+    mixed = draw(st.booleans())
+    out = b""
+    for i, line in enumerate(lines):
+        last = i == len(lines) - 1
+        if last and draw(st.booleans()):
+            out += line  # missing final newline
+        else:
+            out += line + (draw(eols) if mixed else eol)
+    assume(hf.MARKER not in out.lower())
+    return out
+
+
+@st.composite
+def pin_set(draw):
+    pins = []
+    for name in draw(st.lists(st.sampled_from(PINNABLE), min_size=1, max_size=3, unique=True)):
+        kind = draw(st.sampled_from(["v4", "v6", "both"]))
+        if kind in ("v4", "both"):
+            pins.append((name, draw(st.sampled_from(V4))))
+        if kind in ("v6", "both"):
+            pins.append((name, draw(st.sampled_from(V6))))
+    return pins
+
+
+def check_pins_hold(data, pins):
+    """Rules 1 and 2 as a resolver sees them."""
+    active = active_map(data)
+    wanted = {}
+    for name, address in pins:
+        wanted.setdefault(name.lower(), []).append(ipaddress.ip_address(address))
+    for name, ips in wanted.items():
+        assert sorted(active.get(name, []), key=str) == sorted(ips, key=str), (name, data)
+
+
+# ---------------------------------------------------------------- properties
+
+
+@SETTINGS
+@given(hosts_file())
+def test_round_trip_is_byte_identical(data):
+    for pins in (None, []):
+        result = hf.plan(data, pins)
+        assert result.text is data and not result.changed
+    assert hf.plan(data.decode("utf-8", "surrogateescape")).text == data  # str in, same bytes
+
+
+@SETTINGS
+@given(hosts_file(), pin_set())
+def test_pin_holds_and_second_run_changes_nothing(data, pins):
+    first = hf.plan(data, pins)
+    check_pins_hold(first.text, pins)
+    second = hf.plan(first.text, pins)
+    assert not second.changed and second.text is first.text
+    assert all(o.outcome in (hf.IN_PLACE, hf.UNMANAGED) for o in second.outcomes)
+    assert first.changed == any(o.outcome in hf.CHANGING for o in first.outcomes)
+
+
+@SETTINGS
+@given(hosts_file(), pin_set())
+def test_only_allowed_lines_change(data, pins):
+    new = hf.plan(data, pins).text
+    pinned = {n.lower().encode() for n, _ in pins}
+    rebuilt = []
+    for line in new.splitlines(True):
+        body = line.rstrip(b"\n")
+        if body.rstrip(b" \r").endswith((hf.PIN_TAG, hf.KEEP_TAG)):
+            continue  # a line the tool added
+        if body.startswith(hf.OFF_PREFIX):
+            orig = body.split(b": ", 1)[1]
+            # only a line mapping a pinned name may be switched off
+            tokens = orig.split(b"#", 1)[0].split()[1:]
+            assert pinned & {t.lower() for t in tokens}, line
+            line = orig + line[len(body):]
+        rebuilt.append(line)
+    assert b"".join(rebuilt) == data
+
+
+@SETTINGS
+@given(hosts_file(), pin_set())
+def test_unpin_restores_exactly(data, pins):
+    pinned = hf.plan(data, pins).text
+    names = sorted({n for n, _ in pins})
+    restored = hf.plan(pinned, None, names)
+    assert restored.text == data
+    assert {o.outcome for o in restored.outcomes} <= {hf.UNPINNED, hf.NOT_PINNED}
+    assert hf.plan(pinned, None, (), unpin_all=True).text == data
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(hosts_file(), st.lists(st.one_of(pin_set(), st.sampled_from(PINNABLE)), min_size=1,
+                              max_size=4))
+def test_purge_sed_equals_unpin_all_after_any_runs(data, runs):
+    """Any sequence of runs (pin sets replacing each other, unpins), then
+    --unpin-all and PURGE_SED both give back the admin's file exactly."""
+    text = data
+    for step in runs:
+        text = hf.plan(text, None, [step]).text if isinstance(step, str) else hf.plan(text, step).text
+    undone = hf.plan(text, None, (), unpin_all=True)
+    assert undone.text == data
+    assert not undone.warnings
+    assert sed_purge(text) == undone.text
+
+
+# ---------------------------------------------------------------- PURGE_SED tables
+
+PIN = [("forge.azrak.io", "10.1.0.10")]
+TABLE = [
+    b"",
+    b"127.0.0.1 localhost\n",
+    b"127.0.0.1 localhost",
+    b"203.0.113.5 forge.azrak.io",
+    b"203.0.113.5 www forge.azrak.io # web\r\n::1 localhost\r\n",
+    b"2001:db8::7\tforge.azrak.io\twww\n\n# end\n203.0.113.5 FORGE.AZRAK.IO",
+    b"\xff\xfe garbage\n203.0.113.5 forge.azrak.io \xe9\n",
+    b"10.1.0.10 forge.azrak.io\n10.1.0.10 forge.azrak.io\n",
+]
+
+
+@pytest.mark.parametrize("data", TABLE)
+@pytest.mark.parametrize("sed", [("sed",), ("busybox", "sed")], ids=["gnu", "busybox"])
+def test_purge_sed_table(data, sed):
+    if shutil.which(sed[0]) is None:
+        pytest.fail("%s is missing (make deps installs it)" % sed[0])
+    for pins in (PIN, PIN + [("forge.azrak.io", "2001:db8::10"), ("www", "192.0.2.1")]):
+        pinned = hf.plan(data, pins).text
+        assert sed_purge(pinned, sed) == hf.plan(pinned, None, (), True).text == data
+
+
+def test_purge_sed_is_posix_shaped():
+    # newline-separated commands, no GNU-only escapes: postrm copies it verbatim
+    assert "\\|" not in hf.PURGE_SED and "\\r" not in hf.PURGE_SED and "'" not in hf.PURGE_SED
+    assert hf.PURGE_SED.endswith("\n")
+    assert all(hf.MARKER.decode() in line or line == "}" for line in hf.PURGE_SED.splitlines())
+
+
+# ---------------------------------------------------------------- rule tables
+
+
+def lines(result):
+    return result.text.decode().splitlines()
+
+
+def test_rule1_admin_line_in_sync_is_unmanaged_and_untouched():
+    data = b"127.0.0.1 localhost\n10.1.0.10   Forge.Azrak.IO  # by hand\n"
+    result = hf.plan(data, PIN)
+    assert result.text is data and [o.outcome for o in result.outcomes] == [hf.UNMANAGED]
+    # --unpin never removes the admin's line
+    assert hf.plan(data, None, ["forge.azrak.io"]).text is data
+    assert hf.plan(data, None, ["forge.azrak.io"]).outcomes[0].outcome == hf.NOT_PINNED
+
+
+def test_rule1_exactly_one_line_per_pinned_address():
+    data = b"10.1.0.10 forge.azrak.io\n10.1.0.10 forge.azrak.io other\n"
+    result = hf.plan(data, PIN)
+    assert result.outcomes[0].outcome == hf.CORRECTED and result.outcomes[0].switched_off == [2]
+    assert lines(result) == [
+        "10.1.0.10 forge.azrak.io",
+        "10.1.0.10\tother # forgejo-runner-guard keep",
+        "#forgejo-runner-guard off forge.azrak.io %s: 10.1.0.10 forge.azrak.io other"
+        % hf._digest(b"10.1.0.10 forge.azrak.io other").decode(),
+    ]
+    # the tool's own line is preferred over an admin duplicate
+    owned = hf.plan(b"", PIN).text
+    dup = hf.plan(owned + b"10.1.0.10 forge.azrak.io\n", PIN)
+    assert dup.outcomes[0].outcome == hf.CORRECTED and dup.outcomes[0].line == 1
+    assert lines(dup)[1].startswith("#forgejo-runner-guard off forge.azrak.io ")
+
+
+def test_rule2_other_family_is_switched_off_unless_pinned_too():
+    data = b"2001:db8::7 forge.azrak.io\n203.0.113.5 forge.azrak.io\n"
+    result = hf.plan(data, PIN)
+    assert [o.outcome for o in result.outcomes] == [hf.ADDED]
+    assert result.outcomes[0].switched_off == [1, 2]
+    assert active_map(result.text)["forge.azrak.io"] == [ipaddress.ip_address("10.1.0.10")]
+    both = hf.plan(data, PIN + [("forge.azrak.io", "2001:db8::7")])
+    assert [o.outcome for o in both.outcomes] == [hf.ADDED, hf.CORRECTED]
+    assert sorted(map(str, active_map(both.text)["forge.azrak.io"])) == ["10.1.0.10", "2001:db8::7"]
+    with pytest.raises(UsageError, match="two IPv4 addresses"):
+        hf.plan(data, PIN + [("forge.azrak.io", "192.0.2.1")])
+
+
+def test_rule3_other_names_stay_and_nothing_is_deleted():
+    data = b"203.0.113.5 www forge.azrak.io mail # web\n203.0.113.9 forge.azrak.io\n"
+    result = hf.plan(data, PIN)
+    out = lines(result)
+    assert out[0] == "10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin"
+    assert out[1] == "203.0.113.5\twww mail # forgejo-runner-guard keep"
+    assert out[2].endswith(": 203.0.113.5 www forge.azrak.io mail # web")
+    assert out[3].startswith("#forgejo-runner-guard off forge.azrak.io ")
+    assert out[3].endswith(": 203.0.113.9 forge.azrak.io")
+    assert len(out) == 4
+    active = active_map(result.text)
+    assert active["www"] == active["mail"] == [ipaddress.ip_address("203.0.113.5")]
+
+
+def test_rule3_a_second_name_off_the_same_line_updates_its_record():
+    data = b"203.0.113.5 www forge.azrak.io a.example\n"
+    one = hf.plan(data, PIN).text
+    two = hf.plan(one, PIN + [("a.example", "192.0.2.1")])
+    out = lines(two)
+    assert out[2] == "203.0.113.5\twww # forgejo-runner-guard keep"
+    assert out[3].startswith("#forgejo-runner-guard off a.example,forge.azrak.io ")
+    assert sum(1 for line in out if "off" in line) == 1
+    # unpinning one name puts it back on the keep line
+    back = hf.plan(two.text, None, ["forge.azrak.io"])
+    assert "203.0.113.5\twww forge.azrak.io # forgejo-runner-guard keep" in lines(back)
+    assert hf.plan(back.text, None, ["a.example"]).text == data
+
+
+def test_rule4_unpin_warns_and_keeps_a_line_changed_since():
+    pinned = hf.plan(b"203.0.113.5 forge.azrak.io\n", PIN).text
+    edited = pinned.replace(b"203.0.113.5 forge", b"203.0.113.6 forge")
+    result = hf.plan(edited, None, ["forge.azrak.io"])
+    assert result.outcomes[0].outcome == hf.UNPINNED and result.outcomes[0].removed == [1]
+    assert len(result.warnings) == 1 and "line 2: changed since" in result.warnings[0]
+    assert result.text == edited.split(b"\n", 1)[1]  # pin line gone, record left as it is
+    # a changed keep line: the record is left too
+    pinned = hf.plan(b"203.0.113.5 www forge.azrak.io\n", PIN).text
+    edited = pinned.replace(b"\twww #", b"\twww mail #")
+    result = hf.plan(edited, None, (), unpin_all=True)
+    assert result.warnings and b"www mail" in result.text and b"#forgejo-runner-guard off" in result.text
+
+
+def test_rule4_unwanted_pins_are_reported_never_removed():
+    pinned = hf.plan(b"", PIN + [("a.example", "192.0.2.1")]).text
+    result = hf.plan(pinned, [("a.example", "192.0.2.1")])
+    assert result.text is pinned
+    assert [(o.name, o.outcome, o.line) for o in result.outcomes] == [
+        ("a.example", hf.IN_PLACE, 2), ("forge.azrak.io", hf.UNWANTED, 1)]
+    assert result.owned == [("forge.azrak.io", "10.1.0.10", 1), ("a.example", "192.0.2.1", 2)]
+
+
+def test_rule4_changed_address_replaces_the_tools_line():
+    pinned = hf.plan(b"127.0.0.1 localhost\n", PIN).text
+    result = hf.plan(pinned, [("forge.azrak.io", "10.1.0.11")])
+    assert [o.outcome for o in result.outcomes] == [hf.REPLACED]
+    assert lines(result) == ["127.0.0.1 localhost",
+                             "10.1.0.11\tforge.azrak.io # forgejo-runner-guard pin"]
+
+
+def test_rule4_unpin_of_a_name_not_pinned_changes_nothing():
+    data = b"127.0.0.1 localhost\n"
+    result = hf.plan(data, None, ["forge.azrak.io"])
+    assert result.text is data and result.outcomes[0].outcome == hf.NOT_PINNED
+    with pytest.raises(UsageError, match="both pinned and unpinned"):
+        hf.plan(data, PIN, ["FORGE.azrak.io"])
+    with pytest.raises(UsageError, match="--unpin-all"):
+        hf.plan(data, PIN, (), unpin_all=True)
+
+
+@pytest.mark.parametrize("data", [
+    b"127.0.0.1\tlocalhost\r\n# comment\r\n\r\n203.0.113.5 forge.azrak.io\r\n",
+    b"weird line \xff\xfe\n  \t \n203.0.113.5   forge.azrak.io",
+    b"203.0.113.5 forge.azrak.io",
+    b"# only a comment, no newline",
+])
+def test_rule5_every_other_byte_stays(data):
+    result = hf.plan(data, PIN)
+    undone = hf.plan(result.text, None, ["forge.azrak.io"]).text
+    assert undone == data
+    for old in data.splitlines(True):
+        if b"forge.azrak.io" not in old or old.startswith(b"#"):
+            assert old in result.text.splitlines(True) or not old.endswith(b"\n")
+    if data.endswith(b"\r\n"):
+        assert b"# forgejo-runner-guard pin\r\n" in result.text
+    assert result.text.endswith(b"\n") == data.endswith(b"\n")
+
+
+def test_rule6_in_sync_returns_the_same_bytes_object():
+    pinned = hf.plan(b"127.0.0.1 localhost\n", PIN).text
+    result = hf.plan(pinned, PIN)
+    assert not result.changed and result.text is pinned
+
+
+def test_rule7_empty_file_gets_the_pin():
+    result = hf.plan(b"", PIN + [("forge.azrak.io", "2001:db8::10")])
+    assert result.text == (b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                           b"2001:db8::10\tforge.azrak.io # forgejo-runner-guard pin\n")
+
+
+def test_only_candidate_lines_are_parsed():
+    # a big file with no mention of the name is passed through as is
+    data = b"".join(b"0.0.0.0 ad%d.example\n" % i for i in range(20000))
+    result = hf.plan(data, PIN)
+    assert result.text == data + b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+    assert hf._candidate_spans(data, [b"forge.azrak.io", hf.MARKER]) == []
+    assert hf._candidate_spans(result.text, [hf.MARKER]) == [(len(data), len(result.text))]
+
+
+# ---------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize("name,why", [
+    ("", "empty"),
+    ("a..b", "empty label"),
+    ("forge.azrak.io.", "empty label"),
+    (".forge", "empty label"),
+    ("x" * 64 + ".io", "label longer than 63"),
+    (".".join(["a" * 63] * 4) + ".ab", "longer than 253"),
+    ("-forge.io", "starts or ends with '-'"),
+    ("forge-.io", "starts or ends with '-'"),
+    ("forge azrak.io", "' ' not allowed"),
+    ("forge\tazrak.io", "not allowed"),
+    ("forge#io", "'#' not allowed"),
+    ("forge/io", "'/' not allowed"),
+    ("forge_io", "'_' not allowed"),
+    ("förge.io", "not allowed"),
+])
+def test_bad_names(name, why):
+    with pytest.raises(UsageError) as info:
+        hf.validate_name(name)
+    message = str(info.value)
+    assert why in message and repr(name) in message and "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["forge.azrak.io", "a", "x" * 63, "1.2.3", "A-b.C0",
+                                  ".".join(["a" * 63] * 3) + "." + "b" * 61])
+def test_good_names(name):
+    assert hf.validate_name(name) == name
+
+
+@pytest.mark.parametrize("address", ["10.1.0.256", "10.1.0", "", "   ", "10.1.0.10/24",
+                                     "forge.azrak.io", "2001:db8:::1", "1.2.3.4.5"])
+def test_bad_addresses(address):
+    with pytest.raises(UsageError) as info:
+        hf.validate_address(address)
+    assert repr(address) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("address,canonical", [("10.1.0.10", "10.1.0.10"),
+                                               ("2001:DB8:0::10", "2001:db8::10"), ("::1", "::1")])
+def test_good_addresses(address, canonical):
+    assert hf.validate_address(address) == canonical
