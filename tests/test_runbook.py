@@ -310,9 +310,10 @@ class Sandbox:
         with open(os.path.join(r, "etc.upper", "nsswitch.conf"), "w") as handle:
             handle.write("passwd: files\ngroup: files\nhosts: files dns\n")
         # the packaged conffile, as an installed package has it
+        # the packaged conffile and drop-in directory, as an installed package has them
+        os.makedirs(os.path.join(r, "etc.upper", "forgejo-runner-guard", "guard.conf.d"))
         conffile = self._conffile()
         if conffile:
-            os.makedirs(os.path.join(r, "etc.upper", "forgejo-runner-guard"))
             shutil.copy(conffile, os.path.join(r, "etc.upper", "forgejo-runner-guard", "guard.conf"))
         for tool in TOOLS:
             path = os.path.join(r, "bin", tool)
