@@ -303,16 +303,18 @@ def merge(*evidences):
     )
 
 
-# Fast path: a fetch error in the canonical forms, found for a whole block
-# by one regex in C.  Every line it matches is one classify() calls
-# FETCH_ERROR (tests check this); when the block has any other line with
-# "fetch task" in it, the whole block goes through classify() line by line.
+# Fast path for floods: a fetch error in the canonical forms, found for a
+# whole block by one regex in C (it starts at the newline before the line,
+# so the line's start is Docker's, never a job's).  Every line it matches
+# is one classify() calls FETCH_ERROR (tests check this); when a block has
+# any other line with "fetch task" in it, or only a few such lines, the
+# block goes through classify() line by line instead.
 _FAST_ERROR = re.compile(
-    rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) "
+    rb"\n(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) "
     rb'(?:(?:time="[^"\\\n]*" |time=[^ "\\\n]* )?level=error msg="failed to fetch task'
-    rb"|(?:\x1b\[[0-9;]*m)?ERROR?(?:\x1b\[0m)?\[[^\]\n]*\] failed to fetch task)",
-    re.M,
+    rb"|(?:\x1b\[[0-9;]*m)?ERROR?(?:\x1b\[0m)?\[[^\]\n]*\] failed to fetch task)"
 )
+_FAST_MIN = 16  # fewer candidate lines in a block: classify them one by one
 _FETCH_NEEDLE = b"fetch task"
 _JOB_NEEDLE = b" repo is "
 
@@ -403,14 +405,23 @@ class LogScan:
     # -- internals
 
     def _block(self, data, start, end):
-        """Complete lines data[start:end] (end just after a newline)."""
+        """Complete lines data[start:end] (end just after a newline; start
+        is 0 or just after a newline)."""
         candidates = data.count(_FETCH_NEEDLE, start, end)
-        if candidates:
-            stamps = _FAST_ERROR.findall(data, start, end) if self._fast else ()
-            if stamps and len(stamps) == candidates:
-                self._fast_errors(data, start, end, stamps)
+        if candidates >= _FAST_MIN and self._fast:
+            begin = start
+            if begin == 0:  # the regex needs the newline before a line
+                begin = data.find(b"\n", 0, end) + 1
+                self._lines_with(data, 0, begin, _FETCH_NEEDLE, FETCH_ERROR)
+                candidates = data.count(_FETCH_NEEDLE, begin, end)
+            stamps = _FAST_ERROR.findall(data, begin - 1, end) if candidates else ()
+            if len(stamps) == candidates:
+                if stamps:
+                    self._fast_errors(data, begin, end, stamps)
             else:
-                self._lines_with(data, start, end, _FETCH_NEEDLE, FETCH_ERROR)
+                self._lines_with(data, begin, end, _FETCH_NEEDLE, FETCH_ERROR)
+        elif candidates:
+            self._lines_with(data, start, end, _FETCH_NEEDLE, FETCH_ERROR)
         if data.find(_JOB_NEEDLE, start, end) >= 0:
             self._lines_with(data, start, end, _JOB_NEEDLE, JOB_START)
 
