@@ -1,0 +1,29 @@
+# debhelper overrides for forgejo-runner-guard.  Included by debian/rules
+# and, through stdeb.cfg's Setup-Env-Vars, by the rules stdeb generates:
+# both packages are built the same way.
+
+# pybuild picks the first python3 on PATH; a pyenv shim there builds
+# against the wrong interpreter.  Build with the system's only.
+export PATH := /usr/sbin:/usr/bin:/sbin:/bin
+
+# The test suite needs a Docker engine, debootstrap and systemd-nspawn;
+# it runs from `make check`, not at build time.
+override_dh_auto_test:
+
+# The runbook is read with a pager or a Markdown viewer: keep it plain.
+override_dh_compress:
+	dh_compress -X.md
+
+# Left alone, dh_installsystemd would start every unit it finds at install
+# time, and the boot unit would edit /etc/hosts the moment the package is
+# installed.  So the units are named:
+#   - the boot unit is enabled (it runs at the next boot) but never started,
+#     stopped or restarted by the maintainer scripts: installing or
+#     upgrading the package does not touch /etc/hosts;
+#   - the timer is enabled and started (and restarted on upgrade);
+#   - the watchdog service is only installed: it is static and the timer
+#     starts it.
+override_dh_installsystemd:
+	dh_installsystemd --name=optimus-boot-reconcile --no-start --no-stop-on-upgrade \
+		optimus-boot-reconcile.service
+	dh_installsystemd --name=forgejo-runner-watchdog forgejo-runner-watchdog.timer
