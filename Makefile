@@ -81,12 +81,35 @@ check: deps venvs
 	$(VENV)/py39/bin/python -m pytest -p no:cacheprovider -m 'not package and not docker' $(PYTEST_ARGS) tests; \
 	echo "make check: all suites passed in $$(( $$(date +%s) - start ))s"
 
+# Both packages, each built from a clean copy of the tree (the tracked files
+# and the new ones .gitignore does not exclude), so the tree stays as it is:
+#   $(OUT)/forgejo-runner-guard_$(VERSION)_all.deb   the native package (of record),
+#                                    with its .dsc, .tar.xz, .changes; linted
+#   $(OUT)/stdeb/                    the same files built by stdeb from the sdist
+# Build logs: $(OUT)/build.log, $(OUT)/stdeb/build.log.
 deb: build-deps
-	rm -rf $(OUT) && mkdir -p $(OUT)
-	@echo 'packaging: see issue 4' >&2; exit 1
+	rm -rf $(OUT) && mkdir -p $(OUT)/stdeb
+	@out=$(abspath $(OUT)); tmp=$$(mktemp -d /tmp/frg-deb.XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
+	copy() { mkdir -p "$$1"; \
+		if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+			git ls-files -z --cached --others --exclude-standard \
+				| tar --null -T - --ignore-failed-read -cf - 2>/dev/null; \
+		else tar --exclude=./.git --exclude='./.venv*' --exclude=./$(OUT) -cf - .; fi \
+		| tar -xf - -C "$$1"; }; \
+	built() { "$$@" || { tail -n 40 "$$log" >&2; echo "failed; whole log: $$log" >&2; exit 1; }; }; \
+	echo "== native: dpkg-buildpackage -us -uc (log: $(OUT)/build.log)"; \
+	src=$$tmp/forgejo-runner-guard-$(VERSION); copy "$$src"; log=$$out/build.log; \
+	built sh -c 'cd "$$1" && env -u PYTHONPATH dpkg-buildpackage -us -uc >"$$2" 2>&1' - "$$src" "$$log"; \
+	mv "$$tmp"/forgejo-runner-guard_$(VERSION)[_.]* "$$out"/; \
+	echo "== stdeb: $(SYSPY) setup.py --command-packages=stdeb.command bdist_deb (log: $(OUT)/stdeb/build.log)"; \
+	src=$$tmp/stdeb/forgejo-runner-guard-$(VERSION); copy "$$src"; log=$$out/stdeb/build.log; \
+	built sh -c 'cd "$$1" && env -u PYTHONPATH $(SYSPY) setup.py --command-packages=stdeb.command bdist_deb >"$$2" 2>&1' - "$$src" "$$log"; \
+	find "$$src/deb_dist" -maxdepth 1 -type f -exec mv {} "$$out/stdeb/" \;
+	lintian -I --pedantic --fail-on error,warning $(OUT)/forgejo-runner-guard_$(VERSION)_*.changes
+	@ls -l $(OUT)/*.deb $(OUT)/stdeb/*.deb
 
 install: deb
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./$(OUT)/forgejo-runner-guard_$(VERSION)_all.deb
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(abspath $(OUT))/forgejo-runner-guard_$(VERSION)_all.deb
 
 demo: deps
 	demo/demo.sh
