@@ -245,7 +245,7 @@ def test_settings_usage_errors(argv, message):
     assert info.value.exit_code == EXIT_USAGE
 
 
-def test_run_logs_each_pin_and_exit_status(pki):
+def test_log_each_pin_and_exit_status(pki):
     import io
 
     from forgejo_runner_guard.report import Reporter
@@ -254,7 +254,9 @@ def test_run_logs_each_pin_and_exit_status(pki):
     with tlsserver.Server("tls", pki["forge"]) as server:
         given = probe_mod.Settings(server.port, 5.0, pki["ca"])
         with _refusing("::1", server.port):
-            results = probe_mod.run([Pin(NAME, "127.0.0.1"), Pin(NAME, "::1")], given, Reporter("t", 0, stream))
+            pins = [Pin(NAME, "127.0.0.1"), Pin(NAME, "::1")]
+            results = probe_mod.probe_pins(pins, given.port, given.timeout, given.ca_file)
+    probe_mod.log(results, Reporter("t", 0, stream))
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("t: probe: forge.azrak.io at 127.0.0.1:%d: verified (" % server.port)
     assert lines[1].startswith(

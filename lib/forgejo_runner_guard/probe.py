@@ -238,16 +238,23 @@ class Settings:
 
 PROBE_HELP = """\
 probing (--probe):
-  --probe proves each pin of this run (from --pin, else the configuration):
-  it connects to the pinned ADDRESS (the name is never resolved), starts TLS
-  with NAME as SNI and verifies the certificate for NAME against the system
-  trust store (or --ca-file).  Each pin is verified, wrong-certificate
-  (something answered but did not prove it is NAME: unknown issuer, expired,
-  certificate for another name, no TLS) or unreachable (refused, timed out,
-  reset).  --probe never writes the hosts file and takes no lock: pin first,
-  then probe; with --check or --diff it also checks the hosts file (drift,
-  exit 3, wins over a failed probe).  Do not put --probe in the boot unit:
-  at boot the tunnel may not be up yet, and a probe must never hold up the pin.
+  --probe proves each pin of this run (from --pin, else the configuration)
+  over TLS: it connects to the pinned ADDRESS (the name is never resolved),
+  sends NAME as SNI and verifies the certificate chain against the system
+  trust store (or --ca-file) and the certificate against NAME.  One line per
+  pin: verified; wrong-certificate (something answered but did not prove it
+  is NAME: unknown issuer, expired, not yet valid, a certificate for another
+  name, no TLS); or unreachable (refused, timed out, reset, closed, no route).
+  Pins are probed one after another, each within --probe-timeout.
+
+  --probe never writes the hosts file and takes no lock.  It reads the file
+  and says whether it is in sync, but only --check or --diff turn drift
+  into exit 3 (which wins over a failed probe, exit 4).  So: pin first
+  (plain run), then probe; or probe a candidate before pinning it:
+    optimus-boot-reconcile --probe --pin forge.azrak.io=10.1.0.10
+
+  Never put --probe in the boot unit (which has no network anyway): at boot
+  the tunnel may not be up yet, and a probe must never hold up the pin.
 """
 
 
@@ -311,16 +318,13 @@ def settings(args):
     return Settings(port, timeout, args.ca_file)
 
 
-def run(pins, given, reporter):
-    """Probe `pins` with Settings `given`, logging one line per pin (info
-    when verified, warning otherwise) and a summary.  -> the results."""
-    results = probe_pins(pins, given.port, given.timeout, given.ca_file)
+def log(results, reporter):
+    """One line per probe (info when verified, warning otherwise) and a summary."""
     for result in results:
         (reporter.info if result.ok else reporter.warning)("probe: " + result.describe())
     failed = sum(1 for result in results if not result.ok)
     summary = "probe: %d of %d pins verified" % (len(results) - failed, len(results))
     (reporter.warning if failed else reporter.info)(summary)
-    return results
 
 
 def exit_status(results):

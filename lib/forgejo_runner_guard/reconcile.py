@@ -20,7 +20,7 @@ import os
 import sys
 from typing import List, Optional, Tuple
 
-from . import cli, config, hostsfile, safewrite
+from . import cli, config, hostsfile, probe, safewrite
 from .report import EXIT_DRIFT, EXIT_OK, GuardError, UsageError, print_json
 
 PROG = "optimus-boot-reconcile"
@@ -47,12 +47,16 @@ examples:
   optimus-boot-reconcile --unpin-all  remove every pin the tool owns
   optimus-boot-reconcile --list --json
                                       the pins the tool owns, as JSON
+  optimus-boot-reconcile --check --probe
+                                      is the file in sync, and does each pinned address
+                                      prove its name over TLS?  (writes nothing)
 
 exit status:
   0  in sync (whether or not this run wrote)
   1  runtime failure: cannot read, lock or write the file
   2  usage or configuration error (bad name or address, ...): nothing written
   3  --check or --diff found something to change
+  4  --probe: a pinned address failed its probe (wins only over 0)
 
 writing:
   The hosts file is replaced atomically: a temporary file beside it gets
@@ -80,7 +84,7 @@ writing:
 class Run:
     """Everything one run knows, filled in step by step."""
 
-    mode: str  # "apply", "check", "diff" or "list"
+    mode: str  # "apply", "check", "diff", "list" or "probe" (--probe alone: read-only)
     hosts_file: str
     pins: Optional[Tuple[config.Pin, ...]]  # None: this run reconciles no pins
     unpins: Tuple[str, ...]
@@ -96,10 +100,12 @@ class Run:
     method: Optional[str] = None
     detail: str = ""
     removed_temps: List[str] = dataclasses.field(default_factory=list)
+    probe_settings: Optional[probe.Settings] = None  # --probe (see probe.py)
+    probe_results: Optional[Tuple[probe.ProbeResult, ...]] = None
 
 
 def build_parser():
-    parser = cli.make_parser(PROG, DESCRIPTION, EPILOG)
+    parser = cli.make_parser(PROG, DESCRIPTION, EPILOG + "\n\n" + probe.PROBE_HELP)
     parser.add_argument("--hosts-file", metavar="PATH",
                         help="the hosts file (default: hosts_file in guard.conf, /etc/hosts)")
     parser.add_argument("--pin", metavar="NAME=ADDRESS", action="append", default=[],
@@ -116,6 +122,7 @@ def build_parser():
     modes.add_argument("--diff", action="store_true",
                        help="write nothing; print a unified diff of what a run would change; "
                        "exit 3 when there is one")
+    probe.add_arguments(parser)
     return parser
 
 
@@ -128,6 +135,12 @@ def configure(args):
     mode = "list" if args.list else "check" if args.check else "diff" if args.diff else "apply"
     if mode == "list" and (args.pin or args.unpin or args.unpin_all):
         raise UsageError("--list cannot be combined with --pin, --unpin or --unpin-all")
+    probe_settings = probe.settings(args)  # None without --probe; UsageError for bad values
+    if probe_settings is not None:
+        if args.list or args.unpin or args.unpin_all:
+            raise UsageError("--probe cannot be combined with --list, --unpin or --unpin-all")
+        if mode == "apply":
+            mode = "probe"  # --probe never writes: it reads and plans like --check
     if args.pin:
         pins = tuple(_parse_pin(text) for text in args.pin)
     elif args.unpin or args.unpin_all or mode == "list":
@@ -148,7 +161,8 @@ def configure(args):
         raise UsageError("--hosts-file: empty path")
     run = Run(mode=mode, hosts_file=hosts, pins=pins, unpins=tuple(args.unpin),
               unpin_all=args.unpin_all, lock_file=conf.reconcile.lock_file,
-              state_dir=conf.reconcile.state_dir, json=args.json, config_files=conf.files)
+              state_dir=conf.reconcile.state_dir, json=args.json, config_files=conf.files,
+              probe_settings=probe_settings)
     # contradictions (--pin X --unpin X, --unpin-all with --pin) are caught here,
     # on an empty file, before anything is locked or read
     hostsfile.plan(b"", run.pins, run.unpins, run.unpin_all)
@@ -224,10 +238,14 @@ def report(run, reporter):
         reporter.info("%s: %d pin(s) owned by the tool" % (run.hosts_file, len(p.owned)))
     else:
         reporter.info(summary(run))
+    if run.probe_results is not None:
+        probe.log(run.probe_results, reporter)
     if run.json:
         print_json(document(run))
     if run.mode in ("check", "diff") and p.changed:
         return EXIT_DRIFT
+    if run.probe_results is not None:
+        return probe.exit_status(run.probe_results)
     return EXIT_OK
 
 
@@ -268,7 +286,7 @@ def _details(o):
 
 def document(run):
     p = run.plan
-    return {
+    doc = {
         "file": run.hosts_file,
         "mode": run.mode,
         "existed": run.existed,
@@ -279,6 +297,9 @@ def document(run):
         "owned": [{"name": n, "address": a, "line": line} for n, a, line in p.owned],
         "warnings": list(p.warnings),
     }
+    if run.probe_results is not None:
+        doc["probes"] = [result.as_dict() for result in run.probe_results]
+    return doc
 
 
 def unified_diff(old, new, path):
@@ -335,6 +356,9 @@ def _body(argv, reporter):
         read(run, reporter)  # read-only: a rename-replaced file is never seen half-written
         plan(run)
         act(run, reporter)
+    if run.probe_settings is not None:  # outside the lock: never holds up a writer
+        s = run.probe_settings
+        run.probe_results = probe.probe_pins(run.pins, s.port, s.timeout, s.ca_file)
     return report(run, reporter)
 
 
