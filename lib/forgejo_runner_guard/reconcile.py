@@ -224,6 +224,9 @@ def report(run, reporter):
     for outcome in p.outcomes:
         for text in _details(outcome):
             reporter.debug(text)
+        if outcome.removed and outcome.address is not None:
+            reporter.warning("%s: the tool's own line %s removed: no longer pinned for %s"
+                             % (run.hosts_file, ", ".join(map(str, outcome.removed)), outcome.name))
         if outcome.outcome == hostsfile.UNWANTED:
             reporter.warning("%s -> %s (line %d) is pinned but not asked for by this run; left "
                              "in place (remove it with --unpin %s)"
