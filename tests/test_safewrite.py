@@ -1,0 +1,112 @@
+"""safewrite.replace_file and friends, on real files (and a real
+read-only mount in a private mount namespace)."""
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import tool_env
+
+from forgejo_runner_guard import safewrite
+from forgejo_runner_guard.report import GuardError
+
+
+def write(path, data):
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
+def read(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def test_replace_follows_a_symlink_chain_and_keeps_attributes(tmp_path):
+    target = tmp_path / "real" / "hosts"
+    target.parent.mkdir()
+    write(target, b"old\n")
+    os.symlink(str(target), str(tmp_path / "link1"))
+    os.symlink("link1", str(tmp_path / "hosts"))
+    os.chown(target, 1234, 4321)
+    os.chmod(target, 0o604)
+    os.setxattr(target, "user.a", b"1")
+    os.setxattr(target, "user.b", b"")
+    method, detail = safewrite.replace_file(str(tmp_path / "hosts"), b"new\n", str(tmp_path / "st"))
+    assert (method, detail) == ("rename", "")
+    assert os.readlink(str(tmp_path / "hosts")) == "link1" and read(target) == b"new\n"
+    st = os.stat(target)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 4321, 0o604)
+    assert os.getxattr(target, "user.a") == b"1" and os.getxattr(target, "user.b") == b""
+    assert not (tmp_path / "st").exists()  # no backup on the atomic path
+
+
+def test_created_file_gets_mode_despite_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        method, _ = safewrite.replace_file(str(tmp_path / "hosts"), b"x\n", str(tmp_path / "st"))
+    finally:
+        os.umask(old)
+    assert method == "created" and stat.S_IMODE(os.stat(tmp_path / "hosts").st_mode) == 0o644
+
+
+def test_missing_directory_is_an_error(tmp_path):
+    with pytest.raises(GuardError, match="does not exist"):
+        safewrite.replace_file(str(tmp_path / "no" / "hosts"), b"x", str(tmp_path))
+    assert safewrite.read_file(str(tmp_path / "hosts")) is None
+    with pytest.raises(GuardError, match="does not exist"):
+        safewrite.read_file(str(tmp_path / "no" / "hosts"))
+
+
+def test_remove_stale_temps_removes_only_the_targets_own(tmp_path):
+    names = [".frg-tmp.hosts.123", ".frg-tmp.hosts.9", ".frg-tmp.hosts.x", ".frg-tmp.hostsX.1",
+             ".frg-tmp.other.5", "hosts"]
+    for name in names:
+        write(tmp_path / name, b"")
+    removed = safewrite.remove_stale_temps(str(tmp_path / "hosts"))
+    assert sorted(os.path.basename(p) for p in removed) == [".frg-tmp.hosts.123", ".frg-tmp.hosts.9"]
+    assert sorted(os.listdir(tmp_path)) == sorted(set(names) - {".frg-tmp.hosts.123", ".frg-tmp.hosts.9"})
+
+
+def test_in_place_truncates_and_backs_up(tmp_path):
+    write(tmp_path / "hosts", b"a much longer old content\n")
+    ino = os.stat(tmp_path / "hosts").st_ino
+    backup = safewrite.write_in_place(str(tmp_path / "hosts"), b"short\n", str(tmp_path / "st"))
+    assert read(tmp_path / "hosts") == b"short\n" and os.stat(tmp_path / "hosts").st_ino == ino
+    assert read(backup) == b"a much longer old content\n"
+    assert stat.S_IMODE(os.stat(backup).st_mode) == 0o600
+
+
+def test_injected_failures_raise_and_leave_the_file(tmp_path, monkeypatch):
+    write(tmp_path / "hosts", b"old\n")
+    for point in ("fsync", "rename"):
+        monkeypatch.setenv(safewrite.FAIL_ENV, point)
+        with pytest.raises(GuardError, match="injected"):
+            safewrite.replace_file(str(tmp_path / "hosts"), b"new\n", str(tmp_path / "st"))
+        assert read(tmp_path / "hosts") == b"old\n" and os.listdir(tmp_path) == ["hosts"]
+
+
+def test_read_only_directory_with_a_bind_mounted_file_falls_back_in_place(tmp_path):
+    """/etc read-only, /etc/hosts a writable bind mount: EROFS on the temp file."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    write(etc / "hosts", b"placeholder\n")
+    source = tmp_path / "source"
+    write(source, b"old\n")
+    code = textwrap.dedent("""
+        import sys
+        from forgejo_runner_guard import safewrite
+        print(*safewrite.replace_file(sys.argv[1], b"new\\n", sys.argv[2]), sep="|")
+    """)
+    script = ('mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" "$1" && '
+              'mount --bind "$2" "$1/hosts" && exec "$3" -c "$4" "$1/hosts" "$5"')
+    proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                           str(etc), str(source), sys.executable, code, str(tmp_path / "st")],
+                          env=tool_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    method, detail = proc.stdout.strip().split("|")
+    assert method == "in-place" and "Read-only file system" in detail
+    assert read(source) == b"new\n" and read(tmp_path / "st" / "hosts.before-in-place") == b"old\n"
+    assert read(etc / "hosts") == b"placeholder\n"
