@@ -415,3 +415,17 @@ def test_bad_addresses(address):
                                                ("2001:DB8:0::10", "2001:db8::10"), ("::1", "::1")])
 def test_good_addresses(address, canonical):
     assert hf.validate_address(address) == canonical
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(hosts_file(), pin_set(), st.integers(1, 40))
+def test_chunked_search_finds_names_across_chunk_boundaries(data, pins, chunk):
+    expected = hf.plan(data, pins).text
+    saved = hf._CHUNK
+    hf._CHUNK = chunk
+    try:
+        assert hf.plan(data, pins).text == expected
+        assert hf.plan(expected, pins).text is expected
+    finally:
+        hf._CHUNK = saved

@@ -16,9 +16,10 @@ owned pin line (one name, one address)::
     10.1.0.10<TAB>forge.azrak.io # forgejo-runner-guard pin
 
 switched-off record: the admin's original line, byte for byte, after a
-prefix naming the pinned names it was switched off for and the first 8
-hex digits of the SHA-256 of the original line (without its newline), so
-a later `--unpin` can tell whether the admin changed it since::
+prefix naming the pinned names it was switched off for and the CRC-32 of
+the original line (without its newline; 8 hex digits), so a later
+`--unpin` can tell whether the admin changed it since (a check against
+edits, not against an adversary: root owns the file either way)::
 
     #forgejo-runner-guard off forge.azrak.io 1a2b3c4d: 203.0.113.5 forge.azrak.io www
 
@@ -55,9 +56,9 @@ plan(), owned_pins().
 
 import collections
 import dataclasses
-import hashlib
 import ipaddress
 import re
+import zlib
 from typing import List, Optional, Tuple
 
 from .report import UsageError
@@ -244,7 +245,7 @@ def _ip(token):
 
 
 def _digest(orig):
-    return hashlib.sha256(orig).hexdigest()[:8].encode("ascii")
+    return b"%08x" % zlib.crc32(orig)
 
 
 def _keep_line(orig, names):
@@ -263,21 +264,26 @@ def _as_bytes(text):
     return bytes(text)
 
 
+_CHUNK = 1 << 20
+
+
 def _candidate_spans(data, needles):
     """Sorted (start, end) of every line containing one of `needles`
-    (lower-case bytes), case-insensitively; end includes the newline."""
-    lowered = data.lower()
+    (lower-case bytes), case-insensitively; end includes the newline.
+
+    The file is lowered a chunk at a time (1 MiB, overlapping by the
+    longest needle), so the search costs no second copy of the file."""
+    needles = list(needles)
+    overlap = max(len(n) for n in needles) - 1 if needles else 0
     starts = set()
-    for needle in needles:
-        pos = lowered.find(needle)
-        while pos >= 0:
-            start = lowered.rfind(b"\n", 0, pos) + 1
-            starts.add(start)
-            end = lowered.find(b"\n", pos)
-            if end < 0:
-                break
-            pos = lowered.find(needle, end + 1)
-    del lowered
+    for base in range(0, len(data), _CHUNK):
+        chunk = data[base:base + _CHUNK + overlap].lower()
+        for needle in needles:
+            pos = chunk.find(needle)
+            while pos >= 0:
+                starts.add(data.rfind(b"\n", 0, base + pos) + 1)
+                pos = chunk.find(needle, pos + 1)
+        del chunk
     spans = []
     for start in sorted(starts):
         end = data.find(b"\n", start)
@@ -381,7 +387,8 @@ def plan(text, pins=None, unpins=(), unpin_all=False):
     needles = {n.encode("ascii") for n in needles} | {MARKER}
     pin_lines, groups = _parse(data, needles)
     owned = [(p.name, str(p.ip), p.lineno) for p in pin_lines]
-    eol = b"\r\n" if data.split(b"\n", 1)[0].endswith(b"\r") and b"\n" in data else b"\n"
+    first = data.find(b"\n")
+    eol = b"\r\n" if first > 0 and data[first - 1:first] == b"\r" else b"\n"
     outcomes, warnings = [], []
     inserts = collections.defaultdict(list)  # offset -> [bytes]
 
@@ -528,10 +535,11 @@ def _render(data, pin_lines, groups, inserts):
     if not edits:
         return data
     edits.sort(key=lambda e: (e[0], e[1] != e[0]))  # inserts before a replacement at one offset
+    view = memoryview(data)  # slices of a view copy nothing
     out, pos = [], 0
     for start, end, text in edits:
-        out.append(data[pos:start])
+        out.append(view[pos:start])
         out.append(text)
         pos = end
-    out.append(data[pos:])
+    out.append(view[pos:])
     return b"".join(out)

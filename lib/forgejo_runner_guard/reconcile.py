@@ -204,6 +204,7 @@ def act(run, reporter):
         return
     run.method, run.detail = safewrite.replace_file(run.hosts_file, run.plan.text, run.state_dir)
     run.written = True
+    run.old = b""  # not needed any more: keeps the peak at two copies of the file
     if run.method == "in-place":
         reporter.warning("%s rewritten in place, not atomically: %s" % (run.hosts_file, run.detail))
     verify(run)
