@@ -5,12 +5,15 @@ bytes.  Figures are printed, not asserted.
 
     python3 bench/bench_runnerlog.py [--lines N] [--chunk BYTES]
 
-Each scan runs in a fresh child process reading the file through a pipe
+"busy" is what a 1,000,000-line window really looks like (a wedged runner
+logs ~150 lines in 5 minutes); "wedged" and "tty" are floods of fetch
+errors, the worst case for counting.  Each scan runs in a fresh child process reading the file through a pipe
 (`cat FILE |`), as the watchdog reads `docker logs`; its peak RSS is the
 child's own ru_maxrss.  Three logs: a wedged runner in logfmt (every line
 a fetch error: the worst case), the same in the TTY format with ANSI
-colours, and a busy healthy runner (relayed job output, a few job starts,
-injected "failed to fetch task" text at info level).
+colours, a busy healthy runner (relayed job output, a few job starts,
+injected "failed to fetch task" text at info level), and a job relaying
+the phrase on every line (each line must be judged on its own).
 """
 
 import argparse
@@ -44,6 +47,8 @@ def line(kind, i):
             ts + "\x1b[31mERRO\x1b[0m[%s] failed to fetch task                          "
             '\x1b[31merror\x1b[0m="unavailable: unexpected EOF"\n' % (ts[:19] + "Z")
         )
+    if kind == "inject":  # a job printing the phrase on every line: the slow path's worst case
+        return ts + 'time="%s" level=info msg="[ci/build]   | failed to fetch task %d"\n' % (ts[:19] + "Z", i)
     # busy: job output, occasional job start, injection attempts
     if i % 5000 == 0:
         return ts + 'time="%s" level=info msg="task %d repo is owner/repo https://data.forgejo.org ' \
@@ -104,7 +109,7 @@ def main():
     print("runnerlog.LogScan: %d lines, %d-byte reads, best of %d; interpreter+import peak RSS %.1f MB"
           % (args.lines, args.chunk, args.runs, bare / 1024.0))
     with tempfile.TemporaryDirectory(prefix="frg-bench-") as tmp:
-        for kind in ("wedged", "tty", "busy"):
+        for kind in ("busy", "wedged", "tty", "inject"):
             path = os.path.join(tmp, kind + ".log")
             generate(path, kind, args.lines)
             size = os.path.getsize(path)

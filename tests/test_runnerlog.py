@@ -434,6 +434,10 @@ POOL = [
     "%s %s[%s] task 44 repo is o/r https://a https://b\r\n" % (stamp(13), INFO, TS),
     '%s time="%s" level=info msg="[ci/x] | task 45 repo is o/r https://a"\n' % (stamp(14), TS),
     'no stamp level=error msg="failed to fetch task"\n',
+    '%s time="%s" level=info msg="[ci/x] | \\"q\\" failed to fetch task repo is"\n' % (stamp(16), TS),
+    '%s time="%s" level=ERROR msg="failed to fetch task" error="upper"\n' % (stamp(17), TS),
+    '%s time="%s" level=info msg="\\x74ask 46 repo is o/r https://a"\n' % (stamp(18), TS),
+    '%s time="%s" level=\x1b[1merror\x1b[0m msg="failed to fetch task"\n' % (stamp(19), TS),
     "%s\n" % stamp(15),
     "\n",
     error_line(-30, 0, "before since"),
@@ -443,19 +447,36 @@ LOGS = st.lists(st.sampled_from(POOL), max_size=80).map(lambda lines: "".join(li
 
 @settings(max_examples=300, deadline=None)
 @given(data=LOGS, cuts=st.lists(st.integers(min_value=0, max_value=10 ** 6), max_size=12),
-       tail=st.booleans())
-def test_property_any_split_same_evidence(data, cuts, tail):
+       tail=st.booleans(), window=st.sampled_from([1, 60, 250, 1000, 16384]))
+def test_property_any_split_same_evidence(data, cuts, tail, window):
+    """Feeding a log split anywhere, scanned in windows of any size, gives
+    the Evidence of feeding it whole, and the fast path agrees."""
     if tail:
         data = data.rstrip(b"\n")  # a last line without newline
     whole = scan(data, since=T0)
-    assert scan(data, since=T0, fast=False) == whole
-    points = sorted({c % (len(data) + 1) for c in cuts})
-    scanner = LogScan(T0)
-    previous = 0
-    for point in points + [len(data)]:
-        scanner.feed(data[previous:point])
-        previous = point
-    assert scanner.close() == whole
+    saved = runnerlog._WINDOW
+    runnerlog._WINDOW = window
+    try:
+        assert scan(data, since=T0, fast=False) == whole
+        assert scan(data, since=T0) == whole
+        points = sorted({c % (len(data) + 1) for c in cuts})
+        scanner = LogScan(T0)
+        previous = 0
+        for point in points + [len(data)]:
+            scanner.feed(data[previous:point])
+            previous = point
+        assert scanner.close() == whole
+    finally:
+        runnerlog._WINDOW = saved
+
+
+def test_big_chunks_are_scanned_in_windows():
+    burst = "".join(error_line(i % 100, i) for i in range(3000))  # ~0.4 MB
+    data = (fixture("docker-logs-logfmt.txt").decode() + burst + "x" * 40000 + "\n" + job_line(200, 5)).encode()
+    evidence = scan(data, since=T0)
+    assert (evidence.errors, evidence.lines) == (45 + 3000, 53 + 3000 + 2)
+    assert evidence.claimed_tasks == frozenset({4711, 5})
+    assert evidence == scan(data, since=T0, fast=False)
 
 
 @settings(max_examples=200, deadline=None)

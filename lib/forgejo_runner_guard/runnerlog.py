@@ -43,8 +43,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # logrus TTY format: LEVEL[time] message, fields after the (padded) message
 _TTY = re.compile(r"([A-Z]{4,7})\[[^\]]*\] ?(.*)", re.S)
 # one logfmt pair; a quoted value may run to the end of a truncated line
-_PAIR = re.compile(r'\s*([A-Za-z_][\w.\-]*)=(?:"((?:[^"\\]|\\.)*)(?:"|$)|([^\s"]*))', re.S)
-_ERROR_FIELD = re.compile(r'(?:^|\s)error=(?:"((?:[^"\\]|\\.)*)(?:"|$)|(\S*))', re.S)
+_PAIR = re.compile(r'\s*([A-Za-z_][\w.\-]*)=(?:"([^"\\]*(?:\\.[^"\\]*)*)(?:"|$)|([^\s"]*))', re.S)
+_ERROR_FIELD = re.compile(r'(?:^|\s)error=(?:"([^"\\]*(?:\\.[^"\\]*)*)(?:"|$)|(\S*))', re.S)
 _JOB = re.compile(r"task (\d+) repo is (\S.*)", re.S)
 _ESCAPE = re.compile(r'\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)', re.S)
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
@@ -69,38 +69,50 @@ def unquote(value):
     return _ESCAPE.sub(_unescape_one, value)
 
 
-def _logfmt(text):
-    """Leading key=value pairs of `text` -> dict (the first of a key wins).
+def _logfmt(text, pos=0, fields=None, all_fields=False):
+    """Leading key=value pairs of `text` from `pos` -> (fields, end).
 
-    Stops at the first thing that is not a pair, so a message's content can
-    never be read as a field of the line."""
-    fields = {}
-    pos = 0
-    while pos < len(text):
+    The first of a key wins.  Stops at the first thing that is not a pair,
+    so a message's content can never be read as a field of the line; and,
+    unless all_fields, as soon as `level` and `msg` are known."""
+    fields = {} if fields is None else fields
+    end = len(text)
+    while pos < end:
         match = _PAIR.match(text, pos)
         if not match or match.end() == pos:
             break
         key, quoted, bare = match.groups()
-        fields.setdefault(key, unquote(quoted) if quoted is not None else bare)
+        if key not in fields:
+            fields[key] = unquote(quoted) if quoted is not None else bare
         pos = match.end()
-    return fields
+        if not all_fields and "level" in fields and "msg" in fields:
+            break
+    return fields, pos
 
 
 def _fields(text):
-    """-> (level, message, error-field or None) of one runner line, or None
-    when the line is in no format the runner's own logger writes."""
+    """-> (level, message, state) of one runner line, or None when the line
+    is in no format the runner's own logger writes.  state is None for the
+    TTY format (fields follow the message), else where logfmt parsing
+    stopped (for _error_field)."""
     tty = _TTY.match(text)
     if tty:
-        level, rest = tty.group(1).lower(), tty.group(2)
-        error = _ERROR_FIELD.search(rest)
-        if error:
-            value = error.group(1)
-            value = unquote(value) if value is not None else error.group(2)
-        return level, rest, (value if error else None)
-    fields = _logfmt(text)
+        return tty.group(1).lower(), tty.group(2), None
+    fields, pos = _logfmt(text)
     if "level" in fields and "msg" in fields:
-        return fields["level"].lower(), fields["msg"], fields.get("error")
+        return fields["level"].lower(), fields["msg"], (fields, pos)
     return None
+
+
+def _error_field(text, msg, state):
+    """The `error=` field's value (unescaped), or None."""
+    if state is None:
+        match = _ERROR_FIELD.search(msg)
+        if not match:
+            return None
+        return unquote(match.group(1)) if match.group(1) is not None else match.group(2)
+    fields, pos = state
+    return _logfmt(text, pos, fields, all_fields=True)[0].get("error")
 
 
 def classify(message):
@@ -128,8 +140,9 @@ def classify(message):
     parsed = _fields(text)
     if parsed is None:
         return OTHER, None, ""
-    level, msg, error = parsed
+    level, msg, state = parsed
     if level in _ERROR_LEVELS and msg.startswith(FETCH_PHRASE):
+        error = _error_field(text, msg, state)
         if error is not None:
             return FETCH_ERROR, None, error
         rest = msg[len(FETCH_PHRASE):].strip()
@@ -315,6 +328,7 @@ _FAST_ERROR = re.compile(
     rb"|(?:\x1b\[[0-9;]*m)?ERROR?(?:\x1b\[0m)?\[[^\]\n]*\] failed to fetch task)"
 )
 _FAST_MIN = 16  # fewer candidate lines in a block: classify them one by one
+_WINDOW = 16 * 1024  # bytes of whole lines scanned at a time (cache-sized)
 _FETCH_NEEDLE = b"fetch task"
 _JOB_NEEDLE = b" repo is "
 
@@ -365,7 +379,6 @@ class LogScan:
             return
         if not isinstance(chunk, bytes):
             chunk = bytes(chunk)
-        self._lines += chunk.count(b"\n")
         first = chunk.find(b"\n")
         if first < 0:
             if len(self._carry) < MAX_LINE:
@@ -375,11 +388,19 @@ class LogScan:
         if self._carry:
             line = (self._carry + chunk[: min(first, MAX_LINE)])[:MAX_LINE]
             self._carry = b""
+            self._lines += 1
             self._one(line, None)
             start = first + 1
         last = chunk.rfind(b"\n")
-        if last >= start:
-            self._block(chunk, start, last + 1)
+        # cache-sized windows of whole lines: the few passes over each
+        # window (count, find, regex) then read it from the CPU cache
+        while start <= last:
+            stop = chunk.rfind(b"\n", start, start + _WINDOW) + 1
+            if stop <= start:  # a line longer than the window
+                stop = chunk.find(b"\n", start, last + 1) + 1
+            self._lines += chunk.count(b"\n", start, stop)
+            self._block(chunk, start, stop)
+            start = stop
         self._carry = chunk[last + 1 : last + 1 + MAX_LINE]
 
     def close(self):
@@ -463,6 +484,14 @@ class LogScan:
         MAX_LINE bytes; want: the only kind to take from it (or None)."""
         if _FETCH_NEEDLE not in line and _JOB_NEEDLE not in line:
             return
+        if want is not None and b"\\" not in line and b"\x1b" not in line:
+            # cheap necessary conditions (exact without escapes and ANSI
+            # codes): an error level is spelt "erro" in any case, a job
+            # start message says "task "; relayed job output mostly fails here
+            if want == FETCH_ERROR and b"erro" not in line.lower():
+                return
+            if want == JOB_START and b"task " not in line:
+                return
         kind, task, detail, ns = _judge(line)
         if kind == OTHER or (want is not None and kind != want):
             return
