@@ -20,8 +20,6 @@ their validation (usage errors before anything happens) and the log lines.
 import dataclasses
 import errno
 import os
-import socket
-import ssl
 import time
 from typing import Optional
 
@@ -74,6 +72,7 @@ class ProbeResult:
 def make_context(ca_file=None, check_hostname=True):
     """A client context trusting `ca_file` (PEM) instead of the system store
     when given.  ValueError naming the file when it cannot be used."""
+    import ssl  # imported here: a plain reconcile run never pays for it
     try:
         context = ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
@@ -89,6 +88,8 @@ def make_context(ca_file=None, check_hostname=True):
 def probe(name, address, port=DEFAULT_PORT, timeout=DEFAULT_TIMEOUT, ca_file=None):
     """Probe one pin; returns a ProbeResult.  ADDRESS must be an IP address
     (ValueError otherwise: the name is never resolved)."""
+    import socket  # imported here: a plain reconcile run never pays for it
+    import ssl
     try:
         family, _, _, _, sockaddr = socket.getaddrinfo(
             address, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
@@ -131,6 +132,7 @@ def probe_pins(pins, port=DEFAULT_PORT, timeout=DEFAULT_TIMEOUT, ca_file=None):
 
 
 def _connect(family, sockaddr, deadline):
+    import socket  # imported here: a plain reconcile run never pays for it
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.settimeout(_remaining(deadline))
@@ -218,6 +220,7 @@ _ERRNO_REASONS = {
 
 
 def _os_reason(exc, timeout, stage):
+    import socket  # imported here: a plain reconcile run never pays for it
     if isinstance(exc, socket.timeout):
         return "timed out after %g s %s" % (timeout, stage)
     reason = _ERRNO_REASONS.get(exc.errno)
