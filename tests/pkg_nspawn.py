@@ -1,0 +1,118 @@
+"""Boot a chroot under a real systemd with systemd-nspawn, and reach it.
+
+    with booted(root) as machine:
+        machine.run("systemctl", "is-active", "foo.timer")
+
+The container gets --private-network (only its own loopback: nothing it
+does can leave it), is not registered with machined (--register=no) and
+stays in the caller's cgroup (--keep-unit): this host has no systemd as
+PID 1.  Commands run inside through `nsenter -t PID -a`, PID being the
+container's init as seen from the host.
+"""
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+
+BOOT_TIMEOUT = 60
+
+
+def _children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as handle:
+            return [int(x) for x in handle.read().split()]
+    except OSError:
+        return []
+
+
+def _find_init(nspawn_pid):
+    """The container's PID 1: the descendant of nspawn running systemd in
+    a PID namespace of its own."""
+    host_ns = os.readlink("/proc/self/ns/pid")
+    todo = _children(nspawn_pid)
+    while todo:
+        pid = todo.pop(0)
+        try:
+            comm = open("/proc/%d/comm" % pid).read().strip()
+            ns = os.readlink("/proc/%d/ns/pid" % pid)
+        except OSError:
+            continue
+        if comm == "systemd" and ns != host_ns:
+            return pid
+        todo += _children(pid)
+    return None
+
+
+class Machine:
+    def __init__(self, proc, log_path):
+        self.proc = proc
+        self.log_path = log_path
+        self.pid = None
+
+    def log(self):
+        with open(self.log_path, errors="replace") as handle:
+            return handle.read()
+
+    def run(self, *cmd, timeout=60, check=False):
+        proc = subprocess.run(
+            ["nsenter", "-t", str(self.pid), "-a", "/usr/bin/env", "-i",
+             "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C.UTF-8", "SYSTEMD_PAGER=", *cmd],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                "%s: exit %d\n%s%s" % (" ".join(cmd), proc.returncode, proc.stdout, proc.stderr)
+            )
+        return proc
+
+    def wait_booted(self, timeout=BOOT_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("systemd-nspawn exited %s:\n%s" % (self.proc.returncode, self.log()[-4000:]))
+            if self.pid is None:
+                self.pid = _find_init(self.proc.pid)
+            if self.pid is not None:
+                state = self.run("systemctl", "is-system-running").stdout.strip()
+                if state in ("running", "degraded"):
+                    return state
+            time.sleep(0.2)
+        raise AssertionError("the container did not finish booting in %ss:\n%s" % (timeout, self.log()[-4000:]))
+
+    def poweroff(self, timeout=30):
+        if self.proc.poll() is None:
+            if self.pid is not None:
+                self.run("systemctl", "poweroff", "--no-block")
+            else:
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+
+@contextlib.contextmanager
+def booted(root, log_path):
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                "systemd-nspawn", "--quiet", "-D", root, "--register=no", "--keep-unit",
+                "--console=passive", "--private-network", "--link-journal=no",
+                "--resolv-conf=off", "--timezone=off", "-b",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    machine = Machine(proc, log_path)
+    try:
+        machine.wait_booted()
+        yield machine
+    finally:
+        machine.poweroff()

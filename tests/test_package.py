@@ -1,0 +1,463 @@
+"""The .deb: built, linted, its units checked by systemd's own tools,
+installed and purged in a clean Debian chroot, and booted under a real
+systemd (issue 4).
+
+One build per session (`make deb` into a temporary OUT, as a user would).
+The chroots come from a debootstrap cache under /var/cache (pkg_chroot).
+Nothing here touches the host's /etc/hosts or leaves anything mounted:
+the chroot's /etc/hosts is a file inside the chroot, every chroot command
+runs in a private mount namespace, and the booted container has only its
+own loopback.
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+import pkg_chroot
+import pkg_nspawn
+from conftest import ROOT
+
+pytestmark = pytest.mark.package
+
+VERSION = "0.1.0"
+PKG = "forgejo-runner-guard"
+UNITS = ("optimus-boot-reconcile.service", "forgejo-runner-watchdog.service", "forgejo-runner-watchdog.timer")
+SERVICES = UNITS[:2]
+TOOLS = ("optimus-boot-reconcile", "forgejo-runner-watchdog")
+RUNBOOK = "08-forgejo-runner-lan-pin-and-watchdog.md"
+DOC = "usr/share/doc/%s" % PKG
+CONFFILE = "etc/forgejo-runner-guard/guard.conf"
+MAX_EXPOSURE = 2.0
+
+PIN_NAME, PIN_ADDRESS = "forge.azrak.io", "10.1.0.10"
+# The chroot's own hosts file: a conflicting public address for the forge,
+# which the pin switches off and the purge must switch back on.
+CHROOT_HOSTS = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "203.0.113.7\tforge.azrak.io\n"
+)
+
+# apt and dpkg bookkeeping that an install followed by a purge rightly
+# changes (fnmatch globs, `*` crosses "/").  Anything else that differs
+# after the purge is something the package left behind.
+APT_DPKG_BOOKKEEPING = (
+    "var/lib/apt/lists/*",  # apt-get update
+    "var/lib/apt/extended_states",  # auto-installed marks
+    "var/cache/apt/*.bin",  # apt's binary caches
+    "var/lib/dpkg/status",
+    "var/lib/dpkg/status-old",
+    "var/lib/dpkg/available",
+    "var/lib/dpkg/lock*",
+    "var/lib/dpkg/triggers/*",
+    "var/cache/debconf/*.dat",
+    "var/cache/debconf/*.dat-old",
+    "var/log/apt/*",
+    "var/log/dpkg.log",
+    "var/log/alternatives.log",
+    "etc/ld.so.cache",  # rebuilt by libc's trigger when libraries come and go
+    "var/cache/ldconfig/aux-cache",
+)
+
+
+def sh(*cmd, timeout=300, check=True, **kwargs):
+    return pkg_chroot.run(list(cmd), timeout=timeout, check=check, **kwargs)
+
+
+# ------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="session")
+def packages():
+    """`make deb` into a temporary OUT: {native, changes, stdeb}."""
+    out = tempfile.mkdtemp(prefix="frg-out-", dir="/tmp")
+    try:
+        env = dict(os.environ)
+        env.pop("MAKEFLAGS", None)
+        env.pop("MAKELEVEL", None)
+        sh("make", "-C", ROOT, "--no-print-directory", "deb", "OUT=" + out, timeout=600, env=env)
+        native = os.path.join(out, "%s_%s_all.deb" % (PKG, VERSION))
+        stdeb = glob.glob(os.path.join(out, "stdeb", "%s_%s-*_all.deb" % (PKG, VERSION)))
+        changes = glob.glob(os.path.join(out, "%s_%s_*.changes" % (PKG, VERSION)))
+        assert os.path.isfile(native), os.listdir(out)
+        assert len(stdeb) == 1, os.listdir(os.path.join(out, "stdeb"))
+        assert len(changes) == 1, os.listdir(out)
+        yield {"native": native, "stdeb": stdeb[0], "changes": changes[0], "out": out}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _extract(deb):
+    tree = tempfile.mkdtemp(prefix="frg-tree-", dir="/tmp")
+    sh("dpkg-deb", "-x", deb, tree)
+    return tree
+
+
+@pytest.fixture(scope="session")
+def tree(packages):
+    """The native package unpacked, plus systemd's own units under
+    usr/lib/systemd/system (the targets the units' default dependencies
+    name), so that systemd-analyze can load the units as installed."""
+    tree = _extract(packages["native"])
+    shutil.copytree("/usr/lib/systemd/system", os.path.join(tree, "usr/lib/systemd/system"), symlinks=True)
+    yield tree
+    shutil.rmtree(tree, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sources():
+    return pkg_chroot.host_debian_sources()
+
+
+def deb_paths(deb):
+    """Paths in a .deb (no leading ./), with their tar mode string."""
+    out = sh("dpkg-deb", "-c", deb).stdout
+    paths = {}
+    for line in out.splitlines():
+        fields = line.split(None, 5)
+        path = fields[5].split(" -> ")[0].lstrip(".").lstrip("/").rstrip("/")
+        if path:
+            paths[path] = fields[0]
+    return paths
+
+
+def control_file(deb, name):
+    return sh("sh", "-c", 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - "./$2"', "-", deb, name).stdout
+
+
+# ------------------------------------------------------------ 1. build and lint
+
+
+def test_lintian_pedantic_has_no_errors_warnings_or_stale_overrides(packages):
+    # The .changes covers the source package, the .deb and the buildinfo.
+    proc = sh("lintian", "-I", "--pedantic", "--show-overrides", packages["changes"], check=False, timeout=300)
+    tags = [line for line in proc.stdout.splitlines() if re.match(r"^[EWIPXON]: ", line)]
+    bad = [t for t in tags if t.startswith(("E: ", "W: ")) or "unused-override" in t or "mismatched-override" in t]
+    assert not bad, "\n".join(tags)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Every override is used (shown as O:) and carries a comment.
+    overrides_file = os.path.join(ROOT, "debian", PKG + ".lintian-overrides")
+    if os.path.exists(overrides_file):
+        lines = open(overrides_file).read().splitlines()
+        for number, line in enumerate(lines):
+            if line.strip() and not line.startswith("#"):
+                tag = line.split()[0]
+                assert number and lines[number - 1].startswith("#"), "override without a comment: " + line
+                assert any(t.startswith("O: ") and " %s " % tag in t + " " for t in tags), "unused: " + line
+
+
+def test_native_package_contents(packages):
+    paths = deb_paths(packages["native"])
+    for path in (
+        "usr/bin/optimus-boot-reconcile",
+        "usr/bin/forgejo-runner-watchdog",
+        "usr/lib/python3/dist-packages/forgejo_runner_guard/__init__.py",
+        "usr/lib/python3/dist-packages/forgejo_runner_guard/reconcile.py",
+        "usr/lib/python3/dist-packages/forgejo_runner_guard/watchdog.py",
+        CONFFILE,
+        "etc/forgejo-runner-guard/guard.conf.d",
+        "usr/share/man/man8/optimus-boot-reconcile.8.gz",
+        "usr/share/man/man8/forgejo-runner-watchdog.8.gz",
+        "%s/%s" % (DOC, RUNBOOK),  # uncompressed
+        "%s/copyright" % DOC,
+    ) + tuple("lib/systemd/system/" + unit for unit in UNITS):
+        assert path in paths, "%s is not in the package" % path
+    for tool in TOOLS:
+        assert paths["usr/bin/" + tool].startswith("-rwxr-xr-x"), paths["usr/bin/" + tool]
+    assert not any("__pycache__" in p or p.endswith(".pyc") for p in paths)
+    assert not [p for p in paths if p.startswith("usr/lib/python3/dist-packages/tests")]
+
+    assert control_file(packages["native"], "conffiles").split() == ["/" + CONFFILE]
+    fields = sh("dpkg-deb", "-f", packages["native"], "Architecture", "Section", "Depends", "Recommends").stdout
+    assert "Architecture: all" in fields and "Section: admin" in fields
+    assert re.search(r"Depends:.*python3-sh \(>= 1\.14\)", fields), fields
+    assert re.search(r"Recommends:.*docker\.io", fields), fields
+
+
+def test_stdeb_package_carries_the_same_files_and_scripts(packages):
+    native, stdeb = packages["native"], packages["stdeb"]
+    # The one expected difference: a native package's changelog is
+    # changelog.gz, a non-native one's changelog.Debian.gz.
+    rename = {"%s/changelog.Debian.gz" % DOC: "%s/changelog.gz" % DOC}
+    theirs = {rename.get(p, p): mode for p, mode in deb_paths(stdeb).items()}
+    assert theirs == deb_paths(native)
+    for name in ("conffiles", "postinst", "prerm", "postrm"):
+        assert control_file(stdeb, name) == control_file(native, name), name
+    for path in ["lib/systemd/system/" + u for u in UNITS] + [CONFFILE, "usr/share/doc/%s/%s" % (PKG, RUNBOOK)]:
+        a = sh("sh", "-c", 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - "./$2"', "-", native, path).stdout
+        b = sh("sh", "-c", 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - "./$2"', "-", stdeb, path).stdout
+        assert a == b, path
+    fields = sh("dpkg-deb", "-f", stdeb, "Depends", "Architecture").stdout
+    assert re.search(r"Depends:.*python3-sh \(>= 1\.14\)", fields) and "Architecture: all" in fields, fields
+
+
+def test_postinst_enables_boot_unit_and_timer_starts_only_the_timer(packages):
+    postinst = control_file(packages["native"], "postinst")
+    enabled = set(re.findall(r"deb-systemd-helper enable '([^']+)'", postinst))
+    started = re.findall(r"deb-systemd-invoke \$_dh_action ([^>]+)>", postinst)
+    started += re.findall(r"deb-systemd-invoke start ([^>]+)>", postinst)
+    assert enabled == {"optimus-boot-reconcile.service", "forgejo-runner-watchdog.timer"}, postinst
+    assert [s.split() for s in started] == [["'forgejo-runner-watchdog.timer'"]], postinst
+    # Upgrades neither stop nor restart the boot unit: no preinst names it.
+    members = sh("dpkg-deb", "-I", packages["native"]).stdout
+    if re.search(r"^\s+\d+ bytes,\s+\d+ lines\s+\*?\s*preinst\b", members, re.M):
+        assert "optimus-boot-reconcile" not in control_file(packages["native"], "preinst")
+    assert "optimus-boot-reconcile" not in postinst.split("deb-systemd-invoke", 1)[-1]
+
+
+# ------------------------------------------------------------ 2. units and man pages
+
+
+def test_systemd_analyze_verify_prints_nothing(tree):
+    proc = sh("systemd-analyze", "verify", "--man=no", "--root=" + tree, *UNITS, check=False, cwd="/")
+    assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == "", proc.stdout + proc.stderr
+
+
+def test_systemd_analyze_verify_would_complain(tree, tmp_path):
+    # The check above can fail: an unknown key is reported on stderr.
+    bad = os.path.join(tree, "lib/systemd/system/frg-selftest.timer")
+    with open(os.path.join(tree, "lib/systemd/system/forgejo-runner-watchdog.timer")) as handle:
+        text = handle.read()
+    with open(bad, "w") as handle:
+        handle.write(text.replace("[Timer]", "[Timer]\nOnBootSecs=5min"))
+    try:
+        proc = sh("systemd-analyze", "verify", "--man=no", "--root=" + tree, "frg-selftest.timer", check=False, cwd="/")
+    finally:
+        os.unlink(bad)
+    assert "OnBootSecs" in proc.stderr
+
+
+@pytest.mark.parametrize("unit", SERVICES)
+def test_security_exposure_at_most_2(tree, unit):
+    proc = sh("systemd-analyze", "security", "--offline=true", "--root=" + tree, unit, cwd="/")
+    match = re.search(r"Overall exposure level for %s: (\d+\.\d+)" % re.escape(unit), proc.stdout)
+    assert match, proc.stdout
+    assert float(match.group(1)) <= MAX_EXPOSURE, proc.stdout
+    # The same bound on systemd's own 0-100 scale: exit status 0 only if
+    # the exposure is at most 20.
+    proc = sh(
+        "systemd-analyze", "security", "--offline=true", "--threshold=%d" % (MAX_EXPOSURE * 10),
+        "--root=" + tree, unit, check=False, cwd="/",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_units_as_the_issue_asks(tree):
+    def unit(name):
+        with open(os.path.join(tree, "lib/systemd/system", name)) as handle:
+            return handle.read()
+
+    boot, wd, timer = (unit(u) for u in UNITS)
+    for text in (boot, wd):
+        assert "Type=oneshot" in text and re.search(r"^TimeoutStartSec=\S+", text, re.M)
+    assert "RemainAfterExit=yes" in boot and "Before=docker.service" in boot
+    assert "WantedBy=multi-user.target" in boot
+    assert "After=docker.service" in wd and not re.search(r"^\[Install\]", wd, re.M)
+    assert "AccuracySec=1s" in timer and "WantedBy=timers.target" in timer
+    assert re.search(r"^On(Active|Boot)Sec=5min$", timer, re.M) and "OnUnitActiveSec=5min" in timer
+    for name, text in zip(UNITS, (boot, wd, timer)):
+        docs = " ".join(re.findall(r"^Documentation=(.*)$", text, re.M)).split()
+        assert "file:/%s/%s" % (DOC, RUNBOOK) in docs, name
+        for doc in docs:
+            if doc.startswith("man:"):
+                page, section = re.fullmatch(r"man:([\w.-]+)\((\d)\)", doc).groups()
+                assert os.path.exists(os.path.join(tree, "usr/share/man/man%s/%s.%s.gz" % (section, page, section))), doc
+            else:
+                assert os.path.isfile(os.path.join(tree, doc[len("file:/"):])), doc
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_man_page_renders_without_warnings(tree, tool):
+    # As lintian's manpages check does it.
+    page = os.path.join(tree, "usr/share/man/man8/%s.8.gz" % tool)
+    env = dict(os.environ, LC_ALL="C.UTF-8", MANROFFSEQ="", MANWIDTH="80")
+    proc = sh("man", "--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", page, env=env)
+    assert proc.stderr == "", proc.stderr
+    assert tool in sh("man", "-l", page, env=env).stdout
+
+
+# ------------------------------------------------------------ the conffile and postrm
+
+
+def test_conffile_documents_every_key_and_its_default():
+    from forgejo_runner_guard import config
+
+    path = os.path.join(ROOT, "debian", "guard.conf")
+    text = open(path).read()
+    for section in ("reconcile", "watchdog"):
+        for key in config._SCHEMA[section]:
+            assert re.search(r"^#%s =" % key, text, re.M), "%s: [%s] %s is not documented" % (path, section, key)
+    # As shipped it changes nothing ...
+    assert config.load(path).reconcile == config.Config().reconcile
+    assert config.load(path).watchdog == config.Config().watchdog
+    # ... and the values it shows are the defaults: uncomment every setting.
+    uncommented = re.sub(r"^#(?=\[|\w+ =|    \S)", "", text, flags=re.M)
+    assert uncommented.count("\n#") < text.count("\n#")
+    other = os.path.join(tempfile.mkdtemp(prefix="frg-conf-"), "guard.conf")
+    try:
+        with open(other, "w") as handle:
+            handle.write(uncommented)
+        loaded = config.load(other)
+    finally:
+        shutil.rmtree(os.path.dirname(other))
+    assert loaded.reconcile == config.Config().reconcile
+    assert loaded.watchdog == config.Config().watchdog
+
+
+def _postrm_program(text):
+    match = re.search(r"<<'PURGE_SED'\n(.*?)^PURGE_SED$", text, re.S | re.M)
+    assert match, "no PURGE_SED here-document in postrm"
+    return match.group(1)
+
+
+def test_postrm_carries_the_librarys_purge_program(packages):
+    from forgejo_runner_guard import hostsfile
+
+    source = open(os.path.join(ROOT, "debian", PKG + ".postrm")).read()
+    assert _postrm_program(source).encode() == hostsfile.PURGE_SED.encode()
+    assert _postrm_program(control_file(packages["native"], "postrm")) == hostsfile.PURGE_SED
+
+
+# ------------------------------------------------------------ 3. install and purge in a clean chroot
+
+
+def _apt_install(root, deb):
+    """apt-get install the .deb (copied into the chroot); dependencies come
+    from the archive."""
+    name = os.path.basename(deb)
+    shutil.copy(deb, os.path.join(root, "tmp", name))
+    try:
+        return pkg_chroot.in_chroot(
+            root, "apt-get install -y -q --no-install-recommends /tmp/%s" % name, timeout=600
+        )
+    finally:
+        os.unlink(os.path.join(root, "tmp", name))
+
+
+def _purge(root):
+    return pkg_chroot.in_chroot(root, "apt-get purge -y -q --autoremove %s" % PKG, timeout=600)
+
+
+def _assert_nothing_left(before, root, what):
+    added, removed, changed = pkg_chroot.listing_diff(before, pkg_chroot.listing(root), APT_DPKG_BOOKKEEPING)
+    assert not (added or removed or changed), "%s left the chroot changed:\nadded %s\nremoved %s\nchanged %s" % (
+        what, added, removed, changed,
+    )
+
+
+def test_install_run_and_purge_in_a_clean_chroot(packages, sources):
+    root = pkg_chroot.new_root(pkg_chroot.base_tarball(sources))
+    try:
+        hosts = os.path.join(root, "etc/hosts")
+        with open(hosts, "w") as handle:
+            handle.write(CHROOT_HOSTS)
+        os.chmod(hosts, 0o644)
+        pkg_chroot.in_chroot(root, "apt-get update -q", timeout=300)
+        before = pkg_chroot.listing(root)
+
+        _apt_install(root, packages["native"])
+        run = lambda script, **kw: pkg_chroot.in_chroot(root, script, **kw)  # noqa: E731
+
+        for tool in TOOLS:
+            proc = run("%s --version" % tool)
+            assert VERSION in proc.stdout + proc.stderr, proc
+
+        # --diff shows the pin and writes nothing (exit 3: would change).
+        proc = run("optimus-boot-reconcile --diff", check=False)
+        assert proc.returncode == 3, proc
+        assert re.search(r"^\+.*%s.*%s" % (re.escape(PIN_ADDRESS), re.escape(PIN_NAME)), proc.stdout, re.M), proc.stdout
+        assert open(hosts).read() == CHROOT_HOSTS
+        # The unit's command pins it, then the file is in sync.
+        run("optimus-boot-reconcile")
+        pinned = open(hosts).read()
+        assert re.search(r"^%s\s+%s\b" % (re.escape(PIN_ADDRESS), re.escape(PIN_NAME)), pinned, re.M), pinned
+        assert not re.search(r"^203\.0\.113\.7", pinned, re.M), pinned
+        assert run("optimus-boot-reconcile --check", check=False).returncode == 0
+
+        # No Docker engine (not even a client) here: exit 1, one line.
+        proc = run("forgejo-runner-watchdog --dry-run", check=False)
+        assert proc.returncode == 1, proc
+        assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1, proc
+        assert "Traceback" not in proc.stderr
+
+        _purge(root)
+        assert open(hosts).read() == CHROOT_HOSTS, "purge did not restore the chroot's /etc/hosts"
+        _assert_nothing_left(before, root, "install + purge of the native package")
+
+        # The stdeb package installs too, runs, and purges as cleanly.
+        _apt_install(root, packages["stdeb"])
+        for tool in TOOLS:
+            proc = run("%s --version" % tool)
+            assert VERSION in proc.stdout + proc.stderr, proc
+        _purge(root)
+        _assert_nothing_left(before, root, "install + purge of the stdeb package")
+    finally:
+        pkg_chroot.remove(root)
+
+
+# ------------------------------------------------------------ 4. boot it under systemd
+
+
+@pytest.fixture(scope="module")
+def machine(packages, sources):
+    """The systemd chroot with the package installed (and the default pin
+    configured), booted under systemd-nspawn."""
+    root = pkg_chroot.new_root(pkg_chroot.systemd_tarball(sources))
+    log = tempfile.mkstemp(prefix="frg-nspawn-", suffix=".log", dir="/tmp")[1]
+    try:
+        with open(os.path.join(root, "etc/hosts"), "w") as handle:
+            handle.write(CHROOT_HOSTS)
+        _apt_install(root, packages["native"])
+        # Installing changed nothing in the chroot's /etc/hosts.
+        assert open(os.path.join(root, "etc/hosts")).read() == CHROOT_HOSTS
+        with pkg_nspawn.booted(root, log) as booted:
+            booted.root = root
+            yield booted
+    finally:
+        pkg_chroot.remove(root)
+        os.unlink(log)
+
+
+def test_boot_unit_ran_and_pinned(machine):
+    show = machine.run("systemctl", "show", "-p", "ActiveState,Result,ExecMainStatus", UNITS[0], check=True).stdout
+    assert "ActiveState=active" in show and "Result=success" in show and "ExecMainStatus=0" in show, show
+    hosts = open(os.path.join(machine.root, "etc/hosts")).read()
+    assert re.search(r"^%s\s+%s\b" % (re.escape(PIN_ADDRESS), re.escape(PIN_NAME)), hosts, re.M), hosts
+    assert not re.search(r"^203\.0\.113\.7", hosts, re.M), hosts
+    assert machine.run("optimus-boot-reconcile", "--check").returncode == 0
+    assert machine.run("systemctl", "is-enabled", UNITS[0]).stdout.strip() == "enabled"
+
+
+def test_timer_active_with_next_elapse(machine):
+    unit = UNITS[2]
+    assert machine.run("systemctl", "is-active", unit).stdout.strip() == "active"
+    assert machine.run("systemctl", "is-enabled", unit).stdout.strip() == "enabled"
+    show = machine.run("systemctl", "show", "-p", "NextElapseUSecMonotonic", unit, check=True).stdout.strip()
+    value = show.split("=", 1)[1]
+    assert value and value not in ("0", "infinity"), show
+    listed = machine.run("systemctl", "list-timers", "--all", "--no-legend", unit, check=True).stdout
+    assert unit in listed and not listed.lstrip().startswith("n/a"), listed
+    # Nothing else failed while booting.
+    failed = machine.run("systemctl", "list-units", "--failed", "--no-legend", "--plain").stdout
+    assert "forgejo" not in failed and "optimus" not in failed, failed
+
+
+def test_watchdog_without_engine_fails_cleanly(machine):
+    unit = UNITS[1]
+    proc = machine.run("systemctl", "start", unit, timeout=120)
+    assert proc.returncode != 0, proc
+    show = machine.run("systemctl", "show", "-p", "Result,ExecMainStatus", unit, check=True).stdout
+    assert "Result=exit-code" in show and "ExecMainStatus=1" in show, show
+    # The tool's own output (not systemd's messages about the unit).
+    out = machine.run("journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=" + unit, check=True).stdout
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1, out
+    assert "Traceback" not in out
+    whole = machine.run("journalctl", "--no-pager", "-o", "cat", "-u", unit, check=True).stdout
+    assert "Traceback" not in whole, whole
