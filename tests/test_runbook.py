@@ -49,7 +49,8 @@ SECTIONS = (
     "Why this design",
 )
 # An unmarked ```sh block must need one of these (systemd, apt, the real host).
-NEEDS_REAL_HOST = re.compile(r"\b(systemctl|journalctl|apt|apt-get|dpkg|systemd-\w+)\b")
+# --probe needs the real tunnel to the pinned address.
+NEEDS_REAL_HOST = re.compile(r"\b(systemctl|journalctl|apt|apt-get|dpkg|systemd-\w+)\b|--probe\b")
 # What a runnable block must never run: anything that could reach the network.
 NETWORK_CLIENTS = re.compile(r"\b(curl|wget|nc|ncat|ping|ssh|telnet|openssl|git)\b|--probe")
 
