@@ -131,14 +131,17 @@ def run(cmd, timeout=600, check=True, **kwargs):
     return proc
 
 
-def in_chroot(root, script, timeout=600, check=True, apt_cache=True):
+def in_chroot(root, script, timeout=600, check=True, apt_cache=True, binds=()):
     """Run the bash `script` inside the chroot at `root` (as root, with a
     clean environment), with /proc, /dev and the apt cache mounted in a
-    private mount namespace.  Returns CompletedProcess (text)."""
+    private mount namespace, and `binds` ((host path, path in the root))
+    bind-mounted there too.  Returns CompletedProcess (text)."""
     mounts = [
         'mount -t proc proc "$R/proc"',
         'mount --rbind /dev "$R/dev"',
     ]
+    for source, target in binds:
+        mounts.append('mount --bind %s "$R"/%s' % (shlex.quote(source), shlex.quote(target.lstrip("/"))))
     if apt_cache:
         os.makedirs(os.path.join(APT_ARCHIVES, "partial"), exist_ok=True)
         mounts.append('mount --bind %s "$R/var/cache/apt/archives"' % shlex.quote(APT_ARCHIVES))

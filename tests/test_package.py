@@ -21,7 +21,7 @@ import pytest
 
 import pkg_chroot
 import pkg_nspawn
-from conftest import ROOT
+from conftest import ROOT, run_tool
 
 pytestmark = pytest.mark.package
 
@@ -325,6 +325,49 @@ def test_postrm_carries_the_librarys_purge_program(packages):
 
 
 # ------------------------------------------------------------ 3. install and purge in a clean chroot
+
+
+def test_postrm_purge_unpins_a_bind_mounted_or_symlinked_hosts_file(packages, sources, tmp_path):
+    # A hosts file pinned by the real tool (from the source tree) ...
+    work = str(tmp_path)
+    pinned_file = os.path.join(work, "pinned")
+    with open(pinned_file, "w") as handle:
+        handle.write(CHROOT_HOSTS)
+    conf = os.path.join(work, "guard.conf")
+    with open(conf, "w") as handle:
+        handle.write("[reconcile]\nhosts_file = %s\nlock_file = %s/lock/hosts.lock\nstate_dir = %s/state\n"
+                     % (pinned_file, work, work))
+    proc = run_tool("optimus-boot-reconcile", "--config", conf)
+    assert proc.returncode == 0, proc
+    pinned = open(pinned_file).read()
+    assert PIN_ADDRESS in pinned and pinned != CHROOT_HOSTS
+
+    root = pkg_chroot.new_root(pkg_chroot.base_tarball(sources))
+    try:
+        with open(os.path.join(root, "tmp/postrm"), "w") as handle:
+            handle.write(control_file(packages["native"], "postrm"))
+        hosts = os.path.join(root, "etc/hosts")
+        # ... bind-mounted over the chroot's /etc/hosts, as in a container:
+        # no rename over it is possible, the purge rewrites it in place.
+        bound = os.path.join(work, "bound")
+        shutil.copy(pinned_file, bound)
+        open(hosts, "w").close()
+        pkg_chroot.in_chroot(root, "sh /tmp/postrm purge", binds=[(bound, "/etc/hosts")])
+        assert open(bound).read() == CHROOT_HOSTS
+        # ... and behind a symlink: the link stays, its target is restored.
+        os.unlink(hosts)
+        with open(os.path.join(root, "etc/hosts.real"), "w") as handle:
+            handle.write(pinned)
+        os.chmod(os.path.join(root, "etc/hosts.real"), 0o640)
+        os.symlink("hosts.real", hosts)
+        pkg_chroot.in_chroot(root, "sh /tmp/postrm purge")
+        assert os.readlink(hosts) == "hosts.real"
+        assert open(os.path.join(root, "etc/hosts.real")).read() == CHROOT_HOSTS
+        assert os.stat(os.path.join(root, "etc/hosts.real")).st_mode & 0o777 == 0o640
+        assert not [f for f in os.listdir(os.path.join(root, "etc")) if "forgejo-runner-guard" in f]
+    finally:
+        pkg_chroot.remove(root)
+
 
 
 def _apt_install(root, deb):
