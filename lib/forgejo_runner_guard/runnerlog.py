@@ -364,7 +364,7 @@ class LogScan:
         self._lines = 0
         self._errors = 0
         self._newest = None  # ns
-        self._detail = ""
+        self._detail = ""  # or, from the fast path, the line to read it from
         self._job = None  # ns
         self._claims = set()
         self._untimed = 0
@@ -414,7 +414,7 @@ class LogScan:
             self._result = Evidence(
                 errors=self._errors,
                 newest_error=None if self._newest is None else to_seconds(self._newest),
-                newest_error_detail=self._detail,
+                newest_error_detail=self._detail if isinstance(self._detail, str) else _judge(self._detail)[2],
                 last_job_start=None if self._job is None else to_seconds(self._job),
                 claimed_tasks=frozenset(self._claims),
                 lines=self._lines,
@@ -463,12 +463,12 @@ class LogScan:
             pos = data.rfind(top + b" ", start, pos)
             if pos < 0:
                 return
-            if pos == start or data[pos - 1] == 10:
+            # start - 1 is a newline: the regex checks this is a fetch error;
+            # its detail is read once, at close()
+            if data[pos - 1] == 10 and _FAST_ERROR.match(data, pos - 1):
                 line_end = min(data.find(b"\n", pos, end), pos + MAX_LINE)
-                kind, _, detail, _ = _judge(data[pos:line_end])
-                if kind == FETCH_ERROR:
-                    self._newest, self._detail = ns, detail
-                    return
+                self._newest, self._detail = ns, data[pos:line_end]
+                return
 
     def _lines_with(self, data, start, end, needle, want):
         """classify() every line of data[start:end] containing needle."""
