@@ -27,7 +27,7 @@ Exit status (exit_status()): 1 for refused, skipped-budget and error
 
 import dataclasses
 import re
-from typing import Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 from . import report
 from .runnerlog import refused

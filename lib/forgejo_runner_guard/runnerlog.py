@@ -28,7 +28,7 @@ import calendar
 import dataclasses
 import re
 import time
-from typing import FrozenSet, Optional, Tuple
+from typing import FrozenSet, Optional
 
 FETCH_ERROR = "FETCH_ERROR"
 JOB_START = "JOB_START"
