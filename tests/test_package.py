@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -36,6 +37,7 @@ CONFFILE = "etc/forgejo-runner-guard/guard.conf"
 MAX_EXPOSURE = 2.0
 
 PIN_NAME, PIN_ADDRESS = "forge.azrak.io", "10.1.0.10"
+HOSTS_GID = 4  # adm, in the chroot
 # The chroot's own hosts file: a conflicting public address for the forge,
 # which the pin switches off and the purge must switch back on.
 CHROOT_HOSTS = (
@@ -454,8 +456,14 @@ def machine(packages, sources):
     root = pkg_chroot.new_root(pkg_chroot.systemd_tarball(sources))
     log = tempfile.mkstemp(prefix="frg-nspawn-", suffix=".log", dir="/tmp")[1]
     try:
-        with open(os.path.join(root, "etc/hosts"), "w") as handle:
+        hosts = os.path.join(root, "etc/hosts")
+        with open(hosts, "w") as handle:
             handle.write(CHROOT_HOSTS)
+        # An owner group and an extended attribute that only a process
+        # with CAP_CHOWN and an xattr-preserving rewrite can keep.
+        os.chown(hosts, 0, HOSTS_GID)
+        os.chmod(hosts, 0o664)
+        os.setxattr(hosts, "user.frg-test", b"kept")
         _apt_install(root, packages["native"])
         # Installing changed nothing in the chroot's /etc/hosts.
         assert open(os.path.join(root, "etc/hosts")).read() == CHROOT_HOSTS
@@ -475,6 +483,11 @@ def test_boot_unit_ran_and_pinned(machine):
     assert not re.search(r"^203\.0\.113\.7", hosts, re.M), hosts
     assert machine.run("optimus-boot-reconcile", "--check").returncode == 0
     assert machine.run("systemctl", "is-enabled", UNITS[0]).stdout.strip() == "enabled"
+    # Rewritten by a rename inside the unit's sandbox, yet with the same
+    # group, mode and extended attribute.
+    st = os.stat(os.path.join(machine.root, "etc/hosts"))
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, HOSTS_GID, 0o664)
+    assert os.getxattr(os.path.join(machine.root, "etc/hosts"), "user.frg-test") == b"kept"
 
 
 def test_timer_active_with_next_elapse(machine):
@@ -498,9 +511,84 @@ def test_watchdog_without_engine_fails_cleanly(machine):
     show = machine.run("systemctl", "show", "-p", "Result,ExecMainStatus", unit, check=True).stdout
     assert "Result=exit-code" in show and "ExecMainStatus=1" in show, show
     # The tool's own output (not systemd's messages about the unit).
-    out = machine.run("journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=" + unit, check=True).stdout
+    invocation = machine.run("systemctl", "show", "-p", "InvocationID", "--value", unit, check=True).stdout.strip()
+    assert invocation
+    out = machine.run(
+        "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=" + unit, "_SYSTEMD_INVOCATION_ID=" + invocation,
+        check=True,
+    ).stdout
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 1, out
     assert "Traceback" not in out
     whole = machine.run("journalctl", "--no-pager", "-o", "cat", "-u", unit, check=True).stdout
     assert "Traceback" not in whole, whole
+
+
+# What the watchdog's sandbox must still allow, tried from inside it: the
+# unit's own sandbox with only ExecStart= replaced by this probe (a
+# runtime drop-in), against a stand-in for the Docker socket.
+SANDBOX_PROBE = r"""
+import os, socket, subprocess
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/docker.sock")
+assert s.recv(16) == b"pong", "docker.sock"
+for path in ("/var/lib/forgejo-runner-guard/probe", "/run/lock/forgejo-runner-guard/probe"):
+    with open(path, "w") as f:
+        f.write("ok")
+    os.unlink(path)
+out = subprocess.run(["systemctl", "show", "-p", "ActiveState", "--value", "forgejo-runner-watchdog.timer"],
+                     capture_output=True, text=True)
+assert out.stdout.strip() == "active", ("systemctl", out)
+for denied in (lambda: open("/etc/frg-probe", "w"), lambda: socket.socket(socket.AF_INET)):
+    try:
+        denied()
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the sandbox allowed %r" % denied)
+print("sandbox probe ok")
+"""
+
+FAKE_DOCKER = r"""
+import os, socket
+s = socket.socket(socket.AF_UNIX)
+s.bind("/run/docker.sock")
+s.listen(1)
+while True:
+    c, _ = s.accept()
+    c.sendall(b"pong")
+    c.close()
+"""
+
+
+def test_watchdog_sandbox_allows_docker_socket_state_lock_and_systemctl(machine):
+    # (The container's /run is its own tmpfs: files for it go under /etc
+    # and /usr/local, which are the chroot's.)
+    unit = UNITS[1]
+    dropin = os.path.join(machine.root, "etc/systemd/system/%s.d" % unit)
+    scripts = os.path.join(machine.root, "usr/local/lib/frg")
+    os.makedirs(scripts, exist_ok=True)
+    with open(os.path.join(scripts, "probe.py"), "w") as handle:
+        handle.write(SANDBOX_PROBE)
+    with open(os.path.join(scripts, "fake-docker.py"), "w") as handle:
+        handle.write(FAKE_DOCKER)
+    machine.run("systemd-run", "--unit=frg-fake-docker", "/usr/bin/python3", "/usr/local/lib/frg/fake-docker.py",
+                check=True)
+    try:
+        for _ in range(100):
+            if machine.run("test", "-S", "/run/docker.sock").returncode == 0:
+                break
+            time.sleep(0.05)
+        os.makedirs(dropin)
+        with open(os.path.join(dropin, "probe.conf"), "w") as handle:
+            handle.write("[Service]\nExecStart=\nExecStart=/usr/bin/python3 /usr/local/lib/frg/probe.py\n")
+        machine.run("systemctl", "daemon-reload", check=True)
+        proc = machine.run("systemctl", "start", unit, timeout=60)
+        invocation = machine.run("systemctl", "show", "-p", "InvocationID", "--value", unit).stdout.strip()
+        out = machine.run("journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID=" + invocation).stdout
+        assert proc.returncode == 0 and "sandbox probe ok" in out, out
+    finally:
+        shutil.rmtree(dropin, ignore_errors=True)
+        shutil.rmtree(scripts, ignore_errors=True)
+        machine.run("systemctl", "stop", "frg-fake-docker")
+        machine.run("systemctl", "daemon-reload")
