@@ -389,6 +389,27 @@ def _purge(root):
     return pkg_chroot.in_chroot(root, "apt-get purge -y -q --autoremove %s" % PKG, timeout=600)
 
 
+def test_listing_diff_sees_what_a_package_could_leave(tmp_path):
+    # The purge check below can fail: a new file, a removed one, a changed
+    # mode or content all show, bookkeeping matched by the allowlist not.
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "etc"))
+    os.makedirs(os.path.join(root, "var/lib/dpkg"))
+    for name in ("etc/hosts", "etc/gone", "var/lib/dpkg/status"):
+        with open(os.path.join(root, name), "w") as handle:
+            handle.write("a\n")
+    before = pkg_chroot.listing(root)
+    with open(os.path.join(root, "etc/hosts"), "a") as handle:
+        handle.write("b\n")
+    os.unlink(os.path.join(root, "etc/gone"))
+    os.makedirs(os.path.join(root, "var/lib/forgejo-runner-guard"))
+    with open(os.path.join(root, "var/lib/dpkg/status"), "a") as handle:
+        handle.write("b\n")
+    os.chmod(os.path.join(root, "etc"), 0o700)
+    added, removed, changed = pkg_chroot.listing_diff(before, pkg_chroot.listing(root), APT_DPKG_BOOKKEEPING)
+    assert (added, removed, changed) == (["var/lib/forgejo-runner-guard"], ["etc/gone"], ["etc", "etc/hosts"])
+
+
 def _assert_nothing_left(before, root, what):
     added, removed, changed = pkg_chroot.listing_diff(before, pkg_chroot.listing(root), APT_DPKG_BOOKKEEPING)
     assert not (added or removed or changed), "%s left the chroot changed:\nadded %s\nremoved %s\nchanged %s" % (
