@@ -74,6 +74,9 @@ class WatchdogConfig:
     state_dir: str = DEFAULT_STATE_DIR
     metrics_file: Optional[str] = None
     docker_timeout: float = 30.0  # seconds, for every single docker/systemctl call
+    # built-ins < [watchdog] defaults: the settings of a runner named only on
+    # the command line (forgejo-runner-watchdog --container NAME)
+    defaults: RunnerConfig = RunnerConfig()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,7 +337,7 @@ def build(merged, files=()):
                 )
             sections[name] = {k: v for k, (v, _) in values.items()}
     runners = tuple(runner_config(name, wd, sections.get(name, {})) for name in names)
-    watchdog = WatchdogConfig(runners=runners, **top)
+    watchdog = WatchdogConfig(runners=runners, defaults=runner_config(DEFAULT_RUNNER, wd), **top)
     return Config(reconcile=reconcile, watchdog=watchdog, files=files)
 
 

@@ -1,0 +1,560 @@
+"""forgejo-runner-watchdog: restart a wedged Forgejo runner, never mid-job,
+never in a loop.
+
+One run, for every runner it checks:
+
+    configure  command line over guard.conf -> RunnerConfig per runner
+    lock       <state_dir>/watchdog.lock (not for --dry-run): one run at a time
+    gather     docker inspect (runner), docker ps (job containers) and
+               docker logs --timestamps, all side by side; the log is
+               streamed through runnerlog.LogScan, never held whole
+    decide     decide.decide(): healthy, recovered, wedged, refused,
+               skipped-job, skipped-budget, error
+    act        docker restart, then confirm it runs with a new start time;
+               record the restart in the state file
+    report     one summary line per runner on stderr, --json on stdout,
+               --metrics-file
+
+The pure halves live in runnerlog.py (what a line means) and decide.py
+(what to do); docker.py is the only module that runs docker.
+
+Stable interface: main(argv=None) -> exit status.
+"""
+
+import dataclasses
+import os
+import re
+import threading
+import time
+from typing import List, Optional
+
+from . import cli, config, decide, docker, metrics, runnerlog, state
+from .report import EXIT_FAILURE, EXIT_OK, GuardError, UsageError, print_json
+
+PROG = "forgejo-runner-watchdog"
+
+DESCRIPTION = """\
+Check the Forgejo Actions runner container(s) for the wedge the lossy
+path to the forge causes, and restart a wedged runner: never while a job
+runs, never in a loop.  A systemd timer runs this every 5 minutes."""
+
+EPILOG = """\
+what "wedged" means:
+  The runner asks the forge for a job every 2 s (fetch_interval).  When
+  the path to the forge is lossy it logs, at error level,
+      level=error msg="failed to fetch task" error="unavailable: ..."
+  on every poll, runs no jobs and never recovers by itself; a healthy
+  runner logs none.  A runner counts as wedged when all of these hold:
+    * at least THRESHOLD such lines in the last WINDOW (default 40 in 5m;
+      a wedged runner logs about 150), counting only lines of the
+      container's current run (times come from Docker, not the text);
+    * the newest of them is younger than RECENT (default 60s): the burst
+      is still going on (older: "recovered");
+    * no job start ("task N repo is ...") was logged after it.
+  Only the runner's own error-level lines count: job output that merely
+  contains the phrase never does.
+
+  A wedged runner is restarted (docker restart), unless:
+    * a job container runs (FORGEJO-ACTIONS-TASK-*, GITEA-ACTIONS-TASK-*):
+      skipped, exit 0.  A job container created before the runner's
+      current start is an orphan of an earlier run: reported, not blocking;
+    * the server refuses the runner (unauthenticated, unregistered):
+      a restart cannot help, re-register it; exit 1;
+    * the restart budget is spent: COOLDOWN since the last restart (with
+      30s of slack) or MAX_RESTARTS in the last hour; exit 1.
+
+examples:
+  forgejo-runner-watchdog --dry-run        what would it do now?  (changes nothing)
+  forgejo-runner-watchdog                  check and heal the configured runners
+  forgejo-runner-watchdog --container forgejo_runner --threshold 20 --window 2m
+  forgejo-runner-watchdog --json --dry-run | jq '.runners[] | {name, decision, errors}'
+  journalctl -u forgejo-runner-watchdog.service    what the timer's runs said
+
+exit status:
+  0  healthy, recovered, restarted, or skipped because a job runs
+  1  refused by the server, Docker unreachable, a Docker call timed out,
+     container missing or not running, logs unreadable, restart failed,
+     restart budget exhausted, state or metrics file not writable
+  2  usage or configuration error
+  Several runners: the worst of them.
+
+files:
+  /etc/forgejo-runner-guard/guard.conf (and guard.conf.d/*.conf): [watchdog]
+  defaults, [runner NAME] per runner.  STATE_DIR/state.json: restart history;
+  STATE_DIR/watchdog.lock: one run at a time (a second run waits for the
+  first, then decides afresh)."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _arg(parse):
+    """argparse type from a config parser: ValueError -> one-line usage error."""
+    import argparse
+
+    def convert(text):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc))
+
+    return convert
+
+
+def _positive_duration(text):
+    seconds = config.parse_duration(text)
+    if seconds <= 0:
+        raise ValueError("must be more than zero: %r" % text)
+    return seconds
+
+
+def _container_name(text):
+    if not _NAME.match(text or ""):
+        raise ValueError("not a container name: %r" % text)
+    return text
+
+
+def _directory(text):
+    if not (text or "").strip():
+        raise ValueError("empty path")
+    return os.path.abspath(text)
+
+
+def build_parser():
+    parser = cli.make_parser(PROG, DESCRIPTION, EPILOG)
+    parser.add_argument("--container", metavar="NAME", action="append", default=[],
+                        type=_arg(_container_name),
+                        help="check this runner only (a [runner NAME] of the configuration, or "
+                        "a runner container of that name with the [watchdog] defaults); "
+                        "repeatable (default: the configured runners, forgejo_runner)")
+    parser.add_argument("--threshold", metavar="N", type=_arg(lambda t: config.parse_count(t, 1)),
+                        help="fetch errors in the window that make a runner wedged (default 40)")
+    parser.add_argument("--window", metavar="DURATION", type=_arg(_positive_duration),
+                        help="how far back to count (default 5m; 90, 90s, 5m, 1h)")
+    parser.add_argument("--recent", metavar="DURATION", type=_arg(_positive_duration),
+                        help="the newest error must be younger than this for the burst to be "
+                        "still going on (default 60s)")
+    parser.add_argument("--cooldown", metavar="DURATION", type=_arg(config.parse_duration),
+                        help="no restart within this long of the last one (default 10m)")
+    parser.add_argument("--max-restarts", metavar="N", type=_arg(lambda t: config.parse_count(t, 0)),
+                        help="at most N restarts per runner per hour (default 3; 0: never restart)")
+    parser.add_argument("--state-dir", metavar="DIR", type=_arg(_directory),
+                        help="restart history and lock (default /var/lib/forgejo-runner-guard)")
+    parser.add_argument("--metrics-file", metavar="PATH", type=_arg(_directory),
+                        help="write Prometheus metrics here (node_exporter textfile collector)")
+    parser.add_argument("--docker-timeout", metavar="DURATION", type=_arg(_positive_duration),
+                        help="kill any docker call that takes longer (a log read: that "
+                        "long without output) (default 30s)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="decide and report, change nothing: no restart, no state, no metrics")
+    return parser
+
+
+# ---------------------------------------------------------------- configure
+
+
+@dataclasses.dataclass
+class Settings:
+    runners: tuple
+    state_dir: str
+    metrics_file: Optional[str]
+    docker_timeout: float
+    dry_run: bool
+    json: bool
+    config_files: tuple = ()
+
+
+_OVERRIDES = (
+    ("threshold", "threshold"),
+    ("window", "window"),
+    ("recent", "recent"),
+    ("cooldown", "cooldown"),
+    ("max_restarts", "max_restarts"),
+)
+
+
+def configure(args):
+    conf = config.load(args.config)
+    wd = conf.watchdog
+    runners = list(wd.runners)
+    if args.container:
+        chosen = []
+        for name in dict.fromkeys(args.container):
+            match = [r for r in runners if r.name == name] or [
+                r for r in runners if r.container == name
+            ]
+            chosen.append(
+                match[0] if match else dataclasses.replace(wd.defaults, name=name, container=name)
+            )
+        runners = chosen
+    overrides = {field: getattr(args, dest) for dest, field in _OVERRIDES
+                 if getattr(args, dest) is not None}
+    if overrides:
+        runners = [dataclasses.replace(r, **overrides) for r in runners]
+    seen = {}
+    for runner in runners:
+        if runner.backend == "docker":
+            if runner.container in seen:
+                raise UsageError("runners %s and %s both watch container %s"
+                                 % (seen[runner.container], runner.name, runner.container))
+            seen[runner.container] = runner.name
+    return Settings(
+        runners=tuple(runners),
+        state_dir=args.state_dir or wd.state_dir,
+        metrics_file=args.metrics_file or wd.metrics_file,
+        docker_timeout=args.docker_timeout or wd.docker_timeout,
+        dry_run=args.dry_run,
+        json=args.json,
+        config_files=conf.files,
+    )
+
+
+# ---------------------------------------------------------------- one runner
+
+
+@dataclasses.dataclass
+class Check:
+    """Everything known about one runner in this run."""
+
+    cfg: config.RunnerConfig
+    inspect_call: object = None
+    logs_call: object = None
+    gate: object = None
+    scan: object = None
+    container: Optional[docker.ContainerState] = None
+    since: Optional[float] = None
+    evidence: Optional[runnerlog.Evidence] = None
+    blocking: List[decide.JobContainer] = dataclasses.field(default_factory=list)
+    orphans: List[decide.JobContainer] = dataclasses.field(default_factory=list)
+    decision: Optional[decide.Decision] = None
+    error: Optional[str] = None  # why the check (or the restart) failed
+    restarted: bool = False
+    new_started_at: Optional[float] = None
+    log_bytes: int = 0
+
+    @property
+    def name(self):
+        return self.cfg.name
+
+    def fail(self, message):
+        if self.error is None:
+            self.error = message
+
+
+class _Gate:
+    """Holds the log stream (in sh's reader thread) until the runner's
+    start time is known, then feeds it to the scanner.  So `docker logs`
+    starts together with `docker inspect` instead of after it."""
+
+    def __init__(self):
+        self.ready = threading.Event()
+        self.scan = None
+        self.bytes = 0
+
+    def open(self, scan):
+        self.scan = scan
+        self.ready.set()
+
+    def feed(self, chunk):
+        self.ready.wait()
+        self.bytes += len(chunk)
+        if self.scan is not None:
+            self.scan.feed(chunk)
+
+
+def gather(checks, engine, now, reporter):
+    """Inspect, list job containers and stream the logs, side by side."""
+    docker_checks = [c for c in checks if c.cfg.backend == "docker"]
+    for c in checks:
+        if c.cfg.backend != "docker":
+            c.fail("backend %s is not supported by this version (docker only)" % c.cfg.backend)
+    if not docker_checks:
+        return
+    prefixes = sorted({p for c in docker_checks for p in c.cfg.job_prefixes if p})
+    jobs_call = engine.begin_job_containers(prefixes)
+    try:
+        for c in docker_checks:
+            c.gate = _Gate()
+            c.inspect_call = engine.begin_inspect(c.cfg.container)
+            # one second more than the window: the scanner draws the exact line
+            c.logs_call = engine.begin_logs(c.cfg.container, now - c.cfg.window - 1.0, c.gate.feed)
+        for c in docker_checks:
+            try:
+                c.container = c.inspect_call.result()
+            except docker.DockerError as exc:
+                c.fail(str(exc))
+                c.logs_call.kill()
+                c.gate.open(None)
+                continue
+            st = c.container
+            c.since = decide.window_start(now, c.cfg.window, st.started_at, st.finished_at)
+            c.scan = runnerlog.LogScan(c.since)
+            c.gate.open(c.scan)
+            reporter.debug("%s: container %s (%s), %s, started %s, counting from %s"
+                           % (c.name, st.name, st.id[:12], st.status, _stamp(st.started_at),
+                              _stamp(c.since)))
+        for c in docker_checks:
+            try:
+                c.logs_call.result()
+            except docker.DockerError as exc:
+                if c.error is None and c.container is not None and c.container.log_driver == "none":
+                    exc = docker.LogsUnreadable(
+                        "cannot read the logs of %s: its log driver is \"none\", which keeps "
+                        "nothing; use json-file, local or journald" % c.cfg.container)
+                c.fail(str(exc))
+                continue
+            c.log_bytes = c.gate.bytes
+            if c.error is None:
+                c.evidence = c.scan.close()
+                if c.evidence.untimed:
+                    reporter.warning("%s: %d log lines without a Docker timestamp ignored"
+                                     % (c.name, c.evidence.untimed))
+        try:
+            jobs = jobs_call.result()
+        except docker.DockerError as exc:
+            for c in docker_checks:
+                c.fail("cannot list the job containers: %s" % exc)
+            return
+    finally:
+        for c in docker_checks:
+            if c.gate is not None and not c.gate.ready.is_set():
+                c.gate.open(None)
+        engine.close()
+
+    claims = {c.name: c.evidence.claimed_tasks for c in docker_checks if c.evidence is not None}
+    for c in docker_checks:
+        if c.error is not None:
+            continue
+        if not c.container.running:
+            c.fail("container %s is not running (%s, exit code %d): start it; the watchdog "
+                   "only restarts a running runner" % (c.cfg.container, c.container.status or
+                                                        "stopped", c.container.exit_code))
+            continue
+        mine = []
+        for job in jobs:
+            parsed = decide.parse_job_container(job.name, c.cfg.job_prefixes, job.created)
+            if parsed is not None:
+                mine.append(parsed)
+        c.blocking, c.orphans = decide.blocking_jobs(c.name, mine, c.container.started_at, claims)
+        reporter.debug("%s: %d log bytes, %d lines, %d fetch errors since %s; jobs: %d blocking, "
+                       "%d orphaned" % (c.name, c.log_bytes, c.evidence.lines, c.evidence.errors,
+                                        _stamp(c.since), len(c.blocking), len(c.orphans)))
+
+
+def _stamp(seconds):
+    if seconds is None:
+        return "never"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def restart(c, engine, st, settings, reporter):
+    """docker restart, record it, confirm it runs with a new start time."""
+    old = c.container.started_at
+    try:
+        engine.restart(c.cfg.container)
+    except (docker.EngineUnreachable, docker.ContainerMissing) as exc:
+        c.fail("restart failed: %s" % exc)
+        return
+    except docker.DockerError as exc:
+        c.fail("restart failed: %s" % exc)
+        _record(c, st, reporter)  # it may have happened: the budget must see it
+        return
+    _record(c, st, reporter)
+    deadline = time.monotonic() + settings.docker_timeout
+    while True:
+        try:
+            now_state = engine.inspect(c.cfg.container)
+        except docker.DockerError as exc:
+            c.fail("restarted, but cannot confirm it: %s" % exc)
+            return
+        if now_state.running and now_state.started_at and (old is None or now_state.started_at > old):
+            c.restarted = True
+            c.new_started_at = now_state.started_at
+            reporter.debug("%s: running again since %s" % (c.name, _stamp(now_state.started_at)))
+            return
+        if time.monotonic() >= deadline:
+            c.fail("restart failed: %s is %s, start time %s (before: %s)"
+                   % (c.cfg.container, now_state.status or "not running",
+                      _stamp(now_state.started_at), _stamp(old)))
+            return
+        time.sleep(0.1)
+
+
+def _record(c, st, reporter):
+    st.record(c.name, time.time())
+    try:
+        st.save()
+    except GuardError as exc:
+        c.fail(str(exc))
+
+
+# ---------------------------------------------------------------- report
+
+
+def _plural(count, word):
+    return "%d %s%s" % (count, word, "" if count == 1 else "s")
+
+
+def _jobs(names, what="running"):
+    if len(names) == 1:
+        return "job container %s %s" % (names[0], what)
+    return "job containers %s and %d more %s" % (names[0], len(names) - 1, what)
+
+
+def outcome(c, dry_run):
+    d = c.decision
+    if d.kind == decide.HEALTHY:
+        return "healthy"
+    if d.kind == decide.RECOVERED:
+        return "recovered: " + d.reason
+    if d.kind == decide.REFUSED:
+        detail = d.newest_error_detail
+        return "refused by the server%s: the runner must be re-registered (a restart cannot " \
+               "help)" % (" (%s)" % detail if detail else "")
+    if d.kind == decide.SKIPPED_JOB:
+        return "wedged, not restarted while a job runs: skipped"
+    if d.kind == decide.SKIPPED_BUDGET:
+        return "wedged, not restarted: " + d.reason
+    if d.kind == decide.WEDGED:
+        if dry_run:
+            return "wedged: would restart (dry run)"
+        if c.error:
+            return "wedged: " + c.error
+        return "restarted"
+    return c.error or d.reason
+
+
+def summary(c, dry_run):
+    d = c.decision
+    if d.kind == decide.ERROR:
+        return "%s: %s" % (c.name, c.error or d.reason)
+    span = d.span if d.span is not None else d.window
+    parts = ["%s in %ds (threshold %d)" % (_plural(d.errors, "fetch error"), round(span),
+                                           d.threshold)]
+    if d.newest_error_age is not None:
+        parts.append("newest %ds ago" % max(0, round(d.newest_error_age)))
+    parts.append(_jobs(d.blocking) if d.blocking else "no job running")
+    if d.orphans:
+        parts.append(_jobs(d.orphans, "orphaned (from before the runner's start; ignored)"))
+    return "%s: %s: %s" % (c.name, ", ".join(parts), outcome(c, dry_run))
+
+
+def exit_status(c):
+    status = decide.exit_status(c.decision)
+    if c.error:
+        status = max(status, EXIT_FAILURE)
+    return status
+
+
+def document(checks, settings, now, status):
+    runners = []
+    for c in checks:
+        d = c.decision
+        st = c.container
+        runners.append({
+            "name": c.name,
+            "container": c.cfg.container,
+            "decision": d.kind,
+            "restarted": c.restarted,
+            "reason": d.reason,
+            "error": c.error,
+            "summary": summary(c, settings.dry_run),
+            "errors": None if d.kind == decide.ERROR else d.errors,
+            "threshold": c.cfg.threshold,
+            "window": c.cfg.window,
+            "span": None if d.span is None else round(d.span, 3),
+            "recent": c.cfg.recent,
+            "newest_error_age": None if d.newest_error_age is None else round(d.newest_error_age, 3),
+            "newest_error": d.newest_error_detail or None,
+            "job_start_age": None if d.job_start_age is None else round(d.job_start_age, 3),
+            "job_running": d.job_running,
+            "blocking_jobs": list(d.blocking),
+            "orphaned_jobs": list(d.orphans),
+            "restarts_last_hour": d.restarts_last_hour,
+            "last_restart_age": None if d.last_restart_age is None else round(d.last_restart_age, 3),
+            "started_at": None if st is None else st.started_at,
+            "new_started_at": c.new_started_at,
+            "exit_status": exit_status(c),
+        })
+    return {
+        "checked_at": now,
+        "dry_run": settings.dry_run,
+        "state_dir": settings.state_dir,
+        "exit_status": status,
+        "runners": runners,
+    }
+
+
+def samples(checks, st, now):
+    result = []
+    for c in checks:
+        d = c.decision
+        up = d.kind != decide.ERROR
+        result.append(metrics.Sample(
+            container=c.cfg.container,
+            up=up,
+            fetch_errors=d.errors if up else None,
+            threshold=c.cfg.threshold,
+            wedged=(d.kind in (decide.WEDGED, decide.REFUSED, decide.SKIPPED_JOB,
+                               decide.SKIPPED_BUDGET)) if up else None,
+            restarts_total=st.restarts_total(c.name),
+            last_check=now,
+            last_restart=st.last_restart(c.name),
+        ))
+    return result
+
+
+# ---------------------------------------------------------------- main
+
+
+def check(settings, reporter):
+    st = state.State.load(settings.state_dir, reporter.warning)
+    checks = [Check(cfg) for cfg in settings.runners]
+    now = time.time()
+    engine = docker.Docker(settings.docker_timeout)
+    gather(checks, engine, now, reporter)
+    for c in checks:
+        if c.error is not None:
+            c.decision = decide.decide(None, now, c.cfg, history=st.history(c.name), logs_ok=False)
+            continue
+        c.decision = decide.decide(c.evidence, now, c.cfg, c.blocking, st.history(c.name),
+                                   orphans=c.orphans)
+        if c.decision.restart and not settings.dry_run:
+            restart(c, engine, st, settings, reporter)
+    status = EXIT_OK
+    for c in checks:
+        line = summary(c, settings.dry_run)
+        code = exit_status(c)
+        status = max(status, code)
+        if code:
+            reporter.error(line)
+        else:
+            reporter.info(line)
+    if settings.metrics_file and not settings.dry_run:
+        try:
+            metrics.write(settings.metrics_file, samples(checks, st, now))
+            reporter.debug("metrics: %s" % settings.metrics_file)
+        except GuardError as exc:
+            reporter.error(str(exc))
+            status = max(status, exc.exit_code)
+    if settings.json:
+        print_json(document(checks, settings, now, status))
+    return status
+
+
+def _body(argv, reporter):
+    args = build_parser().parse_args(argv)
+    reporter.verbosity = cli.verbosity(args)
+    settings = configure(args)
+    for path in settings.config_files:
+        reporter.debug("configuration: %s" % path)
+    if settings.dry_run:
+        return check(settings, reporter)
+    bound = max(10.0, 3 * settings.docker_timeout)
+    with state.run_lock(settings.state_dir, bound,
+                        lambda path: reporter.info("waiting for another watchdog run (%s)" % path)):
+        return check(settings, reporter)
+
+
+def main(argv=None):
+    """Run the command; returns its exit status (see EXIT STATUS in --help)."""
+    return cli.run(PROG, _body, argv)
