@@ -108,8 +108,12 @@ deb: build-deps
 	lintian -I --pedantic --fail-on error,warning $(OUT)/forgejo-runner-guard_$(VERSION)_*.changes
 	@ls -l $(OUT)/*.deb $(OUT)/stdeb/*.deb
 
+# Dependencies (python3-sh) come from the archive; fetch the package lists
+# first if apt has none that can provide them.
 install: deb
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(abspath $(OUT))/forgejo-runner-guard_$(VERSION)_all.deb
+	deb=$(abspath $(OUT))/forgejo-runner-guard_$(VERSION)_all.deb; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$$deb" || { \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$$deb"; }
 
 demo: deps
 	demo/demo.sh
