@@ -132,8 +132,13 @@ def parse_runbook(text):
 
 
 def _normalize(line):
-    """Blanks collapse; numbers not part of a dotted address compare equal."""
-    line = re.sub(r"(?<![\d.])\d+(?![\d.])", "N", line)
+    """Blanks collapse; numbers (123, 0.05, 1795728831.69) compare equal,
+    dotted IPv4 addresses stay exact."""
+    line = re.sub(
+        r"\d+(?:\.\d+)*",
+        lambda m: m.group(0) if m.group(0).count(".") == 3 else "N",
+        line,
+    )
     return " ".join(line.split())
 
 
@@ -243,7 +248,10 @@ def test_parser_and_matcher_catch_mistakes():
     assert match_output(["a 12", "...", "b"], "x\na   7\ny\nb\n") is None
     assert match_output(["a 12", "b"], "a 7\ny\nb\n") is not None  # not consecutive
     assert match_output(["10.1.0.10 x"], "203.0.113.7 x\n") is not None  # addresses exact
-    assert match_output(["n 152 in 300s"], "n 3 in 12s\n") is None
+    assert match_output(["n 152 in 300s, newest 2s"], "n 3 in 12s, newest 0s\n") is None
+    assert match_output(["t 1795728831.69"], "t 1795728999.123\n") is None
+    assert match_output(['time="2026-06-29T10:00:02Z" x'], 'time="2026-11-26T21:33:48Z" x\n') is None
+    assert match_output(["a 10.1.0.5:51234"], "a 10.1.0.5:4242\n") is None
 
 
 def _commands(code):
