@@ -103,6 +103,7 @@ for tool_needed in docker "$PYTHON"; do
     fi
 done
 
+START=$SECONDS
 WORK=$(mktemp -d /tmp/frg-demo.XXXXXX)
 mkdir -p "$WORK/state" "$WORK/lock"
 
@@ -113,7 +114,15 @@ echo "Everything runs in $WORK (shown as \$DEMO) and in throwaway containers."
 if [ -n "${DOCKER_HOST:-}" ] && docker info >/dev/null 2>&1; then
     say "Docker engine: the one at DOCKER_HOST ($DOCKER_HOST)."
 else
-    say "Docker engine: starting a throwaway one (no bridge, no iptables)."
+    if [ -n "${DOCKER_HOST:-}" ]; then
+        say "Docker engine: nothing answers at DOCKER_HOST ($DOCKER_HOST); starting a throwaway one (no bridge, no iptables)."
+    else
+        say "Docker engine: starting a throwaway one (no bridge, no iptables)."
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        echo "demo: starting a Docker engine needs root; run as root or set DOCKER_HOST" >&2
+        exit 1
+    fi
     ENGINE_DIR=$WORK/engine
     line=$("$PYTHON" "$ROOT/tests/engine.py" start "$ENGINE_DIR")
     export DOCKER_HOST=${line#DOCKER_HOST=}
@@ -195,9 +204,12 @@ pause
 
 # ------------------------------------------------------------ 5. the pin
 say "5. The pin: optimus-boot-reconcile on a sandbox hosts file."
-note "The real fix sends the runner over the tunnel: forge.azrak.io -> 10.1.0.10"
-note "in /etc/hosts, at every boot before Docker starts.  Here the file is"
-note "\$DEMO/hosts, a copy of a fresh Debian hosts file."
+note "A restart only clears the wedge until the lossy path drops the runner"
+note "again.  The real fix sends it over the tunnel: forge.azrak.io -> 10.1.0.10"
+note "in /etc/hosts, at every boot before Docker starts (Docker copies the"
+note "host's /etc/hosts into a host-network container when it starts it)."
+note "Here the file is \$DEMO/hosts, a fresh Debian hosts file; this machine's"
+note "/etc/hosts is never touched."
 printf '127.0.0.1\tlocalhost\n127.0.1.1\toptimus\n\n# The following lines are desirable for IPv6 capable hosts\n::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n' >"$WORK/hosts"
 note "Is it in sync?  Exit 3 means drift:"
 show 3 optimus-boot-reconcile "${CONF[@]}" --hosts-file "$WORK/hosts" --check
@@ -210,5 +222,6 @@ show 0 optimus-boot-reconcile "${CONF[@]}" --hosts-file "$WORK/hosts" --check
 show 0 cat "$WORK/hosts"
 pause
 
-say "Done: wedged, judged, held back by a job, healed, pinned."
-note "On a real host: runbook/08-forgejo-runner-lan-pin-and-watchdog.md"
+say "Done in $((SECONDS - START)) s: wedged, judged, held back by a job, healed, pinned."
+note "On a real host, runbook/08-forgejo-runner-lan-pin-and-watchdog.md has the"
+note "same steps, with /etc/hosts and a runner restart once the pin is in place."
