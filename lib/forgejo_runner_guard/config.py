@@ -25,7 +25,8 @@ import os
 import re
 from typing import Optional, Tuple
 
-from .report import ConfigError
+from . import hostsfile
+from .report import ConfigError, UsageError
 
 DEFAULT_CONFIG = "/etc/forgejo-runner-guard/guard.conf"
 DEFAULT_HOSTS_FILE = "/etc/hosts"
@@ -112,10 +113,11 @@ def parse_count(text, minimum=0):
 
 
 def parse_pins(text):
-    """Lines of 'NAME ADDRESS' -> list of (name, address) strings, unchecked.
+    """Lines of 'NAME ADDRESS' -> list of (name, address) strings.
 
-    Blank lines are skipped; validation of names and addresses belongs to
-    the hosts-file module, which raises with the offending value.
+    Blank lines are skipped.  Names and addresses are checked by the
+    hosts-file module's rules (ValueError naming the bad value), so a bad
+    pin in the file is reported with its file and line.
     """
     pins = []
     for line in (text or "").splitlines():
@@ -126,6 +128,10 @@ def parse_pins(text):
         if len(fields) != 2:
             raise ValueError("expected 'NAME ADDRESS', got %r" % line)
         pins.append((fields[0], fields[1]))
+    try:
+        hostsfile.normalize_pins(pins)
+    except UsageError as exc:
+        raise ValueError(str(exc))
     return pins
 
 

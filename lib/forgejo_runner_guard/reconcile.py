@@ -146,12 +146,7 @@ def configure(args):
     elif args.unpin or args.unpin_all or mode == "list":
         pins = None  # an unpin run pins nothing it was not told to
     else:
-        pins = conf.reconcile.pins
-        try:
-            hostsfile.normalize_pins(pins)
-        except UsageError as exc:
-            where = " or ".join(conf.files) or "built-in defaults"
-            raise UsageError("[reconcile] pins in %s: %s" % (where, exc))
+        pins = conf.reconcile.pins  # checked by config.load, with file and line
     if pins is not None:
         hostsfile.normalize_pins(pins)
     for name in args.unpin:
