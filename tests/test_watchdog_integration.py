@@ -147,7 +147,9 @@ def test_healthy_runner_is_left_alone(eng, tmp_path):
     result = watchdog(eng, tmp_path, "--container", runner, "--json")
     assert result.returncode == 0, result.stderr
     assert as_json(result)["decision"] == "healthy" and as_json(result)["errors"] == 0
-    assert result.stderr.strip().endswith("no job running: healthy")
+    assert result.stderr.strip() == "%s: %s: 0 fetch errors in %ds (threshold 40): healthy" % (
+        TOOL, runner, round(as_json(result)["span"]))
+    assert as_json(result)["job_running"] is None  # not wedged: job containers not listed
     assert eng.started_at(runner) == before
     assert not os.path.exists(tmp_path / "state.json")
 

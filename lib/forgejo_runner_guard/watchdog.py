@@ -5,11 +5,13 @@ One run, for every runner it checks:
 
     configure  command line over guard.conf -> RunnerConfig per runner
     lock       <state_dir>/watchdog.lock (not for --dry-run): one run at a time
-    gather     docker inspect (runner), docker ps (job containers) and
-               docker logs --timestamps, all side by side; the log is
-               streamed through runnerlog.LogScan, never held whole
+    gather     docker inspect and docker logs --timestamps of each runner,
+               all side by side; the log is streamed through
+               runnerlog.LogScan, never held whole
     decide     decide.decide(): healthy, recovered, wedged, refused,
-               skipped-job, skipped-budget, error
+               skipped-job, skipped-budget, error; for a wedged runner
+               only, docker ps lists the job containers (the job guard)
+               and it decides again with them
     act        docker restart, then confirm it runs with a new start time;
                record the restart in the state file
     report     one summary line per runner on stderr, --json on stdout,
@@ -230,6 +232,7 @@ class Check:
     restarted: bool = False
     new_started_at: Optional[float] = None
     log_bytes: int = 0
+    jobs_checked: bool = False  # job containers were listed (only for a wedged runner)
 
     @property
     def name(self):
@@ -269,8 +272,6 @@ def gather(checks, engine, now, reporter):
             c.fail("backend %s is not supported by this version (docker only)" % c.cfg.backend)
     if not docker_checks:
         return
-    prefixes = sorted({p for c in docker_checks for p in c.cfg.job_prefixes if p})
-    jobs_call = engine.begin_job_containers(prefixes)
     try:
         for c in docker_checks:
             c.gate = _Gate()
@@ -308,19 +309,12 @@ def gather(checks, engine, now, reporter):
                 if c.evidence.untimed:
                     reporter.warning("%s: %d log lines without a Docker timestamp ignored"
                                      % (c.name, c.evidence.untimed))
-        try:
-            jobs = jobs_call.result()
-        except docker.DockerError as exc:
-            for c in docker_checks:
-                c.fail("cannot list the job containers: %s" % exc)
-            return
     finally:
         for c in docker_checks:
             if c.gate is not None and not c.gate.ready.is_set():
                 c.gate.open(None)
         engine.close()
 
-    claims = {c.name: c.evidence.claimed_tasks for c in docker_checks if c.evidence is not None}
     for c in docker_checks:
         if c.error is not None:
             continue
@@ -329,15 +323,42 @@ def gather(checks, engine, now, reporter):
                    "only restarts a running runner" % (c.cfg.container, c.container.status or
                                                         "stopped", c.container.exit_code))
             continue
+        reporter.debug("%s: %d log bytes, %d lines, %d fetch errors since %s"
+                       % (c.name, c.log_bytes, c.evidence.lines, c.evidence.errors,
+                          _stamp(c.since)))
+
+
+# Only a wedged runner needs the job guard (decide() looks at jobs after
+# refused and before the budget), so `docker ps` runs only then: a healthy
+# check makes two docker calls, not three (~25 ms less, measured).
+NEEDS_JOBS = (decide.WEDGED, decide.SKIPPED_BUDGET)
+
+
+def guard_jobs(checks, engine, reporter):
+    """List the job containers for the runners that are wedged; fill in
+    their blocking and orphaned jobs.  -> the runners it looked at."""
+    need = [c for c in checks if c.error is None and c.decision.kind in NEEDS_JOBS]
+    if not need:
+        return need
+    prefixes = sorted({p for c in need for p in c.cfg.job_prefixes if p})
+    try:
+        jobs = engine.job_containers(prefixes)
+    except docker.DockerError as exc:
+        for c in need:
+            c.fail("cannot list the job containers: %s" % exc)
+        return need
+    claims = {c.name: c.evidence.claimed_tasks for c in checks if c.evidence is not None}
+    for c in need:
         mine = []
         for job in jobs:
             parsed = decide.parse_job_container(job.name, c.cfg.job_prefixes, job.created)
             if parsed is not None:
                 mine.append(parsed)
         c.blocking, c.orphans = decide.blocking_jobs(c.name, mine, c.container.started_at, claims)
-        reporter.debug("%s: %d log bytes, %d lines, %d fetch errors since %s; jobs: %d blocking, "
-                       "%d orphaned" % (c.name, c.log_bytes, c.evidence.lines, c.evidence.errors,
-                                        _stamp(c.since), len(c.blocking), len(c.orphans)))
+        c.jobs_checked = True
+        reporter.debug("%s: job containers: %d blocking, %d orphaned"
+                       % (c.name, len(c.blocking), len(c.orphans)))
+    return need
 
 
 def _stamp(seconds):
@@ -432,7 +453,8 @@ def summary(c, dry_run):
                                            d.threshold)]
     if d.newest_error_age is not None:
         parts.append("newest %ds ago" % max(0, round(d.newest_error_age)))
-    parts.append(_jobs(d.blocking) if d.blocking else "no job running")
+    if c.jobs_checked:
+        parts.append(_jobs(d.blocking) if d.blocking else "no job running")
     if d.orphans:
         parts.append(_jobs(d.orphans, "orphaned (from before the runner's start; ignored)"))
     return "%s: %s: %s" % (c.name, ", ".join(parts), outcome(c, dry_run))
@@ -466,7 +488,7 @@ def document(checks, settings, now, status):
             "newest_error_age": None if d.newest_error_age is None else round(d.newest_error_age, 3),
             "newest_error": d.newest_error_detail or None,
             "job_start_age": None if d.job_start_age is None else round(d.job_start_age, 3),
-            "job_running": d.job_running,
+            "job_running": d.job_running if c.jobs_checked else None,
             "blocking_jobs": list(d.blocking),
             "orphaned_jobs": list(d.orphans),
             "restarts_last_hour": d.restarts_last_hour,
@@ -513,12 +535,16 @@ def check(settings, reporter):
     engine = docker.Docker(settings.docker_timeout)
     gather(checks, engine, now, reporter)
     for c in checks:
+        if c.error is None:
+            c.decision = decide.decide(c.evidence, now, c.cfg, (), st.history(c.name))
+    for c in guard_jobs(checks, engine, reporter):
+        if c.error is None:
+            c.decision = decide.decide(c.evidence, now, c.cfg, c.blocking, st.history(c.name),
+                                       orphans=c.orphans)
+    for c in checks:
         if c.error is not None:
             c.decision = decide.decide(None, now, c.cfg, history=st.history(c.name), logs_ok=False)
-            continue
-        c.decision = decide.decide(c.evidence, now, c.cfg, c.blocking, st.history(c.name),
-                                   orphans=c.orphans)
-        if c.decision.restart and not settings.dry_run:
+        elif c.decision.restart and not settings.dry_run:
             restart(c, engine, st, settings, reporter)
     status = EXIT_OK
     for c in checks:
