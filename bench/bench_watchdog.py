@@ -7,7 +7,8 @@ Uses the engine at DOCKER_HOST, or starts a throwaway one with
 tests/engine.py (and stops it after).  Runs fake runners
 (tests/fakerunner.sh) under names of its own, never forgejo_runner.
 
-1. One check of a wedged runner (150 errors), side by side with the plain
+1. One check of a wedged runner (150 errors; dry run) and one of a healthy
+   runner, each side by side with the plain
    pipeline `docker logs --since 5m NAME 2>&1 | grep -c 'failed to fetch task'`,
    and the floor: this interpreter starting and importing sh.
    Target: check <= floor + 2 x pipeline.
@@ -91,19 +92,20 @@ def check_cmd(name, state_dir, rss_file=None):
     return [sys.executable, TOOL] + args
 
 
-def small(name, state_dir, repeat):
-    start_runner(name, "wedged", "150")
+def small(name, state_dir, repeat, steps=("wedged", "150"), label="150 errors (wedged)"):
+    start_runner(name, *steps)
+    expect = steps[1] if steps[0] == "wedged" else "0"
     floor, pipe, check = [], [], []
     for _ in range(repeat):  # interleaved, so load hits all three alike
         floor.append(timed([sys.executable, "-c", "import sh"])[0])
         t, r = timed(pipeline(name), shell=True)
-        assert r.stdout.strip() == "150", r.stdout
+        assert r.stdout.strip() == expect, r.stdout
         pipe.append(t)
         t, r = timed(check_cmd(name, state_dir))
         assert r.returncode == 0, r.stderr
         check.append(t)
     f, p, c = (statistics.median(x) * 1000 for x in (floor, pipe, check))
-    print("one check, 150 errors (median of %d):" % repeat)
+    print("one check, %s (median of %d):" % (label, repeat))
     print("  floor (python + import sh)        %7.1f ms" % f)
     print("  pipeline docker logs | grep -c    %7.1f ms" % p)
     print("  forgejo-runner-watchdog --dry-run %7.1f ms   = %.2fx the pipeline;"
@@ -158,6 +160,8 @@ def main():
     state_dir = tempfile.mkdtemp(prefix="frg-bench-state-")
     try:
         small(tag + "-small", state_dir, args.small_repeat)
+        small(tag + "-small", state_dir, args.small_repeat, ("healthy",),
+              "a healthy runner (no job listing needed)")
         large(tag + "-large", state_dir, args.lines, args.repeat)
     finally:
         docker("rm", "-f", tag + "-small", tag + "-large")
