@@ -128,6 +128,7 @@ class ContainerState:
     log_driver: str
     hosts_path: str
     restart_count: int
+    network_mode: str = ""  # HostConfig.NetworkMode: "host" copies the host's /etc/hosts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -472,6 +473,7 @@ def _parse_inspect(call, container):
         log_driver=str(((doc.get("HostConfig") or {}).get("LogConfig") or {}).get("Type", "")),
         hosts_path=str(doc.get("HostsPath") or ""),
         restart_count=int(doc.get("RestartCount") or 0),
+        network_mode=str((doc.get("HostConfig") or {}).get("NetworkMode") or ""),
     )
 
 
