@@ -403,6 +403,21 @@ class LogScan:
             start = stop
         self._carry = chunk[last + 1 : last + 1 + MAX_LINE]
 
+    def add(self, ns, message):
+        """One log line whose time the source gives apart from the text (the
+        journal's __REALTIME_TIMESTAMP): ns, integer epoch nanoseconds (or
+        None: unknown); message, the line's bytes without any time prefix.
+        Judged by classify(), counted as feed() counts; lines may come in
+        any order.  Do not mix with feed() in one scan."""
+        if self._result is not None:
+            raise ValueError("LogScan.add after close")
+        self._lines += 1
+        if _FETCH_NEEDLE not in message and _JOB_NEEDLE not in message:
+            return
+        kind, task, detail = classify(message)
+        if kind != OTHER:
+            self._take(kind, task, detail, ns)
+
     def close(self):
         """End of input: judge the last line (if it had no newline) and
         return the Evidence."""
@@ -495,6 +510,10 @@ class LogScan:
         kind, task, detail, ns = _judge(line)
         if kind == OTHER or (want is not None and kind != want):
             return
+        self._take(kind, task, detail, ns)
+
+    def _take(self, kind, task, detail, ns):
+        """Count one classified line (FETCH_ERROR or JOB_START) of time ns."""
         if ns is None:
             self._untimed += 1
             return
