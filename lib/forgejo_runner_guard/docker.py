@@ -69,6 +69,10 @@ class ContainerMissing(DockerError):
     pass
 
 
+class DockerMissing(EngineUnreachable):
+    """No docker CLI on this host (so no engine to ask)."""
+
+
 class DockerTimeout(DockerError):
     pass
 
@@ -94,7 +98,7 @@ def _command():
         try:
             _docker = sh.Command("docker")
         except sh.CommandNotFound:
-            raise DockerError("docker: command not found (install docker.io or docker-ce-cli)")
+            raise DockerMissing("docker: command not found (install docker.io or docker-ce-cli)")
     return _docker
 
 
