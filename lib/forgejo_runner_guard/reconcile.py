@@ -8,9 +8,11 @@ The command body is a pipeline over one `Run` object:
     act        (write + verify, or print the diff, or nothing)
     report     (one summary line on stderr, warnings, --json on stdout)
 
-A later step (--runners/--refresh-stale/--probe) slots in as one more
-function between these.  This command runs no other program: it does
-not import `sh`.
+Two later steps slot in after `act`, outside the hosts-file lock:
+--probe (probe.py) and --runners/--refresh-stale (runnerpins.py, which
+checks the runner containers' own hosts copies after the file is
+reconciled).  Without --runners this command runs no other program: it
+does not import `sh` (runnerpins imports docker only when used).
 
 Stable interface: main(argv=None) -> exit status.
 """
@@ -20,7 +22,7 @@ import os
 import sys
 from typing import List, Optional, Tuple
 
-from . import cli, config, hostsfile, probe, safewrite
+from . import cli, config, hostsfile, probe, runnerpins, safewrite
 from .report import EXIT_DRIFT, EXIT_OK, GuardError, UsageError, print_json
 
 PROG = "optimus-boot-reconcile"
@@ -50,12 +52,19 @@ examples:
   optimus-boot-reconcile --check --probe
                                       is the file in sync, and does each pinned address
                                       prove its name over TLS?  (writes nothing)
+  optimus-boot-reconcile --runners --refresh-stale
+                                      apply the pins, then restart each runner container
+                                      whose own hosts copy lacks them (between jobs, within
+                                      the watchdog's budget); not from the boot unit
 
 exit status:
   0  in sync (whether or not this run wrote)
-  1  runtime failure: cannot read, lock or write the file
+  1  runtime failure: cannot read, lock or write the file; with --runners also:
+     Docker unreachable, a runner container missing or its copy unreadable,
+     --refresh-stale refused by the restart budget or failed (wins over 3 and 4)
   2  usage or configuration error (bad name or address, ...): nothing written
-  3  --check or --diff found something to change
+  3  --check or --diff found something to change (with --runners: also a
+     runner container whose own hosts copy is stale)
   4  --probe: a pinned address failed its probe (wins only over 0)
 
 writing:
@@ -102,10 +111,13 @@ class Run:
     removed_temps: List[str] = dataclasses.field(default_factory=list)
     probe_settings: Optional[probe.Settings] = None  # --probe (see probe.py)
     probe_results: Optional[Tuple[probe.ProbeResult, ...]] = None
+    runner_settings: Optional[runnerpins.Settings] = None  # --runners (see runnerpins.py)
+    runner_results: Optional[List[runnerpins.RunnerPins]] = None
 
 
 def build_parser():
-    parser = cli.make_parser(PROG, DESCRIPTION, EPILOG + "\n\n" + probe.PROBE_HELP)
+    parser = cli.make_parser(PROG, DESCRIPTION, EPILOG + "\n\n" + probe.PROBE_HELP
+                             + "\n" + runnerpins.RUNNERS_HELP)
     parser.add_argument("--hosts-file", metavar="PATH",
                         help="the hosts file (default: hosts_file in guard.conf, /etc/hosts)")
     parser.add_argument("--pin", metavar="NAME=ADDRESS", action="append", default=[],
@@ -123,6 +135,7 @@ def build_parser():
                        help="write nothing; print a unified diff of what a run would change; "
                        "exit 3 when there is one")
     probe.add_arguments(parser)
+    runnerpins.add_arguments(parser)
     return parser
 
 
@@ -141,6 +154,7 @@ def configure(args):
             raise UsageError("--probe cannot be combined with --list, --unpin or --unpin-all")
         if mode == "apply":
             mode = "probe"  # --probe never writes: it reads and plans like --check
+    runner_settings = runnerpins.settings(args, conf, mode)  # None without --runners
     if args.pin:
         pins = tuple(_parse_pin(text) for text in args.pin)
     elif args.unpin or args.unpin_all or mode == "list":
@@ -157,7 +171,7 @@ def configure(args):
     run = Run(mode=mode, hosts_file=hosts, pins=pins, unpins=tuple(args.unpin),
               unpin_all=args.unpin_all, lock_file=conf.reconcile.lock_file,
               state_dir=conf.reconcile.state_dir, json=args.json, config_files=conf.files,
-              probe_settings=probe_settings)
+              probe_settings=probe_settings, runner_settings=runner_settings)
     # contradictions (--pin X --unpin X, --unpin-all with --pin) are caught here,
     # on an empty file, before anything is locked or read
     hostsfile.plan(b"", run.pins, run.unpins, run.unpin_all)
@@ -239,13 +253,19 @@ def report(run, reporter):
         reporter.info(summary(run))
     if run.probe_results is not None:
         probe.log(run.probe_results, reporter)
+    if run.runner_results is not None:
+        runnerpins.log(run.runner_results, reporter)
     if run.json:
         print_json(document(run))
     if run.mode in ("check", "diff") and p.changed:
-        return EXIT_DRIFT
-    if run.probe_results is not None:
-        return probe.exit_status(run.probe_results)
-    return EXIT_OK
+        status = EXIT_DRIFT
+    elif run.probe_results is not None:
+        status = probe.exit_status(run.probe_results)
+    else:
+        status = EXIT_OK
+    if run.runner_results is not None:
+        status = runnerpins.combine(status, runnerpins.exit_status(run.runner_results))
+    return status
 
 
 # ---------------------------------------------------------------- output
@@ -298,6 +318,8 @@ def document(run):
     }
     if run.probe_results is not None:
         doc["probes"] = [result.as_dict() for result in run.probe_results]
+    if run.runner_results is not None:
+        doc["runners"] = [result.as_dict() for result in run.runner_results]
     return doc
 
 
@@ -358,6 +380,10 @@ def _body(argv, reporter):
     if run.probe_settings is not None:  # outside the lock: never holds up a writer
         s = run.probe_settings
         run.probe_results = probe.probe_pins(run.pins, s.port, s.timeout, s.ca_file)
+    if run.runner_settings is not None:  # after the file: a refresh copies the file as it is now
+        in_sync = run.written or not run.plan.changed
+        run.runner_results = runnerpins.check(run.pins, run.runner_settings, run.mode, in_sync,
+                                              reporter)
     return report(run, reporter)
 
 

@@ -1,0 +1,420 @@
+"""Stale pins inside running runner containers (optimus-boot-reconcile --runners).
+
+Docker copies the host's /etc/hosts into a host-network container each
+time it starts the container (to `docker inspect`'s HostsPath, a file on
+the host that the container sees as its /etc/hosts), and never again: a
+runner started before the pin still resolves the forge to its public
+address.  For each runner this reads that copy and says:
+
+  fresh           every pin of this run holds in the copy (the same rules
+                  as in the hosts file: hostsfile.plan() would change nothing)
+  stale           a pin is missing, maps another address, or another line
+                  still maps the name
+  refreshed       it was stale and --refresh-stale restarted it; the new
+                  copy has the pins
+  not-running     stopped: Docker gives it a fresh copy when it starts
+  not-applicable  a systemd-backend runner (it reads the host's file
+                  itself), or a container not on the host network (Docker
+                  writes its own hosts file for it; the host's pins never
+                  reach it)
+  error           Docker unreachable, container missing, copy unreadable,
+                  restart failed
+
+--refresh-stale restarts a stale runner under the watchdog's own rules:
+never while a job container runs (an orphan from before the runner's
+start does not block; without the runner's log there are no task claims,
+so any other job container blocks every runner), within the same restart
+budget (cooldown, hourly cap; the same state file), under the same run
+lock, so the watchdog and this never both restart a runner.  The restart
+is confirmed (a new start time) and the new copy is read again.
+
+This module's top level is cheap: docker (and with it `sh`), decide,
+state and restart are imported only when --runners is used.
+"""
+
+import dataclasses
+import re
+import time
+from typing import List, Optional
+
+from . import config, hostsfile
+from .report import EXIT_DRIFT, EXIT_FAILURE, EXIT_OK, UsageError
+
+FRESH = "fresh"
+STALE = "stale"
+REFRESHED = "refreshed"
+NOT_RUNNING = "not-running"
+NOT_APPLICABLE = "not-applicable"
+ERROR = "error"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+RUNNERS_HELP = """\
+runner containers (--runners, --container, --refresh-stale):
+  A host-network container gets a copy of /etc/hosts when it starts, and
+  keeps it: a runner started before the pin does not see it.  --runners
+  first reconciles the hosts file as usual (or checks it, with --check),
+  then reads each runner container's own copy (docker inspect's HostsPath)
+  and prints one line per runner: fresh, stale (a pin missing or
+  different), refreshed, not-running (it gets a fresh copy when it
+  starts), not-applicable (a systemd-backend runner reads the host's file
+  itself; a container not on the host network never gets the host's
+  pins), or an error.  The runners are the watchdog's: [watchdog] runners
+  and their [runner NAME] container in guard.conf; --container NAME names
+  a runner or container instead.
+
+  --refresh-stale restarts a stale runner, under the watchdog's rules and
+  lock: never while a job container runs (an orphan from before the
+  runner's start does not block; any other blocks every runner), within
+  the restart budget (cooldown, max_restarts per hour, the watchdog's
+  state file), then confirms it runs with a new start time and that the
+  new copy has the pins.  --check, --diff and --probe change nothing:
+  with them --refresh-stale only says what it would do.
+
+  Exit status with --runners: 0 all fresh, refreshed, stopped or not
+  applicable, and also a stale runner without --check (reported) or one
+  a job holds (skipped; retry later); 3 a stale runner with --check or
+  --diff; 1 Docker unreachable, container missing, copy unreadable,
+  restart refused by the budget, restart failed or copy still stale.
+
+  Never from the boot unit: at boot Docker is not up yet (and the
+  containers get the new file when Docker starts them).  Run it by hand
+  after changing a pin, or from your own timer."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    runners: tuple  # config.RunnerConfig
+    refresh: bool
+    state_dir: str
+    docker_timeout: float
+
+
+@dataclasses.dataclass
+class RunnerPins:
+    """What --runners found (and did) for one runner."""
+
+    name: str
+    container: str
+    status: str = ERROR
+    reason: str = ""  # why stale / not applicable / the error
+    action: str = ""  # what --refresh-stale did or would do (stale runners)
+    hosts_path: Optional[str] = None
+    started_at: Optional[float] = None
+    new_started_at: Optional[float] = None
+    restarted: bool = False
+    blocking_jobs: List[str] = dataclasses.field(default_factory=list)
+    orphaned_jobs: List[str] = dataclasses.field(default_factory=list)
+    exit_status: int = EXIT_OK
+
+    def summary(self):
+        who = "runner %s" % self.name
+        if self.container != self.name:
+            who += " (container %s)" % self.container
+        if self.status == STALE:
+            text = "%s: stale: %s" % (who, self.reason)
+            return text + (": " + self.action if self.action else "")
+        if self.status == REFRESHED:
+            return "%s: refreshed: was stale (%s): %s" % (who, self.reason, self.action)
+        if self.status == ERROR:
+            return "%s: %s" % (who, self.reason or "error")
+        return "%s: %s%s" % (who, self.status, ": " + self.reason if self.reason else "")
+
+    def as_dict(self):
+        doc = dataclasses.asdict(self)
+        doc["summary"] = self.summary()
+        return doc
+
+
+# ---------------------------------------------------------------- pure
+
+
+def stale_pins(text, pins):
+    """Which pins do not hold in a hosts copy?  -> list of phrases, empty
+    when every pin holds (hostsfile.plan would change nothing).  Pure."""
+    pins = tuple(pins)
+    if not pins:
+        return []
+    plan = hostsfile.plan(text, pins)
+    if not plan.changed:
+        return []
+    lines = text.splitlines()
+    problems = []
+    for o in plan.outcomes:
+        if o.outcome not in hostsfile.CHANGING or o.address is None:
+            continue
+        others = []
+        for number in list(o.switched_off) + list(o.removed):
+            if 1 <= number <= len(lines):
+                fields = lines[number - 1].split()
+                if fields:
+                    address = fields[0].decode("utf-8", "replace")
+                    if address != o.address and address not in others:
+                        others.append(address)
+        what = "%s -> %s" % (o.name, o.address)
+        if o.outcome == hostsfile.ADDED and not others:
+            problems.append(what + " missing")
+        elif o.outcome == hostsfile.ADDED or o.outcome == hostsfile.REPLACED:
+            problems.append("%s missing, maps %s" % (what, ", ".join(others) or "another address"))
+        else:
+            problems.append("%s, but also %s" % (what, ", ".join(others) or "another line"))
+    return problems or ["the pins do not hold"]
+
+
+def combine(*statuses):
+    """One exit status from several: 1 (a failure) beats 3 (drift) beats 4
+    (a failed probe) beats 0."""
+    rank = {EXIT_OK: 0, 4: 1, EXIT_DRIFT: 2, EXIT_FAILURE: 3}
+    return max(statuses, key=lambda s: (rank.get(s, 4), s))
+
+
+# ---------------------------------------------------------------- command line
+
+
+def add_arguments(parser):
+    group = parser.add_argument_group("runner containers (never from the boot unit)")
+    group.add_argument(
+        "--runners", action="store_true",
+        help="after the hosts file, check the pins in each runner container's own copy "
+        "of it (the watchdog's runners; see below)")
+    group.add_argument(
+        "--container", metavar="NAME", action="append", default=[],
+        help="check this runner (a [runner NAME] of the configuration) or container "
+        "instead; repeatable; implies --runners")
+    group.add_argument(
+        "--refresh-stale", action="store_true",
+        help="restart a stale runner under the watchdog's job guard, budget and lock; "
+        "implies --runners")
+
+
+def settings(args, conf, mode):
+    """Validated Settings, or None without --runners/--container/--refresh-stale.
+    UsageError for a bad combination or name."""
+    if not (args.runners or args.container or args.refresh_stale):
+        return None
+    option = "--refresh-stale" if args.refresh_stale else "--container" if args.container \
+        else "--runners"
+    if mode == "list" or args.unpin or args.unpin_all:
+        raise UsageError("%s cannot be combined with --list, --unpin or --unpin-all" % option)
+    wd = conf.watchdog
+    runners = list(wd.runners)
+    if args.container:
+        chosen = []
+        for name in dict.fromkeys(args.container):
+            if not _NAME.match(name or ""):
+                raise UsageError("--container: not a container name: %r" % name)
+            match = [r for r in runners if r.name == name] or [
+                r for r in runners if r.container == name]
+            chosen.append(match[0] if match
+                          else dataclasses.replace(wd.defaults, name=name, container=name))
+        runners = chosen
+    return Settings(runners=tuple(runners), refresh=args.refresh_stale,
+                    state_dir=wd.state_dir, docker_timeout=wd.docker_timeout)
+
+
+# ---------------------------------------------------------------- checking
+
+
+def read_copy(path):
+    """The container's hosts copy -> (bytes, None) or (None, error)."""
+    if not path:
+        return None, "docker inspect gives no HostsPath for it"
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(), None
+    except OSError as exc:
+        return None, "cannot read its hosts copy %s: %s" % (path, exc.strerror or exc)
+
+
+def judge(r, st, pins):
+    """Fill r from a ContainerState: not running, not applicable, or the
+    copy read and judged fresh or stale."""
+    r.started_at = st.started_at
+    r.hosts_path = st.hosts_path or None
+    if not st.running:
+        r.status = NOT_RUNNING
+        r.reason = "%s: Docker gives it a fresh copy when it starts" % (st.status or "stopped")
+        return
+    if st.network_mode != "host":
+        r.status = NOT_APPLICABLE
+        r.reason = ("network mode %s: Docker writes its own hosts file for it, the host's "
+                    "pins never reach it (use --add-host or extra_hosts)"
+                    % (st.network_mode or "unknown"))
+        return
+    data, error = read_copy(st.hosts_path)
+    if error:
+        r.status, r.reason, r.exit_status = ERROR, error, EXIT_FAILURE
+        return
+    problems = stale_pins(data, pins)
+    if problems:
+        r.status, r.reason = STALE, ", ".join(problems)
+    else:
+        r.status, r.reason = FRESH, "its hosts copy has the pins"
+
+
+def check(pins, s, mode, host_in_sync, reporter):
+    """Check (and with --refresh-stale in a writing run, refresh) the
+    runners.  -> list of RunnerPins.  Never raises for Docker's failures:
+    they become the runners' errors."""
+    from . import docker  # only now: it runs docker through `sh`
+
+    pins = tuple(pins or ())
+    dry = mode != "apply"
+    results = []
+    engine = docker.Docker(s.docker_timeout)
+    calls = []
+    for cfg in s.runners:
+        r = RunnerPins(cfg.name, cfg.container if cfg.backend == "docker" else cfg.unit)
+        results.append(r)
+        if cfg.backend != "docker":
+            r.status = NOT_APPLICABLE
+            r.reason = ("%s backend: the runner reads the host's hosts file itself"
+                        % cfg.backend)
+            continue
+        try:
+            calls.append((r, cfg, engine.begin_inspect(cfg.container)))
+        except docker.DockerError as exc:
+            r.reason, r.exit_status = str(exc), EXIT_FAILURE
+    try:
+        for r, cfg, call in calls:
+            try:
+                judge(r, call.result(), pins)
+            except docker.DockerError as exc:
+                r.status, r.reason, r.exit_status = ERROR, str(exc), EXIT_FAILURE
+            reporter.debug("runner %s: container %s, hosts copy %s" % (r.name, cfg.container,
+                                                                    r.hosts_path or "-"))
+        stale = [(r, cfg) for r, cfg, _ in calls if r.status == STALE]
+        if stale and s.refresh:
+            if dry:
+                _would_refresh(stale, engine, s, host_in_sync, reporter)
+            else:
+                _refresh(stale, engine, s, pins, reporter)
+        for r, cfg in stale:
+            if r.status == STALE and not r.action and not s.refresh:
+                r.action = "restart it between jobs, or run with --refresh-stale"
+            if r.status == STALE and mode in ("check", "diff") and r.exit_status != EXIT_FAILURE:
+                r.exit_status = EXIT_DRIFT
+    finally:
+        engine.close()
+    return results
+
+
+def _guard(stale, engine, st_history, now, reporter):
+    """Job guard and budget for each stale runner.  -> {id(r): why not} for
+    the runners that must not be restarted now; fills blocking/orphans."""
+    from . import decide, docker
+
+    refused = {}
+    prefixes = sorted({p for _, cfg in stale for p in cfg.job_prefixes if p})
+    try:
+        jobs = engine.job_containers(prefixes)
+    except docker.DockerError as exc:
+        for r, _ in stale:
+            refused[id(r)] = ("cannot list the job containers: %s" % exc, EXIT_FAILURE)
+        return refused
+    for r, cfg in stale:
+        mine = [j for j in (decide.parse_job_container(job.name, cfg.job_prefixes, job.created)
+                            for job in jobs) if j is not None]
+        blocking, orphans = decide.blocking_jobs(r.name, mine, r.started_at, {})
+        r.blocking_jobs = [j.name for j in blocking]
+        r.orphaned_jobs = [j.name for j in orphans]
+        if orphans:
+            reporter.info("runner %s: %s (from before the runner's start): not blocking"
+                          % (r.name, _jobs(r.orphaned_jobs, "orphaned")))
+        if blocking:
+            refused[id(r)] = ("not restarted while a job runs (%s): skipped"
+                              % _jobs(r.blocking_jobs, "running"), EXIT_OK)
+            continue
+        why = decide.budget_check(st_history(r.name), now, cfg.cooldown, cfg.max_restarts)
+        if why:
+            refused[id(r)] = ("not restarted: %s" % why, EXIT_FAILURE)
+    return refused
+
+
+def _jobs(names, what):
+    if len(names) == 1:
+        return "job container %s %s" % (names[0], what)
+    return "job containers %s and %d more %s" % (names[0], len(names) - 1, what)
+
+
+def _would_refresh(stale, engine, s, host_in_sync, reporter):
+    """--check/--diff/--probe with --refresh-stale: decide, change nothing."""
+    from . import state
+
+    st = state.State.load(s.state_dir, reporter.warning)
+    refused = _guard(stale, engine, st.history, time.time(), reporter)
+    for r, _ in stale:
+        if id(r) in refused:
+            why, _status = refused[id(r)]
+            r.action = why.replace("not restarted", "would not restart", 1) + " (nothing changed)"
+        elif host_in_sync:
+            r.action = "would restart (nothing changed)"
+        else:
+            r.action = "would restart once the hosts file has the pins (nothing changed)"
+
+
+def _refresh(stale, engine, s, pins, reporter):
+    """Under the watchdog's run lock: fresh evidence, guard, budget,
+    restart, confirm, read the new copy."""
+    from . import docker, restart, state
+
+    bound = max(10.0, 3 * s.docker_timeout)
+    with state.run_lock(s.state_dir, bound,
+                        lambda path: reporter.info("waiting for a watchdog run (%s)" % path)):
+        st = state.State.load(s.state_dir, reporter.warning)
+        # the watchdog may have restarted a runner while we waited: look again
+        for r, cfg in stale:
+            try:
+                judge(r, engine.inspect(cfg.container), pins)
+            except docker.DockerError as exc:
+                r.status, r.reason, r.exit_status = ERROR, str(exc), EXIT_FAILURE
+        stale = [(r, cfg) for r, cfg in stale if r.status == STALE]
+        if not stale:
+            return
+        refused = _guard(stale, engine, st.history, time.time(), reporter)
+        for r, cfg in stale:
+            if id(r) in refused:
+                r.action, status = refused[id(r)]
+                r.exit_status = max(r.exit_status, status)
+                continue
+            done = restart.restart_container(
+                engine, cfg.container, r.started_at,
+                lambda: restart.record_restart(st, r.name), s.docker_timeout)
+            r.restarted = done.restarted
+            r.new_started_at = done.new_started_at
+            if not done.restarted:
+                r.action, r.exit_status = done.error, EXIT_FAILURE
+                continue
+            before = r.reason
+            try:
+                judge(r, engine.inspect(cfg.container), pins)
+            except docker.DockerError as exc:
+                r.status, r.reason = ERROR, "restarted, but: %s" % exc
+            if r.status == FRESH:
+                r.status, r.reason = REFRESHED, before
+                r.action = "restarted, its new hosts copy has the pins"
+            elif r.status == STALE:
+                r.action = "restarted, but the new copy still lacks the pins (is the host's " \
+                           "file the one Docker copies?)"
+            if done.errors:  # e.g. the state file could not be written
+                r.action += "; " + "; ".join(done.errors)
+            if r.status not in (REFRESHED,) or done.errors:
+                r.exit_status = EXIT_FAILURE
+
+
+# ---------------------------------------------------------------- output
+
+
+def log(results, reporter):
+    for r in results:
+        line = r.summary()
+        if r.exit_status == EXIT_FAILURE:
+            reporter.error(line)
+        elif r.status == STALE:
+            reporter.warning(line)
+        else:
+            reporter.info(line)
+
+
+def exit_status(results):
+    return combine(EXIT_OK, *(r.exit_status for r in results))
