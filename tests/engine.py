@@ -8,6 +8,12 @@ machine.
 
     python3 tests/engine.py start DIR   # prints DOCKER_HOST=unix://DIR/docker.sock
     python3 tests/engine.py stop DIR
+
+start(root, own_etc=True) runs dockerd in a private mount namespace whose
+/etc is root/etc: a file `hosts` (returned by etc_hosts(root)) and a
+symlink to the real entry for everything else.  Docker copies that
+`hosts` into each host-network container it starts, and a test can
+rewrite it (even by rename) without touching the machine's /etc/hosts.
 """
 
 import io
@@ -50,16 +56,58 @@ def wait_ready(host, seconds=60.0):
     raise EngineError("docker engine at %s not ready after %.0fs: %s" % (host, seconds, last))
 
 
-def start(root):
-    """Start dockerd under `root`; return its DOCKER_HOST."""
+def etc_hosts(root):
+    """The hosts file an engine started with own_etc=True copies from."""
+    return os.path.join(root, "etc", "hosts")
+
+
+# In the engine's namespace: keep the real /etc reachable at root/realetc,
+# then put root/etc over /etc, check that it took, and become dockerd.
+_OWN_ETC = """set -e
+mount --bind /etc "$R/realetc"
+mount --bind "$R/etc" /etc
+test -e /etc/.frg-engine-etc
+exec "$@"
+"""
+
+
+def _own_etc(root):
+    """root/etc: `hosts` plus a symlink for every other entry of /etc."""
+    etc, real = os.path.join(root, "etc"), os.path.join(root, "realetc")
+    os.makedirs(etc)
+    os.makedirs(real)
+    for name in os.listdir("/etc"):
+        if name == "hosts":
+            continue
+        source = os.path.join("/etc", name)
+        if os.path.islink(source):
+            target = os.path.normpath(os.path.join("/etc", os.readlink(source)))
+            if target == "/etc" or target.startswith("/etc/"):
+                target = real + target[len("/etc"):]
+        else:
+            target = os.path.join(real, name)
+        os.symlink(target, os.path.join(etc, name))
+    open(os.path.join(etc, ".frg-engine-etc"), "w").close()
+    with open(etc_hosts(root), "w") as handle:
+        handle.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+
+
+def start(root, own_etc=False):
+    """Start dockerd under `root`; return its DOCKER_HOST.  own_etc: in a
+    private mount namespace with root/etc as its /etc (see above)."""
     for tool in ("dockerd", "docker"):
         if not shutil.which(tool):
             raise EngineError("%s not found: install Debian's docker.io (make check does)" % tool)
     os.makedirs(root, exist_ok=True)
     host = "unix://%s/docker.sock" % root
+    prefix = []
+    if own_etc:
+        _own_etc(root)
+        prefix = ["env", "R=" + root, "unshare", "-m", "--propagation", "private",
+                  "sh", "-c", _OWN_ETC, "sh"]
     log = open(os.path.join(root, "dockerd.log"), "ab")
     proc = subprocess.Popen(
-        [
+        prefix + [
             "dockerd",
             "--storage-driver=vfs",
             "--iptables=false",
