@@ -17,8 +17,16 @@ One run, for every runner it checks:
     report     one summary line per runner on stderr, --json on stdout,
                --metrics-file
 
+A runner with backend = systemd goes through SystemdBackend instead
+(gather_units, restart_unit): systemctl show and the journal of the
+unit's current invocation, systemctl restart, confirmed by a new
+invocation id.  Each backend object provides gather (state and evidence)
+and restart; deciding, the job guard, the budget and the report are
+shared.
+
 The pure halves live in runnerlog.py (what a line means) and decide.py
-(what to do); docker.py is the only module that runs docker.
+(what to do); docker.py is the only module that runs docker, systemd.py
+the only one that runs systemctl and journalctl.
 
 Stable interface: main(argv=None) -> exit status.
 """
@@ -30,7 +38,7 @@ import threading
 import time
 from typing import List, Optional
 
-from . import cli, config, decide, docker, metrics, runnerlog, state
+from . import cli, config, decide, docker, metrics, runnerlog, state, systemd
 from .report import EXIT_FAILURE, EXIT_OK, GuardError, UsageError, print_json
 
 PROG = "forgejo-runner-watchdog"
@@ -65,6 +73,13 @@ what "wedged" means:
     * the restart budget is spent: COOLDOWN since the last restart (with
       30s of slack) or MAX_RESTARTS in the last hour; exit 1.
 
+  A runner installed as a systemd service (backend = systemd, unit = NAME
+  in its [runner NAME] section) is read from the journal of the unit's
+  current run (journalctl, _SYSTEMD_INVOCATION_ID) and restarted with
+  systemctl restart; its job guard is the job containers on the host's
+  Docker engine, or, without one, the log (a job start after the newest
+  fetch error: "recovered").
+
 examples:
   forgejo-runner-watchdog --dry-run        what would it do now?  (changes nothing)
   forgejo-runner-watchdog                  check and heal the configured runners
@@ -75,7 +90,7 @@ examples:
 exit status:
   0  healthy, recovered, restarted, or skipped because a job runs
   1  refused by the server, Docker unreachable, a Docker call timed out,
-     container missing or not running, logs unreadable, restart failed,
+     container (or unit) missing or not running, logs unreadable, restart failed,
      restart budget exhausted, state or metrics file not writable
   2  usage or configuration error
   Several runners: the worst of them.
@@ -199,6 +214,12 @@ def configure(args):
                 raise UsageError("runners %s and %s both watch container %s"
                                  % (seen[runner.container], runner.name, runner.container))
             seen[runner.container] = runner.name
+        elif runner.backend == "systemd":
+            key = ("unit", runner.unit)
+            if key in seen:
+                raise UsageError("runners %s and %s both watch unit %s"
+                                 % (seen[key], runner.name, runner.unit))
+            seen[key] = runner.name
     return Settings(
         runners=tuple(runners),
         state_dir=args.state_dir or wd.state_dir,
@@ -223,6 +244,8 @@ class Check:
     gate: object = None
     scan: object = None
     container: Optional[docker.ContainerState] = None
+    unit: Optional[systemd.UnitState] = None  # the systemd backend's container
+    journal: Optional[systemd.JournalScan] = None
     since: Optional[float] = None
     evidence: Optional[runnerlog.Evidence] = None
     blocking: List[decide.JobContainer] = dataclasses.field(default_factory=list)
@@ -231,12 +254,28 @@ class Check:
     error: Optional[str] = None  # why the check (or the restart) failed
     restarted: bool = False
     new_started_at: Optional[float] = None
+    new_invocation_id: Optional[str] = None
     log_bytes: int = 0
     jobs_checked: bool = False  # job containers were listed (only for a wedged runner)
+    jobs_from_log: bool = False  # systemd backend, no Docker engine: the log is the job guard
 
     @property
     def name(self):
         return self.cfg.name
+
+    @property
+    def target(self):
+        """What is restarted: the container's or the unit's name."""
+        return self.cfg.unit if self.cfg.backend == "systemd" else self.cfg.container
+
+    @property
+    def started_at(self):
+        """Epoch seconds of the runner's current start, or None."""
+        if self.container is not None:
+            return self.container.started_at
+        if self.unit is not None:
+            return self.unit.started_at
+        return None
 
     def fail(self, message):
         if self.error is None:
@@ -267,9 +306,6 @@ class _Gate:
 def gather(checks, engine, now, reporter):
     """Inspect, list job containers and stream the logs, side by side."""
     docker_checks = [c for c in checks if c.cfg.backend == "docker"]
-    for c in checks:
-        if c.cfg.backend != "docker":
-            c.fail("backend %s is not supported by this version (docker only)" % c.cfg.backend)
     if not docker_checks:
         return
     try:
@@ -328,6 +364,50 @@ def gather(checks, engine, now, reporter):
                           _stamp(c.since)))
 
 
+def gather_units(checks, manager, now, reporter):
+    """The systemd backend: systemctl show, then the journal of the unit's
+    current invocation since the window's start, streamed through
+    systemd.JournalScan into runnerlog.LogScan.  Times come from the
+    journal and only the current invocation is read, so no start margin
+    and no previous-stop bound are needed."""
+    try:
+        for c in checks:
+            try:
+                c.unit = manager.show(c.cfg.unit)
+            except GuardError as exc:
+                c.fail(str(exc))
+                continue
+            u = c.unit
+            if not u.running:
+                c.fail("unit %s is %s: start it; the watchdog only restarts a running runner"
+                       % (u.name, u.status))
+                continue
+            if not u.to_journal:
+                c.fail("cannot read the logs of %s: its stderr goes to %s, not the journal; "
+                       "use StandardError=journal" % (u.name, u.std_error or "nowhere"))
+                continue
+            c.since = decide.window_start(now, c.cfg.window, u.started_at, None, margin=0.0)
+            c.scan = runnerlog.LogScan(c.since)
+            c.journal = systemd.JournalScan(c.scan)
+            reporter.debug("%s: unit %s, %s, invocation %s, started %s, last stopped %s, "
+                           "counting from %s" % (c.name, u.name, u.status, u.invocation_id,
+                                                 _stamp(u.started_at), _stamp(u.stopped_at),
+                                                 _stamp(c.since)))
+            try:
+                # from one second before the window: the scanner draws the exact line
+                manager.journal(u.name, u.invocation_id, c.since - 1.0, c.journal.feed)
+            except GuardError as exc:
+                c.fail(str(exc))
+                continue
+            c.evidence = c.journal.close()
+            if c.journal.bad:
+                reporter.warning("%s: %d journal entries unreadable, ignored" % (c.name, c.journal.bad))
+            reporter.debug("%s: %d journal entries, %d fetch errors since %s"
+                           % (c.name, c.evidence.lines, c.evidence.errors, _stamp(c.since)))
+    finally:
+        manager.close()
+
+
 # Only a wedged runner needs the job guard (decide() looks at jobs after
 # refused and before the budget), so `docker ps` runs only then: a healthy
 # check makes two docker calls, not three (~25 ms less, measured).
@@ -345,7 +425,16 @@ def guard_jobs(checks, engine, reporter):
         jobs = engine.job_containers(prefixes)
     except docker.DockerError as exc:
         for c in need:
-            c.fail("cannot list the job containers: %s" % exc)
+            if c.cfg.backend == "systemd" and isinstance(exc, docker.EngineUnreachable):
+                # No Docker engine here: the log is the job guard.  A job
+                # start not followed by a fetch error means a job runs, and
+                # decide() already calls that "recovered" (a job started
+                # after the newest error): a wedged runner runs none.
+                c.jobs_from_log = True
+                c.jobs_checked = True
+                reporter.debug("%s: no Docker engine (%s): job guard from the log" % (c.name, exc))
+            else:
+                c.fail("cannot list the job containers: %s" % exc)
         return need
     claims = {c.name: c.evidence.claimed_tasks for c in checks if c.evidence is not None}
     for c in need:
@@ -354,7 +443,7 @@ def guard_jobs(checks, engine, reporter):
             parsed = decide.parse_job_container(job.name, c.cfg.job_prefixes, job.created)
             if parsed is not None:
                 mine.append(parsed)
-        c.blocking, c.orphans = decide.blocking_jobs(c.name, mine, c.container.started_at, claims)
+        c.blocking, c.orphans = decide.blocking_jobs(c.name, mine, c.started_at, claims)
         c.jobs_checked = True
         reporter.debug("%s: job containers: %d blocking, %d orphaned"
                        % (c.name, len(c.blocking), len(c.orphans)))
@@ -398,6 +487,71 @@ def restart(c, engine, st, settings, reporter):
                       _stamp(now_state.started_at), _stamp(old)))
             return
         time.sleep(0.1)
+
+
+def restart_unit(c, manager, st, settings, reporter):
+    """systemctl restart, record it, confirm the unit is active with a new
+    invocation id."""
+    old = c.unit.invocation_id
+    try:
+        manager.restart(c.unit.name)
+    except (systemd.ManagerUnreachable, systemd.UnitMissing) as exc:
+        c.fail("restart failed: %s" % exc)
+        return
+    except GuardError as exc:
+        c.fail("restart failed: %s" % exc)
+        _record(c, st, reporter)  # it may have happened: the budget must see it
+        return
+    _record(c, st, reporter)
+    deadline = time.monotonic() + settings.docker_timeout
+    try:
+        while True:
+            now_state = manager.show(c.unit.name)
+            if now_state.running and now_state.invocation_id != old:
+                c.restarted = True
+                c.new_started_at = now_state.started_at
+                c.new_invocation_id = now_state.invocation_id
+                reporter.debug("%s: running again since %s, invocation %s"
+                               % (c.name, _stamp(now_state.started_at), now_state.invocation_id))
+                return
+            if time.monotonic() >= deadline:
+                c.fail("restart failed: %s is %s, invocation %s (before: %s)"
+                       % (now_state.name, now_state.status, now_state.invocation_id or "none", old))
+                return
+            time.sleep(0.1)
+    except GuardError as exc:
+        c.fail("restarted, but cannot confirm it: %s" % exc)
+    finally:
+        manager.close()
+
+
+class DockerBackend:
+    """Runners in containers (backend = docker): docker.py."""
+
+    def __init__(self, timeout):
+        self.engine = docker.Docker(timeout)
+
+    def gather(self, checks, now, reporter):
+        gather(checks, self.engine, now, reporter)
+
+    def restart(self, c, st, settings, reporter):
+        restart(c, self.engine, st, settings, reporter)
+
+
+class SystemdBackend:
+    """Runners installed as a systemd service (backend = systemd): systemd.py."""
+
+    def __init__(self, timeout):
+        self.manager = systemd.Systemd(timeout)
+
+    def gather(self, checks, now, reporter):
+        gather_units(checks, self.manager, now, reporter)
+
+    def restart(self, c, st, settings, reporter):
+        restart_unit(c, self.manager, st, settings, reporter)
+
+
+BACKENDS = {"docker": DockerBackend, "systemd": SystemdBackend}
 
 
 def _record(c, st, reporter):
@@ -453,7 +607,9 @@ def summary(c, dry_run):
                                            d.threshold)]
     if d.newest_error_age is not None:
         parts.append("newest %ds ago" % max(0, round(d.newest_error_age)))
-    if c.jobs_checked:
+    if c.jobs_from_log:
+        parts.append("no job running (no Docker engine; by the log)")
+    elif c.jobs_checked:
         parts.append(_jobs(d.blocking) if d.blocking else "no job running")
     if d.orphans:
         parts.append(_jobs(d.orphans, "orphaned (from before the runner's start; ignored)"))
@@ -471,10 +627,13 @@ def document(checks, settings, now, status):
     runners = []
     for c in checks:
         d = c.decision
-        st = c.container
         runners.append({
             "name": c.name,
-            "container": c.cfg.container,
+            "backend": c.cfg.backend,
+            "container": c.cfg.container if c.cfg.backend == "docker" else None,
+            "unit": c.cfg.unit if c.cfg.backend == "systemd" else None,
+            "invocation_id": c.unit.invocation_id if c.unit is not None else None,
+            "new_invocation_id": c.new_invocation_id,
             "decision": d.kind,
             "restarted": c.restarted,
             "reason": d.reason,
@@ -493,7 +652,7 @@ def document(checks, settings, now, status):
             "orphaned_jobs": list(d.orphans),
             "restarts_last_hour": d.restarts_last_hour,
             "last_restart_age": None if d.last_restart_age is None else round(d.last_restart_age, 3),
-            "started_at": None if st is None else st.started_at,
+            "started_at": c.started_at,
             "new_started_at": c.new_started_at,
             "exit_status": exit_status(c),
         })
@@ -512,7 +671,7 @@ def samples(checks, st, now):
         d = c.decision
         up = d.kind != decide.ERROR
         result.append(metrics.Sample(
-            container=c.cfg.container,
+            container=c.target,
             up=up,
             fetch_errors=d.errors if up else None,
             threshold=c.cfg.threshold,
@@ -532,8 +691,11 @@ def check(settings, reporter):
     st = state.State.load(settings.state_dir, reporter.warning)
     checks = [Check(cfg) for cfg in settings.runners]
     now = time.time()
-    engine = docker.Docker(settings.docker_timeout)
-    gather(checks, engine, now, reporter)
+    backends = {kind: BACKENDS[kind](settings.docker_timeout)
+                for kind in dict.fromkeys(c.cfg.backend for c in checks)}
+    for kind, backend in backends.items():
+        backend.gather([c for c in checks if c.cfg.backend == kind], now, reporter)
+    engine = backends["docker"].engine if "docker" in backends else docker.Docker(settings.docker_timeout)
     for c in checks:
         if c.error is None:
             c.decision = decide.decide(c.evidence, now, c.cfg, (), st.history(c.name))
@@ -545,7 +707,7 @@ def check(settings, reporter):
         if c.error is not None:
             c.decision = decide.decide(None, now, c.cfg, history=st.history(c.name), logs_ok=False)
         elif c.decision.restart and not settings.dry_run:
-            restart(c, engine, st, settings, reporter)
+            backends[c.cfg.backend].restart(c, st, settings, reporter)
     status = EXIT_OK
     for c in checks:
         line = summary(c, settings.dry_run)
