@@ -111,11 +111,16 @@ class RunnerPins:
         who = "runner %s" % self.name
         if self.container != self.name:
             who += " (container %s)" % self.container
+        orphans = ""
+        if self.orphaned_jobs:
+            orphans = " (%s: from before the runner's start, ignored)" % _jobs(
+                self.orphaned_jobs, "orphaned")
         if self.status == STALE:
             text = "%s: stale: %s" % (who, self.reason)
-            return text + (": " + self.action if self.action else "")
+            return text + (": " + self.action if self.action else "") + orphans
         if self.status == REFRESHED:
-            return "%s: refreshed: was stale (%s): %s" % (who, self.reason, self.action)
+            return "%s: refreshed: was stale (%s): %s%s" % (who, self.reason, self.action,
+                                                            orphans)
         if self.status == ERROR:
             return "%s: %s" % (who, self.reason or "error")
         return "%s: %s%s" % (who, self.status, ": " + self.reason if self.reason else "")
@@ -144,7 +149,10 @@ def stale_pins(text, pins):
         if o.outcome not in hostsfile.CHANGING or o.address is None:
             continue
         others = []
-        for number in list(o.switched_off) + list(o.removed):
+        numbers = list(o.switched_off) + list(o.removed)
+        if o.outcome == hostsfile.REPLACED and o.line is not None:
+            numbers.insert(0, o.line)  # the tool's own line, with another address
+        for number in numbers:
             if 1 <= number <= len(lines):
                 fields = lines[number - 1].split()
                 if fields:
@@ -299,7 +307,7 @@ def check(pins, s, mode, host_in_sync, reporter):
     return results
 
 
-def _guard(stale, engine, st_history, now, reporter):
+def _guard(stale, engine, st_history, now):
     """Job guard and budget for each stale runner.  -> {id(r): why not} for
     the runners that must not be restarted now; fills blocking/orphans."""
     from . import decide, docker
@@ -318,9 +326,6 @@ def _guard(stale, engine, st_history, now, reporter):
         blocking, orphans = decide.blocking_jobs(r.name, mine, r.started_at, {})
         r.blocking_jobs = [j.name for j in blocking]
         r.orphaned_jobs = [j.name for j in orphans]
-        if orphans:
-            reporter.info("runner %s: %s (from before the runner's start): not blocking"
-                          % (r.name, _jobs(r.orphaned_jobs, "orphaned")))
         if blocking:
             refused[id(r)] = ("not restarted while a job runs (%s): skipped"
                               % _jobs(r.blocking_jobs, "running"), EXIT_OK)
@@ -342,7 +347,7 @@ def _would_refresh(stale, engine, s, host_in_sync, reporter):
     from . import state
 
     st = state.State.load(s.state_dir, reporter.warning)
-    refused = _guard(stale, engine, st.history, time.time(), reporter)
+    refused = _guard(stale, engine, st.history, time.time())
     for r, _ in stale:
         if id(r) in refused:
             why, _status = refused[id(r)]
@@ -371,7 +376,7 @@ def _refresh(stale, engine, s, pins, reporter):
         stale = [(r, cfg) for r, cfg in stale if r.status == STALE]
         if not stale:
             return
-        refused = _guard(stale, engine, st.history, time.time(), reporter)
+        refused = _guard(stale, engine, st.history, time.time())
         for r, cfg in stale:
             if id(r) in refused:
                 r.action, status = refused[id(r)]
