@@ -54,7 +54,10 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
-trap 'echo; echo "demo: interrupted" >&2; exit 130' INT TERM
+# A function, not a trap string: bash re-parses a trap string when the
+# signal lands, and a signal in the middle of a $(...) made that fail.
+interrupted() { echo; echo "demo: interrupted" >&2; exit 130; }
+trap interrupted INT TERM
 
 say() { printf '\n%s\n' "$*"; }
 note() { printf '  %s\n' "$*"; }

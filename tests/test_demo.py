@@ -85,7 +85,7 @@ def test_make_demo_tells_the_story_and_cleans_up(docker_host):
         r"forgejo_runner: \d+ fetch errors in \d+s \(threshold 40\), newest \d+s ago, "
         r"no job running: restarted",
         r'msg="\[poller 0\] launched"',
-        r"forgejo_runner: 0 fetch errors in \d+s \(threshold 40\), no job running: healthy",
+        r"forgejo_runner: 0 fetch errors in \d+s \(threshold 40\): healthy",
         r"--hosts-file \$DEMO/hosts --check",
         r"\(exit status 3\)",
         r"\+10\.1\.0\.10\s+forge\.azrak\.io",
