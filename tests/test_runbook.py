@@ -49,8 +49,11 @@ SECTIONS = (
     "Why this design",
 )
 # An unmarked ```sh block must need one of these (systemd, apt, the real host).
-# --probe needs the real tunnel to the pinned address.
-NEEDS_REAL_HOST = re.compile(r"\b(systemctl|journalctl|apt|apt-get|dpkg|systemd-\w+)\b|--probe\b")
+# --probe needs the real tunnel to the pinned address; --runners and --refresh-stale a real
+# host-network runner (the sandbox's runner is simulated: Docker never copies the sandbox's
+# /etc/hosts into it).
+NEEDS_REAL_HOST = re.compile(
+    r"\b(systemctl|journalctl|apt|apt-get|dpkg|systemd-\w+)\b|--probe\b|--runners\b|--refresh-stale\b")
 # What a runnable block must never run: anything that could reach the network.
 NETWORK_CLIENTS = re.compile(r"\b(curl|wget|nc|ncat|ping|ssh|telnet|openssl|git)\b|--probe")
 
