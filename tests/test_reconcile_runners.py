@@ -107,6 +107,15 @@ def test_usage_errors(plain, args, message):
     assert open(hosts).read() == before
 
 
+def test_two_runners_naming_one_container_is_a_usage_error(tmp_path):
+    conf = str(tmp_path / "guard.conf")
+    write_conf(conf, str(tmp_path / "hosts"), str(tmp_path / "state"), ["a", "b"],
+               "[runner a]\ncontainer = c\n[runner b]\ncontainer = c\n")
+    proc = run_tool(TOOL, "--config", conf, "--runners")
+    assert proc.returncode == 2 and "runners a and b both name container c" in proc.stderr
+    assert not os.path.exists(str(tmp_path / "hosts"))
+
+
 def test_systemd_backend_is_not_applicable_and_docker_is_never_run(plain):
     conf, hosts = plain
     proc = run_tool(TOOL, "--config", conf, "--check", "--runners", "--json",
@@ -386,7 +395,7 @@ def test_the_watchdogs_run_lock_is_shared(site):
         holder.join()
     assert time.monotonic() - t0 >= 1.0
     assert proc.returncode == EXIT_OK, proc.stderr
-    assert "waiting for a watchdog run" in proc.stderr and "refreshed" in site.runner_line(proc)
+    assert "waiting for the watchdog's run lock" in proc.stderr and "refreshed" in site.runner_line(proc)
 
 
 @pytest.mark.docker
@@ -416,3 +425,21 @@ def test_docker_unreachable_is_one_line_and_exit_1(site, tmp_path):
     assert errors == [site.runner_line(proc)], proc.stderr
     assert "Docker engine unreachable at unix://%s/none.sock" % tmp_path in errors[0]
     assert open(site.real.hosts).read() == BASE  # --check wrote nothing
+
+
+@pytest.mark.docker
+def test_a_restart_that_does_not_come_back_is_exit_1_and_recorded(site):
+    with open(site.conf) as handle:
+        text = handle.read()
+    with open(site.conf, "w") as handle:  # confirm within 2 s, not 10
+        handle.write(text.replace("docker_timeout = 10s", "docker_timeout = 2s"))
+    # runs the first time; every later start exits at once (the flag file persists)
+    site.real.docker("run", "-d", "--init", "--network", "host", "--name", site.name, IMAGE,
+                     "sh", "-c", "[ -e /tmp/started ] && exit 1; echo > /tmp/started; "
+                     "exec sleep 3600")
+    proc = site.run("--refresh-stale")
+    assert proc.returncode == EXIT_FAILURE, proc.stderr
+    line = site.runner_line(proc)
+    assert "error: runner %s: stale: " % site.name in line
+    assert ": restart failed: %s is exited" % site.name in line
+    assert len(site.restarts()) == 1  # it did restart: the budget must see it

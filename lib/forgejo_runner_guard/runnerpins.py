@@ -216,6 +216,13 @@ def settings(args, conf, mode):
             chosen.append(match[0] if match
                           else dataclasses.replace(wd.defaults, name=name, container=name))
         runners = chosen
+    seen = {}
+    for runner in runners:
+        if runner.backend == "docker":
+            if runner.container in seen:
+                raise UsageError("runners %s and %s both name container %s"
+                                 % (seen[runner.container], runner.name, runner.container))
+            seen[runner.container] = runner.name
     return Settings(runners=tuple(runners), refresh=args.refresh_stale,
                     state_dir=wd.state_dir, docker_timeout=wd.docker_timeout)
 
@@ -365,7 +372,8 @@ def _refresh(stale, engine, s, pins, reporter):
 
     bound = max(10.0, 3 * s.docker_timeout)
     with state.run_lock(s.state_dir, bound,
-                        lambda path: reporter.info("waiting for a watchdog run (%s)" % path)):
+                        lambda path: reporter.info("waiting for the watchdog's run lock %s "
+                                                   "(another run holds it)" % path)):
         st = state.State.load(s.state_dir, reporter.warning)
         # the watchdog may have restarted a runner while we waited: look again
         for r, cfg in stale:
@@ -388,7 +396,7 @@ def _refresh(stale, engine, s, pins, reporter):
             r.restarted = done.restarted
             r.new_started_at = done.new_started_at
             if not done.restarted:
-                r.action, r.exit_status = done.error, EXIT_FAILURE
+                r.action, r.exit_status = "; ".join(done.errors), EXIT_FAILURE
                 continue
             before = r.reason
             try:
