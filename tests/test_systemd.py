@@ -292,3 +292,19 @@ def test_no_systemctl_is_one_line(fake_bin, monkeypatch, tmp_path):
     with pytest.raises(systemd.ManagerUnreachable) as err:
         systemd.Systemd(1).show("forgejo-runner.service")
     assert "systemctl: command not found" in str(err.value)
+
+
+def test_journal_order_breaks_ties_within_a_microsecond():
+    # journald stamps all lines of one read with one time: the job start
+    # logged after 150 errors is after them, by the journal's order.
+    same = sec(T0 + 5)
+    ev = systemd.scan_journal(journal(*([entry(same, ERROR)] * 150 + [entry(same, JOB)])), T0)
+    assert ev.errors == 150 and ev.last_job_start > ev.newest_error
+    # each tie moves on by one microsecond: times stay close to the journal's
+    assert ev.newest_error == pytest.approx(T0 + 5 + 149e-6, abs=1e-6)
+    assert ev.last_job_start == pytest.approx(T0 + 5 + 150e-6, abs=1e-6)
+    ev = systemd.scan_journal(journal(entry(same, JOB), entry(same, ERROR)), T0)
+    assert ev.last_job_start < ev.newest_error
+    # a later microsecond is taken as it is
+    ev = systemd.scan_journal(journal(entry(same, ERROR), entry(same, ERROR), entry(same + 50, JOB)), T0)
+    assert ev.last_job_start == pytest.approx(T0 + 5 + 50e-6, abs=1e-6)
