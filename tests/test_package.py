@@ -11,6 +11,7 @@ own loopback.
 """
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -613,3 +614,170 @@ def test_watchdog_sandbox_allows_docker_socket_state_lock_and_systemctl(machine)
         shutil.rmtree(scripts, ignore_errors=True)
         machine.run("systemctl", "stop", "frg-fake-docker")
         machine.run("systemctl", "daemon-reload")
+
+
+# ------------------------------------------------------------ 5. the watchdog's systemd backend (issue 6)
+
+RUNNER_UNIT = "forgejo-runner.service"
+FAKE_RUNNER = os.path.join(ROOT, "tests", "fakerunner.sh")
+NATIVE_DROPIN = "etc/forgejo-runner-guard/guard.conf.d/50-native.conf"
+NATIVE_CONF = "[watchdog]\nrunners = native\n\n[runner native]\nbackend = systemd\nunit = %s\n"
+
+
+class NativeRunner:
+    """A stand-in for a runner installed as a systemd service: the unit
+    forgejo-runner.service runs tests/fakerunner.sh under the container's
+    /bin/sh (dash), which writes real-format runner lines to stderr, so into
+    the journal."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.dir = os.path.join(machine.root, "usr/local/lib/frg-native")
+        self.unit_file = os.path.join(machine.root, "etc/systemd/system", RUNNER_UNIT)
+
+    def start(self, *steps, lines=0):
+        """(Re)start the unit afresh with these fakerunner steps; wait until
+        its journal has `lines` lines.  -> its invocation id."""
+        with open(self.unit_file, "w") as handle:
+            handle.write("[Unit]\nDescription=stand-in Forgejo runner\n\n[Service]\n"
+                         "ExecStart=/bin/sh /usr/local/lib/frg-native/fakerunner.sh %s\n" % " ".join(steps))
+        self.machine.run("rm", "-f", "/tmp/.fakerunner-started", check=True)
+        self.machine.run("systemctl", "daemon-reload", check=True)
+        self.machine.run("systemctl", "restart", RUNNER_UNIT, check=True)
+        invocation = self.invocation()
+        deadline = time.monotonic() + 10
+        while self.lines(invocation) < lines:
+            assert time.monotonic() < deadline, "%s logged %d lines, not %d" % (RUNNER_UNIT, self.lines(invocation), lines)
+            time.sleep(0.05)
+        return invocation
+
+    def invocation(self):
+        return self.machine.run("systemctl", "show", "-p", "InvocationID", "--value", RUNNER_UNIT,
+                                check=True).stdout.strip()
+
+    def active(self):
+        return self.machine.run("systemctl", "is-active", RUNNER_UNIT).stdout.strip()
+
+    def lines(self, invocation):
+        out = self.machine.run("journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID=" + invocation,
+                               "_SYSTEMD_UNIT=" + RUNNER_UNIT, check=True).stdout
+        return len(out.splitlines())
+
+    def watchdog(self, *args, state=None):
+        """Run the installed watchdog (Debian's python3, python3-sh 1.14)
+        with --json; -> (exit status, the runner's JSON or None, stderr)."""
+        state = state or "/var/lib/frg-native-%d" % time.monotonic_ns()
+        proc = self.machine.run("forgejo-runner-watchdog", "--json", "--state-dir", state, *args, timeout=60)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        doc = json.loads(proc.stdout)["runners"][0] if proc.stdout.strip() else None
+        return proc.returncode, doc, proc.stderr
+
+
+@pytest.fixture
+def native(machine):
+    """The stand-in runner unit and a guard.conf drop-in naming it (runner
+    "native", backend systemd); all removed afterwards."""
+    runner = NativeRunner(machine)
+    os.makedirs(runner.dir, exist_ok=True)
+    shutil.copy(FAKE_RUNNER, os.path.join(runner.dir, "fakerunner.sh"))
+    dropin = os.path.join(machine.root, NATIVE_DROPIN)
+    os.makedirs(os.path.dirname(dropin), exist_ok=True)
+    with open(dropin, "w") as handle:
+        handle.write(NATIVE_CONF % RUNNER_UNIT)
+    try:
+        yield runner
+    finally:
+        machine.run("systemctl", "stop", RUNNER_UNIT)
+        for path in (dropin, runner.unit_file):
+            if os.path.exists(path):
+                os.unlink(path)
+        shutil.rmtree(runner.dir, ignore_errors=True)
+        for state in glob.glob(os.path.join(machine.root, "var/lib/frg-native-*")):
+            shutil.rmtree(state, ignore_errors=True)
+        machine.run("systemctl", "daemon-reload")
+
+
+def test_systemd_backend_restarts_a_wedged_unit_and_counts_only_its_current_run(native):
+    # After the restart the stand-in logs 30 more errors: the 150 of the
+    # run before are in the window but belong to another invocation.
+    old = native.start("wedged", "150", "on-restart", "errors", "30", "eof", lines=150)
+    state = "/var/lib/frg-native-restart"
+    status, doc, err = native.watchdog(state=state)
+    assert status == 0 and doc["decision"] == "wedged" and doc["restarted"], (doc, err)
+    assert doc["backend"] == "systemd" and doc["unit"] == RUNNER_UNIT and doc["errors"] == 150
+    assert doc["invocation_id"] == old and doc["new_invocation_id"] == native.invocation() != old
+    assert native.active() == "active"
+    assert err.strip().endswith("no job running (no Docker engine; by the log): restarted"), err
+    # Right after: a second run sees only the new run's 30 errors; no second restart.
+    new = native.invocation()
+    deadline = time.monotonic() + 10
+    while native.lines(new) < 30:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    status, doc, err = native.watchdog("--cooldown", "0", state=state)
+    assert status == 0 and doc["decision"] == "healthy" and doc["errors"] == 30 and not doc["restarted"], (doc, err)
+    assert native.invocation() == new
+    assert len(err.splitlines()) == 1 and "native: 30 fetch errors in " in err, err
+
+
+@pytest.mark.parametrize("steps", [("healthy",), ("errors", "39", "reset")])
+def test_systemd_backend_leaves_a_healthy_unit_alone(native, steps):
+    old = native.start(*steps, lines=int(steps[1]) if len(steps) > 1 else 3)
+    status, doc, err = native.watchdog()
+    assert status == 0 and doc["decision"] == "healthy" and not doc["restarted"], (doc, err)
+    assert native.invocation() == old
+
+
+def test_systemd_backend_job_start_after_the_errors_blocks_the_restart(native):
+    # No Docker in the container: the log is the job guard.
+    old = native.start("wedged", "150", "job", "9", lines=151)
+    status, doc, err = native.watchdog()
+    assert status == 0 and doc["decision"] == "recovered" and not doc["restarted"], (doc, err)
+    assert doc["reason"] == "a job started after the newest error" and doc["job_start_age"] is not None
+    assert native.invocation() == old
+
+
+def test_systemd_backend_dry_run_changes_nothing(native):
+    old = native.start("wedged", "150", lines=150)
+    state = "/var/lib/frg-native-dry"
+    status, doc, err = native.watchdog("--dry-run", "--metrics-file", state + "/m.prom", state=state)
+    assert status == 0 and doc["decision"] == "wedged" and not doc["restarted"], (doc, err)
+    assert "would restart (dry run)" in err
+    assert native.invocation() == old
+    assert not os.path.exists(os.path.join(native.machine.root, state.lstrip("/")))
+
+
+def test_systemd_backend_unit_missing_or_stopped_is_one_line_exit_1(native):
+    conf = os.path.join(native.machine.root, "etc/frg-native-missing.conf")
+    with open(conf, "w") as handle:
+        handle.write(NATIVE_CONF % "nosuch.service")
+    try:
+        status, doc, err = native.watchdog("--config", "/etc/frg-native-missing.conf")
+    finally:
+        os.unlink(conf)
+    assert status == 1 and doc["decision"] == "error" and len(err.splitlines()) == 1, err
+    assert "unit nosuch.service does not exist" in err, err
+    native.start("healthy", lines=3)
+    native.machine.run("systemctl", "stop", RUNNER_UNIT, check=True)
+    status, doc, err = native.watchdog()
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert "unit %s is inactive (dead): start it" % RUNNER_UNIT in err, err
+
+
+def test_watchdog_unit_reads_the_journal_and_restarts_from_its_sandbox(native):
+    # The packaged unit, sandbox and all, with the drop-in naming the native runner.
+    old = native.start("wedged", "150", lines=150)
+    machine = native.machine
+    unit = UNITS[1]
+    try:
+        proc = machine.run("systemctl", "start", unit, timeout=120)
+        invocation = machine.run("systemctl", "show", "-p", "InvocationID", "--value", unit, check=True).stdout.strip()
+        out = machine.run("journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=" + unit,
+                          "_SYSTEMD_INVOCATION_ID=" + invocation, check=True).stdout
+        assert proc.returncode == 0, out
+        assert out.strip().endswith(": restarted") and out.startswith("native: 150 fetch errors"), out
+        assert native.invocation() != old and native.active() == "active"
+    finally:
+        state = os.path.join(machine.root, "var/lib/forgejo-runner-guard/state.json")
+        if os.path.exists(state):
+            os.unlink(state)
