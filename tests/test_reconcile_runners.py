@@ -25,7 +25,7 @@ import pytest
 from conftest import run_tool, tool_env
 
 import engine
-from forgejo_runner_guard import runnerpins
+from forgejo_runner_guard import config, runnerpins
 from forgejo_runner_guard.report import EXIT_DRIFT, EXIT_FAILURE, EXIT_OK
 
 TOOL = "optimus-boot-reconcile"
@@ -37,7 +37,7 @@ BASE = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 # ---------------------------------------------------------------- pure
 
 
-PINS = (runnerpins.config.Pin("forge.azrak.io", "10.1.0.10"),)
+PINS = (config.Pin("forge.azrak.io", "10.1.0.10"),)
 
 
 @pytest.mark.parametrize("text, problems", [

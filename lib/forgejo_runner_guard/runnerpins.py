@@ -37,7 +37,7 @@ import re
 import time
 from typing import List, Optional
 
-from . import config, hostsfile
+from . import hostsfile
 from .report import EXIT_DRIFT, EXIT_FAILURE, EXIT_OK, UsageError
 
 FRESH = "fresh"
