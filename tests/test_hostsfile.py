@@ -134,7 +134,7 @@ def test_pin_holds_and_second_run_changes_nothing(data, pins):
     check_pins_hold(first.text, pins)
     second = hf.plan(first.text, pins)
     assert not second.changed and second.text is first.text
-    assert all(o.outcome in (hf.IN_PLACE, hf.UNMANAGED) for o in second.outcomes)
+    assert all(o.outcome in (hf.PRESENT, hf.UNMANAGED) for o in second.outcomes)
     assert first.changed == any(o.outcome in hf.CHANGING for o in first.outcomes)
 
 
@@ -310,7 +310,7 @@ def test_rule4_unwanted_pins_are_reported_never_removed():
     result = hf.plan(pinned, [("a.example", "192.0.2.1")])
     assert result.text is pinned
     assert [(o.name, o.outcome, o.line) for o in result.outcomes] == [
-        ("a.example", hf.IN_PLACE, 2), ("forge.azrak.io", hf.UNWANTED, 1)]
+        ("a.example", hf.PRESENT, 2), ("forge.azrak.io", hf.UNWANTED, 1)]
     assert result.owned == [("forge.azrak.io", "10.1.0.10", 1), ("a.example", "192.0.2.1", 2)]
 
 

@@ -121,7 +121,7 @@ def test_list_and_json(site):
     doc = json.loads(proc.stdout)
     assert proc.returncode == 0 and not doc["changed"] and not doc["written"]
     assert [(p["name"], p["outcome"]) for p in doc["pins"]] == [
-        ("forge.azrak.io", "in-place"), ("www.example", "unwanted")]
+        ("forge.azrak.io", "present"), ("www.example", "unwanted")]
     assert "not asked for by this run" in proc.stderr and "192.0.2.1" in site.read()
 
 

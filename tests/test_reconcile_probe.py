@@ -65,7 +65,7 @@ def test_verified_exit_0_and_nothing_written(site, pki):
     with tlsserver.Server("tls", pki["forge"]) as server:
         done = site.run("--probe", "--probe-port", str(server.port), "--ca-file", pki["ca"])
     assert done.returncode == 0, done.stderr
-    assert "%s: in sync: %s -> 127.0.0.1 in-place" % (site.hosts, NAME) in done.stderr
+    assert "%s: in sync: %s -> 127.0.0.1 present" % (site.hosts, NAME) in done.stderr
     lines = probe_lines(done.stderr)
     assert lines[0].startswith("%s: probe: %s at 127.0.0.1:%d: verified (" % (TOOL, NAME, server.port))
     assert lines[1] == "%s: probe: 1 of 1 pins verified" % TOOL

@@ -89,7 +89,7 @@ _OFF_STRICT = re.compile(rb"#forgejo-runner-guard off ([^\s:,#]+(?:,[^\s:,#]+)*)
 _LABEL = re.compile(r"[A-Za-z0-9-]+\Z")
 
 # Outcomes, one per pin (name, address) or per unpinned name.
-IN_PLACE = "in-place"  # the tool's own line is there; nothing to do
+PRESENT = "present"  # the tool's own line is there; nothing to do
 UNMANAGED = "unmanaged"  # a line the admin wrote already does it; left alone
 ADDED = "added"  # a new pin line
 REPLACED = "replaced"  # the tool's line for this name had another address
@@ -506,7 +506,7 @@ def _pin(lname, name, addresses, pin_lines, groups, outcomes, inserts, end, eol)
         elif changed_other:
             result = Outcome(name, address, CORRECTED, line=line.lineno)
         else:
-            result = Outcome(name, address, IN_PLACE if isinstance(line, _Pin) else UNMANAGED,
+            result = Outcome(name, address, PRESENT if isinstance(line, _Pin) else UNMANAGED,
                              line=line.lineno)
         results.append(result)
     # the switched-off and removed lines are reported once, on the first outcome
