@@ -29,7 +29,7 @@ How sh is used, and why (measured here with sh 2.4.0 and 1.14.2 on this
   _out_bufsize=0 reads one byte per os.read(): never.
 
 So: every call runs with _bg=True and is waited for; a small watch thread
-kills it at its deadline (no _timeout: it costs 85 ms).  Logs go to a
+kills it at its deadline (calls.py, shared with systemd.py) (no _timeout: it costs 85 ms).  Logs go to a
 non-callable object with a write() method, which sh hands the raw bytes
 (a callable would get them decoded), in 256 KiB chunks, with _no_out (sh
 keeps nothing) and stdin on /dev/null (no 0.1 s input poll).  stderr is
@@ -41,19 +41,14 @@ message is told apart by its lack of a timestamp.
 import dataclasses
 import os
 import re
-import threading
-import time
 from typing import List, Optional
 
-from . import runnerlog
+from . import calls
+from .calls import DEFAULT_TIMEOUT
 from .report import GuardError
 
-LOG_CHUNK = 256 * 1024  # bytes handed to on_chunk at a time
-STREAM_CAP = 10  # a log stream may take this many times the timeout in all
-DEFAULT_TIMEOUT = 30.0
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
-_sh = None
 _docker = None
 
 
@@ -88,13 +83,12 @@ def host():
 
 def _command():
     """sh's docker command, imported on first use (import sh costs 25-80 ms)."""
-    global _sh, _docker
+    global _docker
     if _docker is None:
         try:
             import sh
         except ImportError as exc:  # pragma: no cover - a packaging fault
             raise DockerError("cannot import the sh library: %s (install python3-sh)" % exc)
-        _sh = sh
         try:
             _docker = sh.Command("docker")
         except sh.CommandNotFound:
@@ -109,6 +103,8 @@ def parse_time(text):
     """Docker's RFC 3339 time -> epoch seconds (float), read exactly as the
     log scanner reads log stamps; None for Docker's zero time (0001-01-01,
     a container never stopped) or an empty value."""
+    from . import runnerlog  # not at import: the calls start before it loads
+
     seconds = runnerlog.parse_time(text or "")
     if seconds is None or seconds <= 0:
         return None
@@ -198,172 +194,41 @@ def _error(what, container, message, exit_code):
 # ------------------------------------------------------------ calls
 
 
-class _Watch(threading.Thread):
-    """Kills a docker CLI at its deadline: `timeout` after the start, or,
-    for a stream, after `timeout` seconds without output (and STREAM_CAP
-    times `timeout` in all)."""
-
-    def __init__(self, timeout, stream):
-        super().__init__(name="docker-deadline", daemon=True)
-        self.timeout = timeout
-        self.stream = stream
-        self.started = self.last = time.monotonic()
-        self.done = threading.Event()
-        self.proc = None
-        self.fired = None  # why it killed the CLI
-
-    def touch(self):
-        self.last = time.monotonic()
-
-    def _due(self):
-        if not self.stream:
-            return self.started + self.timeout
-        return min(self.last + self.timeout, self.started + STREAM_CAP * self.timeout)
-
-    def run(self):
-        while True:
-            if self.done.wait(max(0.0, self._due() - time.monotonic())):
-                return
-            if time.monotonic() < self._due():
-                continue  # output arrived meanwhile
-            if self.stream and time.monotonic() < self.started + STREAM_CAP * self.timeout:
-                self.fired = "no output for %gs" % self.timeout
-            else:
-                self.fired = "no answer within %gs" % (
-                    STREAM_CAP * self.timeout if self.stream else self.timeout
-                )
-            kill(self.proc)
-            return
-
-
-def kill(proc):
-    """SIGKILL a running sh command (no-op once it has ended)."""
-    if proc is None:
-        return
-    try:
-        if proc.process.exit_code is None:
-            proc.process.kill()
-    except (OSError, AttributeError):
-        pass
-
-
-class _Sink:
-    """sh's _out target for a stream: not callable, so sh hands write()
-    the raw bytes.  Keeps the last bytes for the CLI's error message and
-    any exception of on_chunk for the caller."""
-
-    TAIL = 4096
-
-    def __init__(self, on_chunk, watch):
-        self.on_chunk = on_chunk
-        self.watch = watch
-        self.tail = b""
-        self.error = None
-        self.bytes = 0
-
-    def write(self, chunk):
-        self.watch.touch()
-        self.bytes += len(chunk)
-        self.tail = (self.tail + chunk[-self.TAIL :])[-self.TAIL :]
-        if self.error is not None:
-            return
-        try:
-            self.on_chunk(chunk)
-        except BaseException as exc:  # re-raised by Call.result() in the caller's thread
-            self.error = exc
-            kill(self.watch.proc)
-
-
-class Call:
+class Call(calls.Call):
     """One docker CLI run in the background; result() waits for it."""
 
     def __init__(self, what, container, args, timeout, on_chunk=None, parse=None):
         self.what = what
         self.container = container
-        self.parse = parse
-        self.watch = _Watch(timeout, stream=on_chunk is not None)
-        self.sink = _Sink(on_chunk, self.watch) if on_chunk is not None else None
-        self._done = False
-        self._result = None
-        docker = _command()
-        kwargs = dict(
-            _bg=True,
-            _bg_exc=False,
-            _tty_out=False,
-            _ok_code=list(range(0, 256)),
-        )
+        extra = {"_err_to_out": True} if on_chunk is not None else {}
+        super().__init__(_command(), args, timeout, on_chunk=on_chunk, parse=parse, **extra)
+
+    def _subject(self):
+        return "docker %s%s" % (self.what, " " + self.container if self.container else "")
+
+    def launch_error(self, exc):
+        return DockerError("cannot run docker %s: %s" % (self.what, exc.strerror or exc))
+
+    def timed_out(self, why):
+        return DockerTimeout("%s timed out (%s; engine at %s): killed it"
+                             % (self._subject(), why, host()))
+
+    def failed(self, exit_code):
         if self.sink is not None:
-            kwargs.update(_out=self.sink, _out_bufsize=LOG_CHUNK, _no_out=True, _err_to_out=True)
-        with open(os.devnull, "rb") as null:
-            try:
-                self.proc = docker(*args, _in=null, **kwargs)
-            except OSError as exc:
-                raise DockerError("cannot run docker %s: %s" % (what, exc.strerror or exc))
-        self.watch.proc = self.proc
-        self.watch.start()
-
-    def kill(self):
-        kill(self.proc)
-
-    def result(self):
-        """Wait; return the parsed result or raise DockerError."""
-        if self._done:
-            return self._result
-        try:
-            try:
-                self.proc.wait()
-            except _sh.ErrorReturnCode:
-                pass  # killed by a signal: told apart below
-        finally:
-            self.watch.done.set()
-        self._done = True
-        if self.sink is not None and self.sink.error is not None:
-            raise self.sink.error
-        code = self.proc.process.exit_code
-        if self.watch.fired:
-            raise DockerTimeout(
-                "docker %s%s timed out (%s; engine at %s): killed it"
-                % (self.what, " " + self.container if self.container else "", self.watch.fired, host())
-            )
-        if code != 0:
-            if self.sink is not None:
-                message = _cli_message(self.sink.tail.decode("utf-8", "replace"))
-            else:
-                message = _first_line(self._text("stderr")) or _first_line(self._text("stdout"))
-            raise _error(self.what, self.container, message, code)
-        self._result = self.parse(self) if self.parse else None
-        return self._result
-
-    def _text(self, stream):
-        data = getattr(self.proc, stream, b"") or b""
-        if isinstance(data, bytes):
-            data = data.decode("utf-8", "replace")
-        return data
+            message = _cli_message(self.sink.tail.decode("utf-8", "replace"))
+        else:
+            message = _first_line(self.text("stderr")) or _first_line(self.text("stdout"))
+        return _error(self.what, self.container, message, exit_code)
 
 
-class Docker:
+class Docker(calls.Calls):
     """docker calls with one timeout (seconds) for each."""
 
     def __init__(self, timeout=DEFAULT_TIMEOUT):
-        self.timeout = float(timeout)
-        self.calls = []
+        super().__init__(timeout)
 
     def _start(self, *args, **kwargs):
-        call = Call(*args, **kwargs)
-        self.calls.append(call)
-        return call
-
-    def close(self):
-        """Kill whatever is still running (after an error elsewhere)."""
-        for call in self.calls:
-            call.kill()
-        for call in self.calls:
-            if not call._done:
-                try:
-                    call.result()
-                except (GuardError, Exception):
-                    pass
-        self.calls = []
+        return self._started(Call(*args, **kwargs))
 
     # -- inspect
 
@@ -391,7 +256,7 @@ class Docker:
 
     def begin_logs(self, container, since, on_chunk):
         """Stream `docker logs --timestamps --since SINCE CONTAINER`, both
-        streams, to on_chunk(bytes) in chunks of up to LOG_CHUNK bytes
+        streams, to on_chunk(bytes) in chunks of up to calls.LOG_CHUNK bytes
         (called from sh's reader thread).  since: epoch seconds or None."""
         args = ["logs", "--timestamps"]
         if since is not None:
@@ -420,7 +285,7 @@ class _JobList:
             None,
             ["ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
             engine.timeout,
-            parse=lambda call: call._text("stdout"),
+            parse=lambda call: call.text("stdout"),
         )
 
     def kill(self):
@@ -449,7 +314,7 @@ class _JobList:
         except ContainerMissing:
             pass  # a job ended between ps and inspect: what was printed still counts
         jobs = []
-        for line in call._text("stdout").splitlines():
+        for line in call.text("stdout").splitlines():
             fields = line.split(None, 3)
             if len(fields) != 4 or fields[1] != "true":
                 continue
@@ -462,7 +327,7 @@ def _parse_inspect(call, container):
     import json
 
     try:
-        doc = json.loads(call._text("stdout"))[0]
+        doc = json.loads(call.text("stdout"))[0]
         state = doc["State"]
     except (ValueError, LookupError, TypeError):
         raise DockerError("docker inspect %s: unexpected output" % container)

@@ -36,11 +36,9 @@ import os
 import re
 from typing import Optional
 
-from . import docker, runnerlog
+from . import calls, runnerlog
+from .calls import DEFAULT_TIMEOUT
 from .report import GuardError
-
-LOG_CHUNK = docker.LOG_CHUNK
-STREAM_CAP = docker.STREAM_CAP
 MAX_ENTRY = 1024 * 1024  # a longer JSON line (one journal entry) is skipped
 
 # What `systemctl show` is asked for.  ExecMainStartTimestamp: when the
@@ -64,7 +62,6 @@ JOURNAL_OUTPUTS = ("journal", "journal+console", "syslog", "syslog+console")
 
 _UNIT = re.compile(r"^[A-Za-z0-9:_.\\@-]+$")
 
-_sh = None
 _commands = {}
 
 
@@ -90,13 +87,11 @@ class JournalUnreadable(SystemdError):
 
 def _command(name):
     """sh's command for systemctl / journalctl, made on first use."""
-    global _sh
     if name not in _commands:
         try:
             import sh
         except ImportError as exc:  # pragma: no cover - a packaging fault
             raise SystemdError("cannot import the sh library: %s (install python3-sh)" % exc)
-        _sh = sh
         try:
             _commands[name] = sh.Command(name)
         except sh.CommandNotFound:
@@ -369,62 +364,26 @@ def _error(program, what, unit, message, exit_code):
     )
 
 
-class Call:
+class Call(calls.Call):
     """One systemctl/journalctl run in the background; result() waits."""
 
     def __init__(self, program, what, unit, args, timeout, on_chunk=None, parse=None):
         self.program = program
         self.what = what
         self.unit = unit
-        self.parse = parse
-        self.watch = docker._Watch(timeout, stream=on_chunk is not None)
-        self.sink = docker._Sink(on_chunk, self.watch) if on_chunk is not None else None
-        self._done = False
-        self._result = None
-        command = _command(program)
-        kwargs = dict(_bg=True, _bg_exc=False, _tty_out=False, _ok_code=list(range(0, 256)),
-                      _env=_environment())
-        if self.sink is not None:
-            kwargs.update(_out=self.sink, _out_bufsize=LOG_CHUNK, _no_out=True)
-        with open(os.devnull, "rb") as null:
-            try:
-                self.proc = command(*args, _in=null, **kwargs)
-            except OSError as exc:
-                raise SystemdError("cannot run %s: %s" % (program, exc.strerror or exc))
-        self.watch.proc = self.proc
-        self.watch.start()
+        super().__init__(_command(program), args, timeout, on_chunk=on_chunk, parse=parse,
+                         _env=_environment())
 
-    def kill(self):
-        docker.kill(self.proc)
+    def launch_error(self, exc):
+        return SystemdError("cannot run %s: %s" % (self.program, exc.strerror or exc))
 
-    def result(self):
-        if self._done:
-            return self._result
-        try:
-            try:
-                self.proc.wait()
-            except _sh.ErrorReturnCode:
-                pass
-        finally:
-            self.watch.done.set()
-        self._done = True
-        if self.sink is not None and self.sink.error is not None:
-            raise self.sink.error
-        if self.watch.fired:
-            raise SystemdTimeout("%s %s %s timed out (%s): killed it"
-                                 % (self.program, self.what, self.unit, self.watch.fired))
-        code = self.proc.process.exit_code
-        if code != 0:
-            message = _one_line(self.text("stderr")) or _one_line(self.text("stdout"))
-            raise _error(self.program, self.what, self.unit, message, code)
-        self._result = self.parse(self) if self.parse else None
-        return self._result
+    def timed_out(self, why):
+        return SystemdTimeout("%s %s %s timed out (%s): killed it"
+                              % (self.program, self.what, self.unit, why))
 
-    def text(self, stream):
-        data = getattr(self.proc, stream, b"") or b""
-        if isinstance(data, bytes):
-            data = data.decode("utf-8", "replace")
-        return data
+    def failed(self, exit_code):
+        message = _one_line(self.text("stderr")) or _one_line(self.text("stdout"))
+        return _error(self.program, self.what, self.unit, message, exit_code)
 
 
 def _environment():
@@ -435,28 +394,14 @@ def _environment():
     return env
 
 
-class Systemd:
+class Systemd(calls.Calls):
     """systemctl/journalctl calls with one timeout (seconds) for each."""
 
-    def __init__(self, timeout=docker.DEFAULT_TIMEOUT):
-        self.timeout = float(timeout)
-        self.calls = []
+    def __init__(self, timeout=DEFAULT_TIMEOUT):
+        super().__init__(timeout)
 
     def _start(self, *args, **kwargs):
-        call = Call(*args, **kwargs)
-        self.calls.append(call)
-        return call
-
-    def close(self):
-        for call in self.calls:
-            call.kill()
-        for call in self.calls:
-            if not call._done:
-                try:
-                    call.result()
-                except (GuardError, Exception):
-                    pass
-        self.calls = []
+        return self._started(Call(*args, **kwargs))
 
     def begin_show(self, unit):
         check_unit_name(unit)
