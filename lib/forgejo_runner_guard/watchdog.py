@@ -38,7 +38,8 @@ import threading
 import time
 from typing import List, Optional
 
-from . import cli, config, decide, docker, metrics, runnerlog, state, systemd
+from . import cli, config, decide, docker, metrics, restart, runnerlog, state, systemd
+from .restart import stamp as _stamp
 from .report import EXIT_FAILURE, EXIT_OK, GuardError, UsageError, print_json
 
 PROG = "forgejo-runner-watchdog"
@@ -450,79 +451,8 @@ def guard_jobs(checks, engine, reporter):
     return need
 
 
-def _stamp(seconds):
-    if seconds is None:
-        return "never"
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
-def restart(c, engine, st, settings, reporter):
-    """docker restart, record it, confirm it runs with a new start time."""
-    old = c.container.started_at
-    try:
-        engine.restart(c.cfg.container)
-    except (docker.EngineUnreachable, docker.ContainerMissing) as exc:
-        c.fail("restart failed: %s" % exc)
-        return
-    except docker.DockerError as exc:
-        c.fail("restart failed: %s" % exc)
-        _record(c, st, reporter)  # it may have happened: the budget must see it
-        return
-    _record(c, st, reporter)
-    deadline = time.monotonic() + settings.docker_timeout
-    while True:
-        try:
-            now_state = engine.inspect(c.cfg.container)
-        except docker.DockerError as exc:
-            c.fail("restarted, but cannot confirm it: %s" % exc)
-            return
-        if now_state.running and now_state.started_at and (old is None or now_state.started_at > old):
-            c.restarted = True
-            c.new_started_at = now_state.started_at
-            reporter.debug("%s: running again since %s" % (c.name, _stamp(now_state.started_at)))
-            return
-        if time.monotonic() >= deadline:
-            c.fail("restart failed: %s is %s, start time %s (before: %s)"
-                   % (c.cfg.container, now_state.status or "not running",
-                      _stamp(now_state.started_at), _stamp(old)))
-            return
-        time.sleep(0.1)
-
-
-def restart_unit(c, manager, st, settings, reporter):
-    """systemctl restart, record it, confirm the unit is active with a new
-    invocation id."""
-    old = c.unit.invocation_id
-    try:
-        manager.restart(c.unit.name)
-    except (systemd.ManagerUnreachable, systemd.UnitMissing) as exc:
-        c.fail("restart failed: %s" % exc)
-        return
-    except GuardError as exc:
-        c.fail("restart failed: %s" % exc)
-        _record(c, st, reporter)  # it may have happened: the budget must see it
-        return
-    _record(c, st, reporter)
-    deadline = time.monotonic() + settings.docker_timeout
-    try:
-        while True:
-            now_state = manager.show(c.unit.name)
-            if now_state.running and now_state.invocation_id != old:
-                c.restarted = True
-                c.new_started_at = now_state.started_at
-                c.new_invocation_id = now_state.invocation_id
-                reporter.debug("%s: running again since %s, invocation %s"
-                               % (c.name, _stamp(now_state.started_at), now_state.invocation_id))
-                return
-            if time.monotonic() >= deadline:
-                c.fail("restart failed: %s is %s, invocation %s (before: %s)"
-                       % (now_state.name, now_state.status, now_state.invocation_id or "none", old))
-                return
-            time.sleep(0.1)
-    except GuardError as exc:
-        c.fail("restarted, but cannot confirm it: %s" % exc)
-    finally:
-        manager.close()
+def _record(st, c):
+    return lambda: restart.record_restart(st, c.name)
 
 
 class DockerBackend:
@@ -535,7 +465,15 @@ class DockerBackend:
         gather(checks, self.engine, now, reporter)
 
     def restart(self, c, st, settings, reporter):
-        restart(c, self.engine, st, settings, reporter)
+        """docker restart, record it, confirm it runs with a new start time."""
+        done = restart.restart_container(self.engine, c.cfg.container, c.container.started_at,
+                                         _record(st, c), settings.docker_timeout)
+        if done.error:
+            c.fail(done.error)
+        if done.restarted:
+            c.restarted = True
+            c.new_started_at = done.new_started_at
+            reporter.debug("%s: running again since %s" % (c.name, _stamp(done.new_started_at)))
 
 
 class SystemdBackend:
@@ -548,18 +486,24 @@ class SystemdBackend:
         gather_units(checks, self.manager, now, reporter)
 
     def restart(self, c, st, settings, reporter):
-        restart_unit(c, self.manager, st, settings, reporter)
+        """systemctl restart, record it, confirm the unit is active with a
+        new invocation id."""
+        try:
+            done = restart.restart_unit(self.manager, c.unit.name, c.unit.invocation_id,
+                                        _record(st, c), settings.docker_timeout)
+        finally:
+            self.manager.close()
+        if done.error:
+            c.fail(done.error)
+        if done.restarted:
+            c.restarted = True
+            c.new_started_at = done.new_started_at
+            c.new_invocation_id = done.new_invocation_id
+            reporter.debug("%s: running again since %s, invocation %s"
+                           % (c.name, _stamp(done.new_started_at), done.new_invocation_id))
 
 
 BACKENDS = {"docker": DockerBackend, "systemd": SystemdBackend}
-
-
-def _record(c, st, reporter):
-    st.record(c.name, time.time())
-    try:
-        st.save()
-    except GuardError as exc:
-        c.fail(str(exc))
 
 
 # ---------------------------------------------------------------- report
