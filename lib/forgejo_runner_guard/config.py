@@ -25,7 +25,6 @@ import os
 import re
 from typing import Optional, Tuple
 
-from . import hostsfile
 from .report import ConfigError, UsageError
 
 DEFAULT_CONFIG = "/etc/forgejo-runner-guard/guard.conf"
@@ -128,6 +127,8 @@ def parse_pins(text):
         if len(fields) != 2:
             raise ValueError("expected 'NAME ADDRESS', got %r" % line)
         pins.append((fields[0], fields[1]))
+    from . import hostsfile  # only here: the watchdog reads no pins
+
     try:
         hostsfile.normalize_pins(pins)
     except UsageError as exc:
