@@ -6,19 +6,21 @@ One run, for every runner it checks:
     configure  command line over guard.conf -> RunnerConfig per runner
     lock       <state_dir>/watchdog.lock (not for --dry-run): one run at a time
     gather     docker inspect and docker logs --timestamps of each runner,
-               all side by side; the log is streamed through
+               all side by side, started before the state file and the
+               deciding modules load; the log is streamed through
                runnerlog.LogScan, never held whole
     decide     decide.decide(): healthy, recovered, wedged, refused,
                skipped-job, skipped-budget, error; for a wedged runner
                only, docker ps lists the job containers (the job guard)
                and it decides again with them
-    act        docker restart, then confirm it runs with a new start time;
-               record the restart in the state file
+    act        docker restart, record the restart in the state file, then
+               confirm it runs with a new start time (restart.py, shared
+               with optimus-boot-reconcile --refresh-stale)
     report     one summary line per runner on stderr, --json on stdout,
                --metrics-file
 
 A runner with backend = systemd goes through SystemdBackend instead
-(gather_units, restart_unit): systemctl show and the journal of the
+(gather_units, restart.restart_unit): systemctl show and the journal of the
 unit's current invocation, systemctl restart, confirmed by a new
 invocation id.  Each backend object provides gather (state and evidence)
 and restart; deciding, the job guard, the budget and the report are
@@ -28,7 +30,8 @@ The pure halves live in runnerlog.py (what a line means) and decide.py
 (what to do); docker.py is the only module that runs docker, systemd.py
 the only one that runs systemctl and journalctl.
 
-Stable interface: main(argv=None) -> exit status.
+Stable interface: main(argv=None) -> exit status; bin/ ends with
+exit_now(main()).
 """
 
 import os
