@@ -65,3 +65,25 @@ def test_run_interrupt_is_130_without_traceback(capsys):
 
     assert run("prog", body, []) == 130
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_json_to_an_unwritable_stdout_is_one_line_and_exit_1(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT, tool_env
+
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    conf = tmp_path / "g.conf"
+    conf.write_text("[reconcile]\nhosts_file = %s\nlock_file = %s/lock\nstate_dir = %s/st\n"
+                    % (hosts, tmp_path, tmp_path))
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, ROOT + "/bin/optimus-boot-reconcile", "--config", str(conf), "--check", "--json"],
+            stdout=full, stderr=subprocess.PIPE, text=True, env=tool_env(), timeout=60)
+    assert result.returncode == report.EXIT_FAILURE, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "optimus-boot-reconcile: error: cannot write the JSON document to stdout: No space left on device")
+    assert "Traceback" not in result.stderr
+    assert hosts.read_text() == "127.0.0.1 localhost\n"

@@ -101,5 +101,9 @@ class Reporter:
 def print_json(document, stream=None):
     """One JSON document on stdout (or `stream`), keys sorted for diffs."""
     stream = sys.stdout if stream is None else stream
-    stream.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    stream.flush()
+    try:
+        stream.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        stream.flush()
+    except (OSError, ValueError, AttributeError) as exc:  # closed, full disk, no stdout
+        raise GuardError("cannot write the JSON document to stdout: %s"
+                         % (getattr(exc, "strerror", None) or exc))
