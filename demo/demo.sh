@@ -29,35 +29,49 @@ RUNNER=$TAG-forgejo_runner
 JOB=FORGEJO-ACTIONS-TASK-4711_WORKFLOW-deploy_JOB-build-$TAG
 EVERY=0.05 # the real runner fails a fetch every 2 s; here 40 times faster
 
-WORK=""
-ENGINE_DIR=""
-CONTAINERS=()
-
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    set +e
-    if [ ${#CONTAINERS[@]} -gt 0 ] && [ -n "${DOCKER_HOST:-}" ]; then
-        docker rm -f "${CONTAINERS[@]}" >/dev/null 2>&1
-    fi
-    if [ -n "$ENGINE_DIR" ]; then
-        "$PYTHON" "$ROOT/tests/engine.py" stop "$ENGINE_DIR" >/dev/null 2>&1
-    fi
-    if [ -n "$WORK" ]; then
+# This process only supervises: it makes the temp dir, runs the story in a
+# child bash, and cleans up when the child ends or on Ctrl-C.  (Bash 5.2 can
+# fail to parse a $(...) when a signal's trap runs in the middle of it, so
+# the story itself handles no signal: as an asynchronous command of a
+# non-interactive shell it ignores SIGINT, and the supervisor, which waits
+# in `wait`, is the one that reacts.)  The child records what it starts in
+# $WORK: each container's name in $WORK/containers, an engine in $WORK/engine.
+if [ -z "${FRG_DEMO_WORK:-}" ]; then
+    WORK=$(mktemp -d /tmp/frg-demo.XXXXXX)
+    child=""
+    cleanup() {
+        local status=$?
+        trap - EXIT INT TERM
+        set +e
+        if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+            pkill -TERM -P "$child" 2>/dev/null
+            kill -TERM "$child" 2>/dev/null
+            wait "$child" 2>/dev/null
+        fi
+        if [ -f "$WORK/engine/dockerd.pid" ]; then
+            # the throwaway engine: its containers go with it
+            "$PYTHON" "$ROOT/tests/engine.py" stop "$WORK/engine" >/dev/null 2>&1
+        elif [ -s "$WORK/containers" ] && [ -n "${DOCKER_HOST:-}" ]; then
+            xargs docker rm -f <"$WORK/containers" >/dev/null 2>&1
+        fi
         rm -rf "$WORK"
-    fi
-    if [ "$status" -eq 0 ]; then
-        echo "Removed everything the demo started."
-    else
-        echo "demo: stopped (exit $status); removed everything it started." >&2
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-# A function, not a trap string: bash re-parses a trap string when the
-# signal lands, and a signal in the middle of a $(...) made that fail.
-interrupted() { echo; echo "demo: interrupted" >&2; exit 130; }
-trap interrupted INT TERM
+        if [ "$status" -eq 0 ]; then
+            echo "Removed everything the demo started."
+        else
+            echo "demo: stopped (exit $status); removed everything it started." >&2
+        fi
+        exit "$status"
+    }
+    trap cleanup EXIT
+    trap 'echo; echo "demo: interrupted" >&2; exit 130' INT TERM
+    FRG_DEMO_WORK=$WORK bash "${BASH_SOURCE[0]}" "$@" &
+    child=$!
+    wait "$child"
+    exit  # with the child's status; the EXIT trap cleans up
+fi
+
+WORK=$FRG_DEMO_WORK
+track() { printf '%s\n' "$1" >>"$WORK/containers"; }
 
 say() { printf '\n%s\n' "$*"; }
 note() { printf '  %s\n' "$*"; }
@@ -107,7 +121,6 @@ for tool_needed in docker "$PYTHON"; do
 done
 
 START=$SECONDS
-WORK=$(mktemp -d /tmp/frg-demo.XXXXXX)
 mkdir -p "$WORK/state" "$WORK/lock"
 
 echo "forgejo-runner-guard demo: a wedged Forgejo runner, healed; the forge's name, pinned."
@@ -126,8 +139,7 @@ else
         echo "demo: starting a Docker engine needs root; run as root or set DOCKER_HOST" >&2
         exit 1
     fi
-    ENGINE_DIR=$WORK/engine
-    line=$("$PYTHON" "$ROOT/tests/engine.py" start "$ENGINE_DIR")
+    line=$("$PYTHON" "$ROOT/tests/engine.py" start "$WORK/engine")
     export DOCKER_HOST=${line#DOCKER_HOST=}
     note "listening on $DOCKER_HOST"
 fi
@@ -157,7 +169,7 @@ say "1. A runner that wedges."
 note "A simulated Forgejo runner starts (container $RUNNER, no network)."
 note "Like the real one it logs to stderr; it fails to fetch a task every"
 note "$EVERY s instead of every 2 s, so five minutes of trouble take seconds."
-CONTAINERS+=("$RUNNER")
+track "$RUNNER"
 docker run -d --init --network none --name "$RUNNER" \
     -v "$ROOT/tests/fakerunner.sh:/fakerunner.sh:ro" "$IMAGE" \
     sh /fakerunner.sh healthy wedged 0 "$EVERY" >/dev/null
@@ -177,7 +189,7 @@ pause
 
 # ------------------------------------------------------------ 3. a job runs
 say "3. A job is running: the watchdog never restarts mid-job."
-CONTAINERS+=("$JOB")
+track "$JOB"
 docker run -d --init --network none --name "$JOB" "$IMAGE" sleep 300 >/dev/null
 note "A job container $JOB is running."
 show 0 forgejo-runner-watchdog "${CONF[@]}" --state-dir "$WORK/state"
