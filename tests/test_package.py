@@ -512,6 +512,25 @@ def test_boot_unit_ran_and_pinned(machine):
     assert os.getxattr(os.path.join(machine.root, "etc/hosts"), "user.frg-test") == b"kept"
 
 
+def journal(machine, ready, *matches, seconds=10.0, settle=0.0):
+    """journalctl -o cat MATCHES in the container, polled until ready(text)
+    or `seconds` pass: journald reads a service's output stream on its own
+    schedule, so a line may land a moment after the unit has finished.
+    settle: look once more after that long, so a late extra line is seen."""
+    def read():
+        return machine.run("journalctl", "--no-pager", "-o", "cat", *matches, check=True).stdout
+
+    deadline = time.monotonic() + seconds
+    text = read()
+    while not ready(text) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        text = read()
+    if settle:
+        time.sleep(settle)
+        text = read()
+    return text
+
+
 def test_timer_active_with_next_elapse(machine):
     unit = UNITS[2]
     assert machine.run("systemctl", "is-active", unit).stdout.strip() == "active"
@@ -535,10 +554,8 @@ def test_watchdog_without_engine_fails_cleanly(machine):
     # The tool's own output (not systemd's messages about the unit).
     invocation = machine.run("systemctl", "show", "-p", "InvocationID", "--value", unit, check=True).stdout.strip()
     assert invocation
-    out = machine.run(
-        "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=" + unit, "_SYSTEMD_INVOCATION_ID=" + invocation,
-        check=True,
-    ).stdout
+    out = journal(machine, lambda text: text.strip(), "_SYSTEMD_UNIT=" + unit,
+                  "_SYSTEMD_INVOCATION_ID=" + invocation, settle=0.5)
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 1, out
     assert "Traceback" not in out
@@ -607,7 +624,7 @@ def test_watchdog_sandbox_allows_docker_socket_state_lock_and_systemctl(machine)
         machine.run("systemctl", "daemon-reload", check=True)
         proc = machine.run("systemctl", "start", unit, timeout=60)
         invocation = machine.run("systemctl", "show", "-p", "InvocationID", "--value", unit).stdout.strip()
-        out = machine.run("journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_INVOCATION_ID=" + invocation).stdout
+        out = journal(machine, lambda text: "sandbox probe ok" in text, "_SYSTEMD_INVOCATION_ID=" + invocation)
         assert proc.returncode == 0 and "sandbox probe ok" in out, out
     finally:
         shutil.rmtree(dropin, ignore_errors=True)
@@ -772,8 +789,8 @@ def test_watchdog_unit_reads_the_journal_and_restarts_from_its_sandbox(native):
     try:
         proc = machine.run("systemctl", "start", unit, timeout=120)
         invocation = machine.run("systemctl", "show", "-p", "InvocationID", "--value", unit, check=True).stdout.strip()
-        out = machine.run("journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=" + unit,
-                          "_SYSTEMD_INVOCATION_ID=" + invocation, check=True).stdout
+        out = journal(machine, lambda text: text.strip().endswith(": restarted"), "_SYSTEMD_UNIT=" + unit,
+                      "_SYSTEMD_INVOCATION_ID=" + invocation)
         assert proc.returncode == 0, out
         assert out.strip().endswith(": restarted") and out.startswith("native: 150 fetch errors"), out
         assert native.invocation() != old and native.active() == "active"
