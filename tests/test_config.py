@@ -159,3 +159,30 @@ def test_runner_config_precedence():
     runner = config.runner_config("r1", {"threshold": 10, "window": 60.0}, {"threshold": 20})
     assert (runner.name, runner.container, runner.threshold, runner.window) == ("r1", "r1", 20, 60.0)
     assert runner.cooldown == config.RunnerConfig().cooldown
+
+
+def test_select_runners_by_name_container_or_defaults(tmp_path):
+    cfg = config.load(write(tmp_path / "g.conf", """\
+        [watchdog]
+        runners = one two
+        threshold = 9
+        [runner two]
+        container = box-two
+        """)).watchdog
+    assert [r.name for r in config.select_runners(cfg)] == ["one", "two"]
+    picked = config.select_runners(cfg, ["box-two", "other", "other"])
+    assert [(r.name, r.container, r.threshold) for r in picked] == [("two", "box-two", 9), ("other", "other", 9)]
+    with pytest.raises(config.UsageError, match="not a container name: '-x'"):
+        config.select_runners(cfg, ["-x"])
+
+
+def test_two_runners_on_one_container_or_unit_are_refused():
+    a = config.runner_config("a", {"container": "c"})
+    b = config.runner_config("b", {"container": "c"})
+    with pytest.raises(config.UsageError, match="runners a and b both watch container c"):
+        config.check_distinct([a, b])
+    u1 = config.runner_config("u1", {"backend": "systemd", "unit": "r.service"})
+    u2 = config.runner_config("u2", {"backend": "systemd", "unit": "r.service"})
+    with pytest.raises(config.UsageError, match="runners u1 and u2 both watch unit r.service"):
+        config.check_distinct([u1, u2])
+    config.check_distinct([a, u1])  # a container and a unit never clash

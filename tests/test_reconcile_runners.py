@@ -112,7 +112,7 @@ def test_two_runners_naming_one_container_is_a_usage_error(tmp_path):
     write_conf(conf, str(tmp_path / "hosts"), str(tmp_path / "state"), ["a", "b"],
                "[runner a]\ncontainer = c\n[runner b]\ncontainer = c\n")
     proc = run_tool(TOOL, "--config", conf, "--runners")
-    assert proc.returncode == 2 and "runners a and b both name container c" in proc.stderr
+    assert proc.returncode == 2 and "runners a and b both watch container c" in proc.stderr
     assert not os.path.exists(str(tmp_path / "hosts"))
 
 

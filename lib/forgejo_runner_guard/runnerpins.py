@@ -33,11 +33,10 @@ state and restart are imported only when --runners is used.
 """
 
 import dataclasses
-import re
 import time
 from typing import List, Optional
 
-from . import hostsfile
+from . import config, hostsfile
 from .report import EXIT_DRIFT, EXIT_FAILURE, EXIT_OK, UsageError
 
 FRESH = "fresh"
@@ -47,7 +46,6 @@ NOT_RUNNING = "not-running"
 NOT_APPLICABLE = "not-applicable"
 ERROR = "error"
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 RUNNERS_HELP = """\
 runner containers (--runners, --container, --refresh-stale):
@@ -205,24 +203,8 @@ def settings(args, conf, mode):
     if mode == "list" or args.unpin or args.unpin_all:
         raise UsageError("%s cannot be combined with --list, --unpin or --unpin-all" % option)
     wd = conf.watchdog
-    runners = list(wd.runners)
-    if args.container:
-        chosen = []
-        for name in dict.fromkeys(args.container):
-            if not _NAME.match(name or ""):
-                raise UsageError("--container: not a container name: %r" % name)
-            match = [r for r in runners if r.name == name] or [
-                r for r in runners if r.container == name]
-            chosen.append(match[0] if match
-                          else dataclasses.replace(wd.defaults, name=name, container=name))
-        runners = chosen
-    seen = {}
-    for runner in runners:
-        if runner.backend == "docker":
-            if runner.container in seen:
-                raise UsageError("runners %s and %s both name container %s"
-                                 % (seen[runner.container], runner.name, runner.container))
-            seen[runner.container] = runner.name
+    runners = config.select_runners(wd, args.container)
+    config.check_distinct(runners)
     return Settings(runners=tuple(runners), refresh=args.refresh_stale,
                     state_dir=wd.state_dir, docker_timeout=wd.docker_timeout)
 

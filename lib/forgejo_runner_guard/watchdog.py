@@ -35,7 +35,6 @@ exit_now(main()).
 """
 
 import os
-import re
 import threading
 import time
 
@@ -103,7 +102,6 @@ files:
   STATE_DIR/watchdog.lock: one run at a time (a second run waits for the
   first, then decides afresh)."""
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _arg(parse):
@@ -127,7 +125,7 @@ def _positive_duration(text):
 
 
 def _container_name(text):
-    if not _NAME.match(text or ""):
+    if not config.CONTAINER_NAME.match(text or ""):
         raise ValueError("not a container name: %r" % text)
     return text
 
@@ -199,34 +197,12 @@ def configure(args):
 
     conf = config.load(args.config)
     wd = conf.watchdog
-    runners = list(wd.runners)
-    if args.container:
-        chosen = []
-        for name in dict.fromkeys(args.container):
-            match = [r for r in runners if r.name == name] or [
-                r for r in runners if r.container == name
-            ]
-            chosen.append(
-                match[0] if match else dataclasses.replace(wd.defaults, name=name, container=name)
-            )
-        runners = chosen
+    runners = config.select_runners(wd, args.container)
     overrides = {field: getattr(args, dest) for dest, field in _OVERRIDES
                  if getattr(args, dest) is not None}
     if overrides:
         runners = [dataclasses.replace(r, **overrides) for r in runners]
-    seen = {}
-    for runner in runners:
-        if runner.backend == "docker":
-            if runner.container in seen:
-                raise UsageError("runners %s and %s both watch container %s"
-                                 % (seen[runner.container], runner.name, runner.container))
-            seen[runner.container] = runner.name
-        elif runner.backend == "systemd":
-            key = ("unit", runner.unit)
-            if key in seen:
-                raise UsageError("runners %s and %s both watch unit %s"
-                                 % (seen[key], runner.name, runner.unit))
-            seen[key] = runner.name
+    config.check_distinct(runners)
     return Settings(
         runners=tuple(runners),
         state_dir=args.state_dir or wd.state_dir,
