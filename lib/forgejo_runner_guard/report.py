@@ -8,7 +8,6 @@ is prefixed with its syslog priority (<3> error, <4> warning, <6> info,
 <7> debug) so the journal records the level.
 """
 
-import json
 import os
 import sys
 
@@ -100,6 +99,8 @@ class Reporter:
 
 def print_json(document, stream=None):
     """One JSON document on stdout (or `stream`), keys sorted for diffs."""
+    import json  # only here: a run without --json never pays for it
+
     stream = sys.stdout if stream is None else stream
     try:
         stream.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
