@@ -20,12 +20,32 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, "%s: error: %s (see --help)\n" % (self.prog, message))
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """RawDescriptionHelpFormatter that sets itself up only when it is used.
+
+    argparse makes a formatter for every add_argument() just to check the
+    metavar (which reads no state), and a formatter's setup imports shutil
+    (with bz2 and lzma) for the terminal width: a run that prints no help or
+    usage never needs it.  The first attribute the formatter lacks runs the
+    real __init__ with the original arguments, so help is as before."""
+
+    def __init__(self, *args, **kwargs):
+        self._deferred = (args, kwargs)
+
+    def __getattr__(self, name):
+        deferred = self.__dict__.pop("_deferred", None)
+        if deferred is None:
+            raise AttributeError(name)
+        super().__init__(*deferred[0], **deferred[1])
+        return getattr(self, name)
+
+
 def make_parser(prog, description, epilog):
     parser = Parser(
         prog=prog,
         description=description,
         epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version="%s %s" % (prog, __version__))
     parser.add_argument(
