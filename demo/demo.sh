@@ -33,9 +33,10 @@ EVERY=0.05 # the real runner fails a fetch every 2 s; here 40 times faster
 # child bash, and cleans up when the child ends or on Ctrl-C.  (Bash 5.2 can
 # fail to parse a $(...) when a signal's trap runs in the middle of it, so
 # the story itself handles no signal: as an asynchronous command of a
-# non-interactive shell it ignores SIGINT, and the supervisor, which waits
-# in `wait`, is the one that reacts.)  The child records what it starts in
-# $WORK: each container's name in $WORK/containers, an engine in $WORK/engine.
+# non-interactive shell in a session of its own it sees no Ctrl-C, and the
+# supervisor, which waits in `wait`, is the one that reacts.)  The child
+# records what it starts in $WORK: each container's name in
+# $WORK/containers, an engine in $WORK/engine.
 if [ -z "${FRG_DEMO_WORK:-}" ]; then
     WORK=$(mktemp -d /tmp/frg-demo.XXXXXX)
     child=""
@@ -43,10 +44,15 @@ if [ -z "${FRG_DEMO_WORK:-}" ]; then
         local status=$?
         trap - EXIT INT TERM
         set +e
-        if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
-            pkill -TERM -P "$child" 2>/dev/null
-            kill -TERM "$child" 2>/dev/null
+        if [ -n "$child" ]; then
+            # the story's whole process group (its own session, see below),
+            # and wait until none of it is left to write into $WORK
+            kill -TERM -- "-$child" 2>/dev/null
             wait "$child" 2>/dev/null
+            for _ in $(seq 100); do
+                kill -0 -- "-$child" 2>/dev/null || break
+                sleep 0.05
+            done
         fi
         if [ -f "$WORK/engine/dockerd.pid" ]; then
             # the throwaway engine: its containers go with it
@@ -64,7 +70,9 @@ if [ -z "${FRG_DEMO_WORK:-}" ]; then
     }
     trap cleanup EXIT
     trap 'echo; echo "demo: interrupted" >&2; exit 130' INT TERM
-    FRG_DEMO_WORK=$WORK bash "${BASH_SOURCE[0]}" "$@" &
+    # setsid: the story gets a process group of its own (pid = group id), so
+    # the cleanup can end everything it runs, grandchildren included.
+    FRG_DEMO_WORK=$WORK setsid bash "${BASH_SOURCE[0]}" "$@" &
     child=$!
     wait "$child"
     exit  # with the child's status; the EXIT trap cleans up
