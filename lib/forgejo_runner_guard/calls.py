@@ -179,13 +179,17 @@ class Call:
 
 
 class Calls:
-    """The calls one backend started, so close() can end them all."""
+    """The calls one backend started, so close() can end them all.
+    A backend names its Call subclass in `call_class`."""
 
-    def __init__(self, timeout):
+    call_class = Call
+
+    def __init__(self, timeout=DEFAULT_TIMEOUT):
         self.timeout = float(timeout)
         self.calls = []
 
-    def _started(self, call):
+    def _start(self, *args, **kwargs):
+        call = self.call_class(*args, **kwargs)
         self.calls.append(call)
         return call
 

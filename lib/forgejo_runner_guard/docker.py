@@ -43,7 +43,6 @@ import re
 from typing import List, NamedTuple, Optional
 
 from . import calls
-from .calls import DEFAULT_TIMEOUT
 from .report import GuardError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -225,11 +224,7 @@ class Call(calls.Call):
 class Docker(calls.Calls):
     """docker calls with one timeout (seconds) for each."""
 
-    def __init__(self, timeout=DEFAULT_TIMEOUT):
-        super().__init__(timeout)
-
-    def _start(self, *args, **kwargs):
-        return self._started(Call(*args, **kwargs))
+    call_class = Call
 
     # -- inspect
 

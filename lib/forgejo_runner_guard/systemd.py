@@ -37,7 +37,6 @@ import re
 from typing import Optional
 
 from . import calls, runnerlog
-from .calls import DEFAULT_TIMEOUT
 from .report import GuardError
 MAX_ENTRY = 1024 * 1024  # a longer JSON line (one journal entry) is skipped
 
@@ -397,11 +396,7 @@ def _environment():
 class Systemd(calls.Calls):
     """systemctl/journalctl calls with one timeout (seconds) for each."""
 
-    def __init__(self, timeout=DEFAULT_TIMEOUT):
-        super().__init__(timeout)
-
-    def _start(self, *args, **kwargs):
-        return self._started(Call(*args, **kwargs))
+    call_class = Call
 
     def begin_show(self, unit):
         check_unit_name(unit)
