@@ -39,15 +39,12 @@ def atomic_write(path, data, mode=0o644):
     Raises OSError; on failure the temporary file is removed and `path`
     is as it was.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    temp = os.path.join(directory, "%s%s.%d" % (TEMP_PREFIX, os.path.basename(path), os.getpid()))
+    temp = temp_name(os.path.abspath(path))
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         try:
             os.fchmod(fd, mode)  # the umask must not narrow it
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -56,7 +53,7 @@ def atomic_write(path, data, mode=0o644):
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    fsync_dir(directory)
+    fsync_dir(os.path.dirname(temp))
 
 
 @contextlib.contextmanager
