@@ -213,10 +213,35 @@ class Decision:
     last_restart_age: Optional[float] = None
 
 
-def _jobs_phrase(names):
+def jobs_phrase(names, what="running"):
+    """'job container A running', 'job containers A and 2 more running'."""
     if len(names) == 1:
-        return "job container %s running" % names[0]
-    return "job containers %s and %d more running" % (names[0], len(names) - 1)
+        return "job container %s %s" % (names[0], what)
+    return "job containers %s and %d more %s" % (names[0], len(names) - 1, what)
+
+
+def assess(evidence, now, cfg):
+    """What the log alone says: (kind, reason), kind one of HEALTHY,
+    RECOVERED, REFUSED or WEDGED (rules 2-4; the job guard and the budget
+    come after)."""
+    newest = evidence.newest_error
+    job = evidence.last_job_start
+    if evidence.errors < cfg.threshold or newest is None:
+        return HEALTHY, "below threshold"
+    if now - newest >= cfg.recent:
+        return RECOVERED, "burst over (recent %s)" % human(cfg.recent)
+    if job is not None and job > newest:
+        return RECOVERED, "a job started after the newest error"
+    if refused(evidence.newest_error_detail):
+        return REFUSED, "refused by the server: re-register the runner"
+    return WEDGED, "no job running: restart"
+
+
+def needs_job_guard(evidence, now, cfg):
+    """Does deciding for this evidence need the running jobs?  Only when
+    the log says wedged (the job guard comes before the budget); a caller
+    lists the jobs for these runners only, then decides once."""
+    return evidence is not None and assess(evidence, now, cfg)[0] == WEDGED
 
 
 def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orphans=()):
@@ -247,32 +272,23 @@ def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orpha
         return Decision(ERROR, False, "cannot read the logs", **base)
 
     newest = evidence.newest_error
-    age = None if newest is None else now - newest
     job = evidence.last_job_start
     base.update(
         errors=evidence.errors,
         span=None if evidence.since is None else now - evidence.since,
-        newest_error_age=age,
+        newest_error_age=None if newest is None else now - newest,
         newest_error_detail=evidence.newest_error_detail,
         job_start_age=None if job is None else now - job,
     )
-
-    if evidence.errors < cfg.threshold or newest is None:
-        return Decision(HEALTHY, False, "below threshold", **base)
-    if age >= cfg.recent:
-        return Decision(RECOVERED, False, "burst over (recent %s)" % human(cfg.recent), **base)
-    if job is not None and job > newest:
-        return Decision(RECOVERED, False, "a job started after the newest error", **base)
-
-    # wedged
-    if refused(evidence.newest_error_detail):
-        return Decision(REFUSED, False, "refused by the server: re-register the runner", **base)
+    kind, reason = assess(evidence, now, cfg)
+    if kind != WEDGED:
+        return Decision(kind, False, reason, **base)
     if blocking:
-        return Decision(SKIPPED_JOB, False, _jobs_phrase(blocking) + ": skipped", **base)
+        return Decision(SKIPPED_JOB, False, jobs_phrase(blocking) + ": skipped", **base)
     why = budget_check(history, now, cfg.cooldown, cfg.max_restarts)
     if why is not None:
         return Decision(SKIPPED_BUDGET, False, why, **base)
-    return Decision(WEDGED, True, "no job running: restart", **base)
+    return Decision(WEDGED, True, reason, **base)
 
 
 def exit_status(decision):
