@@ -36,6 +36,7 @@ DEFAULT_RUNNER = "forgejo_runner"
 DEFAULT_JOB_PREFIXES = ("FORGEJO-ACTIONS-TASK-", "GITEA-ACTIONS-TASK-")
 
 BACKENDS = ("docker", "systemd")
+DEFAULT_STOP_TIMEOUT = 600.0  # seconds: 10m
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +67,9 @@ class RunnerConfig:
     cooldown: float = 600.0
     max_restarts: int = 3  # per hour
     job_prefixes: Tuple[str, ...] = DEFAULT_JOB_PREFIXES
+    # a restart sends SIGTERM and waits this long for the runner to drain
+    # (finish its jobs) before the engine kills it
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +170,7 @@ _RUNNER_KEYS = {
     "cooldown": parse_duration,
     "max_restarts": lambda t: parse_count(t, 0),
     "job_prefixes": parse_words,
+    "stop_timeout": parse_duration,
 }
 _SCHEMA = {
     "reconcile": {

@@ -347,7 +347,7 @@ def _refresh(stale, engine, s, pins, reporter):
     from . import restart, state
     from .backends import docker
 
-    bound = max(10.0, 3 * s.docker_timeout)
+    bound = restart.lock_bound(s.docker_timeout, s.runners)
     with state.run_lock(s.state_dir, bound,
                         lambda path: reporter.info("waiting for the watchdog's run lock %s "
                                                    "(another run holds it)" % path)):
@@ -367,7 +367,8 @@ def _refresh(stale, engine, s, pins, reporter):
                 r.action, status = held[r.name]
                 r.exit_status = max(r.exit_status, status)
                 continue
-            done = restart.restart(docker.ContainerRestart(engine, cfg.container, r.started_at),
+            done = restart.restart(docker.ContainerRestart(engine, cfg.container, r.started_at,
+                                                           cfg.stop_timeout),
                                    lambda: restart.record_restart(history, r.name),
                                    s.docker_timeout)
             r.restarted = done.restarted

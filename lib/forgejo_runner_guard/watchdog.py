@@ -56,7 +56,9 @@ what "wedged" means:
   Only the runner's own error-level lines count: job output that merely
   contains the phrase never does.
 
-  A wedged runner is restarted (docker restart), unless:
+  A wedged runner is restarted (docker restart -t STOP_TIMEOUT: SIGTERM,
+  then stop_timeout, default 10m, to drain its jobs before SIGKILL; one
+  that had to be killed is reported, exit 1), unless:
     * a job container runs (FORGEJO-ACTIONS-TASK-*, GITEA-ACTIONS-TASK-*):
       skipped, exit 0.  A job container created before the runner's
       current start is an orphan of an earlier run: reported, not blocking;
@@ -284,7 +286,7 @@ def _report(settings, reporter, checks, now, history):
 def _execute(settings, reporter):
     if settings.dry_run:
         return check(settings, reporter)
-    bound = max(10.0, 3 * settings.docker_timeout)
+    bound = restart.lock_bound(settings.docker_timeout, settings.runners)
     with state.run_lock(settings.state_dir, bound,
                         lambda path: reporter.info("waiting for another watchdog run (%s)" % path)):
         return check(settings, reporter)

@@ -27,8 +27,10 @@ runnerlog.LogScan, never held whole.  The job guard is the job containers
 time (restart.py).
 """
 
+import math
 import os
 import re
+import time
 import threading
 from typing import NamedTuple, Optional
 
@@ -253,8 +255,15 @@ class Docker(calls.Calls):
 
     # -- restart
 
-    def restart(self, container):
-        self._start("restart", container, ["restart", "--", container], self.timeout).result()
+    def restart(self, container, stop_timeout):
+        """Restart: the engine sends the stop signal (SIGTERM), waits
+        `stop_timeout` seconds for the container to exit, then SIGKILLs
+        it.  -t (--time before Docker 25, --timeout after; podman: --time)
+        so the engine's 10 s default never applies; the call may take
+        that long and its own timeout more."""
+        seconds = int(math.ceil(stop_timeout))
+        self._start("restart", container, ["restart", "-t", str(seconds), "--", container],
+                    self.timeout + seconds).result()
 
 
 class _JobList:
@@ -362,18 +371,31 @@ class _Reading:
 
 
 class ContainerRestart:
-    """The restart target (restart.py) of one container: docker restart,
-    confirmed by a start time newer than before."""
+    """The restart target (restart.py) of one container: docker restart
+    with the runner's stop_timeout to drain, confirmed by a start time
+    newer than before; killed() tells a runner the engine had to SIGKILL."""
 
     NOT_DONE = (EngineUnreachable, ContainerMissing)
 
-    def __init__(self, engine, container, old_started_at):
+    def __init__(self, engine, container, old_started_at, stop_timeout):
         self.engine = engine
         self.container = container
         self.old_started_at = old_started_at
+        self.stop_timeout = math.ceil(stop_timeout)  # whole seconds, as the engine takes it
+        self.began = None
 
     def begin(self):
-        self.engine.restart(self.container)
+        self.began = time.time()
+        self.engine.restart(self.container, self.stop_timeout)
+
+    def killed(self, container):
+        """The message when the old run did not stop by itself, else None.
+        The engine sends SIGKILL stop_timeout after the stop signal, which
+        it sends after we asked: an old run that finished stop_timeout or
+        more after the request was killed (inspect after a restart shows
+        the new run's ExitCode, 0, so the time is what tells)."""
+        return restart.killed_message(self.container, self.began, container.finished_at,
+                                      self.stop_timeout)
 
     def look(self):
         return self.engine.inspect(self.container)
@@ -476,7 +498,8 @@ class Backend:
     def restart(self, c, record, timeout, reporter):
         """docker restart, record it, confirm it runs with a new start time."""
         done = restart.restart(ContainerRestart(self.engine, c.cfg.container,
-                                                c.state.started_at), record, timeout)
+                                                c.state.started_at, c.cfg.stop_timeout),
+                               record, timeout)
         c.restarted_by(done)
         if done.restarted:
             reporter.debug("%s: running again since %s" % (c.name, stamp(done.new_started_at)))

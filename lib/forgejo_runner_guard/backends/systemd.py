@@ -35,6 +35,7 @@ import dataclasses
 import json
 import os
 import re
+import time
 from typing import Optional
 
 from .. import calls, jobguard, restart, runnerlog
@@ -58,6 +59,7 @@ PROPERTIES = (
     "InactiveEnterTimestamp",
     "StandardOutput",
     "StandardError",
+    "TimeoutStopUSec",
 )
 # Where a unit's stderr reaches the journal
 JOURNAL_OUTPUTS = ("journal", "journal+console", "syslog", "syslog+console")
@@ -143,6 +145,7 @@ class UnitState:
     started_at: Optional[float]  # epoch seconds the current run's main process started
     stopped_at: Optional[float]  # epoch seconds the unit last became inactive
     std_error: str  # where its stderr goes (StandardError, inherit resolved)
+    timeout_stop: Optional[float] = None  # TimeoutStopSec (seconds); None: infinity/unknown
 
     @property
     def running(self):
@@ -190,7 +193,30 @@ def parse_show(text, unit):
         started_at=parse_show_time(props.get("ExecMainStartTimestamp")),
         stopped_at=parse_show_time(props.get("InactiveEnterTimestamp")),
         std_error=err,
+        timeout_stop=parse_timespan(props.get("TimeoutStopUSec")),
     )
+
+
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d|w|M|y)")
+_SPAN_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "min": 60, "h": 3600, "d": 86400,
+               "w": 7 * 86400, "M": 2629800, "y": 31557600}
+
+
+def parse_timespan(text):
+    """A time span as `systemctl show` prints it ("1min 30s", "10min",
+    "500ms", "infinity") -> seconds; None for infinity or what is not one."""
+    text = (text or "").strip()
+    if not text or text == "infinity":
+        return None
+    total, end = 0.0, 0
+    for match in _SPAN.finditer(text):
+        if text[end:match.start()].strip():
+            return None
+        total += float(match.group(1)) * _SPAN_UNITS[match.group(2)]
+        end = match.end()
+    if end == 0 or text[end:].strip():
+        return None
+    return total
 
 
 # ------------------------------------------------------------ the journal, as log lines
@@ -428,9 +454,14 @@ class Systemd(calls.Calls):
     def journal(self, unit, invocation_id, since, on_chunk):
         return self.begin_journal(unit, invocation_id, since, on_chunk).result()
 
-    def restart(self, unit):
+    def restart(self, unit, stop_timeout):
+        """systemctl restart: systemd sends SIGTERM and waits the unit's own
+        TimeoutStopSec before SIGKILL; the call may take `stop_timeout`
+        (the longer of that and the runner's stop_timeout) and its own
+        timeout more."""
         check_unit_name(unit)
-        self._start("systemctl", "restart", unit, ["restart", "--", unit], self.timeout).result()
+        self._start("systemctl", "restart", unit, ["restart", "--", unit],
+                    self.timeout + stop_timeout).result()
 
 
 def scan_journal(data, since):
@@ -449,13 +480,24 @@ class UnitRestart:
 
     NOT_DONE = (ManagerUnreachable, UnitMissing)
 
-    def __init__(self, manager, unit, old_invocation_id):
+    def __init__(self, manager, unit, old_invocation_id, stop_timeout, timeout_stop):
         self.manager = manager
         self.unit = unit
         self.old_invocation_id = old_invocation_id
+        self.stop_timeout = stop_timeout  # the runner's: how long the call may wait
+        self.timeout_stop = timeout_stop  # the unit's TimeoutStopSec (None: infinity)
+        self.began = None
 
     def begin(self):
-        self.manager.restart(self.unit)
+        self.began = time.time()
+        self.manager.restart(self.unit, max(self.stop_timeout, self.timeout_stop or 0.0))
+
+    def killed(self, unit):
+        """The unit's TimeoutStopSec governs: a run that became inactive
+        that long or more after the restart began was killed."""
+        if self.timeout_stop is None:
+            return None
+        return restart.killed_message(self.unit, self.began, unit.stopped_at, self.timeout_stop)
 
     def look(self):
         return self.manager.show(self.unit)
@@ -547,9 +589,17 @@ class Backend:
     def restart(self, c, record, timeout, reporter):
         """systemctl restart, record it, confirm the unit is active with a
         new invocation id."""
+        unit = c.state
+        if unit.timeout_stop is not None and unit.timeout_stop < c.cfg.stop_timeout:
+            reporter.warning("%s: unit %s stops with TimeoutStopSec=%gs, shorter than the "
+                             "runner's stop_timeout (%gs): systemd kills it sooner (set "
+                             "TimeoutStopSec= in a drop-in)" % (c.name, unit.name,
+                                                                unit.timeout_stop,
+                                                                c.cfg.stop_timeout))
         try:
-            done = restart.restart(UnitRestart(self.manager, c.state.name,
-                                               c.state.invocation_id), record, timeout)
+            done = restart.restart(UnitRestart(self.manager, unit.name, unit.invocation_id,
+                                               c.cfg.stop_timeout, unit.timeout_stop),
+                                   record, timeout)
         finally:
             self.manager.close()
         c.restarted_by(done)
