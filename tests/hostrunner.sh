@@ -38,5 +38,5 @@ fi
 echo "idle" >>"$dir/events"
 exec 3<>"$dir/fifo"
 while :; do
-    read -t 3600 line <&3
+    read line <&3
 done

@@ -38,6 +38,14 @@ def host_runner(eng, tmp_path, drain, job, *steps, lines=0):
     return name, box / "events"
 
 
+def host_job_pid(eng, container):
+    """The host pid of the container's `sleep` (the host job), by docker top."""
+    top = eng.docker("top", container, "-eo", "pid,ppid,comm,args").stdout.splitlines()
+    pids = [line.split()[0] for line in top[1:] if line.split()[2] == "sleep"]
+    assert len(pids) == 1, top
+    return int(pids[0])
+
+
 def wait_for(path, text, seconds=10.0):
     import time
 
@@ -85,3 +93,20 @@ def test_a_runner_that_does_not_drain_in_time_is_reported(eng, tmp_path):
             % runner) in doc["error"]
     assert "any job it was still running" in result.stderr
     assert events.read_text().splitlines() == ["idle", "got TERM", "idle"]
+
+
+def test_a_host_job_blocks_the_restart_and_is_named(eng, tmp_path):
+    runner, events = host_runner(eng, tmp_path, 0, 3600, "wedged", "60", lines=60)
+    before = eng.started_at(runner)
+    job = host_job_pid(eng, runner)
+    result = watchdog(eng, tmp_path / "state", "--container", runner, "--json")
+    assert result.returncode == 0, result.stderr
+    doc = as_json(result)
+    assert doc["decision"] == "skipped-job" and doc["job_running"] is True
+    assert doc["blocking_jobs"] == ["pid %d (sleep 3600)" % job]
+    assert result.stderr.strip().endswith(
+        "host job pid %d (sleep 3600) running: wedged, not restarted while a job runs: skipped"
+        % job)
+    assert eng.started_at(runner) == before
+    assert "got TERM" not in events.read_text()
+

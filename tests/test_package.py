@@ -639,6 +639,7 @@ def test_watchdog_sandbox_allows_docker_socket_state_lock_and_systemctl(machine)
 
 RUNNER_UNIT = "forgejo-runner.service"
 FAKE_RUNNER = os.path.join(ROOT, "tests", "fakerunner.sh")
+HOST_RUNNER = os.path.join(ROOT, "tests", "hostrunner.sh")
 NATIVE_DROPIN = "etc/forgejo-runner-guard/guard.conf.d/50-native.conf"
 NATIVE_CONF = "[watchdog]\nrunners = native\n\n[runner native]\nbackend = systemd\nunit = %s\n"
 
@@ -654,12 +655,14 @@ class NativeRunner:
         self.dir = os.path.join(machine.root, "usr/local/lib/frg-native")
         self.unit_file = os.path.join(machine.root, "etc/systemd/system", RUNNER_UNIT)
 
-    def start(self, *steps, lines=0):
-        """(Re)start the unit afresh with these fakerunner steps; wait until
-        its journal has `lines` lines.  -> its invocation id."""
+    def start(self, *steps, lines=0, service=None):
+        """(Re)start the unit afresh with these fakerunner steps (or this
+        [Service] section); wait until its journal has `lines` lines.
+        -> its invocation id."""
+        if service is None:
+            service = "ExecStart=/bin/sh /usr/local/lib/frg-native/fakerunner.sh %s\n" % " ".join(steps)
         with open(self.unit_file, "w") as handle:
-            handle.write("[Unit]\nDescription=stand-in Forgejo runner\n\n[Service]\n"
-                         "ExecStart=/bin/sh /usr/local/lib/frg-native/fakerunner.sh %s\n" % " ".join(steps))
+            handle.write("[Unit]\nDescription=stand-in Forgejo runner\n\n[Service]\n" + service)
         self.machine.run("rm", "-f", "/tmp/.fakerunner-started", check=True)
         self.machine.run("systemctl", "daemon-reload", check=True)
         self.machine.run("systemctl", "restart", RUNNER_UNIT, check=True)
@@ -753,6 +756,28 @@ def test_systemd_backend_job_start_after_the_errors_blocks_the_restart(native):
     status, doc, err = native.watchdog()
     assert status == 0 and doc["decision"] == "recovered" and not doc["restarted"], (doc, err)
     assert doc["reason"] == "a job started after the newest error" and doc["job_start_age"] is not None
+    assert native.invocation() == old
+
+
+def test_systemd_backend_a_job_without_a_container_blocks_the_restart(native):
+    # The unit's daemon (tests/hostrunner.sh installed as forgejo-runner: its
+    # command name) logs a wedge and has a child, a host job, in the unit's cgroup.
+    here = "/usr/local/lib/frg-native"
+    daemon = os.path.join(native.dir, "forgejo-runner")
+    shutil.copy(HOST_RUNNER, daemon)
+    os.chmod(daemon, 0o755)
+    os.makedirs(os.path.join(native.dir, "state"))
+    os.mkfifo(os.path.join(native.dir, "state", "fifo"))
+    old = native.start(lines=150, service=(
+        "Environment=FAKERUNNER=%s/fakerunner.sh\n"
+        "ExecStart=%s/forgejo-runner %s/state 0 3600 wedged 150\n" % (here, here, here)))
+    status, doc, err = native.watchdog()
+    assert status == 0 and doc["decision"] == "skipped-job" and not doc["restarted"], (doc, err)
+    assert len(doc["blocking_jobs"]) == 1, doc
+    pid = re.fullmatch(r"pid (\d+) \(sleep 3600\)", doc["blocking_jobs"][0]).group(1)
+    assert native.machine.run("cat", "/proc/%s/comm" % pid, check=True).stdout == "sleep\n"
+    assert err.strip().endswith("host job pid %s (sleep 3600) running: wedged, not restarted "
+                                "while a job runs: skipped" % pid), err
     assert native.invocation() == old
 
 

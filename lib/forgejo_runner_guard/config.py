@@ -34,8 +34,10 @@ DEFAULT_STATE_DIR = "/var/lib/forgejo-runner-guard"
 DEFAULT_PINS = (("forge.azrak.io", "10.1.0.10"),)
 DEFAULT_RUNNER = "forgejo_runner"
 DEFAULT_JOB_PREFIXES = ("FORGEJO-ACTIONS-TASK-", "GITEA-ACTIONS-TASK-")
+DEFAULT_DAEMONS = ("forgejo-runner", "act_runner")  # as hostjobs.DEFAULT_DAEMONS
 
 BACKENDS = ("docker", "systemd")
+ENGINES = ("docker", "podman")  # the CLI a docker-backend runner (and job containers) use
 DEFAULT_STOP_TIMEOUT = 600.0  # seconds: 10m
 
 
@@ -59,6 +61,7 @@ class RunnerConfig:
 
     name: str = DEFAULT_RUNNER
     backend: str = "docker"
+    engine: str = "docker"  # docker: the docker CLI (DOCKER_HOST: also Podman's socket); podman
     container: str = DEFAULT_RUNNER  # docker backend: the container's name
     unit: str = "forgejo-runner.service"  # systemd backend: the unit's name
     threshold: int = 40
@@ -70,6 +73,8 @@ class RunnerConfig:
     # a restart sends SIGTERM and waits this long for the runner to drain
     # (finish its jobs) before the engine kills it
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    # the daemon's command names: a live child of it is a job without a container
+    daemon: Tuple[str, ...] = DEFAULT_DAEMONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +167,7 @@ def parse_optional_path(text):
 # key -> parser, per kind of section
 _RUNNER_KEYS = {
     "backend": lambda t: _choice(t, BACKENDS),
+    "engine": lambda t: _choice(t, ENGINES),
     "container": lambda t: _nonempty(t),
     "unit": lambda t: _nonempty(t),
     "threshold": lambda t: parse_count(t, 1),
@@ -171,6 +177,7 @@ _RUNNER_KEYS = {
     "max_restarts": lambda t: parse_count(t, 0),
     "job_prefixes": parse_words,
     "stop_timeout": parse_duration,
+    "daemon": lambda t: _nonempty_words(t),
 }
 _SCHEMA = {
     "reconcile": {

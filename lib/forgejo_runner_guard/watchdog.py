@@ -59,9 +59,11 @@ what "wedged" means:
   A wedged runner is restarted (docker restart -t STOP_TIMEOUT: SIGTERM,
   then stop_timeout, default 10m, to drain its jobs before SIGKILL; one
   that had to be killed is reported, exit 1), unless:
-    * a job container runs (FORGEJO-ACTIONS-TASK-*, GITEA-ACTIONS-TASK-*):
-      skipped, exit 0.  A job container created before the runner's
-      current start is an orphan of an earlier run: reported, not blocking;
+    * a job container runs (FORGEJO-ACTIONS-TASK-*, GITEA-ACTIONS-TASK-*),
+      or a job without a container (host labels: a child process of the
+      runner's daemon, forgejo-runner or act_runner): skipped, exit 0.
+      A job container created before the runner's current start is an
+      orphan of an earlier run: reported, not blocking;
     * the server refuses the runner (unauthenticated, unregistered):
       a restart cannot help, re-register it; exit 1;
     * the restart budget is spent: COOLDOWN since the last restart (with

@@ -26,8 +26,9 @@ stream (journalctl's own messages).
 
 The backend (class Backend, see backends/__init__.py): systemctl show,
 then the journal of the unit's current invocation since the window's
-start; the job guard is the job containers on the host's Docker engine,
-or, without one, the log; a restart is `systemctl restart`, confirmed by
+start; the job guard is the job containers on the host's Docker engine
+(or, without one, the log) and the jobs without a container, children of
+the runner's daemon in the unit's cgroup (hostjobs.py); a restart is `systemctl restart`, confirmed by
 a new invocation id.  Measured costs: bench/README.md.
 """
 
@@ -60,6 +61,7 @@ PROPERTIES = (
     "StandardOutput",
     "StandardError",
     "TimeoutStopUSec",
+    "ControlGroup",
 )
 # Where a unit's stderr reaches the journal
 JOURNAL_OUTPUTS = ("journal", "journal+console", "syslog", "syslog+console")
@@ -146,6 +148,7 @@ class UnitState:
     stopped_at: Optional[float]  # epoch seconds the unit last became inactive
     std_error: str  # where its stderr goes (StandardError, inherit resolved)
     timeout_stop: Optional[float] = None  # TimeoutStopSec (seconds); None: infinity/unknown
+    cgroup: str = ""  # ControlGroup: its processes (for jobs without a container)
 
     @property
     def running(self):
@@ -194,6 +197,7 @@ def parse_show(text, unit):
         stopped_at=parse_show_time(props.get("InactiveEnterTimestamp")),
         std_error=err,
         timeout_stop=parse_timespan(props.get("TimeoutStopUSec")),
+        cgroup=props.get("ControlGroup", ""),
     )
 
 
@@ -580,11 +584,18 @@ class Backend:
         makes the runner "recovered", so a wedged runner runs none)."""
         from . import docker
 
-        engine = docker.Docker(self.timeout)
+        from .. import proctree
+
+        engines = docker.Engines(self.timeout)
         try:
-            jobguard.guard(checks, engine, claims, reporter, no_engine=docker.EngineUnreachable)
+            for engine, group in engines.groups(checks):
+                jobguard.guard(group, engine, claims, reporter,
+                               no_engine=docker.EngineUnreachable)
         finally:
-            engine.close()
+            engines.close()
+        # jobs without a container: live children of the daemon in the unit's cgroup
+        jobguard.guard_host(checks, lambda c: proctree.cgroup(c.state.cgroup) if c.state.cgroup
+                            else [], reporter)
 
     def restart(self, c, record, timeout, reporter):
         """systemctl restart, record it, confirm the unit is active with a
