@@ -370,7 +370,7 @@ class _JobList:
             "inspect",
             None,
             ["inspect", "--type", "container", "--format",
-             "{{.Id}} {{.State.Running}} {{.Created}} {{.Name}}", "--"] + ids,
+             "{{.Id}} {{.State.Running}} {{.Name}} {{.Created}}", "--"] + ids,
             self.engine.timeout,
         )
         try:
@@ -379,11 +379,12 @@ class _JobList:
             pass  # a job ended between ps and inspect: what was printed still counts
         jobs = []
         for line in call.text("stdout").splitlines():
+            # the time last: podman prints it with spaces (parse_time)
             fields = line.split(None, 3)
             if len(fields) != 4 or fields[1] != "true":
                 continue
-            created = parse_time(fields[2])
-            jobs.append(JobRecord(fields[0], fields[3].lstrip("/"), created or 0.0))
+            created = parse_time(fields[3])
+            jobs.append(JobRecord(fields[0], fields[2].lstrip("/"), created or 0.0))
         return jobs
 
 
