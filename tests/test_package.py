@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 
 import pytest
 
@@ -779,6 +780,76 @@ def test_systemd_backend_a_job_without_a_container_blocks_the_restart(native):
     assert err.strip().endswith("host job pid %s (sleep 3600) running: wedged, not restarted "
                                 "while a job runs: skipped" % pid), err
     assert native.invocation() == old
+
+
+CTR_UNIT = "frg-ctr-runner.service"
+CTR_CONF = ("[watchdog]\nrunners = ctr\n\n[runner ctr]\ncontainer = %s\nlogs = journal\n"
+            "journal_match = %s\nstop_timeout = 5s\n")
+
+
+@pytest.mark.docker
+def test_a_container_runner_logging_only_to_the_journal(machine, docker_host):
+    """logs = journal: the runner's container has no log (--log-driver none)
+    and runs under a unit that attaches to it (`docker start --attach`,
+    SyslogIdentifier=), as the popular Ansible role does.  The container is
+    on the test engine, reached from the booted machine through a socket in
+    its root (engine.Relay) with the host's docker CLI (one binary)."""
+    import engine as test_engine
+
+    here = os.path.join(machine.root, "usr/local/lib/frg-ctr")
+    os.makedirs(here, exist_ok=True)
+    shutil.copy("/usr/bin/docker", os.path.join(here, "docker"))
+    relay = test_engine.Relay(os.path.join(here, "docker.sock"), docker_host[len("unix://"):])
+    host_env = dict(os.environ, DOCKER_HOST=docker_host)
+    name = "frg-ctr-" + uuid.uuid4().hex[:8]
+    unit_file = os.path.join(machine.root, "etc/systemd/system", CTR_UNIT)
+    conf = os.path.join(machine.root, "etc/frg-ctr.conf")
+    inside = ["env", "DOCKER_HOST=unix:///usr/local/lib/frg-ctr/docker.sock",
+              "PATH=/usr/local/lib/frg-ctr:/usr/sbin:/usr/bin:/sbin:/bin"]
+
+    def watchdog(match, *args):
+        with open(conf, "w") as handle:
+            handle.write(CTR_CONF % (name, match))
+        proc = machine.run(*inside, "forgejo-runner-watchdog", "--config", "/etc/frg-ctr.conf",
+                           "--json", "--state-dir", "/var/lib/frg-ctr-state", *args, timeout=60)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc, json.loads(proc.stdout)["runners"][0]
+
+    def started():
+        return sh("docker", "inspect", "--format", "{{.State.StartedAt}}", name,
+                  env=host_env).stdout.strip()
+
+    try:
+        sh("docker", "create", "--init", "--network", "none", "--log-driver", "none", "--name",
+           name, "-v", "%s:/fakerunner.sh:ro" % FAKE_RUNNER, "frg-busybox:latest",
+           "sh", "/fakerunner.sh", "wedged", "60", env=host_env)
+        with open(unit_file, "w") as handle:
+            handle.write("[Service]\nSyslogIdentifier=frg-ctr\n"
+                         "Environment=DOCKER_HOST=unix:///usr/local/lib/frg-ctr/docker.sock\n"
+                         "ExecStart=/usr/local/lib/frg-ctr/docker start --attach %s\n" % name)
+        machine.run("systemctl", "daemon-reload", check=True)
+        machine.run("systemctl", "start", CTR_UNIT, check=True)
+        journal(machine, lambda text: len(text.splitlines()) >= 60, "SYSLOG_IDENTIFIER=frg-ctr")
+        before = started()
+        # nothing in the journal under that name: an error naming the setting
+        proc, doc = watchdog("SYSLOG_IDENTIFIER=nosuch", "--dry-run")
+        assert proc.returncode == 1 and doc["decision"] == "error", proc.stderr
+        assert "no journal entries match SYSLOG_IDENTIFIER=nosuch (logs = journal): set " \
+            "journal_match" in proc.stderr
+        proc, doc = watchdog("SYSLOG_IDENTIFIER=frg-ctr")
+        assert proc.returncode == 0, proc.stderr
+        assert doc["decision"] == "wedged" and doc["errors"] == 60 and doc["restarted"], doc
+        assert started() != before
+    finally:
+        machine.run("systemctl", "stop", CTR_UNIT)
+        for path in (unit_file, conf):
+            if os.path.exists(path):
+                os.unlink(path)
+        machine.run("systemctl", "daemon-reload")
+        machine.run("rm", "-rf", "/var/lib/frg-ctr-state")
+        sh("docker", "rm", "-f", name, env=host_env, check=False)
+        relay.stop()
+        shutil.rmtree(here, ignore_errors=True)
 
 
 def test_systemd_backend_dry_run_changes_nothing(native):

@@ -38,6 +38,7 @@ DEFAULT_DAEMONS = ("forgejo-runner", "act_runner")  # as hostjobs.DEFAULT_DAEMON
 
 BACKENDS = ("docker", "systemd")
 ENGINES = ("docker", "podman")  # the CLI a docker-backend runner (and job containers) use
+LOG_SOURCES = ("engine", "journal")  # where a docker-backend runner's log is read
 DEFAULT_STOP_TIMEOUT = 600.0  # seconds: 10m
 
 
@@ -62,6 +63,9 @@ class RunnerConfig:
     name: str = DEFAULT_RUNNER
     backend: str = "docker"
     engine: str = "docker"  # docker: the docker CLI (DOCKER_HOST: also Podman's socket); podman
+    logs: str = "engine"  # docker backend: `docker logs` (engine) or the journal (journal)
+    # logs = journal: journalctl matches (FIELD=VALUE); empty: CONTAINER_NAME=<container>
+    journal_match: Tuple[str, ...] = ()
     container: str = DEFAULT_RUNNER  # docker backend: the container's name
     unit: str = "forgejo-runner.service"  # systemd backend: the unit's name
     threshold: int = 40
@@ -149,6 +153,20 @@ def parse_words(text):
     return tuple((text or "").split())
 
 
+_MATCH = re.compile(r"^[A-Z0-9_]+=\S+$")
+
+
+def parse_matches(text):
+    """journalctl matches: FIELD=VALUE words (SYSLOG_IDENTIFIER=forgejo-runner,
+    _SYSTEMD_UNIT=forgejo-runner.service, CONTAINER_NAME=forgejo_runner)."""
+    words = parse_words(text)
+    for word in words:
+        if not _MATCH.match(word):
+            raise ValueError("not a journal match FIELD=VALUE (e.g. "
+                             "SYSLOG_IDENTIFIER=forgejo-runner): %r" % word)
+    return words
+
+
 def parse_path(text):
     value = (text or "").strip()
     if not value:
@@ -168,6 +186,8 @@ def parse_optional_path(text):
 _RUNNER_KEYS = {
     "backend": lambda t: _choice(t, BACKENDS),
     "engine": lambda t: _choice(t, ENGINES),
+    "logs": lambda t: _choice(t, LOG_SOURCES),
+    "journal_match": lambda t: parse_matches(t),
     "container": lambda t: _nonempty(t),
     "unit": lambda t: _nonempty(t),
     "threshold": lambda t: parse_count(t, 1),

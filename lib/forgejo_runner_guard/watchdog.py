@@ -76,6 +76,13 @@ what "wedged" means:
   Docker engine, or, without one, the log (a job start after the newest
   fetch error: "recovered").
 
+  A container runner whose log is only in the journal (log driver none
+  under a unit with SyslogIdentifier=, or the journald log driver):
+  logs = journal, journal_match = SYSLOG_IDENTIFIER=NAME (or
+  _SYSTEMD_UNIT=UNIT; default CONTAINER_NAME=<container>).  Podman:
+  DOCKER_HOST=<Podman's socket> for the docker CLI, or engine = podman
+  for the podman CLI.
+
 examples:
   forgejo-runner-watchdog --dry-run        what would it do now?  (changes nothing)
   forgejo-runner-watchdog                  check and heal the configured runners

@@ -483,6 +483,15 @@ class ContainerRestart:
                    stamp(container.started_at), stamp(self.old_started_at)))
 
 
+def require_running(c):
+    """False (and the check failed) unless its container is running."""
+    if c.error is None and not c.state.running:
+        c.fail("container %s is not running (%s, exit code %d): start it; the watchdog "
+               "only restarts a running runner" % (c.cfg.container, c.state.status or
+                                                   "stopped", c.state.exit_code))
+    return c.error is None
+
+
 class Backend:
     """Runners in containers (backend = docker)."""
 
@@ -506,12 +515,19 @@ class Backend:
         count from (one second more than the window: the scanner draws
         the exact line)."""
         for c in checks:
-            if c.work is None:
+            if c.work is None and c.cfg.logs != "journal":  # journallog.py reads those
                 c.work = _Reading(self.engines.of(c.cfg), c.cfg.container,
                                   now - c.cfg.window - 1.0)
 
     def gather(self, checks, now, reporter):
-        """Inspect and stream the logs (begin(), if not yet), then scan."""
+        """Inspect and stream the logs (begin(), if not yet), then scan;
+        runners with logs = journal: journallog.py."""
+        journal = [c for c in checks if c.cfg.logs == "journal"]
+        if journal:
+            from .. import journallog
+
+            journallog.gather(self.engines, journal, now, reporter)
+            checks = [c for c in checks if c.cfg.logs != "journal"]
         try:
             self.begin(checks, now)
             for c in checks:
@@ -524,10 +540,7 @@ class Backend:
                     c.work.gate.open(None)
             self.engines.close()
         for c in checks:
-            if c.error is None and not c.state.running:
-                c.fail("container %s is not running (%s, exit code %d): start it; the watchdog "
-                       "only restarts a running runner" % (c.cfg.container, c.state.status or
-                                                           "stopped", c.state.exit_code))
+            require_running(c)
 
     def _open(self, c, now, reporter):
         """inspect's answer -> where counting starts; open the log's gate."""
@@ -556,7 +569,8 @@ class Backend:
             if c.error is None and c.state is not None and c.state.log_driver == "none":
                 exc = LogsUnreadable(
                     "cannot read the logs of %s: its log driver is \"none\", which keeps "
-                    "nothing; use json-file, local or journald" % c.cfg.container)
+                    "nothing; use json-file, local or journald, or read the journal "
+                    "(logs = journal, journal_match)" % c.cfg.container)
             c.fail(str(exc))
             return
         if c.error is None:

@@ -449,14 +449,31 @@ class Systemd(calls.Calls):
         check_unit_name(unit)
         if not re.match(r"^[0-9a-f]{32}$", invocation_id or ""):
             raise SystemdError("unit %s: no invocation id (%r)" % (unit, invocation_id))
+        return self.begin_entries(unit, ["_SYSTEMD_UNIT=" + unit,
+                                         "_SYSTEMD_INVOCATION_ID=" + invocation_id],
+                                  since, on_chunk)
+
+    def begin_entries(self, what, matches, since, on_chunk, last=False):
+        """Stream the journal entries that `matches` (FIELD=VALUE words,
+        journalctl's matches: one field given twice is either value) pick,
+        from `since` (or only the newest one: last=True), as JSON lines.
+        `what` names them in messages."""
         args = ["--no-pager", "--all", "--output=json", "--output-fields=MESSAGE"]
+        if last:
+            args += ["--quiet", "--lines=1"]
         if since is not None:
             args.append("--since=@%.6f" % (int(max(0.0, since) * 1e6) / 1e6))
-        args += ["_SYSTEMD_UNIT=" + unit, "_SYSTEMD_INVOCATION_ID=" + invocation_id]
-        return self._start("journalctl", "log of", unit, args, self.timeout, on_chunk=on_chunk)
+        args += list(matches)
+        return self._start("journalctl", "log of", what, args, self.timeout, on_chunk=on_chunk)
 
     def journal(self, unit, invocation_id, since, on_chunk):
         return self.begin_journal(unit, invocation_id, since, on_chunk).result()
+
+    def any_entry(self, what, matches):
+        """Does the journal hold any entry these matches pick?"""
+        seen = []
+        self.begin_entries(what, matches, None, seen.append, last=True).result()
+        return any(chunk.strip() for chunk in seen)
 
     def restart(self, unit, stop_timeout):
         """systemctl restart: systemd sends SIGTERM and waits the unit's own
@@ -476,6 +493,20 @@ def scan_journal(data, since):
 
 
 # ------------------------------------------------------------ the backend
+
+
+def read_evidence(c, read, reporter):
+    """c.evidence from the journal: read(since, feed) streams the entries
+    (from one second before c.since: the scanner draws the exact line)
+    through JournalScan into runnerlog.LogScan.  -> the JournalScan."""
+    journal = JournalScan(runnerlog.LogScan(c.since))
+    read(c.since - 1.0, journal.feed)
+    c.evidence = journal.close()
+    if journal.bad:
+        reporter.warning("%s: %d journal entries unreadable, ignored" % (c.name, journal.bad))
+    reporter.debug("%s: %d journal entries, %d fetch errors since %s"
+                   % (c.name, c.evidence.lines, c.evidence.errors, stamp(c.since)))
+    return journal
 
 
 class UnitRestart:
@@ -565,18 +596,13 @@ class Backend:
                    "use StandardError=journal" % (unit.name, unit.std_error or "nowhere"))
             return
         c.since = decide.window_start(now, c.cfg.window, unit.started_at, None, margin=0.0)
-        journal = JournalScan(runnerlog.LogScan(c.since))
         reporter.debug("%s: unit %s, %s, invocation %s, started %s, last stopped %s, "
                        "counting from %s" % (c.name, unit.name, unit.status, unit.invocation_id,
                                              stamp(unit.started_at), stamp(unit.stopped_at),
                                              stamp(c.since)))
-        # from one second before the window: the scanner draws the exact line
-        self.manager.journal(unit.name, unit.invocation_id, c.since - 1.0, journal.feed)
-        c.evidence = journal.close()
-        if journal.bad:
-            reporter.warning("%s: %d journal entries unreadable, ignored" % (c.name, journal.bad))
-        reporter.debug("%s: %d journal entries, %d fetch errors since %s"
-                       % (c.name, c.evidence.lines, c.evidence.errors, stamp(c.since)))
+        read_evidence(c, lambda since, feed: self.manager.journal(
+            unit.name, unit.invocation_id, since, feed), reporter)
+
 
     def guard_jobs(self, checks, claims, reporter):
         """The job containers on the host's Docker engine; without an
