@@ -21,16 +21,13 @@ podman a test runs, the tools included.  The busybox image is made with
 catatonit.  serve() starts `podman system service --time 0
 unix://ROOT/podman.sock`, Podman's Docker-compatible API: the Docker CLI
 works against it as it is (DOCKER_HOST=unix://ROOT/podman.sock).
-
-    python3 tests/podman_engine.py start DIR   # prints the environment
-    python3 tests/podman_engine.py stop DIR
+tests/conftest.py's session fixture `podman` is start() and stop().
 """
 
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import engine  # tests/engine.py: the rootfs and the image name
@@ -164,24 +161,3 @@ def start(root):
         raise
     return podman
 
-
-def main(argv):
-    if len(argv) != 3 or argv[1] not in ("start", "stop"):
-        sys.stderr.write("usage: podman_engine.py start|stop DIR\n")
-        return 2
-    podman = Podman(os.path.abspath(argv[2]))
-    try:
-        if argv[1] == "start":
-            start(podman.root)
-            for key, value in sorted(podman.env({"DOCKER_HOST": podman.docker_host}).items()):
-                print("%s=%s" % (key, value))
-        else:
-            podman.stop()
-    except PodmanError as exc:
-        sys.stderr.write("podman_engine.py: %s\n" % exc)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -5,101 +5,56 @@ unix://.../podman.sock).
 
 The runners are tests/fakerunner.sh (and tests/hostrunner.sh) in the
 busybox image, started with the podman CLI in both ways (--init is
-catatonit).  Each scenario of tests/test_watchdog_integration.py that
+catatonit) by the Docker tests' own helpers.  Each scenario of tests/test_watchdog_integration.py that
 differs by engine runs here once per way; scenarios share a test where
 one runner can serve several (a restart, then the budget).
 """
 
 import json
-import os
 import time
-import uuid
 
 import pytest
 
-from conftest import ROOT, run_tool
+from conftest import run_tool
+from test_drain_and_host_jobs import host_runner
+from test_watchdog_integration import IMAGE, Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.podman]
 
 WATCHDOG = "forgejo-runner-watchdog"
 RECONCILE = "optimus-boot-reconcile"
-IMAGE = "frg-busybox:latest"
-FAKE = os.path.join(ROOT, "tests", "fakerunner.sh")
-HOSTRUNNER = os.path.join(ROOT, "tests", "hostrunner.sh")
-DAEMON = "/usr/local/bin/forgejo-runner"
-PIN = "10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin"
 
 
-class Way:
-    """One way to reach Podman, and the containers a test started."""
+class Way(Engine):
+    """One way to reach Podman, and the containers a test started: the
+    Docker tests' helper (test_watchdog_integration.Engine) with every
+    container command run by the podman CLI."""
 
     def __init__(self, podman, kind, tmp_path):
+        super().__init__(podman.docker_host)
         self.podman = podman
         self.kind = kind  # "podman" (the CLI) or "docker-api" (docker CLI, podman's socket)
         self.tmp = tmp_path
-        self.names = []
 
     @property
     def engine(self):
         return "podman" if self.kind == "podman" else "docker"
 
-    def env(self, extra=None):
+    def tool_env(self, extra=None):
         env = self.podman.env()
         if self.kind == "docker-api":
             env["DOCKER_HOST"] = self.podman.docker_host
         env.update(extra or {})
         return env
 
-    def cli(self, *args, check=True):
-        result = self.podman.podman(*args, check=check)
-        return result.stdout.strip()
+    def docker(self, *args, check=True, timeout=60):
+        result = self.podman.podman(*args, check=False, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError("podman %s: %s" % (" ".join(args), result.stderr.strip()))
+        return result
 
-    def name(self, what):
-        name = "frg-%s-%s" % (what, uuid.uuid4().hex[:8])
-        self.names.append(name)
-        return name
-
-    def runner(self, *steps, lines=0, network="none"):
-        name = self.name("runner")
-        self.cli("run", "-d", "--init", "--network", network, "--name", name,
-                 "-v", "%s:/fakerunner.sh:ro" % FAKE, IMAGE, "sh", "/fakerunner.sh", *steps)
-        if lines:
-            self.wait_lines(name, lines)
-        return name
-
-    def host_runner(self, job, *steps, lines=0):
-        box = self.tmp / ("box-%d" % len(self.names))
-        box.mkdir()
-        os.mkfifo(str(box / "fifo"))
-        name = self.name("hostrunner")
-        self.cli("run", "-d", "--init", "--network", "none", "--name", name,
-                 "-v", "%s:/state" % box, "-v", "%s:%s:ro" % (HOSTRUNNER, DAEMON),
-                 "-v", "%s:/fakerunner.sh:ro" % FAKE, IMAGE, DAEMON, "/state", "0", str(job),
-                 *steps)
-        self.wait_lines(name, lines)
-        return name
-
-    def job(self, task=7):
-        name = "FORGEJO-ACTIONS-TASK-%d_WORKFLOW-%s_JOB-build" % (task, uuid.uuid4().hex[:8])
-        self.names.append(name)
-        self.cli("run", "-d", "--init", "--network", "none", "--name", name, IMAGE,
-                 "sleep", "3600")
-        return name
-
-    def started_at(self, name):
-        return self.cli("inspect", "--format", "{{.State.StartedAt}}", name)
-
-    def wait_lines(self, name, count, since=None, seconds=10.0):
-        deadline = time.monotonic() + seconds
-        args = ["logs"] + (["--since", since] if since else []) + [name]
-        while True:
-            result = self.podman.podman(*args, check=False)
-            have = len((result.stdout + result.stderr).splitlines())
-            if have >= count:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError("%s logged %d lines, not %d" % (name, have, count))
-            time.sleep(0.05)
+    def cli(self, *args):
+        return self.docker(*args).stdout.strip()
 
     def conf(self, text=""):
         path = self.tmp / ("guard-%d.conf" % len(self.names))
@@ -108,14 +63,10 @@ class Way:
 
     def watchdog(self, *args, env=None, state="state"):
         result = run_tool(WATCHDOG, "--config", self.conf(), "--state-dir",
-                          str(self.tmp / state), "--json", *args, env=self.env(env), timeout=60)
+                          str(self.tmp / state), "--json", *args, env=self.tool_env(env), timeout=60)
         assert "Traceback" not in result.stderr, result.stderr
         doc = json.loads(result.stdout)["runners"][0] if result.stdout.strip() else None
         return result, doc
-
-    def cleanup(self):
-        if self.names:
-            self.cli("rm", "-f", "-t", "0", *self.names, check=False)
 
 
 @pytest.fixture(params=["podman", "docker-api"])
@@ -174,7 +125,7 @@ def test_job_containers_block_and_orphans_do_not(way):
 
 
 def test_a_host_job_blocks(way):
-    runner = way.host_runner(3600, "wedged", "60", lines=60)
+    runner, _ = host_runner(way, way.tmp, 0, 3600, "wedged", "60", lines=60)
     before = way.started_at(runner)
     result, doc = way.watchdog("--container", runner)
     assert result.returncode == 0, result.stderr
@@ -213,7 +164,8 @@ def test_runners_refresh_a_stale_host_network_container(way):
     way.podman.podman("rm", "-fa", "-t", "0")  # no job container of another test blocks
     with open(way.podman.hosts, "w") as handle:
         handle.write("127.0.0.1\tlocalhost\n")
-    runner = way.runner(network="host")
+    runner = way.name("runner")
+    way.cli("run", "-d", "--init", "--network", "host", "--name", runner, IMAGE, "sleep", "3600")
     before = way.started_at(runner)
     conf = way.conf("runners = %s\n[reconcile]\nhosts_file = %s\nlock_file = %s/hosts.lock\n"
                     "state_dir = %s/state\npins = forge.azrak.io 10.1.0.10\n"
@@ -221,10 +173,10 @@ def test_runners_refresh_a_stale_host_network_container(way):
     conf_text = open(conf).read().replace("docker_timeout = 10s\n",
                                           "docker_timeout = 10s\nstate_dir = %s/state\n" % way.tmp)
     open(conf, "w").write(conf_text)
-    check = run_tool(RECONCILE, "--config", conf, "--runners", env=way.env())
+    check = run_tool(RECONCILE, "--config", conf, "--runners", env=way.tool_env())
     assert check.returncode == 0, check.stderr
     assert "runner %s: stale: forge.azrak.io -> 10.1.0.10 missing" % runner in check.stderr
-    result = run_tool(RECONCILE, "--config", conf, "--refresh-stale", "--json", env=way.env())
+    result = run_tool(RECONCILE, "--config", conf, "--refresh-stale", "--json", env=way.tool_env())
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)["runners"][0]
     assert doc["status"] == "refreshed" and doc["restarted"] is True, result.stderr
