@@ -17,7 +17,6 @@ from forgejo_runner_guard.runnerlog import (
     Evidence,
     LogScan,
     classify,
-    merge,
     parse_time,
     refused,
     scan,
@@ -401,19 +400,6 @@ def test_memory_does_not_grow_with_the_log():
     assert peak < 3 * len(chunk), peak
 
 
-def test_merge_streams():
-    out = scan((error_line(5, text="out") + job_line(9, 1)).encode(), T0)
-    err = scan((error_line(7, text="err") + error_line(3) + job_line(2, 2)).encode(), T0)
-    both = merge(out, err)
-    assert both.errors == 3
-    assert (both.newest_error, both.newest_error_detail) == (T0 + 7, "err")
-    assert both.last_job_start == T0 + 9
-    assert both.claimed_tasks == frozenset({1, 2})
-    assert both.lines == 5
-    assert merge() == Evidence()
-    assert merge(out) == out
-
-
 # ------------------------------------------------------------ properties
 
 POOL = [
@@ -505,7 +491,8 @@ def test_property_counts_match_classify(data):
 FRAGMENTS = st.sampled_from(
     ['time="%s" ' % TS, "time=%s " % TS, 'time="a\\" ', "level=error ", "level=info ", 'msg="failed to fetch task',
      '"', "\\", " ", "ERRO", "ERROR", "INFO", "\x1b[31m", "\x1b[0m", "[", "]", "] ", "failed to fetch task",
-     " error=", "x", "\r", "=", ": deadline"]
+     " error=", "x", "\r", "=", ": deadline", "ERRO\x1b[0m", "[poller.go:199] [fetchTasks] ", "[p.go:1] ",
+     "\x1b[2;37m", "TRAC", "level=warning ", 'msg="fetching a task timed out', "\n"]
 )
 
 
@@ -516,6 +503,6 @@ def test_property_fast_regex_only_matches_fetch_errors(parts):
     error: the fast path can never count what the slow path would not."""
     message = "".join(parts).encode()
     line = b"\n" + stamp(1).encode() + b" " + message
-    match = runnerlog._FAST_ERROR.match(line)
-    if match:
-        assert classify(message)[0] == FETCH_ERROR, message
+    for tty in (False, True):
+        if runnerlog._FAST_ERROR[tty].match(line):
+            assert classify(message.split(b"\n")[0], tty)[0] == FETCH_ERROR, (tty, message)
