@@ -486,9 +486,8 @@ _FAST_ERROR = {
 _FAST_MIN = 16  # fewer candidate lines in a block: classify them one by one
 _WINDOW = 16 * 1024  # bytes of whole lines scanned at a time (cache-sized)
 _FETCH_NEEDLE = b"fetch task"
-# Gitea's other failure lines ("fetching a task timed out", "server
-# rejected the runner as unregistered") and a job start
-_OTHER_NEEDLES = (b"fetching a task", b"rejected the runner", b" repo is ")
+# the needles: a fetch error, Gitea's other failure lines ("fetching a task
+# timed out", "server rejected the runner as unregistered"), a job start
 _NEEDLES = re.compile(rb"fetch task|fetching a task|rejected the runner| repo is ")
 _JOB_NEEDLE = b" repo is "
 
@@ -589,7 +588,7 @@ class LogScan:
         self._lines += 1
         if self._source != "stderr" and not self._level:
             self._watch(b"\n" + message, 0, len(message) + 1)
-        if _FETCH_NEEDLE not in message and not any(n in message for n in _OTHER_NEEDLES):
+        if not _NEEDLES.search(message):
             return
         kind, task, detail = classify(message, self._tty)
         if kind != OTHER:
@@ -647,7 +646,9 @@ class LogScan:
         if self._source != "stderr":
             self._watch(data, start, end)
         candidates = data.count(_FETCH_NEEDLE, start, end)
-        others = any(data.find(n, start, end) >= 0 for n in _OTHER_NEEDLES)
+        find = data.find
+        others = (find(_JOB_NEEDLE, start, end) >= 0 or find(b"fetching a task", start, end) >= 0
+                  or find(b"rejected the runner", start, end) >= 0)
         if candidates >= _FAST_MIN and self._fast and not others:
             begin = start
             if begin == 0:  # the regex needs the newline before a line
@@ -703,13 +704,13 @@ class LogScan:
             line_end = data.find(b"\n", pos, end)
             if line_end < 0:
                 line_end = end
-            self._one(data[line_start : min(line_end, line_start + MAX_LINE)])
+            self._one(data[line_start : min(line_end, line_start + MAX_LINE)], True)
             match = _NEEDLES.search(data, line_end, end)
 
-    def _one(self, line):
+    def _one(self, line, has_needle=False):
         """One complete line (Docker stamp, space, message), at most
-        MAX_LINE bytes."""
-        if _FETCH_NEEDLE not in line and not any(n in line for n in _OTHER_NEEDLES):
+        MAX_LINE bytes; has_needle: it is known to hold a needle."""
+        if not has_needle and not _NEEDLES.search(line):
             return
         if b"\\" not in line and b"\x1b" not in line:
             # cheap necessary conditions (exact without escapes and ANSI
