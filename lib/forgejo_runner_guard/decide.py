@@ -281,8 +281,12 @@ def polling_phrase(evidence, now, cfg):
     fetch_timeout 30s)': the polling rule's case, for reports."""
     detail = evidence.newest_error_detail
     label = failure_label(detail)
-    setting = ("fetch_timeout %s" % human(cfg.fetch_timeout) if slow(detail)
-               else "fetch_interval %s" % human(poll_model(cfg).interval))
+    if slow(detail):
+        setting = "fetch_timeout %s" % human(cfg.fetch_timeout)
+    elif poll_model(cfg).interval > cfg.fetch_interval:
+        setting = "fetch_interval_max %s" % human(cfg.fetch_interval_max)
+    else:
+        setting = "fetch_interval %s" % human(cfg.fetch_interval)
     polls = evidence.streak_polls
     return "every poll failed for %s (%d poll%s, %s, %s)" % (
         human(now - evidence.streak_start), polls, "" if polls == 1 else "s", label, setting)
