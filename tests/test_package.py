@@ -163,6 +163,8 @@ def test_native_package_contents(packages):
         "usr/lib/python3/dist-packages/forgejo_runner_guard/__init__.py",
         "usr/lib/python3/dist-packages/forgejo_runner_guard/reconcile.py",
         "usr/lib/python3/dist-packages/forgejo_runner_guard/watchdog.py",
+        "usr/lib/python3/dist-packages/forgejo_runner_guard/backends/docker.py",
+        "usr/lib/python3/dist-packages/forgejo_runner_guard/backends/systemd.py",
         CONFFILE,
         "etc/forgejo-runner-guard/guard.conf.d",
         "usr/share/man/man8/optimus-boot-reconcile.8.gz",

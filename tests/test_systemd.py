@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from forgejo_runner_guard import runnerlog, systemd
+from forgejo_runner_guard import runnerlog
+from forgejo_runner_guard.backends import systemd
 from forgejo_runner_guard.report import GuardError
 
 T0 = 1782727200  # 2026-06-29T10:00:00Z

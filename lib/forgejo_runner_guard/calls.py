@@ -1,14 +1,14 @@
 """Running a CLI in the background through `sh`, with a deadline: the
-machinery docker.py and systemd.py share (what each CLI's failures mean
-stays in those modules).
+machinery the backends share (what each CLI's failures mean stays in
+its backend module).
 
 A Call starts the program with _bg=True, _tty_out=False (sh 1.14 would
 open a pty) and stdin on /dev/null (no 0.1 s input poll), and a small
 Watch thread kills it at its deadline: `timeout` after the start, or,
 for a stream, after `timeout` seconds without output and STREAM_CAP
 times `timeout` in all.  No _timeout and no wait(timeout=): both cost
-about 85 ms a call through sh's internal 0.1 s polling (measured; see
-docker.py).  A stream goes to a Sink, a non-callable object with a
+about 85 ms a call through sh's internal 0.1 s polling (figures:
+bench/README.md).  A stream goes to a Sink, a non-callable object with a
 write() method, which sh hands the raw bytes in LOG_CHUNK chunks with
 _no_out (sh keeps nothing).
 
@@ -129,8 +129,8 @@ class Call:
         """The exception for an OSError starting the program."""
         raise NotImplementedError
 
-    def timed_out(self, why):
-        """The exception for a command the watch killed (why: its reason)."""
+    def timed_out(self, reason):
+        """The exception for a command the watch killed (reason: why)."""
         raise NotImplementedError
 
     def failed(self, exit_code):

@@ -25,7 +25,7 @@ import os
 import re
 from typing import Optional, Tuple
 
-from .report import ConfigError, UsageError
+from .report import ConfigError, UsageError, why
 
 DEFAULT_CONFIG = "/etc/forgejo-runner-guard/guard.conf"
 DEFAULT_HOSTS_FILE = "/etc/hosts"
@@ -326,7 +326,7 @@ def load(path=None):
         try:
             sections = _read_one(name)
         except OSError as exc:
-            raise ConfigError("%s: cannot read: %s" % (name, exc.strerror or exc))
+            raise ConfigError("%s: cannot read: %s" % (name, why(exc)))
         files.append(name)
         for section, values in sections.items():
             merged.setdefault(section, {}).update(values)

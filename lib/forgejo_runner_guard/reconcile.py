@@ -361,12 +361,7 @@ def _shift_hunk(header, offset):
 # ---------------------------------------------------------------- main
 
 
-def _body(argv, reporter):
-    args = build_parser().parse_args(argv)
-    reporter.verbosity = cli.verbosity(args)
-    run = configure(args)
-    for path in run.config_files:
-        reporter.debug("configuration: %s" % path)
+def _execute(run, reporter):
     if run.mode == "apply":
         reporter.debug("lock: %s" % run.lock_file)
         with safewrite.lock(run.lock_file):
@@ -389,4 +384,4 @@ def _body(argv, reporter):
 
 def main(argv=None):
     """Run the command; returns its exit status (see EXIT STATUS in --help)."""
-    return cli.run(PROG, _body, argv)
+    return cli.main(PROG, build_parser, configure, _execute, argv)

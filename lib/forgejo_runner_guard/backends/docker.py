@@ -1,49 +1,40 @@
-"""The only place that runs `docker`, through the `sh` library.
+"""The docker backend: runners in containers (backend = docker), and the
+only place that runs `docker`, through the `sh` library.
 
-Four things: inspect a container, list the running job containers, stream
-a container's log, restart a container.  Each call can be started in the
-background (`begin_*`, returning a Call whose result() waits) so that the
-calls one check needs run side by side; the plain functions wait.
-
-Every call has a deadline.  A docker CLI that hangs (an engine that
-accepts and never answers) is killed when it passes: a plain call may
-take `timeout` seconds in all; a log stream may be silent for `timeout`
-seconds at a time and take ten times `timeout` in all.  Every failure is a
+The CLI, four calls: inspect a container, list the running job
+containers, stream a container's log, restart a container.  Each call can
+be started in the background (`begin_*`, returning a Call whose result()
+waits) so that the calls one check needs run side by side; the plain
+methods wait.  Every call has a deadline (calls.py): a plain call may take
+`timeout` seconds in all; a log stream may be silent for `timeout` seconds
+at a time and take ten times `timeout` in all.  Every failure is a
 DockerError (a GuardError, exit 1) with one line that says what went
 wrong: engine unreachable, container missing, timed out, logs unreadable.
 
-How sh is used, and why (measured here with sh 2.4.0 and 1.14.2 on this
-2-core machine; the docker CLI alone takes ~20-25 ms a call):
+Logs go to a Sink (calls.py) in 256 KiB chunks, stdin on /dev/null;
+stderr is merged into stdout by the CLI's own single writer
+(_err_to_out): the runner logs to stderr, and one pipe keeps lines whole;
+the CLI's own error message is told apart by its lack of a timestamp.
+Why each sh option, with the figures: bench/README.md.
 
-  docker inspect, foreground                           27 ms  (sh 1.14: 22 ms)
-  ... with _timeout=30                                108 ms  (117 ms): sh polls every 0.1 s
-  ... _bg=True, then wait()                            28 ms  (35 ms)
-  ... _bg=True, wait(), a threading.Timer kill         30 ms  (35 ms)   <- used
-  ... _bg=True, wait(timeout=30) (sh 2 only)          120 ms: polls every 0.1 s
-  docker logs, an _out callback, no _in               109 ms  (113 ms): the 0.1 s poll again
-  ... the same with _in=<file on /dev/null>            26 ms  (30 ms)   <- used
-  1,000,000 lines: _iter in 64 KiB chunks              13.2 s, 231 MB peak: sh keeps a copy
-  ... _out=<object with write()> in 256 KiB chunks     13-16 s, 25 MB peak (sh 1.14: 11-14 s,
-                                                       16 MB); `docker logs | grep -c` took
-                                                       12-22 s side by side (busy machine)
-  _out_bufsize=0 reads one byte per os.read(): never.
-
-So: every call runs with _bg=True and is waited for; a small watch thread
-kills it at its deadline (calls.py, shared with systemd.py) (no _timeout: it costs 85 ms).  Logs go to a
-non-callable object with a write() method, which sh hands the raw bytes
-(a callable would get them decoded), in 256 KiB chunks, with _no_out (sh
-keeps nothing) and stdin on /dev/null (no 0.1 s input poll).  stderr is
-merged into stdout by the CLI's own single writer (_err_to_out): the
-runner logs to stderr, and one pipe keeps lines whole; the CLI's own error
-message is told apart by its lack of a timestamp.
+The backend (class Backend, see backends/__init__.py): gather starts
+`docker inspect` and `docker logs --timestamps` of every runner side by
+side, before the state file and the deciding modules load (begin(); the
+order is for speed, guarded by bench/bench_watchdog.py); the log waits at
+a gate until inspect gives the runner's start and is streamed through
+runnerlog.LogScan, never held whole.  The job guard is the job containers
+(jobguard.py); a restart is `docker restart`, confirmed by a new start
+time (restart.py).
 """
 
 import os
 import re
-from typing import List, NamedTuple, Optional
+import threading
+from typing import NamedTuple, Optional
 
-from . import calls
-from .report import GuardError
+from .. import calls, jobguard, restart
+from ..report import GuardError, why
+from ..restart import stamp
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
@@ -101,7 +92,7 @@ def parse_time(text):
     """Docker's RFC 3339 time -> epoch seconds (float), read exactly as the
     log scanner reads log stamps; None for Docker's zero time (0001-01-01,
     a container never stopped) or an empty value."""
-    from . import runnerlog  # not at import: the calls start before it loads
+    from .. import runnerlog  # not at import: the calls start before it loads
 
     seconds = runnerlog.parse_time(text or "")
     if seconds is None or seconds <= 0:
@@ -112,8 +103,8 @@ def parse_time(text):
 # ------------------------------------------------------------ results
 #
 # Immutable records.  NamedTuple, not a frozen dataclass: a check pays for
-# the class at import, and these two cost 0.45 ms as NamedTuple against
-# 2.2 ms as frozen dataclasses (measured, sh 1.14 venv).
+# the class at import, and NamedTuple costs a fifth of a frozen dataclass
+# (bench/README.md).
 
 
 class ContainerState(NamedTuple):
@@ -207,11 +198,11 @@ class Call(calls.Call):
         return "docker %s%s" % (self.what, " " + self.container if self.container else "")
 
     def launch_error(self, exc):
-        return DockerError("cannot run docker %s: %s" % (self.what, exc.strerror or exc))
+        return DockerError("cannot run docker %s: %s" % (self.what, why(exc)))
 
-    def timed_out(self, why):
+    def timed_out(self, reason):
         return DockerTimeout("%s timed out (%s; engine at %s): killed it"
-                             % (self._subject(), why, host()))
+                             % (self._subject(), reason, host()))
 
     def failed(self, exit_code):
         if self.sink is not None:
@@ -259,9 +250,6 @@ class Docker(calls.Calls):
             args += ["--since", "%.9f" % max(0.0, since)]
         args += ["--", container]
         return self._start("logs", container, args, self.timeout, on_chunk=on_chunk)
-
-    def stream_logs(self, container, since, on_chunk):
-        return self.begin_logs(container, since, on_chunk).result()
 
     # -- restart
 
@@ -342,31 +330,156 @@ def _parse_inspect(call, container):
     )
 
 
-# ------------------------------------------------------------ module level
-
-_default = None
+# ------------------------------------------------------------ the backend
 
 
-def _engine(timeout=None):
-    global _default
-    if timeout is not None:
-        return Docker(timeout)
-    if _default is None:
-        _default = Docker()
-    return _default
+class _Gate:
+    """Holds the log stream (in sh's reader thread) until the runner's
+    start time is known, then feeds it to the scanner.  So `docker logs`
+    starts together with `docker inspect` instead of after it."""
+
+    def __init__(self):
+        self.ready = threading.Event()
+        self.scan = None
+
+    def open(self, scan):
+        self.scan = scan
+        self.ready.set()
+
+    def feed(self, chunk):
+        self.ready.wait()
+        if self.scan is not None:
+            self.scan.feed(chunk)
 
 
-def inspect(container, timeout=None) -> ContainerState:
-    return _engine(timeout).inspect(container)
+class _Reading:
+    """One runner's calls in flight (Check.work)."""
+
+    def __init__(self, engine, container, since):
+        self.gate = _Gate()
+        self.inspect = engine.begin_inspect(container)
+        self.logs = engine.begin_logs(container, since, self.gate.feed)
 
 
-def job_containers(prefixes, timeout=None) -> List[JobRecord]:
-    return _engine(timeout).job_containers(prefixes)
+class ContainerRestart:
+    """The restart target (restart.py) of one container: docker restart,
+    confirmed by a start time newer than before."""
+
+    NOT_DONE = (EngineUnreachable, ContainerMissing)
+
+    def __init__(self, engine, container, old_started_at):
+        self.engine = engine
+        self.container = container
+        self.old_started_at = old_started_at
+
+    def begin(self):
+        self.engine.restart(self.container)
+
+    def look(self):
+        return self.engine.inspect(self.container)
+
+    def confirmed(self, container):
+        new, old = container.started_at, self.old_started_at
+        return bool(container.running and new and (old is None or new > old))
+
+    def stuck(self, container):
+        return ("restart failed: %s is %s, start time %s (before: %s)"
+                % (self.container, container.status or "not running",
+                   stamp(container.started_at), stamp(self.old_started_at)))
 
 
-def stream_logs(container, since, on_chunk, timeout=None):
-    return _engine(timeout).stream_logs(container, since, on_chunk)
+class Backend:
+    """Runners in containers (backend = docker)."""
 
+    EARLY = True  # begin() starts calls: gathered first, so no stream waits
 
-def restart(container, timeout=None):
-    return _engine(timeout).restart(container)
+    def __init__(self, timeout):
+        self.engine = Docker(timeout)
+
+    @staticmethod
+    def target(cfg):
+        return cfg.container
+
+    @staticmethod
+    def describe(c):
+        return {"container": c.cfg.container, "unit": None, "invocation_id": None,
+                "new_invocation_id": None}
+
+    def begin(self, checks, now):
+        """Start docker inspect and docker logs of every runner, side by
+        side; the logs wait at the gate until gather() knows where to
+        count from (one second more than the window: the scanner draws
+        the exact line)."""
+        for c in checks:
+            if c.work is None:
+                c.work = _Reading(self.engine, c.cfg.container, now - c.cfg.window - 1.0)
+
+    def gather(self, checks, now, reporter):
+        """Inspect and stream the logs (begin(), if not yet), then scan."""
+        try:
+            self.begin(checks, now)
+            for c in checks:
+                self._open(c, now, reporter)
+            for c in checks:
+                self._scan(c, reporter)
+        finally:
+            for c in checks:
+                if c.work is not None and not c.work.gate.ready.is_set():
+                    c.work.gate.open(None)
+            self.engine.close()
+        for c in checks:
+            if c.error is None and not c.state.running:
+                c.fail("container %s is not running (%s, exit code %d): start it; the watchdog "
+                       "only restarts a running runner" % (c.cfg.container, c.state.status or
+                                                           "stopped", c.state.exit_code))
+
+    def _open(self, c, now, reporter):
+        """inspect's answer -> where counting starts; open the log's gate."""
+        from .. import decide, runnerlog
+
+        work = c.work
+        try:
+            c.state = container = work.inspect.result()
+        except DockerError as exc:
+            c.fail(str(exc))
+            work.logs.kill()
+            work.gate.open(None)
+            return
+        c.since = decide.window_start(now, c.cfg.window, container.started_at,
+                                      container.finished_at)
+        work.gate.open(runnerlog.LogScan(c.since))
+        reporter.debug("%s: container %s (%s), %s, started %s, counting from %s"
+                       % (c.name, container.name, container.id[:12], container.status,
+                          stamp(container.started_at), stamp(c.since)))
+
+    def _scan(self, c, reporter):
+        """The log stream's end -> the evidence (or the error)."""
+        try:
+            c.work.logs.result()
+        except DockerError as exc:
+            if c.error is None and c.state is not None and c.state.log_driver == "none":
+                exc = LogsUnreadable(
+                    "cannot read the logs of %s: its log driver is \"none\", which keeps "
+                    "nothing; use json-file, local or journald" % c.cfg.container)
+            c.fail(str(exc))
+            return
+        if c.error is None:
+            c.evidence = c.work.gate.scan.close()
+            if c.evidence.untimed:
+                reporter.warning("%s: %d log lines without a Docker timestamp ignored"
+                                 % (c.name, c.evidence.untimed))
+
+    def guard_jobs(self, checks, claims, reporter):
+        """The job containers on this engine."""
+        jobguard.guard(checks, self.engine, claims, reporter)
+
+    def restart(self, c, record, timeout, reporter):
+        """docker restart, record it, confirm it runs with a new start time."""
+        done = restart.restart(ContainerRestart(self.engine, c.cfg.container,
+                                                c.state.started_at), record, timeout)
+        c.restarted_by(done)
+        if done.restarted:
+            reporter.debug("%s: running again since %s" % (c.name, stamp(done.new_started_at)))
+
+    def close(self):
+        self.engine.close()
