@@ -222,6 +222,7 @@ class Decision:
                         refused ("" when none)
     rule                which rule made it wedged: "polling", "threshold",
                         "polling+threshold" ("" when not wedged)
+    polling             polling_phrase() when the polling rule holds, else ""
     ambiguous           why the log source could not tell job output from
                         the runner's lines ("" when it could)
     """
@@ -245,6 +246,7 @@ class Decision:
     streak_polls: int = 0
     failure_class: str = ""
     rule: str = ""
+    polling: str = ""
     ambiguous: str = ""
 
 
@@ -375,6 +377,7 @@ def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orpha
         polling, _ = _polling(evidence, now, cfg)
         threshold = evidence.errors >= cfg.threshold and now - newest < cfg.recent
         base["rule"] = "+".join(r for r, on in (("polling", polling), ("threshold", threshold)) if on)
+        base["polling"] = polling_phrase(evidence, now, cfg) if polling else ""
     if kind != WEDGED:
         return Decision(kind, False, reason, **base)
     if blocking:
