@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from forgejo_runner_guard import runnerlog
 from forgejo_runner_guard.config import RunnerConfig
 from forgejo_runner_guard.decide import decide, exit_status, poll_model, window_start
+from forgejo_runner_guard.failures import slow
 from forgejo_runner_guard.runnerlog import scan
 
 T0 = 1782727200  # 2026-06-29T10:00:00Z
@@ -192,7 +193,7 @@ def reference_streak(events, model, since_ns):
             continue
         if ns < since_ns:
             continue
-        bound = int(model.bound(runnerlog.slow(detail)) * NS)
+        bound = int(model.bound(slow(detail)) * NS)
         if newest is None or ns - newest > bound or (job is not None and job > newest):
             start, polls = ns, 0
         polls += 1

@@ -49,8 +49,8 @@ import re
 from typing import Optional, Tuple
 
 from . import report
-from .runnerlog import REFUSED as REFUSED_CLASS
-from .runnerlog import SERVER, PollModel, failure_class, failure_label, slow
+from .failures import REFUSED as REFUSED_CLASS
+from .failures import SERVER, PollModel, failure_class, failure_label, slow
 
 HEALTHY = "healthy"
 RECOVERED = "recovered"

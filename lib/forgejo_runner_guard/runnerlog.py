@@ -4,7 +4,7 @@ Pure: bytes in, facts out; no I/O.  Two layers:
 
 * classify(message, tty) judges ONE log line (without Docker's timestamp).
   It is the single place that says what counts as a fetch error;
-  failure_class(detail) says what kind of failure one was.
+  failures.failure_class(detail) says what kind of failure one was.
 * LogScan streams `docker logs --timestamps` output (or journal entries)
   in chunks and sums it up as an Evidence.  It never holds the log: memory
   is one chunk plus one partial line (capped at MAX_LINE bytes).
@@ -36,11 +36,12 @@ from an old runner at any level) cannot be told apart, and the Evidence
 says so (ambiguous).
 """
 
-import calendar
 import dataclasses
 import re
-import time
 from typing import FrozenSet, Optional
+
+from .failures import PollModel, failure_class, refused, slow  # noqa: F401 (refused: part of the API)
+from .stamps import _NS, _ns, _since_ns, _stamp, parse_time, to_seconds  # noqa: F401 (parse_time: API)
 
 FETCH_ERROR = "FETCH_ERROR"
 JOB_START = "JOB_START"
@@ -193,204 +194,6 @@ def classify(message, tty=False):
         if job:
             return JOB_START, int(job.group(1)), job.group(2).strip()
     return OTHER, None, ""
-
-
-_REFUSED = re.compile(r"unauthenticated|permission[ _]?denied|unregistered runner", re.I)
-
-
-def refused(detail):
-    """True when a fetch error says the server refuses this runner: a
-    restart cannot help, it must be re-registered.  Matches
-    `unauthenticated`, `permission_denied` (also `PermissionDenied`,
-    `permission denied`) and `unregistered runner` in any letter case."""
-    return bool(_REFUSED.search(detail or ""))
-
-
-TRANSPORT = "transport"
-SERVER = "server"
-REFUSED = "refused"
-_SERVER = re.compile(r"internal:|unknown: rpc error: code = Internal\b")
-_SLOW = re.compile(r"deadline exceeded|timed out|timeout", re.I)
-
-
-def failure_class(detail):
-    """What a failed poll's error text says about a restart:
-
-    REFUSED    the server refuses the runner (refused(): unauthenticated,
-               permission_denied, unregistered runner): re-register it;
-    SERVER     the forge's own error (`internal: ...`, `unknown: rpc
-               error: code = Internal ...`): a restart cannot help;
-    TRANSPORT  everything else: `unavailable` (refused, reset, EOF, DNS,
-               TLS, HTTP 502/503/504/429), deadline exceeded, `unknown`
-               with an HTTP status or a network error: a restart can help.
-    """
-    if refused(detail):
-        return REFUSED
-    if _SERVER.match(detail or ""):
-        return SERVER
-    return TRANSPORT
-
-
-def slow(detail):
-    """True when the failed poll waited out a timeout (deadline exceeded,
-    timed out, i/o timeout): it took up to fetch_timeout, not an instant."""
-    return bool(_SLOW.search(detail or ""))
-
-
-def failure_label(detail):
-    """A short name for a failure, for reports: 'deadline exceeded',
-    'connection reset', 'unexpected EOF', 'DNS failure', 'HTTP 502',
-    'connection refused', else the error's code ('unavailable')."""
-    detail = detail or ""
-    if slow(detail):
-        return "deadline exceeded"
-    for needle, label in _LABELS:
-        if needle in detail:
-            return label
-    status = re.search(r"HTTP status (\d{3})", detail)
-    if status:
-        return "HTTP " + status.group(1)
-    return detail.split(":", 1)[0].strip() or "failure"
-
-
-_LABELS = (
-    ("unregistered runner", "unregistered runner"),
-    ("connection reset", "connection reset"),
-    ("connection refused", "connection refused"),
-    ("EOF", "unexpected EOF"),
-    ("no such host", "DNS failure"),
-    ("lookup ", "DNS failure"),
-    ("certificate", "TLS failure"),
-    ("tls:", "TLS failure"),
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class PollModel:
-    """How often a runner polls when every poll fails, for LogScan's
-    streaks and decide's "recent".
-
-    interval  seconds between the starts of two polls at most: Forgejo's
-              fetch_interval; Gitea's backoff cap fetch_interval_max (its
-              +-20 % jitter is in `spread`)
-    timeout   fetch_timeout: a poll that ran into it took this long
-    spread    a poll is due within interval * spread (1.5: a poll that was
-              not logged, i.e. succeeded, leaves a gap of 2 intervals, or
-              1.6 with Gitea's jitter; one interval with jitter is 1.2)
-
-    bound(slow) is the longest gap between two failed polls with no
-    successful poll between them: interval * spread, plus timeout when the
-    later failure waited out a timeout.
-    """
-
-    interval: float = 2.0
-    timeout: float = 30.0
-    spread: float = 1.5
-
-    def bound(self, slow_failure):
-        return self.interval * self.spread + (self.timeout if slow_failure else 0.0)
-
-
-# ------------------------------------------------------------ Docker times
-
-# Docker prefixes each line with RFC 3339 nanosecond UTC time and a space:
-# "2026-06-29T10:00:02.123456789Z ".  Internally times are integer
-# nanoseconds (exact); the float epoch seconds handed out are
-# to_seconds(ns), the same formula everywhere, so that a `since` computed
-# by parse_time() from a timestamp counts the line with that timestamp.
-
-_NS = 10 ** 9
-_TIME = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?\d*(Z|z|[+-]\d\d:?\d\d)$"
-)
-_seconds_cache = {}
-
-
-def to_seconds(ns):
-    """Integer nanoseconds -> float epoch seconds."""
-    return ns // _NS + (ns % _NS) / 1e9
-
-
-def _ns(stamp):
-    """b'2026-06-29T10:00:02.123456789Z' -> integer epoch nanoseconds, or
-    None.  The fixed-width form Docker writes is parsed from slices with
-    the seconds part cached; anything else goes through a regex."""
-    if len(stamp) == 30 and stamp[19:20] == b"." and stamp[29:30] == b"Z":
-        head = stamp[:19]
-        secs = _seconds_cache.get(head)
-        if secs is None:
-            secs = _epoch(head.decode("ascii", "replace") + "Z")
-            if secs is None:
-                return None
-            if len(_seconds_cache) > 4096:
-                _seconds_cache.clear()
-            _seconds_cache[head] = secs
-        frac = stamp[20:29]
-        if not frac.isdigit():
-            return None
-        return secs * _NS + int(frac)
-    text = stamp.decode("ascii", "replace") if isinstance(stamp, bytes) else stamp
-    match = _TIME.match(text.strip())
-    if not match:
-        return None
-    secs = _epoch(text.strip())
-    if secs is None:
-        return None
-    frac = match.group(7) or ""
-    return secs * _NS + int((frac + "000000000")[:9])
-
-
-def _epoch(text):
-    """Whole epoch seconds of an RFC 3339 time (fraction ignored)."""
-    match = _TIME.match(text)
-    if not match:
-        return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    try:
-        secs = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    except (ValueError, OverflowError):
-        return None
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
-        return None
-    zone = match.group(8)
-    if zone not in ("Z", "z"):
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        secs -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    return secs
-
-
-def parse_time(stamp):
-    """RFC 3339 time (str or bytes, e.g. Docker's StartedAt or a log
-    prefix) -> float epoch seconds, or None when it is not one."""
-    if isinstance(stamp, str):
-        stamp = stamp.encode("ascii", "replace")
-    ns = _ns(stamp.strip())
-    return None if ns is None else to_seconds(ns)
-
-
-def _since_ns(since):
-    """The smallest integer ns whose to_seconds() is >= since: a line with
-    time t (ns) counts exactly when to_seconds(t) >= since."""
-    guess = int(since) * _NS + int(round((since - int(since)) * 1e9))
-    lo, hi = guess - 10 ** 6, guess + 10 ** 6
-    while to_seconds(lo) >= since:
-        lo -= 10 ** 6
-    while to_seconds(hi) < since:
-        hi += 10 ** 6
-    while hi - lo > 1:  # invariant: to_seconds(lo) < since <= to_seconds(hi)
-        mid = (lo + hi) // 2
-        if to_seconds(mid) >= since:
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
-def _stamp(ns):
-    """Integer ns -> Docker's fixed-width stamp (bytes); orders like time."""
-    secs, frac = divmod(ns, _NS)  # formatting only: no clock is read
-    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + ".%09dZ" % frac).encode()
 
 
 # ------------------------------------------------------------ the stream
