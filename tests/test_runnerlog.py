@@ -506,3 +506,58 @@ def test_property_fast_regex_only_matches_fetch_errors(parts):
     for tty in (False, True):
         if runnerlog._FAST_ERROR[tty].match(line):
             assert classify(message.split(b"\n")[0], tty)[0] == FETCH_ERROR, (tty, message)
+
+
+def test_journal_level_is_the_most_verbose_seen():
+    scanner = LogScan(T0, source="journal")
+    scanner.add(int(T0 * 1e9), b'time="x" level=debug msg="a"')
+    scanner.add(int(T0 * 1e9) + 1, b'time="x" level=trace msg="b"')
+    evidence = scanner.close()
+    assert evidence.level == "trace" and "log level trace" in evidence.ambiguous
+    clean = LogScan(T0, source="journal")
+    clean.add(int(T0 * 1e9), b'time="x" level=info msg="[poller 0] launched"')
+    assert clean.close().ambiguous == ""
+    legacy = LogScan(T0, source="journal")
+    legacy.add(int(T0 * 1e9), b"[ci/build]   | hello")
+    assert "job output" in legacy.close().ambiguous
+
+
+def test_unknown_source_is_refused():
+    with pytest.raises(ValueError):
+        LogScan(T0, source="stdout")
+
+
+@pytest.mark.parametrize("detail, cls, label", [
+    ("unavailable: read tcp 1.2.3.4:5->6.7.8.9:443: read: connection reset by peer", "transport", "connection reset"),
+    ("unavailable: unexpected EOF", "transport", "unexpected EOF"),
+    ("unavailable: dial tcp: lookup forge.azrak.io on 127.0.0.11:53: no such host", "transport", "DNS failure"),
+    ("unavailable: HTTP status 502 Bad Gateway", "transport", "HTTP 502"),
+    ("unknown: HTTP status 500 Internal Server Error", "transport", "HTTP 500"),
+    ("deadline exceeded; increase fetch_timeout if this error is persistent", "transport", "deadline exceeded"),
+    ("deadline exceeded: fetching a task timed out after 30s", "transport", "deadline exceeded"),
+    ("internal: pick task: CreateTaskForRunner: resource does not exist", "server", "internal"),
+    ("unknown: rpc error: code = Internal desc = boom", "server", "unknown"),
+    ("unknown: rpc error: code = Unauthenticated desc = unregistered runner", "refused", "unregistered runner"),
+    ("unauthenticated: unregistered runner", "refused", "unregistered runner"),
+    ("permission_denied: runner is disabled", "refused", "permission_denied"),
+])
+def test_failure_class_and_label(detail, cls, label):
+    from forgejo_runner_guard.failures import failure_class, failure_label
+
+    assert (failure_class(detail), failure_label(detail)) == (cls, label)
+
+
+@pytest.mark.parametrize("line, tty, kind", [
+    (b'\x1b[31mERRO\x1b[0m[2026-06-29T10:00:02Z][poller.go:199] [fetchTasks] failed to fetch task  '
+     b'\x1b[31merror\x1b[0m="unavailable: unexpected EOF"\r', True, FETCH_ERROR),
+    (b'ERRO[2026-06-29T10:00:02Z] failed to fetch task  error="unavailable: unexpected EOF"\r', True, OTHER),
+    (b'level=error msg="failed to fetch task"', True, OTHER),
+    (b'\x1b[2;37mTRAC\x1b[0m[2026-06-29T10:00:02Z][reporter.go:1] [Fire] failed to fetch task', True, OTHER),
+    (b'time="t" level=warning msg="fetching a task timed out after 30s, raise runner.fetch_timeout if '
+     b'this persists"', False, FETCH_ERROR),
+    (b'time="t" level=trace msg="failed to fetch task: deadline exceeded"', False, OTHER),
+    (b'time="t" level=error msg="server rejected the runner as unregistered, stopping poller" '
+     b'func="[fetchTask]" file="[poller.go:9]" error="unauthenticated: unregistered runner"', False, FETCH_ERROR),
+])
+def test_classify_by_stream_kind(line, tty, kind):
+    assert classify(line, tty)[0] == kind

@@ -389,7 +389,7 @@ class LogScan:
         if self._result is not None:
             raise ValueError("LogScan.add after close")
         self._lines += 1
-        if self._source != "stderr" and not self._level:
+        if self._source != "stderr" and self._level != "trace":
             self._watch(b"\n" + message, 0, len(message) + 1)
         if not _NEEDLES.search(message):
             return
