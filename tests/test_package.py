@@ -222,6 +222,7 @@ def test_native_package_contents(packages):
     fields = sh("dpkg-deb", "-f", packages["native"], "Architecture", "Section", "Depends", "Recommends").stdout
     assert "Architecture: all" in fields and "Section: admin" in fields
     assert re.search(r"Depends:.*python3-sh \(>= 1\.14\)", fields), fields
+    assert re.search(r"Depends:.*python3-yaml\b", fields), fields  # the runner config reader
     assert re.search(r"Recommends:.*docker\.io", fields), fields
 
 
@@ -240,6 +241,7 @@ def test_stdeb_package_carries_the_same_files_and_scripts(packages):
         assert a == b, path
     fields = sh("dpkg-deb", "-f", stdeb, "Depends", "Architecture").stdout
     assert re.search(r"Depends:.*python3-sh \(>= 1\.14\)", fields) and "Architecture: all" in fields, fields
+    assert re.search(r"Depends:.*python3-yaml\b", fields), fields
 
 
 def test_postinst_enables_boot_unit_and_timer_starts_only_the_timer(packages):
@@ -852,6 +854,44 @@ def native(machine):
         shutil.rmtree(runner.dir, ignore_errors=True)
         for state in glob.glob(os.path.join(machine.root, "var/lib/frg-native-*")):
             shutil.rmtree(state, ignore_errors=True)
+        machine.run("systemctl", "daemon-reload")
+
+
+def test_systemd_runner_jobs_read_from_its_execstart(machine):
+    """--runners reads a systemd runner's config from its unit's ExecStart
+    (with the installed package's python3-yaml)."""
+    unit_file = os.path.join(machine.root, "etc/systemd/system", RUNNER_UNIT)
+    files = {
+        "usr/local/bin/forgejo-runner": "#!/bin/sh\nexec sleep 3600\n",
+        "etc/frg-runner/config.yml": "container:\n  network: \"\"\n  options: --privileged\n",
+        NATIVE_DROPIN: NATIVE_CONF % RUNNER_UNIT,
+    }
+    for path, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(machine.root, path)), exist_ok=True)
+        with open(os.path.join(machine.root, path), "w") as handle:
+            handle.write(text)
+    os.chmod(os.path.join(machine.root, "usr/local/bin/forgejo-runner"), 0o755)
+    with open(unit_file, "w") as handle:
+        handle.write("[Service]\nExecStart=/usr/local/bin/forgejo-runner daemon --config /etc/frg-runner/config.yml\n")
+    try:
+        machine.run("systemctl", "daemon-reload", check=True)
+        proc = machine.run("optimus-boot-reconcile", "--check", "--runners")
+        assert proc.returncode == 3, proc.stderr
+        assert proc.stderr.splitlines()[-1] == (
+            "optimus-boot-reconcile: warning: runner native: forge.azrak.io -> 10.1.0.10: jobs NOT pinned: add "
+            "--add-host=forge.azrak.io:10.1.0.10 to container.options in /etc/frg-runner/config.yml"), proc.stderr
+        with open(os.path.join(machine.root, "etc/frg-runner/config.yml"), "w") as handle:
+            handle.write("container:\n  options: --privileged --add-host=forge.azrak.io:10.1.0.10\n")
+        proc = machine.run("optimus-boot-reconcile", "--check", "--runners")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.splitlines()[-1].endswith(
+            "runner native: forge.azrak.io -> 10.1.0.10: jobs pinned (container.options in "
+            "/etc/frg-runner/config.yml)"), proc.stderr
+    finally:
+        for path in list(files) + [unit_file]:
+            path = os.path.join(machine.root, path)
+            if os.path.exists(path):
+                os.unlink(path)
         machine.run("systemctl", "daemon-reload")
 
 

@@ -11,7 +11,8 @@ The command body is a pipeline over one `Run` object:
 Two later steps slot in after `act`, outside the hosts-file lock:
 --probe (probe.py) and --runners/--refresh-stale (runnerpins.py, which
 checks the runner containers' own hosts copies after the file is
-reconciled).  Without --runners this command runs no other program: it
+reconciled, then jobpins.py, which reads each runner's config for what
+its job containers get).  Without --runners this command runs no other program: it
 does not import `sh` (runnerpins imports docker only when used).
 
 Stable interface: main(argv=None) -> exit status.
@@ -22,7 +23,7 @@ import os
 import sys
 from typing import List, Optional, Tuple
 
-from . import cli, config, hostsfile, probe, runnerpins, safewrite
+from . import cli, config, hostsfile, jobpins, probe, runnerpins, safewrite
 from .report import EXIT_DRIFT, EXIT_OK, GuardError, UsageError, print_json
 
 PROG = "optimus-boot-reconcile"
@@ -61,10 +62,12 @@ exit status:
   0  in sync (whether or not this run wrote)
   1  runtime failure: cannot read, lock or write the file; with --runners also:
      Docker unreachable, a runner container missing or its copy unreadable,
+     a runner's config unreadable or not valid,
      --refresh-stale refused by the restart budget or failed (wins over 3 and 4)
   2  usage or configuration error (bad name or address, ...): nothing written
   3  --check or --diff found something to change (with --runners: also a
-     runner container whose own hosts copy is stale)
+     runner container whose own hosts copy is stale, or a runner whose job
+     containers do not get a pin)
   4  --probe: a pinned address failed its probe (wins only over 0)
 
 writing:
@@ -117,7 +120,7 @@ class Run:
 
 def build_parser():
     parser = cli.make_parser(PROG, DESCRIPTION, EPILOG + "\n\n" + probe.PROBE_HELP
-                             + "\n" + runnerpins.RUNNERS_HELP)
+                             + "\n" + runnerpins.RUNNERS_HELP + "\n\n" + jobpins.JOBS_HELP)
     parser.add_argument("--hosts-file", metavar="PATH",
                         help="the hosts file (default: hosts_file in guard.conf, /etc/hosts)")
     parser.add_argument("--pin", metavar="NAME=ADDRESS", action="append", default=[],
@@ -255,6 +258,7 @@ def report(run, reporter):
         probe.log(run.probe_results, reporter)
     if run.runner_results is not None:
         runnerpins.log(run.runner_results, reporter)
+        jobpins.log(run.runner_results, reporter)
     if run.json:
         print_json(document(run))
     if run.mode in ("check", "diff") and p.changed:
@@ -264,7 +268,8 @@ def report(run, reporter):
     else:
         status = EXIT_OK
     if run.runner_results is not None:
-        status = runnerpins.combine(status, runnerpins.exit_status(run.runner_results))
+        status = runnerpins.combine(status, runnerpins.exit_status(run.runner_results),
+                                    jobpins.exit_status(run.runner_results))
     return status
 
 
@@ -379,6 +384,7 @@ def _execute(run, reporter):
         in_sync = run.written or not run.plan.changed
         run.runner_results = runnerpins.check(run.pins, run.runner_settings, run.mode, in_sync,
                                               reporter)
+        jobpins.check(run.runner_results, run.runner_settings, run.pins, run.mode)
     return report(run, reporter)
 
 
