@@ -32,7 +32,7 @@ import dataclasses
 from typing import List, Optional
 
 from . import runnerconfig
-from .report import EXIT_DRIFT, EXIT_FAILURE, EXIT_OK
+from .report import EXIT_DRIFT, EXIT_FAILURE, EXIT_OK, why
 
 UNKNOWN = "unknown"
 ERROR = "error"
@@ -87,7 +87,7 @@ class RunnerJobs:
 def _parse_inspect(call, container):
     import json
 
-    from . import docker
+    from .backends import docker
 
     try:
         doc = json.loads(call.text("stdout"))[0]
@@ -113,12 +113,12 @@ def _parse_show(call):
 def _begin(cfg, timeout):
     """Start asking where the runner's config is -> a Call."""
     if cfg.backend == "docker":
-        from . import docker
+        from .backends import docker
 
         return docker.Call("inspect", cfg.container,
                            ["inspect", "--type", "container", "--", cfg.container], timeout,
                            parse=lambda call: _parse_inspect(call, cfg.container))
-    from . import systemd
+    from .backends import systemd
 
     systemd.check_unit_name(cfg.unit)
     return systemd.Call("systemctl", "show", cfg.unit,
@@ -166,7 +166,7 @@ def _read(jobs, pins):
             data = handle.read(runnerconfig.MAX_CONFIG + 1)
     except OSError as exc:
         jobs.status = ERROR
-        jobs.reason = "cannot read its config %s: %s" % (where, exc.strerror or exc)
+        jobs.reason = "cannot read its config %s: %s" % (where, why(exc))
         return
     try:
         verdicts = runnerconfig.judge(runnerconfig.load(data), pins, jobs.config)
