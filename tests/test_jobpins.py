@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -367,7 +368,7 @@ def test_without_runners_yaml_is_not_imported(tmp_path):
     code = ("import sys; from forgejo_runner_guard import reconcile; "
             "status = reconcile.main(['--hosts-file', sys.argv[1], '--check']); "
             "assert 'yaml' not in sys.modules, 'yaml imported'; sys.exit(status)")
-    proc = subprocess.run([__import__("sys").executable, "-c", code, str(hosts)],
+    proc = subprocess.run([sys.executable, "-c", code, str(hosts)],
                           env=dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), "..", "lib")),
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -192,7 +192,8 @@ def check(results, s, pins, mode):
     started = []
     try:
         for r, cfg in zip(results, s.runners):
-            if r.status == runnerpins.ERROR and cfg.backend == "docker":
+            if cfg.backend not in ("docker", "systemd") or (
+                    r.status == runnerpins.ERROR and cfg.backend == "docker"):
                 continue
             jobs = RunnerJobs()
             try:
