@@ -8,13 +8,14 @@ The command body is a pipeline over one `Run` object:
     act        (write + verify, or print the diff, or nothing)
     report     (one summary line on stderr, warnings, --json on stdout)
 
-Later steps slot in after `act`, outside the hosts-file lock:
---probe (probe.py), --resolve (resolve.py: what the system resolver
-returns for each pinned name) and --runners/--refresh-stale (runnerpins.py, which
+Later steps slot in after `act`, outside the hosts-file lock: --resolve
+(resolve.py: what the system resolver returns for each pinned name),
+--probe (probe.py) and --runners/--refresh-stale (runnerpins.py, which
 checks the runner containers' own hosts copies after the file is
 reconciled, then jobpins.py, which reads each runner's config for what
-its job containers get).  Without --runners this command runs no other program: it
-does not import `sh` (runnerpins imports docker only when used).
+its job containers get).  Without --runners this command runs no other
+program: it does not import `sh` (runnerpins and jobpins import the
+backends only when used).
 
 Stable interface: main(argv=None) -> exit status.
 """
