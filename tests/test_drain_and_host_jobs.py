@@ -46,12 +46,13 @@ def host_job_pid(eng, container):
     return int(pids[0])
 
 
-def wait_for(path, text, seconds=10.0):
+def wait_for(path, text, seconds=10.0, count=1):
+    """Until `path` holds `text` (count times)."""
     import time
 
     deadline = time.monotonic() + seconds
     while True:
-        if path.exists() and text in path.read_text():
+        if path.exists() and path.read_text().count(text) >= count:
             return
         if time.monotonic() > deadline:
             raise AssertionError("%s: no %r in %r" % (path, text, path.read_text()
@@ -76,6 +77,7 @@ def test_a_draining_runner_is_restarted_without_sigkill(eng, tmp_path):
     assert result.stderr.strip().endswith("no job running: restarted")
     assert eng.started_at(runner) != before
     # its own words: it got SIGTERM, took its 3 s and exited by itself
+    wait_for(events, "idle", count=2)  # the new run is up
     assert events.read_text().splitlines() == ["idle", "got TERM", "exited by itself", "idle"]
 
 
@@ -92,6 +94,7 @@ def test_a_runner_that_does_not_drain_in_time_is_reported(eng, tmp_path):
     assert ("restarted, but %s did not stop within 1s of SIGTERM: it was killed (SIGKILL)"
             % runner) in doc["error"]
     assert "any job it was still running" in result.stderr
+    wait_for(events, "idle", count=2)
     assert events.read_text().splitlines() == ["idle", "got TERM", "idle"]
 
 

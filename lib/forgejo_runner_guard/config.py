@@ -40,6 +40,7 @@ BACKENDS = ("docker", "systemd")
 ENGINES = ("docker", "podman")  # the CLI a docker-backend runner (and job containers) use
 LOG_SOURCES = ("engine", "journal")  # where a docker-backend runner's log is read
 DEFAULT_STOP_TIMEOUT = 600.0  # seconds: 10m
+FLAVOURS = ("forgejo", "gitea")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +80,12 @@ class RunnerConfig:
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
     # the daemon's command names: a live child of it is a job without a container
     daemon: Tuple[str, ...] = DEFAULT_DAEMONS
+    # the polling model: wedged when every poll of the last `sustain` failed
+    sustain: float = 180.0
+    fetch_interval: float = 2.0
+    fetch_timeout: float = 30.0
+    fetch_interval_max: float = 5.0  # gitea: the backoff's cap
+    flavour: str = "forgejo"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,6 +205,11 @@ _RUNNER_KEYS = {
     "job_prefixes": parse_words,
     "stop_timeout": parse_duration,
     "daemon": lambda t: _nonempty_words(t),
+    "sustain": lambda t: _positive(parse_duration(t)),
+    "fetch_interval": lambda t: _positive(parse_duration(t)),
+    "fetch_timeout": lambda t: _positive(parse_duration(t)),
+    "fetch_interval_max": lambda t: _positive(parse_duration(t)),
+    "flavour": lambda t: _choice(t, FLAVOURS),
 }
 _SCHEMA = {
     "reconcile": {

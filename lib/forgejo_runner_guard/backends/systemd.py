@@ -487,7 +487,7 @@ class Systemd(calls.Calls):
 
 def scan_journal(data, since):
     """Evidence of a whole `journalctl -o json` text held in memory (tests)."""
-    journal = JournalScan(runnerlog.LogScan(since))
+    journal = JournalScan(runnerlog.LogScan(since, source="journal"))
     journal.feed(data)
     return journal.close()
 
@@ -499,7 +499,10 @@ def read_evidence(c, read, reporter):
     """c.evidence from the journal: read(since, feed) streams the entries
     (from one second before c.since: the scanner draws the exact line)
     through JournalScan into runnerlog.LogScan.  -> the JournalScan."""
-    journal = JournalScan(runnerlog.LogScan(c.since))
+    from .. import decide
+
+    journal = JournalScan(runnerlog.LogScan(c.since, source="journal",
+                                            model=decide.poll_model(c.cfg)))
     read(c.since - 1.0, journal.feed)
     c.evidence = journal.close()
     if journal.bad:
@@ -602,7 +605,6 @@ class Backend:
                                              stamp(c.since)))
         read_evidence(c, lambda since, feed: self.manager.journal(
             unit.name, unit.invocation_id, since, feed), reporter)
-
 
     def guard_jobs(self, checks, claims, reporter):
         """The job containers on the host's Docker engine; without an
