@@ -120,7 +120,6 @@ def test_empty_pins_means_no_pins(tmp_path):
          ":2: [watchdog] journal_match: not a journal match FIELD=VALUE"),
         ("[watchdog]\njournal_match = syslog_identifier=x\n",
          ":2: [watchdog] journal_match: not a journal match FIELD=VALUE"),
-        ("[watchdog]\ndaemon =\n", ":2: [watchdog] daemon: empty list"),
         ("[watchdog]\nstop_timeout = soon\n", ":2: [watchdog] stop_timeout: not a duration"),
     ],
 )
@@ -174,6 +173,8 @@ def test_issue_11_keys(tmp_path):
                                                              ("my-runner",))
     assert journallog.matches(a) == ("SYSLOG_IDENTIFIER=forgejo-runner", "_SYSTEMD_UNIT=r.service")
     assert (b.logs, b.stop_timeout, b.daemon) == ("engine", 90.0, ("forgejo-runner", "act_runner"))
+    path = write(tmp_path / "none.conf", "[watchdog]\ndaemon =\n")
+    assert config.load(path).watchdog.runners[0].daemon == ()  # none looked for
     assert journallog.matches(b) == ("CONTAINER_NAME=b",)  # the journald log driver's field
 
 

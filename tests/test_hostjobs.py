@@ -132,6 +132,10 @@ def test_proctree_of_a_process_that_is_gone():
     proc = subprocess.Popen(["true"])
     proc.wait()
     assert proctree.subtree(proc.pid) == [] and proctree.read(proc.pid) is None
+    with pytest.raises(proctree.ProcError) as err:
+        proctree.container(proc.pid)  # State.Pid of an engine in another pid namespace
+    assert "(pid %d) is not in /proc: the watchdog must run on the engine's host" % proc.pid \
+        in str(err.value)
 
 
 def test_proctree_cgroup_reads_the_processes_of_a_cgroup(tmp_path):

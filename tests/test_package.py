@@ -961,9 +961,46 @@ def test_systemd_backend_a_job_without_a_container_blocks_the_restart(native):
     assert native.invocation() == old
 
 
+def test_systemd_backend_restart_drains_or_reports_the_kill(native):
+    # The unit's own TimeoutStopSec= governs its drain: a runner that drains in
+    # 1 s within 5 s exits by itself; one that needs 5 s within 1 s is killed:
+    # reported, exit 1.  (tests/hostrunner.sh writes what happened to events.)
+    here = "/usr/local/lib/frg-native"
+    daemon = os.path.join(native.dir, "forgejo-runner")
+    shutil.copy(HOST_RUNNER, daemon)
+    os.chmod(daemon, 0o755)
+    box = os.path.join(native.dir, "state")
+    os.makedirs(box)
+    os.mkfifo(os.path.join(box, "fifo"))
+    events = os.path.join(box, "events")
+    for drain, timeout_stop, killed in ((1, 5, False), (5, 1, True)):
+        native.machine.run("systemctl", "stop", RUNNER_UNIT)  # the run before, if any
+        for name in ("started", "events"):
+            if os.path.exists(os.path.join(box, name)):
+                os.unlink(os.path.join(box, name))
+        native.start(lines=150, service=(
+            "TimeoutStopSec=%d\nEnvironment=FAKERUNNER=%s/fakerunner.sh\n"
+            "ExecStart=%s/forgejo-runner %s/state %d none wedged 150\n"
+            % (timeout_stop, here, here, here, drain)))
+        status, doc, err = native.watchdog("--cooldown", "0")
+        assert doc["restarted"] is True, (doc, err)
+        assert "TimeoutStopSec=%ds, shorter than the runner's stop_timeout (600s)" % timeout_stop \
+            in err
+        lines = open(events).read().splitlines()
+        if killed:
+            assert status == 1 and ("restarted, but forgejo-runner.service did not stop within "
+                                    "1s of SIGTERM: it was killed (SIGKILL)") in doc["error"], err
+            assert lines[:2] == ["idle", "got TERM"] and "exited by itself" not in lines, lines
+        else:
+            assert status == 0 and doc["error"] is None, err
+            assert lines[:3] == ["idle", "got TERM", "exited by itself"], lines
+
+
 CTR_UNIT = "frg-ctr-runner.service"
+# daemon = (none): the engine is the host's, in another pid namespace than the
+# machine's, so the container's processes cannot be seen from here
 CTR_CONF = ("[watchdog]\nrunners = ctr\n\n[runner ctr]\ncontainer = %s\nlogs = journal\n"
-            "journal_match = %s\nstop_timeout = 5s\n")
+            "journal_match = %s\nstop_timeout = 5s\ndaemon =\n")
 
 
 @pytest.mark.docker

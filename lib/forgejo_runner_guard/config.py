@@ -79,6 +79,7 @@ class RunnerConfig:
     # (finish its jobs) before the engine kills it
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
     # the daemon's command names: a live child of it is a job without a container
+    # (empty: none looked for)
     daemon: Tuple[str, ...] = DEFAULT_DAEMONS
     # the polling model: wedged when every poll of the last `sustain` failed
     sustain: float = 180.0
@@ -204,7 +205,7 @@ _RUNNER_KEYS = {
     "max_restarts": lambda t: parse_count(t, 0),
     "job_prefixes": parse_words,
     "stop_timeout": parse_duration,
-    "daemon": lambda t: _nonempty_words(t),
+    "daemon": parse_words,  # empty: no jobs without a container looked for
     "sustain": lambda t: _positive(parse_duration(t)),
     "fetch_interval": lambda t: _positive(parse_duration(t)),
     "fetch_timeout": lambda t: _positive(parse_duration(t)),

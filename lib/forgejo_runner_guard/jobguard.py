@@ -83,8 +83,8 @@ def guard_host(checks, read_procs, reporter):
     """Add each check's host jobs to its blocking jobs, or fail it when its
     processes cannot be read.  read_procs(check) -> hostjobs.Proc list."""
     for c in checks:
-        if c.error is not None:
-            continue
+        if c.error is not None or not c.cfg.daemon:
+            continue  # daemon = (empty): no jobs without a container looked for
         try:
             procs = read_procs(c)
         except GuardError as exc:
@@ -99,7 +99,9 @@ def container_host_jobs(engine, cfg):
     process tree).  Raises GuardError."""
     from . import proctree
 
+    if not cfg.daemon:
+        return []
     state = engine.inspect(cfg.container)
     if not state.running or not state.pid:
         return []
-    return host_jobs(cfg.name, cfg, proctree.subtree(state.pid))
+    return host_jobs(cfg.name, cfg, proctree.container(state.pid))

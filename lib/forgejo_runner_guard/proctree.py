@@ -1,8 +1,9 @@
 """Read a runner's processes from the host's /proc, for hostjobs.find().
 
-    subtree(pid)        a process and all its descendants: a container's
-                        processes from its init (docker/podman inspect's
-                        State.Pid, a host pid: the engine runs on this host)
+    subtree(pid)        a process and all its descendants
+    container(pid)      a container's processes: the subtree of its first
+                        process (docker/podman inspect's State.Pid, a pid
+                        of this host: the engine runs here), or ProcError
     cgroup(path)        the processes of a cgroup and its sub-cgroups: a
                         systemd unit's (`systemctl show -p ControlGroup`),
                         on the unified hierarchy (cgroup v2), the hybrid one
@@ -80,6 +81,17 @@ def subtree(root, proc=PROC):
         pids.append(pid)
         todo.extend(children.get(pid, ()))
     return [p for p in (read(pid, proc) for pid in sorted(pids)) if p is not None]
+
+
+def container(pid, proc=PROC):
+    """A running container's processes: the subtree of its State.Pid.
+    ProcError when there is no such process here: the engine runs on
+    another host or in another pid namespace, and the jobs cannot be seen."""
+    procs = subtree(pid, proc)
+    if not procs:
+        raise ProcError("the container's first process (pid %d) is not in %s: the watchdog "
+                        "must run on the engine's host, in its pid namespace" % (pid, proc))
+    return procs
 
 
 def cgroup_dir(path, root=CGROUP_FS):

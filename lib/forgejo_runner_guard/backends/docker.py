@@ -609,7 +609,7 @@ class Backend:
 
         for engine, group in self.engines.groups(checks):
             jobguard.guard(group, engine, claims, reporter)
-        jobguard.guard_host(checks, lambda c: proctree.subtree(c.state.pid) if c.state.pid
+        jobguard.guard_host(checks, lambda c: proctree.container(c.state.pid) if c.state.pid
                             else [], reporter)
 
     def restart(self, c, record, timeout, reporter):
