@@ -63,10 +63,12 @@ runner containers (--runners, --container, --refresh-stale):
 
   --refresh-stale restarts a stale runner, under the watchdog's rules and
   lock: never while a job container runs (an orphan from before the
-  runner's start does not block; any other blocks every runner), within
-  the restart budget (cooldown, max_restarts per hour, the watchdog's
-  state file), then confirms it runs with a new start time and that the
-  new copy has the pins.  --check, --diff and --probe change nothing:
+  runner's start does not block; any other blocks every runner) or a job
+  without a container (a child of the runner's daemon), within the
+  restart budget (cooldown, max_restarts per hour, the watchdog's state
+  file), with the runner's stop_timeout to drain (docker restart -t), then
+  confirms it runs with a new start time and that the new copy has the
+  pins.  --check, --diff and --probe change nothing:
   with them --refresh-stale only says what it would do.
 
   Exit status with --runners: 0 all fresh, refreshed, stopped or not
