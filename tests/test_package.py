@@ -939,18 +939,25 @@ def test_systemd_backend_job_start_after_the_errors_blocks_the_restart(native):
     assert native.invocation() == old
 
 
+def host_runner_service(native, drain, job):
+    """The [Service] lines of a unit running tests/hostrunner.sh installed as
+    forgejo-runner (its command name), logging a wedge of 150 errors, with
+    DRAIN and JOB as it takes them; its state dir (and FIFO) made once."""
+    here = "/usr/local/lib/frg-native"
+    daemon = os.path.join(native.dir, "forgejo-runner")
+    if not os.path.exists(daemon):
+        shutil.copy(HOST_RUNNER, daemon)
+        os.chmod(daemon, 0o755)
+        os.makedirs(os.path.join(native.dir, "state"))
+        os.mkfifo(os.path.join(native.dir, "state", "fifo"))
+    return ("Environment=FAKERUNNER=%s/fakerunner.sh\n"
+            "ExecStart=%s/forgejo-runner %s/state %s %s wedged 150\n" % (here, here, here, drain, job))
+
+
 def test_systemd_backend_a_job_without_a_container_blocks_the_restart(native):
     # The unit's daemon (tests/hostrunner.sh installed as forgejo-runner: its
     # command name) logs a wedge and has a child, a host job, in the unit's cgroup.
-    here = "/usr/local/lib/frg-native"
-    daemon = os.path.join(native.dir, "forgejo-runner")
-    shutil.copy(HOST_RUNNER, daemon)
-    os.chmod(daemon, 0o755)
-    os.makedirs(os.path.join(native.dir, "state"))
-    os.mkfifo(os.path.join(native.dir, "state", "fifo"))
-    old = native.start(lines=150, service=(
-        "Environment=FAKERUNNER=%s/fakerunner.sh\n"
-        "ExecStart=%s/forgejo-runner %s/state 0 3600 wedged 150\n" % (here, here, here)))
+    old = native.start(lines=150, service=host_runner_service(native, 0, 3600))
     status, doc, err = native.watchdog()
     assert status == 0 and doc["decision"] == "skipped-job" and not doc["restarted"], (doc, err)
     assert len(doc["blocking_jobs"]) == 1, doc
@@ -965,23 +972,15 @@ def test_systemd_backend_restart_drains_or_reports_the_kill(native):
     # The unit's own TimeoutStopSec= governs its drain: a runner that drains in
     # 1 s within 5 s exits by itself; one that needs 5 s within 1 s is killed:
     # reported, exit 1.  (tests/hostrunner.sh writes what happened to events.)
-    here = "/usr/local/lib/frg-native"
-    daemon = os.path.join(native.dir, "forgejo-runner")
-    shutil.copy(HOST_RUNNER, daemon)
-    os.chmod(daemon, 0o755)
     box = os.path.join(native.dir, "state")
-    os.makedirs(box)
-    os.mkfifo(os.path.join(box, "fifo"))
     events = os.path.join(box, "events")
     for drain, timeout_stop, killed in ((1, 5, False), (5, 1, True)):
         native.machine.run("systemctl", "stop", RUNNER_UNIT)  # the run before, if any
         for name in ("started", "events"):
             if os.path.exists(os.path.join(box, name)):
                 os.unlink(os.path.join(box, name))
-        native.start(lines=150, service=(
-            "TimeoutStopSec=%d\nEnvironment=FAKERUNNER=%s/fakerunner.sh\n"
-            "ExecStart=%s/forgejo-runner %s/state %d none wedged 150\n"
-            % (timeout_stop, here, here, here, drain)))
+        native.start(lines=150, service="TimeoutStopSec=%d\n" % timeout_stop
+                     + host_runner_service(native, drain, "none"))
         status, doc, err = native.watchdog("--cooldown", "0")
         assert doc["restarted"] is True, (doc, err)
         assert "TimeoutStopSec=%ds, shorter than the runner's stop_timeout (600s)" % timeout_stop \
