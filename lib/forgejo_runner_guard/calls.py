@@ -38,6 +38,7 @@ class Watch(threading.Thread):
         self.done = threading.Event()
         self.proc = None
         self.fired = None  # why it killed the command
+        self.kill = kill  # how it kills: the Call's end
 
     def touch(self):
         self.last = time.monotonic()
@@ -59,7 +60,7 @@ class Watch(threading.Thread):
                 self.fired = "no answer within %gs" % (
                     STREAM_CAP * self.timeout if self.stream else self.timeout
                 )
-            kill(self.proc)
+            self.kill(self.proc)
             return
 
 
@@ -103,11 +104,16 @@ class Sink:
 
 class Call:
     """One run of `command` (an sh.Command) in the background; result()
-    waits for it and returns parse(call), or raises."""
+    waits for it and returns parse(call), or raises.  sh_kwargs may
+    give _in (default /dev/null); `end` kills it (a subclass that starts
+    it in a session of its own may end the whole session)."""
+
+    end = staticmethod(kill)
 
     def __init__(self, command, args, timeout, on_chunk=None, parse=None, **sh_kwargs):
         self.parse = parse
         self.watch = Watch(timeout, stream=on_chunk is not None)
+        self.watch.kill = self.end
         self.sink = Sink(on_chunk, self.watch) if on_chunk is not None else None
         self._done = False
         self._result = None
@@ -116,8 +122,9 @@ class Call:
         if self.sink is not None:
             kwargs.update(_out=self.sink, _out_bufsize=LOG_CHUNK, _no_out=True)
         with open(os.devnull, "rb") as null:
+            kwargs.setdefault("_in", null)
             try:
-                self.proc = command(*args, _in=null, **kwargs)
+                self.proc = command(*args, **kwargs)
             except OSError as exc:
                 raise self.launch_error(exc)
         self.watch.proc = self.proc
@@ -144,7 +151,7 @@ class Call:
         return self._done
 
     def kill(self):
-        kill(self.proc)
+        self.end(self.proc)
 
     def result(self):
         """Wait; return the parsed result or raise."""

@@ -113,6 +113,7 @@ class Run:
     probe_results: Optional[Tuple[probe.ProbeResult, ...]] = None
     runner_settings: Optional[runnerpins.Settings] = None  # --runners (see runnerpins.py)
     runner_results: Optional[List[runnerpins.RunnerPins]] = None
+    notify: Optional[config.NotifyConfig] = None  # [notify]: pin-drift, stale-pin (notify.py)
 
 
 def build_parser():
@@ -171,7 +172,8 @@ def configure(args):
     run = Run(mode=mode, hosts_file=hosts, pins=pins, unpins=tuple(args.unpin),
               unpin_all=args.unpin_all, lock_file=conf.reconcile.lock_file,
               state_dir=conf.reconcile.state_dir, json=args.json, config_files=conf.files,
-              probe_settings=probe_settings, runner_settings=runner_settings)
+              probe_settings=probe_settings, runner_settings=runner_settings,
+              notify=conf.notify)
     # contradictions (--pin X --unpin X, --unpin-all with --pin) are caught here,
     # on an empty file, before anything is locked or read
     hostsfile.plan(b"", run.pins, run.unpins, run.unpin_all)
@@ -265,7 +267,38 @@ def report(run, reporter):
         status = EXIT_OK
     if run.runner_results is not None:
         status = runnerpins.combine(status, runnerpins.exit_status(run.runner_results))
+    if run.notify is not None and run.notify.commands:
+        notify_events(run, reporter)
     return status
+
+
+def notify_events(run, reporter):
+    """pin-drift (the hosts file not in sync, seen by a read-only run) and
+    stale-pin (a runner's hosts copy), once when each starts and, as
+    recovered, once when it ends; conditions in STATE_DIR/reconcile.json.
+    A failure is a warning: never the exit status."""
+    import time
+
+    from . import notify, state
+
+    subjects = []
+    if run.pins is not None and not run.unpins and not run.unpin_all and run.mode != "list":
+        drift = run.plan.changed and run.mode != "apply"
+        subjects.append(notify.Subject("hosts:" + run.hosts_file, "", "drift" if drift else "in-sync",
+                                       summary(run)))
+    for r in run.runner_results or ():
+        kind = {runnerpins.STALE: "stale", runnerpins.FRESH: "fresh",
+                runnerpins.REFRESHED: "fresh"}.get(r.status, r.status)
+        subjects.append(notify.Subject("runner:" + r.name, r.name, kind, r.summary(), r.reason))
+    history = state.State.load(run.state_dir, reporter.warning, notify.RECONCILE_STATE)
+    now = time.time()
+    docs, changed = notify.subject_events(subjects, history, now, PROG)
+    if changed:
+        try:
+            history.save(now)
+        except GuardError as exc:
+            reporter.warning("%s: a condition may be notified again" % exc)
+    notify.send(run.notify.commands, docs, run.notify.timeout, reporter)
 
 
 # ---------------------------------------------------------------- output

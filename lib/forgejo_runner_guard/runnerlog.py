@@ -28,7 +28,7 @@ import calendar
 import dataclasses
 import re
 import time
-from typing import FrozenSet, Optional
+from typing import FrozenSet, Optional, Tuple
 
 FETCH_ERROR = "FETCH_ERROR"
 JOB_START = "JOB_START"
@@ -36,6 +36,8 @@ OTHER = "OTHER"
 
 FETCH_PHRASE = "failed to fetch task"
 MAX_LINE = 64 * 1024  # a longer line is judged by its first MAX_LINE bytes
+RECENT_ERRORS = 5  # counted fetch-error lines kept whole, the newest, as evidence
+EVIDENCE_LINE = 1024  # characters of each such line kept
 
 # ------------------------------------------------------------ one line
 
@@ -284,6 +286,10 @@ class Evidence:
                          Docker time (not counted; non-zero means the
                          input lacked --timestamps or is damaged)
     since                the start of the counted window (epoch seconds)
+    recent_errors        the newest counted fetch-error lines (at most
+                         RECENT_ERRORS, oldest first), as the source wrote
+                         them with Docker's (or the journal's) time in front,
+                         ANSI codes removed, cut at EVIDENCE_LINE characters
     """
 
     errors: int = 0
@@ -294,6 +300,7 @@ class Evidence:
     lines: int = 0
     untimed: int = 0
     since: Optional[float] = None
+    recent_errors: Tuple[str, ...] = ()
 
 
 def merge(*evidences):
@@ -313,6 +320,8 @@ def merge(*evidences):
         lines=sum(e.lines for e in evidences),
         untimed=sum(e.untimed for e in evidences),
         since=min(sinces) if sinces else None,
+        recent_errors=tuple(sorted(line for e in evidences
+                                   for line in e.recent_errors)[-RECENT_ERRORS:]),
     )
 
 
@@ -368,6 +377,7 @@ class LogScan:
         self._job = None  # ns
         self._claims = set()
         self._untimed = 0
+        self._recent = []  # (ns, line) of counted fetch errors, trimmed to the newest
         self._result = None
 
     # -- feeding
@@ -417,6 +427,8 @@ class LogScan:
         kind, task, detail = classify(message)
         if kind != OTHER:
             self._take(kind, task, detail, ns)
+        if kind == FETCH_ERROR and ns is not None and ns >= self._since_ns:
+            self._keep(ns, _stamp(ns) + b" " + message)
 
     def close(self):
         """End of input: judge the last line (if it had no newline) and
@@ -435,6 +447,8 @@ class LogScan:
                 lines=self._lines,
                 untimed=self._untimed,
                 since=self.since,
+                recent_errors=tuple(_evidence_text(line) for _, line in
+                                    sorted(self._recent)[-RECENT_ERRORS:]),
             )
         return self._result
 
@@ -470,6 +484,7 @@ class LogScan:
         self._errors += len(stamps)
         top = max(stamps)
         ns = _ns(top)
+        self._keep_tail(data, start, end)
         if ns is None or (self._newest is not None and ns < self._newest):
             return
         # the detail of the last line in this block carrying that stamp
@@ -484,6 +499,23 @@ class LogScan:
                 line_end = min(data.find(b"\n", pos, end), pos + MAX_LINE)
                 self._newest, self._detail = ns, data[pos:line_end]
                 return
+
+    def _keep_tail(self, data, start, end):
+        """Keep the last fetch errors of a fast block (data[start - 1] is a
+        newline): its last few lines, walked back one by one."""
+        pos, looked = end - 1, 0
+        while looked < 4 * RECENT_ERRORS and pos >= start:
+            newline = data.rfind(b"\n", start - 1, pos)
+            match = _FAST_ERROR.match(data, newline) if newline >= 0 else None
+            if match and match.group(1) >= self._since_stamp:
+                self._keep(_ns(match.group(1)), data[newline + 1 : pos])
+            pos, looked = newline, looked + 1
+
+    def _keep(self, ns, line):
+        """One counted fetch error's line, for Evidence.recent_errors."""
+        self._recent.append((ns, line[: 4 * EVIDENCE_LINE]))
+        if len(self._recent) > 4 * RECENT_ERRORS:
+            self._recent = sorted(self._recent)[-RECENT_ERRORS:]
 
     def _lines_with(self, data, start, end, needle, want):
         """classify() every line of data[start:end] containing needle."""
@@ -511,6 +543,8 @@ class LogScan:
         if kind == OTHER or (want is not None and kind != want):
             return
         self._take(kind, task, detail, ns)
+        if kind == FETCH_ERROR and ns is not None and ns >= self._since_ns:
+            self._keep(ns, line)
 
     def _take(self, kind, task, detail, ns):
         """Count one classified line (FETCH_ERROR or JOB_START) of time ns."""
@@ -526,6 +560,14 @@ class LogScan:
             self._claims.add(task)
             if self._job is None or ns >= self._job:
                 self._job = ns
+
+
+def _evidence_text(line):
+    """A kept line as text: decoded, ANSI codes and other control
+    characters but tabs removed, at most EVIDENCE_LINE characters."""
+    text = _ANSI.sub("", line.decode("utf-8", "replace"))
+    text = "".join(ch for ch in text if ch >= " " or ch == "\t").rstrip()
+    return text[:EVIDENCE_LINE]
 
 
 def scan(data, since, fast=True):
