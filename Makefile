@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 BUILD_DEBS := debhelper dh-python python3-all python3-setuptools python3-sh python3-stdeb \
 	fakeroot build-essential lintian
 TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-container \
-	python3-venv util-linux iproute2 openssl ca-certificates man-db
+	python3-venv util-linux iproute2 openssl ca-certificates man-db curl
 
 .PHONY: help deps build-deps venvs check test-unit test-sh1 test-py39 deb install demo bench clean
 

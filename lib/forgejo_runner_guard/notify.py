@@ -154,8 +154,12 @@ class NotifyCall(calls.Call):
         except Exception:  # sh.CommandNotFound (AttributeError, ImportError by version)
             raise NotifyError("%s: no such program" % program)
         data = (json.dumps(doc, sort_keys=True) + "\n").encode("utf-8")
-        super().__init__(executable, command.argv[1:], timeout, _in=data,
-                         _env=environment(doc), _new_session=True)
+        try:
+            super().__init__(executable, command.argv[1:], timeout, _in=data,
+                             _env=environment(doc), _new_session=True)
+        except sh.ForkException as exc:  # exec failed (not a program: ENOEXEC, ...)
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            raise NotifyError("cannot run it: %s" % (lines[-1].strip() if lines else "exec failed"))
 
     def launch_error(self, exc):
         return NotifyError("cannot run it: %s" % (getattr(exc, "strerror", None) or exc))
@@ -198,14 +202,14 @@ def send(commands, docs, timeout, reporter, dry_run=False):
     for doc, command in todo:
         try:
             started.append((doc, command, NotifyCall(command, doc, timeout), None))
-        except NotifyError as exc:
+        except Exception as exc:  # NotifyError, or anything else: never the check's failure
             started.append((doc, command, None, exc))
     results = []
     for doc, command, call, error in started:
         if call is not None:
             try:
                 call.result()
-            except NotifyError as exc:
+            except Exception as exc:
                 error = exc
         if error is None:
             reporter.debug("notified %s%s through %s" % (doc["event"], _about(doc), command.key))
