@@ -295,12 +295,13 @@ def test_conffile_documents_every_key_and_its_default():
 
     path = os.path.join(ROOT, "debian", "guard.conf")
     text = open(path).read()
-    for section in ("reconcile", "watchdog"):
+    for section in ("reconcile", "watchdog", "notify"):
         for key in config._SCHEMA[section]:
             assert re.search(r"^#%s =" % key, text, re.M), "%s: [%s] %s is not documented" % (path, section, key)
     # As shipped it changes nothing ...
     assert config.load(path).reconcile == config.Config().reconcile
     assert config.load(path).watchdog == config.Config().watchdog
+    assert config.load(path).notify == config.Config().notify
     # ... and the values it shows are the defaults: uncomment every setting.
     uncommented = re.sub(r"^#(?=\[|\w+ =|    \S)", "", text, flags=re.M)
     assert uncommented.count("\n#") < text.count("\n#")
@@ -313,6 +314,7 @@ def test_conffile_documents_every_key_and_its_default():
         shutil.rmtree(os.path.dirname(other))
     assert loaded.reconcile == config.Config().reconcile
     assert loaded.watchdog == config.Config().watchdog
+    assert loaded.notify == config.Config().notify
 
 
 def _postrm_program(text):

@@ -189,10 +189,13 @@ def parse_argv(text):
 
 
 def parse_events(text):
-    """Event names (notify.EVENTS) a [notify] command is run for."""
+    """Event names (notify.EVENTS) a [notify] command is run for; none:
+    every event."""
+    words = parse_words(text)
+    if not words:
+        return ()
     from .notify import EVENTS  # only a config with an event filter needs it
 
-    words = _nonempty_words(text)
     for word in words:
         if word not in EVENTS:
             raise ValueError("unknown event %r (known: %s)" % (word, ", ".join(EVENTS)))
@@ -417,8 +420,8 @@ def notify_config(values):
             continue
         events = values.get("events" + key[len("command"):], ((), ""))[0]
         commands.append(NotifyCommand(key, argv, events, where))
-    for key, (_, where) in values.items():
-        if key.partition(".")[0] == "events" and not values.get("command" + key[len("events"):],
+    for key, (events, where) in values.items():
+        if key.partition(".")[0] == "events" and events and not values.get("command" + key[len("events"):],
                                                                ((), ""))[0]:
             raise ConfigError("%s: [notify] %s: no command%s to filter"
                               % (where, key, key[len("events"):]))
