@@ -67,6 +67,13 @@ exit status:
      runner container whose own hosts copy is stale)
   4  --probe: a pinned address failed its probe (wins only over 0)
 
+notifications:
+  With [notify] commands in guard.conf (see forgejo-runner-watchdog(8)):
+  pin-drift when --check, --diff or --probe finds the file not in sync,
+  stale-pin for a runner whose hosts copy lacks the pins (--runners), and
+  recovered when a later run finds it in sync; each once, kept in
+  STATE_DIR/reconcile.json.  A failing command is a warning only.
+
 writing:
   The hosts file is replaced atomically: a temporary file beside it gets
   the original's owner, mode and extended attributes (SELinux label), is
