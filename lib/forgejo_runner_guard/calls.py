@@ -64,13 +64,17 @@ class Watch(threading.Thread):
             return
 
 
-def kill(proc):
-    """SIGKILL a running sh command (no-op once it has ended)."""
+def kill(proc, group=False):
+    """SIGKILL a running sh command (no-op once it has ended); group: and
+    everything in its process group (one started with _new_session)."""
     if proc is None:
         return
     try:
         if proc.process.exit_code is None:
-            proc.process.kill()
+            if group:
+                proc.process.kill_group()
+            else:
+                proc.process.kill()
     except (OSError, AttributeError):
         pass
 

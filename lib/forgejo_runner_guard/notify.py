@@ -140,7 +140,7 @@ class NotifyError(Exception):
 class NotifyCall(calls.Call):
     """One run of a notify command; result() -> None or raises NotifyError."""
 
-    end = staticmethod(lambda proc: kill_group(proc))
+    end = staticmethod(lambda proc: calls.kill(proc, group=True))  # what it started, too
 
     def __init__(self, command, doc, timeout):
         import json
@@ -174,17 +174,6 @@ class NotifyCall(calls.Call):
         if len(said) > OUTPUT_TAIL:
             said = "..." + said[-OUTPUT_TAIL:]
         return NotifyError("exit status %d%s" % (exit_code, ": " + said if said else ""))
-
-
-def kill_group(proc):
-    """SIGKILL a command and everything in its session (no-op once ended)."""
-    if proc is None:
-        return
-    try:
-        if proc.process.exit_code is None:
-            proc.process.kill_group()
-    except (OSError, AttributeError):
-        pass
 
 
 def send(commands, docs, timeout, reporter, dry_run=False):
