@@ -419,3 +419,19 @@ def test_evidence_from_the_journal_and_bounded():
     assert ev.errors == 2000 and len(ev.recent_errors) == runnerlog.RECENT_ERRORS
     assert all(len(line) == runnerlog.EVIDENCE_LINE for line in ev.recent_errors)
     assert ev.recent_errors[-1].startswith("2026-06-29T10:01:39.000000000Z level=error")
+
+
+def test_onfailure_unit_verifies_and_the_drop_in_names_it(tmp_path):
+    import configparser
+    import subprocess
+
+    unit = "notify-failure@forgejo-runner-watchdog.service.service"  # as OnFailure= starts it
+    with open(os.path.join(EXAMPLES, "notify-failure@.service")) as handle:
+        (tmp_path / unit).write_text(handle.read())
+    proc = subprocess.run(["systemd-analyze", "verify", unit], cwd=str(tmp_path), text=True,
+                          capture_output=True, env=dict(os.environ, SYSTEMD_UNIT_PATH="%s:" % tmp_path))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    drop_in = configparser.ConfigParser(interpolation=None)
+    drop_in.read(os.path.join(EXAMPLES, "onfailure.conf"))
+    assert drop_in["Unit"]["OnFailure"] == "notify-failure@%n.service"
+    assert drop_in.sections() == ["Unit"]

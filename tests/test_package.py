@@ -171,10 +171,16 @@ def test_native_package_contents(packages):
         "usr/share/man/man8/forgejo-runner-watchdog.8.gz",
         "%s/%s" % (DOC, RUNBOOK),  # uncompressed
         "%s/copyright" % DOC,
+        "%s/examples/notify-failure@.service" % DOC,
+        "%s/examples/onfailure.conf" % DOC,
+        "%s/examples/notify-network.conf" % DOC,
     ) + tuple("lib/systemd/system/" + unit for unit in UNITS):
         assert path in paths, "%s is not in the package" % path
     for tool in TOOLS:
         assert paths["usr/bin/" + tool].startswith("-rwxr-xr-x"), paths["usr/bin/" + tool]
+    for example in ("notify-ntfy", "notify-gotify", "notify-apprise", "notify-mail"):
+        path = "%s/examples/%s" % (DOC, example)
+        assert paths.get(path, "").startswith("-rwxr-xr-x"), (path, paths.get(path))
     assert not any("__pycache__" in p or p.endswith(".pyc") for p in paths)
     assert not [p for p in paths if p.startswith("usr/lib/python3/dist-packages/tests")]
 
