@@ -316,7 +316,8 @@ def test_examples_are_shipped_executable():
 
 def test_notify_test_sends_one_test_event_through_every_command(tmp_path):
     out = tmp_path / "events"
-    rec = write(tmp_path / "rec", "#!/bin/sh\n{ echo \"$GUARD_EVENT $1\"; cat; } >>%s\n" % out, 0o755)
+    rec = write(tmp_path / "rec", "#!/bin/sh\n{ echo \"$GUARD_EVENT $1\"; cat; } >%s.$1\n" % out,
+                0o755)  # the commands run side by side: a file each
     conf = write(tmp_path / "guard.conf",
                  "[watchdog]\nrunners = a b\n[notify]\ncommand = %s one\n"
                  "command.two = %s two\nevents.two = refused\n" % (rec, rec))
@@ -325,9 +326,10 @@ def test_notify_test_sends_one_test_event_through_every_command(tmp_path):
     assert result.stderr.splitlines() == [
         "forgejo-runner-watchdog: notify test: [notify] command: sent",
         "forgejo-runner-watchdog: notify test: [notify] command.two: sent"]
-    lines = out.read_text().splitlines()
-    assert sorted(lines[0::2]) == ["test one", "test two"]
-    event = json.loads(lines[1])
+    one, two = (open("%s.%s" % (out, n)).read().splitlines() for n in ("one", "two"))
+    assert (one[0], two[0]) == ("test one", "test two")
+    assert one[1] == two[1]
+    event = json.loads(one[1])
     assert (event["event"], event["runner"], event["decision"]) == ("test", "a b", "test")
     assert event["host"] == os.uname().nodename
 
@@ -435,3 +437,29 @@ def test_onfailure_unit_verifies_and_the_drop_in_names_it(tmp_path):
     drop_in.read(os.path.join(EXAMPLES, "onfailure.conf"))
     assert drop_in["Unit"]["OnFailure"] == "notify-failure@%n.service"
     assert drop_in.sections() == ["Unit"]
+
+
+@pytest.mark.parametrize("tail", [0, 1, 2, 7])
+@pytest.mark.parametrize("chunk", [4096, 64 * 1024, 1 << 20])
+def test_evidence_the_same_on_the_fast_and_the_slow_path(tail, chunk):
+    """A flood (the fast path, block by block), then `tail` stragglers
+    among info lines: the newest five are the same either way."""
+    def stamp(i):
+        return "2026-06-29T10:%02d:%02d.%09dZ" % (i // 60000, i // 1000 % 60, i % 1000 * 1000)
+
+    flood = "".join('%s level=error msg="failed to fetch task" error="n%d"\n' % (stamp(i), i)
+                    for i in range(3000))
+    info = "".join('%s level=info msg="poll %d"\n' % (stamp(3000 + i), i) for i in range(400))
+    stragglers = "".join('%s level=error msg="failed to fetch task" error="s%d"\n'
+                         % (stamp(4000 + i), i) for i in range(tail))
+    data = (flood + info + stragglers).encode()
+    since = runnerlog.parse_time(stamp(2990))
+    results = []
+    for fast in (True, False):
+        scan = runnerlog.LogScan(since, fast=fast)
+        for start in range(0, len(data), chunk):
+            scan.feed(data[start : start + chunk])
+        results.append(scan.close())
+    assert results[0] == results[1]
+    want = ['error="n%d"' % i for i in range(2990, 3000)] + ['error="s%d"' % i for i in range(tail)]
+    assert [line.rsplit(" ", 1)[1] for line in results[0].recent_errors] == want[-5:]

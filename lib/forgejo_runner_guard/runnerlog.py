@@ -378,6 +378,7 @@ class LogScan:
         self._claims = set()
         self._untimed = 0
         self._recent = []  # (ns, line) of counted fetch errors, trimmed to the newest
+        self._held = None  # the newest fast block (data, start, end): its tail, read late
         self._result = None
 
     # -- feeding
@@ -434,6 +435,9 @@ class LogScan:
         """End of input: judge the last line (if it had no newline) and
         return the Evidence."""
         if self._result is None:
+            if self._held is not None:
+                self._keep_tail(*self._held)
+                self._held = None
             if self._carry:
                 self._lines += 1
                 self._one(self._carry, None)
@@ -484,7 +488,10 @@ class LogScan:
         self._errors += len(stamps)
         top = max(stamps)
         ns = _ns(top)
-        self._keep_tail(data, start, end)
+        # its last lines are read only if no later block has enough of them
+        if self._held is not None and len(stamps) < RECENT_ERRORS:
+            self._keep_tail(*self._held)
+        self._held = (data, start, end)
         if ns is None or (self._newest is not None and ns < self._newest):
             return
         # the detail of the last line in this block carrying that stamp
@@ -503,13 +510,14 @@ class LogScan:
     def _keep_tail(self, data, start, end):
         """Keep the last fetch errors of a fast block (data[start - 1] is a
         newline): its last few lines, walked back one by one."""
-        pos, looked = end - 1, 0
-        while looked < 4 * RECENT_ERRORS and pos >= start:
+        pos, kept = end - 1, 0
+        while kept < RECENT_ERRORS and pos >= start:
             newline = data.rfind(b"\n", start - 1, pos)
             match = _FAST_ERROR.match(data, newline) if newline >= 0 else None
             if match and match.group(1) >= self._since_stamp:
                 self._keep(_ns(match.group(1)), data[newline + 1 : pos])
-            pos, looked = newline, looked + 1
+                kept += 1
+            pos = newline
 
     def _keep(self, ns, line):
         """One counted fetch error's line, for Evidence.recent_errors."""
