@@ -808,3 +808,58 @@ def test_watchdog_unit_reads_the_journal_and_restarts_from_its_sandbox(native):
         state = os.path.join(machine.root, "var/lib/forgejo-runner-guard/state.json")
         if os.path.exists(state):
             os.unlink(state)
+
+
+def test_watchdog_unit_notifies_from_its_sandbox_and_the_onfailure_example_mails_its_journal(native):
+    """The packaged unit runs a [notify] command inside its sandbox (a local
+    one: the unit has no network); the shipped OnFailure= drop-in and
+    template unit, installed as the runbook says, mail the journal of a
+    failed run (to a stand-in mail(1): the container has no MTA)."""
+    machine = native.machine
+    root = machine.root
+    unit = UNITS[1]
+    examples = os.path.join(root, DOC, "examples")
+    files = {
+        "usr/local/bin/frg-record": "#!/bin/sh\ncat >>/var/lib/forgejo-runner-guard/notified.jsonl\n",
+        "usr/local/bin/mail": "#!/bin/sh\n{ printf '%s\\n' \"$@\"; cat; } >/var/tmp/frg-mail.txt\n",
+        "etc/forgejo-runner-guard/guard.conf.d/60-notify.conf": "[notify]\ncommand = /usr/local/bin/frg-record\n",
+        "etc/systemd/system/notify-failure@.service":
+            open(os.path.join(examples, "notify-failure@.service")).read(),
+        "etc/systemd/system/%s.d/onfailure.conf" % unit: open(os.path.join(examples, "onfailure.conf")).read(),
+    }
+    made = []
+    try:
+        for path, text in files.items():
+            full = os.path.join(root, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as handle:
+                handle.write(text)
+            os.chmod(full, 0o755 if "/bin/" in path else 0o644)
+            made.append(full)
+        machine.run("systemctl", "daemon-reload", check=True)
+        old = native.start("wedged", "150", lines=150)
+        assert machine.run("systemctl", "start", unit, timeout=120).returncode == 0
+        assert native.invocation() != old
+        with open(os.path.join(root, "var/lib/forgejo-runner-guard/notified.jsonl")) as handle:
+            [event] = [json.loads(line) for line in handle]
+        assert (event["event"], event["runner"], event["decision"]) == ("restarted", "native", "wedged")
+        assert len(event["evidence"]) == 5 and event["host"]
+        # a failed run (the runner stopped: exit 1) starts notify-failure@ for it
+        machine.run("systemctl", "stop", RUNNER_UNIT, check=True)
+        assert machine.run("systemctl", "start", unit, timeout=120).returncode != 0
+        mail = os.path.join(root, "var/tmp/frg-mail.txt")
+        deadline = time.monotonic() + 15
+        while not os.path.exists(mail) or "is inactive" not in open(mail).read():
+            assert time.monotonic() < deadline, "notify-failure@%s.service sent nothing" % unit
+            time.sleep(0.2)
+        text = open(mail).read().splitlines()
+        assert text[:3] == ["-s", "%s failed on %s" % (unit, machine.run("hostname").stdout.strip()), "root"]
+        assert any("unit %s is inactive (dead)" % RUNNER_UNIT in line for line in text[3:]), text
+    finally:
+        for full in made + [os.path.join(root, p) for p in (
+                "var/tmp/frg-mail.txt", "var/lib/forgejo-runner-guard/notified.jsonl",
+                "var/lib/forgejo-runner-guard/state.json")]:
+            if os.path.exists(full):
+                os.unlink(full)
+        machine.run("systemctl", "reset-failed")
+        machine.run("systemctl", "daemon-reload")
