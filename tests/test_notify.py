@@ -62,6 +62,15 @@ def test_transition(previous, kind, restarted, failed, expect):
     assert notify.transition(previous, kind, restarted, failed) == expect
 
 
+def test_every_problem_is_a_kind_decide_gives():
+    from forgejo_runner_guard import decide
+
+    assert set(notify.PROBLEMS) == {decide.REFUSED, decide.FORGE_ERROR, decide.SKIPPED_BUDGET}
+    assert set(notify.FINE) == {decide.HEALTHY, decide.RECOVERED}
+    assert set(notify.PROBLEMS.values()) | {notify.RESTARTED, notify.RESTART_FAILED,
+                                            notify.RECOVERED} <= set(notify.EVENTS)
+
+
 def test_filters():
     every = config.NotifyCommand("command", ("true",))
     some = config.NotifyCommand("command.x", ("true",), ("refused", "recovered"))

@@ -38,6 +38,7 @@ DEFAULT_RUNNER = "forgejo_runner"
 DEFAULT_JOB_PREFIXES = ("FORGEJO-ACTIONS-TASK-", "GITEA-ACTIONS-TASK-")
 
 BACKENDS = ("docker", "systemd")
+FLAVOURS = ("forgejo", "gitea")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,12 @@ class RunnerConfig:
     cooldown: float = 600.0
     max_restarts: int = 3  # per hour
     job_prefixes: Tuple[str, ...] = DEFAULT_JOB_PREFIXES
+    # the polling model: wedged when every poll of the last `sustain` failed
+    sustain: float = 180.0
+    fetch_interval: float = 2.0
+    fetch_timeout: float = 30.0
+    fetch_interval_max: float = 5.0  # gitea: the backoff's cap
+    flavour: str = "forgejo"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +222,11 @@ _RUNNER_KEYS = {
     "cooldown": parse_duration,
     "max_restarts": lambda t: parse_count(t, 0),
     "job_prefixes": parse_words,
+    "sustain": lambda t: _positive(parse_duration(t)),
+    "fetch_interval": lambda t: _positive(parse_duration(t)),
+    "fetch_timeout": lambda t: _positive(parse_duration(t)),
+    "fetch_interval_max": lambda t: _positive(parse_duration(t)),
+    "flavour": lambda t: _choice(t, FLAVOURS),
 }
 _SCHEMA = {
     "reconcile": {

@@ -21,6 +21,8 @@ def outcome(c, dry_run):
         detail = d.newest_error_detail
         return "refused by the server%s: the runner must be re-registered (a restart cannot " \
                "help)" % (" (%s)" % detail if detail else "")
+    if d.kind == decide.FORGE_ERROR:
+        return d.reason
     if d.kind == decide.SKIPPED_JOB:
         return "wedged, not restarted while a job runs: skipped"
     if d.kind == decide.SKIPPED_BUDGET:
@@ -35,14 +37,20 @@ def outcome(c, dry_run):
 
 
 def summary(c, dry_run):
+    """One line: what the log shows, the jobs, the outcome; when only the
+    polling rule holds, the failing streak stands for the count; a log
+    source that cannot tell job output apart says so at the end."""
     d = c.decision
     if d.kind == decide.ERROR:
         return "%s: %s" % (c.name, c.error or d.reason)
-    span = d.span if d.span is not None else d.window
-    parts = ["%s in %ds (threshold %d)" % (_plural(d.errors, "fetch error"), round(span),
-                                           d.threshold)]
-    if d.newest_error_age is not None:
-        parts.append("newest %ds ago" % max(0, round(d.newest_error_age)))
+    if d.rule == "polling":
+        parts = [d.polling]
+    else:
+        span = d.span if d.span is not None else d.window
+        parts = ["%s in %ds (threshold %d)" % (_plural(d.errors, "fetch error"), round(span),
+                                               d.threshold)]
+        if d.newest_error_age is not None:
+            parts.append("newest %ds ago" % max(0, round(d.newest_error_age)))
     if c.jobs_from_log:
         parts.append("no job running (no Docker engine; by the log)")
     elif c.jobs_checked:
@@ -50,7 +58,10 @@ def summary(c, dry_run):
     if d.orphans:
         parts.append(decide.jobs_phrase(d.orphans,
                                         "orphaned (from before the runner's start; ignored)"))
-    return "%s: %s: %s" % (c.name, ", ".join(parts), outcome(c, dry_run))
+    line = "%s: %s: %s" % (c.name, ", ".join(parts), outcome(c, dry_run))
+    if d.ambiguous:
+        line += " (beware: %s)" % d.ambiguous
+    return line
 
 
 def exit_status(c):
@@ -83,6 +94,13 @@ def runner(c, dry_run):
         "recent": c.cfg.recent,
         "newest_error_age": _rounded(d.newest_error_age),
         "newest_error": d.newest_error_detail or None,
+        "failure_class": d.failure_class or None,
+        "rule": d.rule or None,
+        "sustain": c.cfg.sustain,
+        "streak": _rounded(d.streak),
+        "streak_polls": d.streak_polls,
+        "log_source": None if c.evidence is None else c.evidence.source,
+        "ambiguous": d.ambiguous or None,
         "job_start_age": _rounded(d.job_start_age),
         "job_running": d.job_running if c.jobs_checked else None,
         "blocking_jobs": list(d.blocking),
@@ -119,8 +137,8 @@ def samples(checks, history, now):
             up=up,
             fetch_errors=d.errors if up else None,
             threshold=c.cfg.threshold,
-            wedged=(d.kind in (decide.WEDGED, decide.REFUSED, decide.SKIPPED_JOB,
-                               decide.SKIPPED_BUDGET)) if up else None,
+            wedged=(d.kind in (decide.WEDGED, decide.REFUSED, decide.FORGE_ERROR,
+                               decide.SKIPPED_JOB, decide.SKIPPED_BUDGET)) if up else None,
             restarts_total=history.restarts_total(c.name),
             last_check=now,
             last_restart=history.last_restart(c.name),

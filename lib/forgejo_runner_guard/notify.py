@@ -48,13 +48,11 @@ TEST = "test"
 EVENTS = (RESTARTED, RESTART_FAILED, REFUSED, SERVER_ERROR, BUDGET_EXHAUSTED, RECOVERED,
           STALE_PIN, PIN_DRIFT)
 
-# decide's kinds that are a persisting problem -> their event.  "forge-error"
-# is the forge's own error (issue 10's decision kind): mapped by its name, so
-# it notifies as soon as decide.py gives it.
+# decide's kinds (decide.REFUSED, FORGE_ERROR: the forge's own error,
+# SKIPPED_BUDGET) that are a persisting problem -> their event
 PROBLEMS = {
     "refused": REFUSED,
     "forge-error": SERVER_ERROR,
-    "server-error": SERVER_ERROR,
     "skipped-budget": BUDGET_EXHAUSTED,
 }
 FINE = ("healthy", "recovered")  # decide's kinds that end a condition

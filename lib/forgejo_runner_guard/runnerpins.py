@@ -104,6 +104,7 @@ class RunnerPins:
     blocking_jobs: List[str] = dataclasses.field(default_factory=list)
     orphaned_jobs: List[str] = dataclasses.field(default_factory=list)
     exit_status: int = EXIT_OK
+    jobs: Optional[dict] = None  # what its job containers get (jobpins.RunnerJobs)
 
     def summary(self):
         who = "runner %s" % self.name

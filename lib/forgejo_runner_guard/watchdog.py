@@ -47,15 +47,18 @@ what "wedged" means:
   the path to the forge is lossy it logs, at error level,
       level=error msg="failed to fetch task" error="unavailable: ..."
   on every poll, runs no jobs and never recovers by itself; a healthy
-  runner logs none.  A runner counts as wedged when all of these hold:
+  runner logs none.  A runner counts as wedged when either holds:
     * at least THRESHOLD such lines in the last WINDOW (default 40 in 5m;
       a wedged runner logs about 150), counting only lines of the
-      container's current run (times come from Docker, not the text);
-    * the newest of them is younger than RECENT (default 60s): the burst
-      is still going on (older: "recovered");
-    * no job start ("task N repo is ...") was logged after it.
-  Only the runner's own error-level lines count: job output that merely
-  contains the phrase never does.
+      container's current run (times come from Docker, not the text),
+      the newest younger than RECENT (default 60s; older: "recovered");
+    * every poll failed for the last SUSTAIN (guard.conf sustain, 3m) and
+      the newest failure is recent by the runner's polling model
+      (fetch_interval, fetch_timeout, flavour, fetch_interval_max): a
+      forge that hangs fails once every fetch_timeout, never 40 times;
+  and no job start ("task N repo is ...") was logged after it.  Only the
+  runner's own lines on its stderr count (with a TTY: only those in
+  logrus's own colours): job output never does.
 
   A wedged runner is restarted (docker restart), unless:
     * a job container runs (FORGEJO-ACTIONS-TASK-*, GITEA-ACTIONS-TASK-*):
@@ -63,6 +66,8 @@ what "wedged" means:
       current start is an orphan of an earlier run: reported, not blocking;
     * the server refuses the runner (unauthenticated, unregistered):
       a restart cannot help, re-register it; exit 1;
+    * the failure is the forge's own error (internal: ...): a restart
+      cannot help ("forge-error"); exit 1;
     * the restart budget is spent: COOLDOWN since the last restart (with
       30s of slack) or MAX_RESTARTS in the last hour; exit 1.
 

@@ -11,10 +11,14 @@ at a time and take ten times `timeout` in all.  Every failure is a
 DockerError (a GuardError, exit 1) with one line that says what went
 wrong: engine unreachable, container missing, timed out, logs unreadable.
 
-Logs go to a Sink (calls.py) in 256 KiB chunks, stdin on /dev/null;
-stderr is merged into stdout by the CLI's own single writer
-(_err_to_out): the runner logs to stderr, and one pipe keeps lines whole;
-the CLI's own error message is told apart by its lack of a timestamp.
+Logs go to two Sinks (calls.py) in 256 KiB chunks, stdin on /dev/null:
+`docker logs` writes the container's stdout on its stdout and the
+container's stderr on its stderr; with a TTY (Config.Tty) the container
+has one stream, on stdout.  The runner logs to stderr and a job's output
+goes to stdout, so without a TTY only stderr is scanned (no job can write
+a line there); with one, stdout is, and only logrus's coloured lines count
+(runnerlog, source "tty").  The CLI's own error message comes on stderr,
+told apart by its lack of a timestamp.
 Why each sh option, with the figures: bench/README.md.
 
 The backend (class Backend, see backends/__init__.py): gather starts
@@ -121,6 +125,7 @@ class ContainerState(NamedTuple):
     hosts_path: str
     restart_count: int
     network_mode: str = ""  # HostConfig.NetworkMode: "host" copies the host's /etc/hosts
+    tty: bool = False  # Config.Tty: one merged stream, on `docker logs`' stdout
 
 
 class JobRecord(NamedTuple):
@@ -188,11 +193,11 @@ def _error(what, container, message, exit_code):
 class Call(calls.Call):
     """One docker CLI run in the background; result() waits for it."""
 
-    def __init__(self, what, container, args, timeout, on_chunk=None, parse=None):
+    def __init__(self, what, container, args, timeout, on_chunk=None, parse=None, on_err_chunk=None):
         self.what = what
         self.container = container
-        extra = {"_err_to_out": True} if on_chunk is not None else {}
-        super().__init__(_command(), args, timeout, on_chunk=on_chunk, parse=parse, **extra)
+        super().__init__(_command(), args, timeout, on_chunk=on_chunk, parse=parse,
+                         on_err_chunk=on_err_chunk)
 
     def _subject(self):
         return "docker %s%s" % (self.what, " " + self.container if self.container else "")
@@ -205,8 +210,8 @@ class Call(calls.Call):
                              % (self._subject(), reason, host()))
 
     def failed(self, exit_code):
-        if self.sink is not None:
-            message = _cli_message(self.sink.tail.decode("utf-8", "replace"))
+        if self.err_sink is not None:
+            message = _cli_message(self.err_sink.tail.decode("utf-8", "replace"))
         else:
             message = _first_line(self.text("stderr")) or _first_line(self.text("stdout"))
         return _error(self.what, self.container, message, exit_code)
@@ -241,15 +246,17 @@ class Docker(calls.Calls):
 
     # -- logs
 
-    def begin_logs(self, container, since, on_chunk):
-        """Stream `docker logs --timestamps --since SINCE CONTAINER`, both
-        streams, to on_chunk(bytes) in chunks of up to calls.LOG_CHUNK bytes
-        (called from sh's reader thread).  since: epoch seconds or None."""
+    def begin_logs(self, container, since, on_chunk, on_err_chunk):
+        """Stream `docker logs --timestamps --since SINCE CONTAINER`: the
+        container's stdout to on_chunk(bytes), its stderr to
+        on_err_chunk(bytes), in chunks of up to calls.LOG_CHUNK bytes
+        (called from sh's reader threads).  since: epoch seconds or None."""
         args = ["logs", "--timestamps"]
         if since is not None:
             args += ["--since", "%.9f" % max(0.0, since)]
         args += ["--", container]
-        return self._start("logs", container, args, self.timeout, on_chunk=on_chunk)
+        return self._start("logs", container, args, self.timeout, on_chunk=on_chunk,
+                           on_err_chunk=on_err_chunk)
 
     # -- restart
 
@@ -327,6 +334,7 @@ def _parse_inspect(call, container):
         hosts_path=str(doc.get("HostsPath") or ""),
         restart_count=int(doc.get("RestartCount") or 0),
         network_mode=str((doc.get("HostConfig") or {}).get("NetworkMode") or ""),
+        tty=bool((doc.get("Config") or {}).get("Tty")),
     )
 
 
@@ -334,21 +342,32 @@ def _parse_inspect(call, container):
 
 
 class _Gate:
-    """Holds the log stream (in sh's reader thread) until the runner's
-    start time is known, then feeds it to the scanner.  So `docker logs`
-    starts together with `docker inspect` instead of after it."""
+    """Holds the log streams (in sh's reader threads) until `docker
+    inspect` has said where counting starts and whether the container has
+    a TTY, then feeds the one stream that carries the runner's log to the
+    scanner and drops the other.  So `docker logs` starts together with
+    `docker inspect` instead of after it."""
 
     def __init__(self):
         self.ready = threading.Event()
         self.scan = None
+        self.tty = False
 
-    def open(self, scan):
+    def open(self, scan, tty=False):
         self.scan = scan
+        self.tty = tty
         self.ready.set()
 
-    def feed(self, chunk):
+    def out(self, chunk):
+        """The container's stdout: the runner's log only with a TTY."""
         self.ready.wait()
-        if self.scan is not None:
+        if self.scan is not None and self.tty:
+            self.scan.feed(chunk)
+
+    def err(self, chunk):
+        """The container's stderr: the runner's log without a TTY."""
+        self.ready.wait()
+        if self.scan is not None and not self.tty:
             self.scan.feed(chunk)
 
 
@@ -358,7 +377,7 @@ class _Reading:
     def __init__(self, engine, container, since):
         self.gate = _Gate()
         self.inspect = engine.begin_inspect(container)
-        self.logs = engine.begin_logs(container, since, self.gate.feed)
+        self.logs = engine.begin_logs(container, since, self.gate.out, self.gate.err)
 
 
 class ContainerRestart:
@@ -447,10 +466,13 @@ class Backend:
             return
         c.since = decide.window_start(now, c.cfg.window, container.started_at,
                                       container.finished_at)
-        work.gate.open(runnerlog.LogScan(c.since))
-        reporter.debug("%s: container %s (%s), %s, started %s, counting from %s"
+        source = "tty" if container.tty else "stderr"
+        work.gate.open(runnerlog.LogScan(c.since, source=source, model=decide.poll_model(c.cfg)),
+                       container.tty)
+        reporter.debug("%s: container %s (%s), %s, started %s, counting from %s, reading its %s"
                        % (c.name, container.name, container.id[:12], container.status,
-                          stamp(container.started_at), stamp(c.since)))
+                          stamp(container.started_at), stamp(c.since),
+                          "TTY stream" if container.tty else "stderr"))
 
     def _scan(self, c, reporter):
         """The log stream's end -> the evidence (or the error)."""

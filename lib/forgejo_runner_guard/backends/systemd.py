@@ -435,7 +435,7 @@ class Systemd(calls.Calls):
 
 def scan_journal(data, since):
     """Evidence of a whole `journalctl -o json` text held in memory (tests)."""
-    journal = JournalScan(runnerlog.LogScan(since))
+    journal = JournalScan(runnerlog.LogScan(since, source="journal"))
     journal.feed(data)
     return journal.close()
 
@@ -519,7 +519,8 @@ class Backend:
                    "use StandardError=journal" % (unit.name, unit.std_error or "nowhere"))
             return
         c.since = decide.window_start(now, c.cfg.window, unit.started_at, None, margin=0.0)
-        journal = JournalScan(runnerlog.LogScan(c.since))
+        journal = JournalScan(runnerlog.LogScan(c.since, source="journal",
+                                                model=decide.poll_model(c.cfg)))
         reporter.debug("%s: unit %s, %s, invocation %s, started %s, last stopped %s, "
                        "counting from %s" % (c.name, unit.name, unit.status, unit.invocation_id,
                                              stamp(unit.started_at), stamp(unit.stopped_at),
