@@ -79,6 +79,17 @@ def test_refused_three_checks_one_event(eng, tmp_path):
     assert state["runners"][runner]["notified"]["condition"] == "refused"
 
 
+def test_the_forges_own_error_is_one_server_error(eng, tmp_path):
+    s = Setup(eng, tmp_path)
+    runner = eng.runner("errors", "60", "internal", lines=60)
+    for _ in range(2):
+        result = s.run(runner)
+        assert result.returncode == 1, result.stderr
+    [event] = s.events()
+    assert (event["event"], event["decision"]) == ("server-error", "forge-error")
+    assert event["error"].startswith("internal: pick task")
+
+
 def test_budget_exhausted_once(eng, tmp_path):
     s = Setup(eng, tmp_path)
     runner = eng.runner("wedged", "60", lines=60)
