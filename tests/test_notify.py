@@ -472,3 +472,25 @@ def test_evidence_the_same_on_the_fast_and_the_slow_path(tail, chunk):
     assert results[0] == results[1]
     want = ['error="n%d"' % i for i in range(2990, 3000)] + ['error="s%d"' % i for i in range(tail)]
     assert [line.rsplit(" ", 1)[1] for line in results[0].recent_errors] == want[-5:]
+
+
+def test_state_keeps_the_condition_and_survives_a_damaged_one(tmp_path):
+    from forgejo_runner_guard import state
+
+    history = state.State.load(str(tmp_path), pytest.fail)
+    history.record("a", 100.0)
+    history.set_notified("a", "refused", 101.0)
+    history.set_notified("b", "budget-exhausted", 102.0)
+    history.save(200.0)
+    again = state.State.load(str(tmp_path), pytest.fail)
+    assert (again.notified("a"), again.notified("b"), again.notified("c")) == \
+        ("refused", "budget-exhausted", None)
+    assert again.history("a") == [100.0] and again.history("b") == []
+    again.set_notified("a", None, 300.0)
+    again.save(300.0)
+    doc = json.load(open(tmp_path / "state.json"))
+    assert doc["runners"]["a"] == {"restarts": [100.0], "restarts_total": 1}
+    doc["runners"]["b"]["notified"] = {"condition": "refused"}  # damaged: forgotten, nothing else
+    (tmp_path / "state.json").write_text(json.dumps(doc))
+    third = state.State.load(str(tmp_path), pytest.fail)
+    assert third.notified("b") is None and third.history("a") == [100.0]

@@ -70,10 +70,9 @@ class State:
                 restarts = sorted(float(t) for t in entry.get("restarts", []))
                 total = int(entry.get("restarts_total", len(restarts)))
                 runners[str(name)] = {"restarts": restarts, "restarts_total": max(total, 0)}
-                if entry.get("notified"):
-                    runners[str(name)]["notified"] = {
-                        "condition": str(entry["notified"]["condition"]),
-                        "since": float(entry["notified"]["since"])}
+                notified = _notified(entry.get("notified"))
+                if notified:
+                    runners[str(name)]["notified"] = notified
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             warn("the state file %s is corrupt (%s): starting with an empty restart history; "
                  "the next run that restarts a runner replaces it" % (path, _why(exc)))
@@ -124,6 +123,16 @@ class State:
             safewrite.atomic_write(self.path, data, 0o644)
         except OSError as exc:
             raise GuardError("cannot write the state file %s: %s" % (self.path, why(exc)))
+
+
+def _notified(value):
+    """A runner's "notified" entry, or None when absent or damaged (a
+    condition forgotten is at worst notified again; the restart history
+    is kept)."""
+    try:
+        return {"condition": str(value["condition"]), "since": float(value["since"])}
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _why(exc):
