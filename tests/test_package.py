@@ -589,7 +589,7 @@ def test_boot_unit_ran_and_pinned(machine):
     assert os.getxattr(os.path.join(machine.root, "etc/hosts"), "user.frg-test") == b"kept"
 
 
-def journal(machine, ready, *matches, seconds=10.0, settle=0.0):
+def journal(machine, ready, *matches, seconds=30.0, settle=0.0):
     """journalctl -o cat MATCHES in the container, polled until ready(text)
     or `seconds` pass: journald reads a service's output stream on its own
     schedule, so a line may land a moment after the unit has finished.
