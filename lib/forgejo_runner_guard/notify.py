@@ -90,22 +90,24 @@ def wants(command, event):
     return event == TEST or not command.events or event in command.events
 
 
-def event_document(event, runner, decision, summary, error="", evidence=(), host=None,
-                   now=None, tool="", previous=None, **extra):
-    """The event as the JSON document on a command's stdin."""
+def event_document(event, runner, decision, summary, now=None, host=None, **fields):
+    """The event as the JSON document on a command's stdin.  fields:
+    error (text), evidence (lines), tool, previous (the condition before),
+    and anything else the caller adds (backend, dry_run)."""
     doc = {
         "event": event,
         "runner": runner or "",
         "host": host if host is not None else os.uname().nodename,
         "decision": decision or "",
         "summary": summary or "",
-        "error": error or "",
-        "evidence": list(evidence),
         "time": now,
-        "tool": tool,
-        "previous": previous,
+        "error": "",
+        "tool": "",
+        "previous": None,
     }
-    doc.update(extra)
+    doc.update(fields)
+    doc["error"] = doc["error"] or ""
+    doc["evidence"] = list(fields.get("evidence", ()))
     return doc
 
 

@@ -41,6 +41,7 @@ import re
 from typing import FrozenSet, Optional, Tuple
 
 from .failures import PollModel, failure_class, refused, slow  # noqa: F401 (refused: part of the API)
+from .sources import SOURCES, SourceWatch
 from .stamps import _NS, _ns, _since_ns, _stamp, parse_time, to_seconds  # noqa: F401 (parse_time: API)
 
 FETCH_ERROR = "FETCH_ERROR"
@@ -249,32 +250,8 @@ class Evidence:
     recent_errors: Tuple[str, ...] = ()
 
 
-SOURCES = ("stderr", "tty", "journal")
 # Runner lines that show its level (logfmt; the TTY layout), and the job
 # logger's lines (an old runner prints them at every level)
-_LEVEL_NEEDLES = {
-    "journal": ((b"level=trace", "trace"), (b"level=debug", "debug")),
-    "tty": ((b"TRAC\x1b[0m[", "trace"), (b"DEBU\x1b[0m[", "debug")),
-}
-_STAMP = rb"(?:\d{4}-\d\d-\d\dT[\d:.]+Z )?"  # Docker's, when fed with it
-_JOB_OUTPUT = {"journal": re.compile(rb"(?:^|\n)" + _STAMP + rb"(?:\*DRYRUN\* )?\[[^\]\n]+\] "),
-               "tty": re.compile(rb"(?:^|\n)" + _STAMP + rb"\x1b\[\d+m(?:\||\[)")}
-
-
-def ambiguity(source, level, job_output):
-    """Why a source cannot tell job output from the runner's lines, or ""."""
-    if source == "stderr":
-        return ""
-    where = "a TTY stream" if source == "tty" else "a journal that merges stdout and stderr"
-    if level:
-        return "%s at log level %s: job output there cannot be told from the runner's lines; " \
-               "set log.level to info" % (where, level)
-    if job_output:
-        return "%s with job output in it (a runner older than 5.0 prints it at every level): " \
-               "it cannot be told from the runner's lines" % where
-    return ""
-
-
 # Fast path for floods: a fetch error in the canonical forms, found for a
 # whole block by one regex in C (it starts at the newline before the line,
 # so the line's start is Docker's, never a job's).  Every line it matches
@@ -349,8 +326,7 @@ class LogScan:
         self._job = None  # ns
         self._claims = set()
         self._untimed = 0
-        self._level = ""  # "debug" or "trace" once seen
-        self._job_output = False
+        self._watch = SourceWatch(source)  # the runner's level, job output, in a merged source
         self._recent = []  # (ns, line) of counted fetch errors, trimmed to the newest
         self._held = None  # the newest fast block (data, start, end): its tail, read late
         self._result = None
@@ -374,7 +350,7 @@ class LogScan:
             line = (self._carry + chunk[: min(first, MAX_LINE)])[:MAX_LINE]
             self._carry = b""
             self._lines += 1
-            self._watch(b"\n" + line, 0, len(line) + 1)
+            self._watch.see(b"\n" + line, 0, len(line) + 1)
             self._one(line)
             start = first + 1
         last = chunk.rfind(b"\n")
@@ -398,8 +374,7 @@ class LogScan:
         if self._result is not None:
             raise ValueError("LogScan.add after close")
         self._lines += 1
-        if self._source != "stderr" and self._level != "trace":
-            self._watch(b"\n" + message, 0, len(message) + 1)
+        self._watch.see(b"\n" + message, 0, len(message) + 1)
         if not _NEEDLES.search(message):
             return
         kind, task, detail = classify(message, self._tty)
@@ -417,7 +392,7 @@ class LogScan:
                 self._held = None
             if self._carry:
                 self._lines += 1
-                self._watch(b"\n" + self._carry, 0, len(self._carry) + 1)
+                self._watch.see(b"\n" + self._carry, 0, len(self._carry) + 1)
                 self._one(self._carry)
                 self._carry = b""
             detail = self._detail_text
@@ -437,8 +412,8 @@ class LogScan:
                 untimed=self._untimed,
                 since=self.since,
                 source=self._source,
-                level=self._level,
-                ambiguous=ambiguity(self._source, self._level, self._job_output),
+                level=self._watch.level,
+                ambiguous=self._watch.ambiguity(),
                 recent_errors=tuple(_evidence_text(line) for _, line in
                                     sorted(self._recent)[-RECENT_ERRORS:]),
             )
@@ -446,24 +421,10 @@ class LogScan:
 
     # -- internals
 
-    def _watch(self, data, start, end):
-        """Note, for a merged source, the runner's level (debug, trace) and
-        job logger lines in data[start:end]."""
-        if self._source == "stderr" or self._level == "trace":
-            return
-        for needle, level in _LEVEL_NEEDLES[self._source]:
-            if data.find(needle, start, end) >= 0:
-                if level == "trace" or not self._level:
-                    self._level = level
-                break
-        if not self._job_output and _JOB_OUTPUT[self._source].search(data, max(0, start - 1), end):
-            self._job_output = True
-
     def _block(self, data, start, end):
         """Complete lines data[start:end] (end just after a newline; start
         is 0 or just after a newline)."""
-        if self._source != "stderr":
-            self._watch(data, start, end)
+        self._watch.see(data, start, end)
         candidates = data.count(_FETCH_NEEDLE, start, end)
         find = data.find
         others = (find(_JOB_NEEDLE, start, end) >= 0 or find(b"fetching a task", start, end) >= 0

@@ -30,6 +30,7 @@ exit_now(main()).
 
 import os
 import time
+from typing import NamedTuple, Optional
 
 from . import cli, config, restart, state
 from .report import EXIT_FAILURE, EXIT_OK, GuardError, UsageError, print_json
@@ -186,20 +187,18 @@ def build_parser():
 # ---------------------------------------------------------------- configure
 
 
-class Settings:
+class Settings(NamedTuple):
     """One run's settings: the runners and what applies to all of them."""
 
-    def __init__(self, runners, state_dir, metrics_file, docker_timeout, dry_run, json,
-                 config_files=(), notify=None, notify_test=False):
-        self.runners = runners
-        self.state_dir = state_dir
-        self.metrics_file = metrics_file
-        self.docker_timeout = docker_timeout
-        self.dry_run = dry_run
-        self.json = json
-        self.config_files = config_files
-        self.notify = notify if notify is not None else config.NotifyConfig()
-        self.notify_test = notify_test
+    runners: tuple  # config.RunnerConfig
+    state_dir: str
+    metrics_file: Optional[str]
+    docker_timeout: float
+    dry_run: bool
+    json: bool
+    config_files: tuple = ()
+    notify: config.NotifyConfig = config.NotifyConfig()
+    notify_test: bool = False
 
 
 _OVERRIDES = (
