@@ -212,10 +212,16 @@ def test_native_package_contents(packages):
         "usr/share/man/man8/forgejo-runner-watchdog.8.gz",
         "%s/%s" % (DOC, RUNBOOK),  # uncompressed
         "%s/copyright" % DOC,
+        "%s/examples/notify-failure@.service" % DOC,
+        "%s/examples/onfailure.conf" % DOC,
+        "%s/examples/notify-network.conf" % DOC,
     ) + tuple("lib/systemd/system/" + unit for unit in UNITS):
         assert path in paths, "%s is not in the package" % path
     for tool in TOOLS:
         assert paths["usr/bin/" + tool].startswith("-rwxr-xr-x"), paths["usr/bin/" + tool]
+    for example in ("notify-ntfy", "notify-gotify", "notify-apprise", "notify-mail"):
+        path = "%s/examples/%s" % (DOC, example)
+        assert paths.get(path, "").startswith("-rwxr-xr-x"), (path, paths.get(path))
     assert not any("__pycache__" in p or p.endswith(".pyc") for p in paths)
     assert not [p for p in paths if p.startswith("usr/lib/python3/dist-packages/tests")]
 
@@ -354,12 +360,13 @@ def test_conffile_documents_every_key_and_its_default():
 
     path = os.path.join(ROOT, "debian", "guard.conf")
     text = open(path).read()
-    for section in ("reconcile", "watchdog"):
+    for section in ("reconcile", "watchdog", "notify"):
         for key in config._SCHEMA[section]:
             assert re.search(r"^#%s =" % key, text, re.M), "%s: [%s] %s is not documented" % (path, section, key)
     # As shipped it changes nothing ...
     assert config.load(path).reconcile == config.Config().reconcile
     assert config.load(path).watchdog == config.Config().watchdog
+    assert config.load(path).notify == config.Config().notify
     # ... and the values it shows are the defaults: uncomment every setting.
     uncommented = re.sub(r"^#(?=\[|\w+ =|    \S)", "", text, flags=re.M)
     assert uncommented.count("\n#") < text.count("\n#")
@@ -372,6 +379,7 @@ def test_conffile_documents_every_key_and_its_default():
         shutil.rmtree(os.path.dirname(other))
     assert loaded.reconcile == config.Config().reconcile
     assert loaded.watchdog == config.Config().watchdog
+    assert loaded.notify == config.Config().notify
 
 
 def _postrm_program(text):
@@ -582,7 +590,7 @@ def test_boot_unit_ran_and_pinned(machine):
     assert os.getxattr(os.path.join(machine.root, "etc/hosts"), "user.frg-test") == b"kept"
 
 
-def journal(machine, ready, *matches, seconds=10.0, settle=0.0):
+def journal(machine, ready, *matches, seconds=30.0, settle=0.0):
     """journalctl -o cat MATCHES in the container, polled until ready(text)
     or `seconds` pass: journald reads a service's output stream on its own
     schedule, so a line may land a moment after the unit has finished.
@@ -1116,3 +1124,58 @@ def test_watchdog_unit_reads_the_journal_and_restarts_from_its_sandbox(native):
         state = os.path.join(machine.root, "var/lib/forgejo-runner-guard/state.json")
         if os.path.exists(state):
             os.unlink(state)
+
+
+def test_watchdog_unit_notifies_from_its_sandbox_and_the_onfailure_example_mails_its_journal(native):
+    """The packaged unit runs a [notify] command inside its sandbox (a local
+    one: the unit has no network); the shipped OnFailure= drop-in and
+    template unit, installed as the runbook says, mail the journal of a
+    failed run (to a stand-in mail(1): the container has no MTA)."""
+    machine = native.machine
+    root = machine.root
+    unit = UNITS[1]
+    examples = os.path.join(root, DOC, "examples")
+    files = {
+        "usr/local/bin/frg-record": "#!/bin/sh\ncat >>/var/lib/forgejo-runner-guard/notified.jsonl\n",
+        "usr/local/bin/mail": "#!/bin/sh\n{ printf '%s\\n' \"$@\"; cat; } >/var/tmp/frg-mail.txt\n",
+        "etc/forgejo-runner-guard/guard.conf.d/60-notify.conf": "[notify]\ncommand = /usr/local/bin/frg-record\n",
+        "etc/systemd/system/notify-failure@.service":
+            open(os.path.join(examples, "notify-failure@.service")).read(),
+        "etc/systemd/system/%s.d/onfailure.conf" % unit: open(os.path.join(examples, "onfailure.conf")).read(),
+    }
+    made = []
+    try:
+        for path, text in files.items():
+            full = os.path.join(root, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as handle:
+                handle.write(text)
+            os.chmod(full, 0o755 if "/bin/" in path else 0o644)
+            made.append(full)
+        machine.run("systemctl", "daemon-reload", check=True)
+        old = native.start("wedged", "150", lines=150)
+        assert machine.run("systemctl", "start", unit, timeout=120).returncode == 0
+        assert native.invocation() != old
+        with open(os.path.join(root, "var/lib/forgejo-runner-guard/notified.jsonl")) as handle:
+            [event] = [json.loads(line) for line in handle]
+        assert (event["event"], event["runner"], event["decision"]) == ("restarted", "native", "wedged")
+        assert len(event["evidence"]) == 5 and event["host"]
+        # a failed run (the runner stopped: exit 1) starts notify-failure@ for it
+        machine.run("systemctl", "stop", RUNNER_UNIT, check=True)
+        assert machine.run("systemctl", "start", unit, timeout=120).returncode != 0
+        mail = os.path.join(root, "var/tmp/frg-mail.txt")
+        deadline = time.monotonic() + 15
+        while not os.path.exists(mail) or "is inactive" not in open(mail).read():
+            assert time.monotonic() < deadline, "notify-failure@%s.service sent nothing" % unit
+            time.sleep(0.2)
+        text = open(mail).read().splitlines()
+        assert text[:3] == ["-s", "%s failed on %s" % (unit, machine.run("hostname").stdout.strip()), "root"]
+        assert any("unit %s is inactive (dead)" % RUNNER_UNIT in line for line in text[3:]), text
+    finally:
+        for full in made + [os.path.join(root, p) for p in (
+                "var/tmp/frg-mail.txt", "var/lib/forgejo-runner-guard/notified.jsonl",
+                "var/lib/forgejo-runner-guard/state.json")]:
+            if os.path.exists(full):
+                os.unlink(full)
+        machine.run("systemctl", "reset-failed")
+        machine.run("systemctl", "daemon-reload")

@@ -476,3 +476,29 @@ def test_a_restart_that_does_not_come_back_is_exit_1_and_recorded(site):
     assert "error: runner %s: stale: " % site.name in line
     assert ": restart failed: %s is exited" % site.name in line
     assert len(site.restarts()) == 1  # it did restart: the budget must see it
+
+
+@pytest.mark.docker
+def test_stale_pin_is_notified_once_and_its_end_once(site, tmp_path):
+    out = tmp_path / "events.jsonl"
+    rec = tmp_path / "rec"
+    rec.write_text("#!/bin/sh\ncat >>%s\n" % out)
+    rec.chmod(0o755)
+    with open(site.conf, "a") as handle:
+        handle.write("[notify]\ncommand = %s\n" % rec)
+
+    def events():
+        return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+
+    site.start_runner()  # before the pin: its copy lacks it
+    for args in (("--runners",), ("--check", "--runners")):  # stale twice: notified once
+        site.run(*args)
+    [stale] = events()
+    assert (stale["event"], stale["runner"], stale["decision"]) == ("stale-pin", site.name, "stale")
+    assert stale["error"] == "forge.azrak.io -> 10.1.0.10 missing"
+    assert stale["summary"].startswith("runner %s: stale: " % site.name)
+    proc = site.run("--refresh-stale")
+    assert proc.returncode == EXIT_OK and "refreshed" in site.runner_line(proc), proc.stderr
+    site.run("--runners")
+    assert [e["event"] for e in events()] == ["stale-pin", "recovered"]
+    assert events()[1]["runner"] == site.name and events()[1]["previous"] == "stale-pin"
