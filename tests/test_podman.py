@@ -56,6 +56,10 @@ class Way(Engine):
     def cli(self, *args):
         return self.docker(*args).stdout.strip()
 
+    def cleanup(self):
+        if self.names:  # podman rm -f would give each its 10 s to stop
+            self.docker("rm", "-f", "-t", "0", *self.names, check=False)
+
     def conf(self, text=""):
         path = self.tmp / ("guard-%d.conf" % len(self.names))
         path.write_text("[watchdog]\nengine = %s\ndocker_timeout = 10s\n%s" % (self.engine, text))
@@ -184,3 +188,18 @@ def test_runners_refresh_a_stale_host_network_container(way):
     path = way.cli("inspect", "--format", "{{.HostsPath}}", runner)
     # podman writes the pinned line without its comment: the pin all the same
     assert "10.1.0.10\tforge.azrak.io\n" in open(path).read()
+
+
+def test_a_runner_that_does_not_drain_in_time_is_reported_killed(way):
+    """The grace period and the kill report under Podman: podman restart -t
+    (or the Docker API's), and FinishedAt as podman records it."""
+    runner, events = host_runner(way, way.tmp, 30, "none", "wedged", "60", lines=60)
+    conf = way.conf("runners = r\n[runner r]\ncontainer = %s\nstop_timeout = 1s\n" % runner)
+    result = run_tool(WATCHDOG, "--config", conf, "--state-dir", str(way.tmp / "state"), "--json",
+                      env=way.tool_env(), timeout=60)
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)["runners"][0]
+    assert doc["restarted"] is True
+    assert ("restarted, but %s did not stop within 1s of SIGTERM: it was killed (SIGKILL)"
+            % runner) in doc["error"]
+    assert "exited by itself" not in events.read_text()
