@@ -1006,8 +1006,10 @@ def test_systemd_backend_restart_drains_or_reports_the_kill(native):
 CTR_UNIT = "frg-ctr-runner.service"
 # daemon = (none): the engine is the host's, in another pid namespace than the
 # machine's, so the container's processes cannot be seen from here
-CTR_CONF = ("[watchdog]\nrunners = ctr\n\n[runner ctr]\ncontainer = %s\nlogs = journal\n"
-            "journal_match = %s\nstop_timeout = 5s\ndaemon =\n")
+# Beside it, runner "plain": a container whose log `docker logs` reads, in the same run.
+CTR_CONF = ("[watchdog]\nrunners = ctr plain\ndaemon =\n\n[runner ctr]\ncontainer = %s\n"
+            "logs = journal\njournal_match = %s\nstop_timeout = 5s\n\n[runner plain]\n"
+            "container = %s\n")
 
 
 @pytest.mark.docker
@@ -1025,6 +1027,7 @@ def test_a_container_runner_logging_only_to_the_journal(machine, docker_host):
     relay = test_engine.Relay(os.path.join(here, "docker.sock"), docker_host[len("unix://"):])
     host_env = dict(os.environ, DOCKER_HOST=docker_host)
     name = "frg-ctr-" + uuid.uuid4().hex[:8]
+    plain = name + "-plain"
     unit_file = os.path.join(machine.root, "etc/systemd/system", CTR_UNIT)
     conf = os.path.join(machine.root, "etc/frg-ctr.conf")
     inside = ["env", "DOCKER_HOST=unix:///usr/local/lib/frg-ctr/docker.sock",
@@ -1032,11 +1035,14 @@ def test_a_container_runner_logging_only_to_the_journal(machine, docker_host):
 
     def watchdog(match, *args):
         with open(conf, "w") as handle:
-            handle.write(CTR_CONF % (name, match))
+            handle.write(CTR_CONF % (name, match, plain))
         proc = machine.run(*inside, "forgejo-runner-watchdog", "--config", "/etc/frg-ctr.conf",
                            "--json", "--state-dir", "/var/lib/frg-ctr-state", *args, timeout=60)
         assert "Traceback" not in proc.stderr, proc.stderr
-        return proc, json.loads(proc.stdout)["runners"][0]
+        docs = json.loads(proc.stdout)["runners"]
+        assert [d["name"] for d in docs] == ["ctr", "plain"], docs
+        assert (docs[1]["decision"], docs[1]["errors"]) == ("healthy", 0), docs
+        return proc, docs[0]
 
     def started():
         return sh("docker", "inspect", "--format", "{{.State.StartedAt}}", name,
@@ -1046,6 +1052,9 @@ def test_a_container_runner_logging_only_to_the_journal(machine, docker_host):
         sh("docker", "create", "--init", "--network", "none", "--log-driver", "none", "--name",
            name, "-v", "%s:/fakerunner.sh:ro" % FAKE_RUNNER, "frg-busybox:latest",
            "sh", "/fakerunner.sh", "wedged", "60", env=host_env)
+        sh("docker", "run", "-d", "--init", "--network", "none", "--name", plain, "-v",
+           "%s:/fakerunner.sh:ro" % FAKE_RUNNER, "frg-busybox:latest", "sh", "/fakerunner.sh",
+           "healthy", env=host_env)
         with open(unit_file, "w") as handle:
             handle.write("[Service]\nSyslogIdentifier=frg-ctr\n"
                          "Environment=DOCKER_HOST=unix:///usr/local/lib/frg-ctr/docker.sock\n"
@@ -1070,7 +1079,7 @@ def test_a_container_runner_logging_only_to_the_journal(machine, docker_host):
                 os.unlink(path)
         machine.run("systemctl", "daemon-reload")
         machine.run("rm", "-rf", "/var/lib/frg-ctr-state")
-        sh("docker", "rm", "-f", name, env=host_env, check=False)
+        sh("docker", "rm", "-f", name, plain, env=host_env, check=False)
         relay.stop()
         shutil.rmtree(here, ignore_errors=True)
 

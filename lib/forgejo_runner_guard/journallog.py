@@ -56,8 +56,7 @@ def gather(engines, checks, now, reporter):
             except GuardError as exc:
                 c.fail(str(exc))
     finally:
-        manager.close()
-        engines.close()
+        manager.close()  # not the engines: other runners' log streams may be running on them
 
 
 def _read(c, manager, reporter):
