@@ -66,13 +66,12 @@ def test_a_long_command_line_is_shortened():
     assert len(job.command) == hostjobs.ARGS_MAX and job.command.endswith("...")
 
 
-@pytest.mark.parametrize("text, parsed", [
-    (b"4711 (forgejo-runner) S 1 4711 4711 0 -1 4194560 612 0 0 0\n",
-     (4711, "forgejo-runner", "S", 1)),
-    (b"12 (a (b) c) Z 3 12 12 0", (12, "a (b) c", "Z", 3)),
-])
-def test_parse_stat(text, parsed):
-    assert hostjobs.parse_stat(text) == parsed
+def test_parse_stat_of_this_process():
+    with open("/proc/self/stat", "rb") as handle:
+        pid, comm, state, ppid = hostjobs.parse_stat(handle.read())
+    with open("/proc/self/comm") as handle:
+        assert (pid, comm, state, ppid) == (os.getpid(), handle.read().rstrip("\n"), "R",
+                                            os.getppid())
 
 
 @pytest.mark.parametrize("text", [b"", b"12 sleep S 1", b"x (sleep) S 1", b"12 (sleep)"])
