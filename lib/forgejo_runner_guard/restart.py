@@ -21,8 +21,8 @@ tools never both restart a runner.  Here:
                         run did not stop by itself in time (an error: exit 1)
 
 A target is the backend's object for one runner: begin(), look(),
-confirmed(state), killed(state), stuck(state) (the message when it is not confirmed in
-time) and NOT_DONE.  No decisions here and no output: the result says
+confirmed(state), killed(state), stuck(state) (the message when it is
+not confirmed in time) and NOT_DONE.  No decisions here and no output: the result says
 what happened.
 """
 
@@ -60,21 +60,21 @@ def stamp(seconds):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-def killed_message(what, began, stopped_at, stop_timeout):
+def killed_message(what, began, stopped_at, stop_timeout, setting="stop_timeout"):
     """A target's killed(): the report of a runner killed at the end of
     its grace period, or None when it stopped by itself in time.  The
     engine (systemd) sends SIGKILL stop_timeout after the SIGTERM, which
     comes after `began` (epoch seconds, taken before the restart call):
     an old run that stopped (`stopped_at`) stop_timeout or more after
-    `began` was killed."""
+    `began` was killed.  `setting`: what gives it longer."""
     if began is None or stopped_at is None or stopped_at < began + stop_timeout:
         return None
     from .decide import human
 
     return ("restarted, but %s did not stop within %s of SIGTERM: it was killed "
             "(SIGKILL) %s after the restart began, and any job it was still running "
-            "with it (give it a longer stop_timeout, at least the runner's "
-            "shutdown_timeout)" % (what, human(stop_timeout), human(stopped_at - began)))
+            "with it (give it a longer %s, at least the runner's shutdown_timeout)"
+            % (what, human(stop_timeout), human(stopped_at - began), setting))
 
 
 def lock_bound(timeout, runners):

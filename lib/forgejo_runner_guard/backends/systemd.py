@@ -535,7 +535,8 @@ class UnitRestart:
         that long or more after the restart began was killed."""
         if self.timeout_stop is None:
             return None
-        return restart.killed_message(self.unit, self.began, unit.stopped_at, self.timeout_stop)
+        return restart.killed_message(self.unit, self.began, unit.stopped_at, self.timeout_stop,
+                                      "TimeoutStopSec=")
 
     def look(self):
         return self.manager.show(self.unit)
