@@ -10,7 +10,7 @@ its log is the journal entries `journal_match` picks (journalctl matches:
 SYSLOG_IDENTIFIER=NAME, _SYSTEMD_UNIT=UNIT, CONTAINER_NAME=NAME, the
 default), counted exactly as the systemd backend counts: times from the
 journal (__REALTIME_TIMESTAMP), job claims and starts from the messages
-(backends/systemd.py's JournalScan into runnerlog.LogScan).  The window
+(journalscan.JournalScan into runnerlog.LogScan).  The window
 starts no earlier than the container's current start (minus the start
 margin) nor its previous stop, as with `docker logs`.
 
