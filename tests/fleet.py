@@ -15,7 +15,8 @@ as the packaging tests cache their chroots:
                                      host Ansible can manage, made without any
                                      registry; <key> as pkg_chroot's + FLEET_VERSION
 
-Then it builds the .deb (`make deb`, into a temporary OUT), starts the
+Then it builds the .deb (`make deb`, into a temporary OUT; FRG_DEB=PATH
+uses that one instead), starts the
 tests' own throwaway dockerd (tests/engine.py: vfs, no bridge, no
 iptables), `docker import`s the tarball as frg-fleet-bookworm:latest and
 runs `molecule test -s SCENARIO` against it with DOCKER_HOST pointing at
@@ -165,8 +166,8 @@ def main(argv):
     out = tempfile.mkdtemp(prefix="frg-fleet-deb-", dir="/tmp")
     try:
         started = time.monotonic()
-        deb = build_deb(out)
-        step("make deb", started)
+        deb = os.environ.get("FRG_DEB") or build_deb(out)
+        step("make deb" if not os.environ.get("FRG_DEB") else "given .deb " + deb, started)
         failed = []
         with throwaway_engine() as host:
             started = time.monotonic()
