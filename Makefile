@@ -5,6 +5,7 @@
 #   make check-fleet  the Ansible role under Molecule on a systemd container
 #   make demo      the whole story against a simulated runner, in under a minute
 #   make bench     print the benchmark figures
+#   make fixtures  regenerate tests/fixtures/logrus/ (the runners' real log bytes; needs Go)
 #
 # Runs as root on Debian 12.  Everything the tests need is installed here.
 
@@ -27,9 +28,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 BUILD_DEBS := debhelper dh-python python3-all python3-setuptools python3-sh python3-stdeb \
 	fakeroot build-essential lintian
 TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-container \
-	python3-venv util-linux iproute2 openssl ca-certificates man-db
+	python3-venv util-linux iproute2 openssl ca-certificates man-db python3-yaml golang-go
+# Only `make fixtures` needs these: the tests read the committed fixtures.
+FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-go-isatty-dev \
+	golang-golang-x-sys-dev
 
-.PHONY: help deps build-deps venvs check check-fleet test-unit test-sh1 test-py39 deb install demo bench clean
+.PHONY: help deps build-deps venvs check check-fleet test-unit test-sh1 test-py39 deb install demo bench fixtures clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -50,6 +54,12 @@ build-deps:
 
 deps:
 	@$(call apt_install,$(TEST_DEBS))
+
+# The bytes the runners' logrus set-ups write, per flavour, level and TTY,
+# with a ground truth per line (tests/fixtures/logrus/generate.py).
+fixtures:
+	@$(call apt_install,$(FIXTURE_DEBS))
+	$(SYSPY) tests/fixtures/logrus/generate.py
 
 # One venv per sh version on Debian's python3, and one on Python 3.9 for the
 # pure modules.  The stamp holds the requirements so a change rebuilds.

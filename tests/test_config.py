@@ -186,3 +186,26 @@ def test_two_runners_on_one_container_or_unit_are_refused():
     with pytest.raises(config.UsageError, match="runners u1 and u2 both watch unit r.service"):
         config.check_distinct([u1, u2])
     config.check_distinct([a, u1])  # a container and a unit never clash
+
+
+def test_polling_model_keys(tmp_path):
+    conf = write(tmp_path / "guard.conf", "[watchdog]\nrunners = a b\nfetch_timeout = 5s\n"
+                 "[runner b]\nflavour = gitea\nfetch_interval_max = 60s\nsustain = 20s\nfetch_interval = 0.2s\n")
+    a, b = config.load(str(conf)).watchdog.runners
+    assert (a.sustain, a.fetch_interval, a.fetch_timeout, a.fetch_interval_max, a.flavour) == (
+        180.0, 2.0, 5.0, 5.0, "forgejo")
+    assert (b.sustain, b.fetch_interval, b.fetch_timeout, b.fetch_interval_max, b.flavour) == (
+        20.0, 0.2, 5.0, 60.0, "gitea")
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("flavour = woodpecker", "[watchdog] flavour: must be one of forgejo, gitea: 'woodpecker'"),
+    ("sustain = 0", "[watchdog] sustain: must be more than zero"),
+    ("fetch_interval = 2x", "[watchdog] fetch_interval: not a duration"),
+    ("fetch_timeout = -1s", "[watchdog] fetch_timeout: not a duration"),
+])
+def test_polling_model_bad_values(tmp_path, setting, message):
+    conf = write(tmp_path / "guard.conf", "[watchdog]\n%s\n" % setting)
+    with pytest.raises(ConfigError) as info:
+        config.load(str(conf))
+    assert str(info.value).startswith("%s:2: %s" % (conf, message))

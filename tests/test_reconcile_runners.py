@@ -120,11 +120,17 @@ def test_systemd_backend_is_not_applicable_and_docker_is_never_run(plain):
     conf, hosts = plain
     proc = run_tool(TOOL, "--config", conf, "--check", "--runners", "--json",
                     env={"DOCKER_HOST": "unix:///nonexistent/docker.sock", "PATH": "/nonexistent"})
-    assert proc.returncode == EXIT_DRIFT, proc.stderr  # the hosts file lacks the pin
+    # The hosts file lacks the pin (3), and the unit's ExecStart cannot be
+    # asked without systemctl (1: that wins).
+    assert proc.returncode == EXIT_FAILURE, proc.stderr
     assert "runner native (container forgejo-runner.service): not-applicable: systemd backend" \
         in proc.stderr
+    assert proc.stderr.splitlines()[-1] == "%s: error: runner native: jobs: systemctl: command " \
+        "not found (the systemd backend needs systemd)" % TOOL
     doc = json.loads(proc.stdout)
     assert [r["status"] for r in doc["runners"]] == ["not-applicable"]
+    assert doc["runners"][0]["exit_status"] == EXIT_OK
+    assert doc["runners"][0]["jobs"]["status"] == "error"
 
 
 def test_help_says_never_from_the_boot_unit():
@@ -139,7 +145,7 @@ def test_without_runners_no_docker_module_is_needed(plain):
     conf, hosts = plain
     code = ("import sys; from forgejo_runner_guard import reconcile; "
             "status = reconcile.main(['--config', sys.argv[1], '--check']); "
-            "assert 'sh' not in sys.modules and 'forgejo_runner_guard.docker' not in sys.modules;"
+            "assert 'sh' not in sys.modules and 'forgejo_runner_guard.backends.docker' not in sys.modules;"
             " sys.exit(status)")
     proc = subprocess.run([sys.executable, "-c", code, conf], env=tool_env(),
                           capture_output=True, text=True, timeout=60)
@@ -242,7 +248,9 @@ class Site:
             return json.load(handle)["runners"].get(self.name, {}).get("restarts", [])
 
     def runner_line(self, proc):
-        lines = [ln for ln in proc.stderr.splitlines() if ": runner %s" % self.name in ln]
+        """The line about the runner's hosts copy (not its jobs)."""
+        lines = [ln for ln in proc.stderr.splitlines() if ": runner %s" % self.name in ln
+                 and ": jobs" not in ln]
         assert len(lines) == 1, proc.stderr
         return lines[0]
 

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from conftest import run_tool
-from forgejo_runner_guard import docker, metrics, safewrite, state
+from forgejo_runner_guard import metrics, safewrite, state
+from forgejo_runner_guard.backends import docker
 from forgejo_runner_guard.report import GuardError
 
 TOOL = "forgejo-runner-watchdog"

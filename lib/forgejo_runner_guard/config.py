@@ -25,7 +25,7 @@ import os
 import re
 from typing import Optional, Tuple
 
-from .report import ConfigError, UsageError
+from .report import ConfigError, UsageError, why
 
 DEFAULT_CONFIG = "/etc/forgejo-runner-guard/guard.conf"
 DEFAULT_HOSTS_FILE = "/etc/hosts"
@@ -36,6 +36,7 @@ DEFAULT_RUNNER = "forgejo_runner"
 DEFAULT_JOB_PREFIXES = ("FORGEJO-ACTIONS-TASK-", "GITEA-ACTIONS-TASK-")
 
 BACKENDS = ("docker", "systemd")
+FLAVOURS = ("forgejo", "gitea")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +67,12 @@ class RunnerConfig:
     cooldown: float = 600.0
     max_restarts: int = 3  # per hour
     job_prefixes: Tuple[str, ...] = DEFAULT_JOB_PREFIXES
+    # the polling model: wedged when every poll of the last `sustain` failed
+    sustain: float = 180.0
+    fetch_interval: float = 2.0
+    fetch_timeout: float = 30.0
+    fetch_interval_max: float = 5.0  # gitea: the backoff's cap
+    flavour: str = "forgejo"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +173,11 @@ _RUNNER_KEYS = {
     "cooldown": parse_duration,
     "max_restarts": lambda t: parse_count(t, 0),
     "job_prefixes": parse_words,
+    "sustain": lambda t: _positive(parse_duration(t)),
+    "fetch_interval": lambda t: _positive(parse_duration(t)),
+    "fetch_timeout": lambda t: _positive(parse_duration(t)),
+    "fetch_interval_max": lambda t: _positive(parse_duration(t)),
+    "flavour": lambda t: _choice(t, FLAVOURS),
 }
 _SCHEMA = {
     "reconcile": {
@@ -337,7 +349,7 @@ def load(path=None, candidate=None, as_name=None):
         try:
             sections = _read_one(name)
         except OSError as exc:
-            raise ConfigError("%s: cannot read: %s" % (name, exc.strerror or exc))
+            raise ConfigError("%s: cannot read: %s" % (name, why(exc)))
         files.append(name)
         for section, values in sections.items():
             merged.setdefault(section, {}).update(values)

@@ -30,7 +30,7 @@ import os
 import time
 
 from . import safewrite
-from .report import GuardError
+from .report import GuardError, why
 
 STATE_FILE = "state.json"
 LOCK_FILE = "watchdog.lock"
@@ -58,7 +58,7 @@ class State:
             return cls(path)
         except OSError as exc:
             warn("cannot read the state file %s (%s): restart history unknown"
-                 % (path, exc.strerror or exc))
+                 % (path, why(exc)))
             return cls(path)
         try:
             doc = json.loads(data.decode("utf-8"))
@@ -104,7 +104,7 @@ class State:
             os.makedirs(directory, mode=0o755, exist_ok=True)
             safewrite.atomic_write(self.path, data, 0o644)
         except OSError as exc:
-            raise GuardError("cannot write the state file %s: %s" % (self.path, exc.strerror or exc))
+            raise GuardError("cannot write the state file %s: %s" % (self.path, why(exc)))
 
 
 def _why(exc):
@@ -127,9 +127,8 @@ def run_lock(state_dir, bound, waiting=None):
             try:
                 stack.enter_context(safewrite.lock(path, wait=False))
                 break
-            except GuardError as exc:
-                if not str(exc).startswith("another run holds"):
-                    raise
+            except safewrite.LockBusy:
+                pass
             if time.monotonic() >= deadline:
                 raise GuardError(
                     "another watchdog run has held %s for %gs: giving up (that run decides)"
