@@ -144,6 +144,8 @@ def molecule(bindir, host, deb, scenario):
         ANSIBLE_FORCE_COLOR="0",
         PY_COLORS="0",
         MOLECULE_NO_LOG="false",
+        # one `docker exec` per task instead of a temp dir, a copy and an exec
+        ANSIBLE_PIPELINING="True",
     )
     env.pop("PYTHONPATH", None)  # the role tests the package, not the tree
     return subprocess.run([os.path.join(bindir, "molecule"), "test", "-s", scenario],
