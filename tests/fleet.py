@@ -13,7 +13,8 @@ as the packaging tests cache their chroots:
                                      (tests/pkg_chroot.py) + systemd-sysv,
                                      python3-apt, python3-yaml and dbus: a Debian
                                      host Ansible can manage, made without any
-                                     registry; <key> as pkg_chroot's + FLEET_VERSION
+                                     registry; <key> hashes the systemd root's
+                                     name, FLEET_VERSION and those packages
 
 Then it builds the .deb (`make deb`, into a temporary OUT; FRG_DEB=PATH
 uses that one instead), starts the
@@ -78,12 +79,13 @@ def venv():
 
 def image_tarball():
     """The cached root of the managed host (see the module's docstring)."""
-    sources = pkg_chroot.host_debian_sources()
+    base = pkg_chroot.systemd_tarball(pkg_chroot.host_debian_sources())
+    # keyed by the root it grows from (whose name carries the apt sources and
+    # its own packages), the recipe's version and the packages it adds
     key = hashlib.sha256(
-        (pkg_chroot.cache_key(sources) + FLEET_VERSION + " ".join(FLEET_PACKAGES)).encode()
+        (os.path.basename(base) + FLEET_VERSION + " ".join(FLEET_PACKAGES)).encode()
     ).hexdigest()[:12]
     tarball = os.path.join(CACHE, "%s-fleet-%s.root.tar" % (pkg_chroot.SUITE, key))
-    base = pkg_chroot.systemd_tarball(sources)
     with pkg_chroot._cache_lock():
         if os.path.exists(tarball):
             return tarball
