@@ -28,7 +28,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 BUILD_DEBS := debhelper dh-python python3-all python3-setuptools python3-sh python3-stdeb \
 	fakeroot build-essential lintian
 TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-container \
-	python3-venv util-linux iproute2 openssl ca-certificates man-db python3-yaml golang-go
+	python3-venv util-linux iproute2 openssl ca-certificates man-db python3-yaml golang-go curl \
+	podman catatonit
 # Only `make fixtures` needs these: the tests read the committed fixtures.
 FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-go-isatty-dev \
 	golang-golang-x-sys-dev

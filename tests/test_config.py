@@ -114,6 +114,13 @@ def test_empty_pins_means_no_pins(tmp_path):
         ("[runner other]\nthreshold = 5\n", "[runner other]: runner 'other' is not listed"),
         ("[runner forgejo_runner]\nbackend = podman\n", ":2: [runner forgejo_runner] backend: must be one of docker, systemd"),
         ("[watchdog]\nrunners =\n", ":2: [watchdog] runners: empty list"),
+        ("[watchdog]\nengine = rkt\n", ":2: [watchdog] engine: must be one of docker, podman"),
+        ("[watchdog]\nlogs = syslog\n", ":2: [watchdog] logs: must be one of engine, journal"),
+        ("[watchdog]\njournal_match = forgejo-runner\n",
+         ":2: [watchdog] journal_match: not a journal match FIELD=VALUE"),
+        ("[watchdog]\njournal_match = syslog_identifier=x\n",
+         ":2: [watchdog] journal_match: not a journal match FIELD=VALUE"),
+        ("[watchdog]\nstop_timeout = soon\n", ":2: [watchdog] stop_timeout: not a duration"),
     ],
 )
 def test_bad_values_name_file_line_and_key(tmp_path, text, where):
@@ -153,6 +160,22 @@ def test_durations(text, seconds):
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         config.parse_duration(text)
+
+
+def test_issue_11_keys(tmp_path):
+    from forgejo_runner_guard import journallog
+
+    path = write(tmp_path / "guard.conf", "[watchdog]\nrunners = a b\nengine = podman\n"
+                 "stop_timeout = 90\n\n[runner a]\nlogs = journal\njournal_match = "
+                 "SYSLOG_IDENTIFIER=forgejo-runner _SYSTEMD_UNIT=r.service\ndaemon = my-runner\n")
+    a, b = config.load(path).watchdog.runners
+    assert (a.engine, a.logs, a.stop_timeout, a.daemon) == ("podman", "journal", 90.0,
+                                                             ("my-runner",))
+    assert journallog.matches(a) == ("SYSLOG_IDENTIFIER=forgejo-runner", "_SYSTEMD_UNIT=r.service")
+    assert (b.logs, b.stop_timeout, b.daemon) == ("engine", 90.0, ("forgejo-runner", "act_runner"))
+    path = write(tmp_path / "none.conf", "[watchdog]\ndaemon =\n")
+    assert config.load(path).watchdog.runners[0].daemon == ()  # none looked for
+    assert journallog.matches(b) == ("CONTAINER_NAME=b",)  # the journald log driver's field
 
 
 def test_runner_config_precedence():

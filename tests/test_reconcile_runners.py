@@ -350,6 +350,31 @@ def test_a_running_job_blocks_the_refresh(site):
 
 
 @pytest.mark.docker
+def test_a_job_without_a_container_blocks_the_refresh(site, tmp_path):
+    """A host job: a child of the runner's daemon (tests/hostrunner.sh as
+    forgejo-runner in the container), no job container."""
+    from test_drain_and_host_jobs import DAEMON, FAKE, HOSTRUNNER, wait_for
+
+    box = tmp_path / "box"
+    box.mkdir()
+    os.mkfifo(str(box / "fifo"))
+    site.real.docker("run", "-d", "--init", "--network", "host", "--name", site.name,
+                     "-v", "%s:/state" % box, "-v", "%s:%s:ro" % (HOSTRUNNER, DAEMON),
+                     "-v", "%s:/fakerunner.sh:ro" % FAKE, IMAGE, DAEMON, "/state", "0", "3600",
+                     "healthy")
+    wait_for(box / "events", "idle")
+    started = site.real.started(site.name)
+    top = site.real.docker("top", site.name, "-eo", "pid,comm").splitlines()
+    job = [line.split()[0] for line in top if line.split()[1] == "sleep"]
+    proc = site.run("--refresh-stale")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert site.runner_line(proc).endswith(
+        "stale: forge.azrak.io -> 10.1.0.10 missing: not restarted while a job runs (host "
+        "job pid %s (sleep 3600) running): skipped" % job[0])
+    assert site.real.started(site.name) == started and site.restarts() == []
+
+
+@pytest.mark.docker
 def test_an_orphaned_job_does_not_block(site):
     job = site.job()  # created before the runner's start (more than the 2 s margin)
     time.sleep(2.2)
@@ -451,3 +476,29 @@ def test_a_restart_that_does_not_come_back_is_exit_1_and_recorded(site):
     assert "error: runner %s: stale: " % site.name in line
     assert ": restart failed: %s is exited" % site.name in line
     assert len(site.restarts()) == 1  # it did restart: the budget must see it
+
+
+@pytest.mark.docker
+def test_stale_pin_is_notified_once_and_its_end_once(site, tmp_path):
+    out = tmp_path / "events.jsonl"
+    rec = tmp_path / "rec"
+    rec.write_text("#!/bin/sh\ncat >>%s\n" % out)
+    rec.chmod(0o755)
+    with open(site.conf, "a") as handle:
+        handle.write("[notify]\ncommand = %s\n" % rec)
+
+    def events():
+        return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+
+    site.start_runner()  # before the pin: its copy lacks it
+    for args in (("--runners",), ("--check", "--runners")):  # stale twice: notified once
+        site.run(*args)
+    [stale] = events()
+    assert (stale["event"], stale["runner"], stale["decision"]) == ("stale-pin", site.name, "stale")
+    assert stale["error"] == "forge.azrak.io -> 10.1.0.10 missing"
+    assert stale["summary"].startswith("runner %s: stale: " % site.name)
+    proc = site.run("--refresh-stale")
+    assert proc.returncode == EXIT_OK and "refreshed" in site.runner_line(proc), proc.stderr
+    site.run("--runners")
+    assert [e["event"] for e in events()] == ["stale-pin", "recovered"]
+    assert events()[1]["runner"] == site.name and events()[1]["previous"] == "stale-pin"

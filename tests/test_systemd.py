@@ -218,6 +218,31 @@ def test_parse_show_time():
     assert systemd.parse_show_time("n/a") is None
 
 
+@pytest.mark.parametrize("text, seconds", [
+    ("1min 30s", 90.0), ("10min", 600.0), ("500ms", 0.5), ("1h 5min", 3900.0), ("2s 250ms", 2.25),
+    ("infinity", None), ("", None), ("soon", None), ("5min later", None),
+])
+def test_parse_timespan(text, seconds):
+    # TimeoutStopUSec as `systemctl show` prints it (format_timespan)
+    assert systemd.parse_timespan(text) == seconds
+
+
+def test_parse_show_timeout_stop():
+    assert systemd.parse_show(SHOW + "TimeoutStopUSec=1min 30s\n", "x").timeout_stop == 90.0
+    assert systemd.parse_show(SHOW + "TimeoutStopUSec=infinity\n", "x").timeout_stop is None
+
+
+def test_killed_message_only_when_the_grace_period_ran_out():
+    from forgejo_runner_guard import restart
+
+    assert restart.killed_message("r", 100.0, 109.99, 10) is None
+    assert restart.killed_message("r", 100.0, None, 10) is None
+    assert restart.killed_message("r", None, 200.0, 10) is None
+    text = restart.killed_message("r", 100.0, 110.2, 10)
+    assert text.startswith("restarted, but r did not stop within 10s of SIGTERM: it was "
+                           "killed (SIGKILL) 10s after the restart began")
+
+
 def test_error_mapping_is_one_line_and_typed():
     cases = [
         ("System has not been booted with systemd as init system (PID 1). Can't operate.", systemd.ManagerUnreachable),
@@ -283,7 +308,7 @@ def test_show_and_restart_through_sh(fake_bin):
     manager = systemd.Systemd(5)
     assert manager.show("forgejo-runner.service").invocation_id == "653aab686d904056887a129153381f82"
     with pytest.raises(systemd.UnitMissing) as err:
-        manager.restart("nosuch.service")
+        manager.restart("nosuch.service", 10)
     assert "nosuch.service" in str(err.value)
     assert isinstance(err.value, GuardError) and err.value.exit_code == 1
 

@@ -217,6 +217,31 @@ def test_docker_errors_are_one_clear_line(message, kind, text):
     assert exc.exit_code == 1
 
 
+def test_podman_times():
+    # what `podman inspect --format '{{.Created}}'` prints (Go's time.String())
+    assert docker.parse_time("2026-06-29 10:00:02.5 +0000 UTC") == 1782727202.5
+    assert docker.parse_time("2026-06-29 12:00:02.25 +0200 CEST") == 1782727202.25
+    assert docker.parse_time("0001-01-01 00:00:00 +0000 UTC") is None
+
+
+@pytest.mark.parametrize("message, kind, text", [
+    # what podman 4.3.1 prints (tests/test_podman.py meets each for real)
+    ('Error: no container with name or ID "r" found: no such container',
+     docker.ContainerMissing, "container r does not exist"),
+    ("Error: this container is using the 'none' log driver, cannot read logs: this container "
+     "is not logging output", docker.LogsUnreadable, "use k8s-file or journald, or logs = journal"),
+    ("Cannot connect to Podman. Please verify your connection to the Linux system using "
+     "`podman system connection list`", docker.EngineUnreachable,
+     "Podman unreachable at this host (podman, no service)"),
+    ("Error: something else", docker.DockerError,
+     "podman logs r failed (exit status 125): Error: something else"),
+])
+def test_podman_errors_are_one_clear_line(message, kind, text, monkeypatch):
+    monkeypatch.delenv("CONTAINER_HOST", raising=False)
+    exc = docker._error("logs", "r", message, 125, "podman")
+    assert type(exc) is kind and text in str(exc) and "\n" not in str(exc)
+
+
 def test_cli_message_skips_log_lines():
     tail = ("2026-06-29T10:00:02.1Z line one\n2026-06-29T10:00:02.2Z line two\n"
             "Error response from daemon: boom\n")

@@ -39,6 +39,7 @@ class Watch(threading.Thread):
         self.done = threading.Event()
         self.proc = None
         self.fired = None  # why it killed the command
+        self.kill = kill  # how it kills: the Call's end
 
     def touch(self):
         self.last = time.monotonic()
@@ -60,17 +61,21 @@ class Watch(threading.Thread):
                 self.fired = "no answer within %gs" % (
                     STREAM_CAP * self.timeout if self.stream else self.timeout
                 )
-            kill(self.proc)
+            self.kill(self.proc)
             return
 
 
-def kill(proc):
-    """SIGKILL a running sh command (no-op once it has ended)."""
+def kill(proc, group=False):
+    """SIGKILL a running sh command (no-op once it has ended); group: and
+    everything in its process group (one started with _new_session)."""
     if proc is None:
         return
     try:
         if proc.process.exit_code is None:
-            proc.process.kill()
+            if group:
+                proc.process.kill_group()
+            else:
+                proc.process.kill()
     except (OSError, AttributeError):
         pass
 
@@ -104,11 +109,16 @@ class Sink:
 
 class Call:
     """One run of `command` (an sh.Command) in the background; result()
-    waits for it and returns parse(call), or raises."""
+    waits for it and returns parse(call), or raises.  sh_kwargs may
+    give _in (default /dev/null); `end` kills it (a subclass that starts
+    it in a session of its own may end the whole session)."""
+
+    end = staticmethod(kill)
 
     def __init__(self, command, args, timeout, on_chunk=None, parse=None, on_err_chunk=None, **sh_kwargs):
         self.parse = parse
         self.watch = Watch(timeout, stream=on_chunk is not None)
+        self.watch.kill = self.end
         self.sink = Sink(on_chunk, self.watch) if on_chunk is not None else None
         self.err_sink = Sink(on_err_chunk, self.watch) if on_err_chunk is not None else None
         self._done = False
@@ -120,8 +130,9 @@ class Call:
         if self.err_sink is not None:
             kwargs.update(_err=self.err_sink, _err_bufsize=LOG_CHUNK, _no_err=True)
         with open(os.devnull, "rb") as null:
+            kwargs.setdefault("_in", null)
             try:
-                self.proc = command(*args, _in=null, **kwargs)
+                self.proc = command(*args, **kwargs)
             except OSError as exc:
                 raise self.launch_error(exc)
         self.watch.proc = self.proc
@@ -148,7 +159,7 @@ class Call:
         return self._done
 
     def kill(self):
-        kill(self.proc)
+        self.end(self.proc)
 
     def result(self):
         """Wait; return the parsed result or raise."""

@@ -8,6 +8,8 @@ section:
   [watchdog]       runners (which runners to check) and the defaults for
                    every runner, plus state_dir, metrics_file, docker_timeout
   [runner NAME]    one runner: overrides the [watchdog] defaults for it
+  [notify]         commands run once per event (notify.py): command = ARGV,
+                   command.NAME = ARGV, events[.NAME] = EVENT..., timeout
 
 After the main file every *.conf in "<main file>.d/" is read in lexical
 order; a later value replaces an earlier one whole (a later `pins`
@@ -34,8 +36,12 @@ DEFAULT_STATE_DIR = "/var/lib/forgejo-runner-guard"
 DEFAULT_PINS = (("forge.azrak.io", "10.1.0.10"),)
 DEFAULT_RUNNER = "forgejo_runner"
 DEFAULT_JOB_PREFIXES = ("FORGEJO-ACTIONS-TASK-", "GITEA-ACTIONS-TASK-")
+DEFAULT_DAEMONS = ("forgejo-runner", "act_runner")  # as hostjobs.DEFAULT_DAEMONS
 
 BACKENDS = ("docker", "systemd")
+ENGINES = ("docker", "podman")  # the CLI a docker-backend runner (and job containers) use
+LOG_SOURCES = ("engine", "journal")  # where a docker-backend runner's log is read
+DEFAULT_STOP_TIMEOUT = 600.0  # seconds: 10m
 FLAVOURS = ("forgejo", "gitea")
 
 
@@ -59,6 +65,10 @@ class RunnerConfig:
 
     name: str = DEFAULT_RUNNER
     backend: str = "docker"
+    engine: str = "docker"  # docker: the docker CLI (DOCKER_HOST: also Podman's socket); podman
+    logs: str = "engine"  # docker backend: `docker logs` (engine) or the journal (journal)
+    # logs = journal: journalctl matches (FIELD=VALUE); empty: CONTAINER_NAME=<container>
+    journal_match: Tuple[str, ...] = ()
     container: str = DEFAULT_RUNNER  # docker backend: the container's name
     unit: str = "forgejo-runner.service"  # systemd backend: the unit's name
     threshold: int = 40
@@ -67,6 +77,12 @@ class RunnerConfig:
     cooldown: float = 600.0
     max_restarts: int = 3  # per hour
     job_prefixes: Tuple[str, ...] = DEFAULT_JOB_PREFIXES
+    # a restart sends SIGTERM and waits this long for the runner to drain
+    # (finish its jobs) before the engine kills it
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    # the daemon's command names: a live child of it is a job without a container
+    # (empty: none looked for)
+    daemon: Tuple[str, ...] = DEFAULT_DAEMONS
     # the polling model: wedged when every poll of the last `sustain` failed
     sustain: float = 180.0
     fetch_interval: float = 2.0
@@ -87,9 +103,31 @@ class WatchdogConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class NotifyCommand:
+    """One [notify] command: its key ("command" or "command.NAME"), the
+    argument vector, the events it wants (empty: all) and where it is set."""
+
+    key: str
+    argv: Tuple[str, ...]
+    events: Tuple[str, ...] = ()
+    where: str = dataclasses.field(default="", compare=False)
+
+    @property
+    def name(self):
+        return self.key.partition(".")[2] or self.key
+
+
+@dataclasses.dataclass(frozen=True)
+class NotifyConfig:
+    commands: Tuple[NotifyCommand, ...] = ()  # none: nothing is notified
+    timeout: float = 10.0  # seconds a command may take
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     reconcile: ReconcileConfig = ReconcileConfig()
     watchdog: WatchdogConfig = WatchdogConfig()
+    notify: NotifyConfig = NotifyConfig()
     files: Tuple[str, ...] = ()  # the files that were read, in order
 
 
@@ -147,6 +185,20 @@ def parse_words(text):
     return tuple((text or "").split())
 
 
+_MATCH = re.compile(r"^[A-Z0-9_]+=\S+$")
+
+
+def parse_matches(text):
+    """journalctl matches: FIELD=VALUE words (SYSLOG_IDENTIFIER=forgejo-runner,
+    _SYSTEMD_UNIT=forgejo-runner.service, CONTAINER_NAME=forgejo_runner)."""
+    words = parse_words(text)
+    for word in words:
+        if not _MATCH.match(word):
+            raise ValueError("not a journal match FIELD=VALUE (e.g. "
+                             "SYSLOG_IDENTIFIER=forgejo-runner): %r" % word)
+    return words
+
+
 def parse_path(text):
     value = (text or "").strip()
     if not value:
@@ -160,11 +212,39 @@ def parse_optional_path(text):
     return parse_path(text) if (text or "").strip() else None
 
 
+def parse_argv(text):
+    """A command line split into words as a shell would (shlex; no shell
+    runs it): a tuple, empty for an empty value."""
+    import shlex
+
+    try:
+        return tuple(shlex.split(text or "", comments=False))
+    except ValueError as exc:  # an unbalanced quote
+        raise ValueError("cannot split into words: %s: %r" % (exc, text))
+
+
+def parse_events(text):
+    """Event names (notify.EVENTS) a [notify] command is run for; none:
+    every event."""
+    words = parse_words(text)
+    if not words:
+        return ()
+    from .notify import EVENTS  # only a config with an event filter needs it
+
+    for word in words:
+        if word not in EVENTS:
+            raise ValueError("unknown event %r (known: %s)" % (word, ", ".join(EVENTS)))
+    return tuple(dict.fromkeys(words))
+
+
 # ---------------------------------------------------------------- schema
 
 # key -> parser, per kind of section
 _RUNNER_KEYS = {
     "backend": lambda t: _choice(t, BACKENDS),
+    "engine": lambda t: _choice(t, ENGINES),
+    "logs": lambda t: _choice(t, LOG_SOURCES),
+    "journal_match": lambda t: parse_matches(t),
     "container": lambda t: _nonempty(t),
     "unit": lambda t: _nonempty(t),
     "threshold": lambda t: parse_count(t, 1),
@@ -173,6 +253,8 @@ _RUNNER_KEYS = {
     "cooldown": parse_duration,
     "max_restarts": lambda t: parse_count(t, 0),
     "job_prefixes": parse_words,
+    "stop_timeout": parse_duration,
+    "daemon": parse_words,  # empty: no jobs without a container looked for
     "sustain": lambda t: _positive(parse_duration(t)),
     "fetch_interval": lambda t: _positive(parse_duration(t)),
     "fetch_timeout": lambda t: _positive(parse_duration(t)),
@@ -194,7 +276,14 @@ _SCHEMA = {
         docker_timeout=lambda t: _positive(parse_duration(t)),
     ),
     "runner": _RUNNER_KEYS,
+    "notify": {
+        "command": parse_argv,
+        "events": parse_events,
+        "timeout": lambda t: _positive(parse_duration(t)),
+    },
 }
+# keys with a NAME: command.NAME, events.NAME (NAME: letters, digits, _ -)
+_NAMED_KEY = re.compile(r"(command|events)\.[a-z0-9][a-z0-9_-]*")
 
 
 def _choice(text, choices):
@@ -225,7 +314,7 @@ def _positive(seconds):
 
 
 def _section_kind(section):
-    if section in ("reconcile", "watchdog"):
+    if section in ("reconcile", "watchdog", "notify"):
         return section, None
     match = re.fullmatch(r"runner\s+(\S+)", section)
     if match:
@@ -291,19 +380,22 @@ def _read_one(path):
         kind, _ = _section_kind(section)
         if kind is None:
             raise ConfigError(
-                "%s:%d: [%s]: unknown section (expected [reconcile], [watchdog] or [runner NAME])"
+                "%s:%d: [%s]: unknown section (expected [reconcile], [watchdog], [runner NAME] or [notify])"
                 % (path, _lineno(text, section, None), section)
             )
         values = {}
         for key, raw in parser.items(section):
             lineno = _lineno(text, section, key)
-            if key not in _SCHEMA[kind]:
+            parse = _SCHEMA[kind].get(key)
+            if parse is None and kind == "notify" and _NAMED_KEY.fullmatch(key):
+                parse = _SCHEMA[kind][key.partition(".")[0]]
+            if parse is None:
                 raise ConfigError(
                     "%s:%d: [%s] %s: unknown key (known: %s)"
                     % (path, lineno, section, key, ", ".join(sorted(_SCHEMA[kind])))
                 )
             try:
-                value = _SCHEMA[kind][key](raw)
+                value = parse(raw)
             except ValueError as exc:
                 raise ConfigError("%s:%d: [%s] %s: %s" % (path, lineno, section, key, exc))
             values[key] = (value, "%s:%d" % (path, lineno))
@@ -353,7 +445,10 @@ def load(path=None, candidate=None, as_name=None):
         files.append(name)
         for section, values in sections.items():
             merged.setdefault(section, {}).update(values)
-    return build(merged, tuple(files))
+    result = build(merged, tuple(files))
+    for command in result.notify.commands:
+        _check_program(command)
+    return result
 
 
 def build(merged, files=()):
@@ -380,7 +475,47 @@ def build(merged, files=()):
             sections[name] = {k: v for k, (v, _) in values.items()}
     runners = tuple(runner_config(name, wd, sections.get(name, {})) for name in names)
     watchdog = WatchdogConfig(runners=runners, defaults=runner_config(DEFAULT_RUNNER, wd), **top)
-    return Config(reconcile=reconcile, watchdog=watchdog, files=files)
+    return Config(reconcile=reconcile, watchdog=watchdog, notify=notify_config(merged.get("notify", {})),
+                  files=files)
+
+
+def notify_config(values):
+    """[notify] {key: (value, where)} -> NotifyConfig (pure).  An events
+    filter needs its command; an empty command is no command."""
+    commands = []
+    for key, (argv, where) in values.items():
+        if key.partition(".")[0] != "command" or not argv:
+            continue
+        events = values.get("events" + key[len("command"):], ((), ""))[0]
+        commands.append(NotifyCommand(key, argv, events, where))
+    for key, (events, where) in values.items():
+        if key.partition(".")[0] == "events" and events and not values.get("command" + key[len("events"):],
+                                                               ((), ""))[0]:
+            raise ConfigError("%s: [notify] %s: no command%s to filter"
+                              % (where, key, key[len("events"):]))
+    timeout = values.get("timeout", (NotifyConfig.timeout, ""))[0]
+    return NotifyConfig(commands=tuple(sorted(commands, key=lambda c: c.key)), timeout=timeout)
+
+
+def find_program(name, path=None):
+    """The executable file `name` names (a path, or a name looked up in
+    PATH), or None."""
+    if "/" in name:
+        found = [name]
+    else:
+        path = os.environ.get("PATH", os.defpath) if path is None else path
+        found = [os.path.join(d or ".", name) for d in path.split(os.pathsep)]
+    for candidate in found:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _check_program(command):
+    if find_program(command.argv[0]) is None:
+        raise ConfigError("%s: [notify] %s: %s is not an executable program%s"
+                          % (command.where, command.key, command.argv[0],
+                             "" if "/" in command.argv[0] else " in PATH"))
 
 
 def runner_config(name, defaults=None, overrides=None):

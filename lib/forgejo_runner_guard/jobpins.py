@@ -115,7 +115,7 @@ def _begin(cfg, timeout):
     if cfg.backend == "docker":
         from .backends import docker
 
-        return docker.Call("inspect", cfg.container,
+        return docker.Call(cfg.engine, "inspect", cfg.container,
                            ["inspect", "--type", "container", "--", cfg.container], timeout,
                            parse=lambda call: _parse_inspect(call, cfg.container))
     from .backends import systemd

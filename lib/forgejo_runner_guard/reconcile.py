@@ -76,6 +76,13 @@ exit status:
      resolve to exactly its pinned addresses
   4  --probe: a pinned address failed its probe (wins only over 0)
 
+notifications:
+  With [notify] commands in guard.conf (see forgejo-runner-watchdog(8)):
+  pin-drift when --check, --diff or --probe finds the file not in sync,
+  stale-pin for a runner whose hosts copy lacks the pins (--runners), and
+  recovered when a later run finds it in sync; each once, kept in
+  STATE_DIR/reconcile.json.  A failing command is a warning only.
+
 writing:
   The hosts file is replaced atomically: a temporary file beside it gets
   the original's owner, mode and extended attributes (SELinux label), is
@@ -124,6 +131,7 @@ class Run:
     want_resolve: bool = False  # --resolve (see resolve.py)
     resolve_results: Optional[Tuple[resolve.Resolved, ...]] = None
     runner_results: Optional[List[runnerpins.RunnerPins]] = None
+    notify: Optional[config.NotifyConfig] = None  # [notify]: pin-drift, stale-pin (notify.py)
 
 
 def build_parser():
@@ -187,7 +195,7 @@ def configure(args):
               unpin_all=args.unpin_all, lock_file=conf.reconcile.lock_file,
               state_dir=conf.reconcile.state_dir, json=args.json, config_files=conf.files,
               probe_settings=probe_settings, runner_settings=runner_settings,
-              want_resolve=args.resolve)
+              want_resolve=args.resolve, notify=conf.notify)
     # contradictions (--pin X --unpin X, --unpin-all with --pin) are caught here,
     # on an empty file, before anything is locked or read
     hostsfile.plan(b"", run.pins, run.unpins, run.unpin_all)
@@ -287,7 +295,38 @@ def report(run, reporter):
                                     jobpins.exit_status(run.runner_results))
     if run.resolve_results is not None:
         status = runnerpins.combine(status, resolve.exit_status(run.resolve_results))
+    if run.notify is not None and run.notify.commands:
+        notify_events(run, reporter)
     return status
+
+
+def notify_events(run, reporter):
+    """pin-drift (the hosts file not in sync, seen by a read-only run) and
+    stale-pin (a runner's hosts copy), once when each starts and, as
+    recovered, once when it ends; conditions in STATE_DIR/reconcile.json.
+    A failure is a warning: never the exit status."""
+    import time
+
+    from . import notify, state
+
+    subjects = []
+    if run.pins is not None and not run.unpins and not run.unpin_all and run.mode != "list":
+        drift = run.plan.changed and run.mode != "apply"
+        subjects.append(notify.Subject("hosts:" + run.hosts_file, "", "drift" if drift else "in-sync",
+                                       summary(run)))
+    for r in run.runner_results or ():
+        kind = {runnerpins.STALE: "stale", runnerpins.FRESH: "fresh",
+                runnerpins.REFRESHED: "fresh"}.get(r.status, r.status)
+        subjects.append(notify.Subject("runner:" + r.name, r.name, kind, r.summary(), r.reason))
+    history = state.State.load(run.state_dir, reporter.warning, notify.RECONCILE_STATE)
+    now = time.time()
+    docs, changed = notify.subject_events(subjects, history, now, PROG)
+    if changed:
+        try:
+            history.save(now)
+        except GuardError as exc:
+            reporter.warning("%s: a condition may be notified again" % exc)
+    notify.send(run.notify.commands, docs, run.notify.timeout, reporter)
 
 
 # ---------------------------------------------------------------- output

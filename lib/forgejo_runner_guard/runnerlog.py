@@ -38,9 +38,10 @@ says so (ambiguous).
 
 import dataclasses
 import re
-from typing import FrozenSet, Optional
+from typing import FrozenSet, Optional, Tuple
 
 from .failures import PollModel, failure_class, refused, slow  # noqa: F401 (refused: part of the API)
+from .sources import SOURCES, SourceWatch
 from .stamps import _NS, _ns, _since_ns, _stamp, parse_time, to_seconds  # noqa: F401 (parse_time: API)
 
 FETCH_ERROR = "FETCH_ERROR"
@@ -49,6 +50,8 @@ OTHER = "OTHER"
 
 FETCH_PHRASE = "failed to fetch task"
 MAX_LINE = 64 * 1024  # a longer line is judged by its first MAX_LINE bytes
+RECENT_ERRORS = 5  # counted fetch-error lines kept whole, the newest, as evidence
+EVIDENCE_LINE = 1024  # characters of each such line kept
 
 # ------------------------------------------------------------ one line
 
@@ -224,6 +227,10 @@ class Evidence:
                          it logs at that level, else ""
     ambiguous            "" when every counted line is surely the runner's;
                          else why job output could not be told apart
+    recent_errors        the newest counted fetch-error lines (at most
+                         RECENT_ERRORS, oldest first), as the source wrote
+                         them with Docker's (or the journal's) time in front,
+                         ANSI codes removed, cut at EVIDENCE_LINE characters
     """
 
     errors: int = 0
@@ -240,34 +247,11 @@ class Evidence:
     source: str = "stderr"
     level: str = ""
     ambiguous: str = ""
+    recent_errors: Tuple[str, ...] = ()
 
 
-SOURCES = ("stderr", "tty", "journal")
 # Runner lines that show its level (logfmt; the TTY layout), and the job
 # logger's lines (an old runner prints them at every level)
-_LEVEL_NEEDLES = {
-    "journal": ((b"level=trace", "trace"), (b"level=debug", "debug")),
-    "tty": ((b"TRAC\x1b[0m[", "trace"), (b"DEBU\x1b[0m[", "debug")),
-}
-_STAMP = rb"(?:\d{4}-\d\d-\d\dT[\d:.]+Z )?"  # Docker's, when fed with it
-_JOB_OUTPUT = {"journal": re.compile(rb"(?:^|\n)" + _STAMP + rb"(?:\*DRYRUN\* )?\[[^\]\n]+\] "),
-               "tty": re.compile(rb"(?:^|\n)" + _STAMP + rb"\x1b\[\d+m(?:\||\[)")}
-
-
-def ambiguity(source, level, job_output):
-    """Why a source cannot tell job output from the runner's lines, or ""."""
-    if source == "stderr":
-        return ""
-    where = "a TTY stream" if source == "tty" else "a journal that merges stdout and stderr"
-    if level:
-        return "%s at log level %s: job output there cannot be told from the runner's lines; " \
-               "set log.level to info" % (where, level)
-    if job_output:
-        return "%s with job output in it (a runner older than 5.0 prints it at every level): " \
-               "it cannot be told from the runner's lines" % where
-    return ""
-
-
 # Fast path for floods: a fetch error in the canonical forms, found for a
 # whole block by one regex in C (it starts at the newline before the line,
 # so the line's start is Docker's, never a job's).  Every line it matches
@@ -342,8 +326,9 @@ class LogScan:
         self._job = None  # ns
         self._claims = set()
         self._untimed = 0
-        self._level = ""  # "debug" or "trace" once seen
-        self._job_output = False
+        self._watch = SourceWatch(source)  # the runner's level, job output, in a merged source
+        self._recent = []  # (ns, line) of counted fetch errors, trimmed to the newest
+        self._held = None  # the newest fast block (data, start, end): its tail, read late
         self._result = None
 
     # -- feeding
@@ -365,7 +350,7 @@ class LogScan:
             line = (self._carry + chunk[: min(first, MAX_LINE)])[:MAX_LINE]
             self._carry = b""
             self._lines += 1
-            self._watch(b"\n" + line, 0, len(line) + 1)
+            self._watch.see(b"\n" + line, 0, len(line) + 1)
             self._one(line)
             start = first + 1
         last = chunk.rfind(b"\n")
@@ -389,21 +374,25 @@ class LogScan:
         if self._result is not None:
             raise ValueError("LogScan.add after close")
         self._lines += 1
-        if self._source != "stderr" and self._level != "trace":
-            self._watch(b"\n" + message, 0, len(message) + 1)
+        self._watch.see(b"\n" + message, 0, len(message) + 1)
         if not _NEEDLES.search(message):
             return
         kind, task, detail = classify(message, self._tty)
         if kind != OTHER:
             self._take(kind, task, detail, ns)
+        if kind == FETCH_ERROR and ns is not None and ns >= self._since_ns:
+            self._keep(ns, _stamp(ns) + b" " + message)
 
     def close(self):
         """End of input: judge the last line (if it had no newline) and
         return the Evidence."""
         if self._result is None:
+            if self._held is not None:
+                self._keep_tail(*self._held)
+                self._held = None
             if self._carry:
                 self._lines += 1
-                self._watch(b"\n" + self._carry, 0, len(self._carry) + 1)
+                self._watch.see(b"\n" + self._carry, 0, len(self._carry) + 1)
                 self._one(self._carry)
                 self._carry = b""
             detail = self._detail_text
@@ -423,31 +412,19 @@ class LogScan:
                 untimed=self._untimed,
                 since=self.since,
                 source=self._source,
-                level=self._level,
-                ambiguous=ambiguity(self._source, self._level, self._job_output),
+                level=self._watch.level,
+                ambiguous=self._watch.ambiguity(),
+                recent_errors=tuple(_evidence_text(line) for _, line in
+                                    sorted(self._recent)[-RECENT_ERRORS:]),
             )
         return self._result
 
     # -- internals
 
-    def _watch(self, data, start, end):
-        """Note, for a merged source, the runner's level (debug, trace) and
-        job logger lines in data[start:end]."""
-        if self._source == "stderr" or self._level == "trace":
-            return
-        for needle, level in _LEVEL_NEEDLES[self._source]:
-            if data.find(needle, start, end) >= 0:
-                if level == "trace" or not self._level:
-                    self._level = level
-                break
-        if not self._job_output and _JOB_OUTPUT[self._source].search(data, max(0, start - 1), end):
-            self._job_output = True
-
     def _block(self, data, start, end):
         """Complete lines data[start:end] (end just after a newline; start
         is 0 or just after a newline)."""
-        if self._source != "stderr":
-            self._watch(data, start, end)
+        self._watch.see(data, start, end)
         candidates = data.count(_FETCH_NEEDLE, start, end)
         find = data.find
         others = (find(_JOB_NEEDLE, start, end) >= 0 or find(b"fetching a task", start, end) >= 0
@@ -484,6 +461,10 @@ class LogScan:
         self._errors += len(stamps)
         self._polls += len(stamps)
         self._newest = last
+        # its last lines are read only if no later block has enough of them
+        if self._held is not None and len(stamps) < RECENT_ERRORS:
+            self._keep_tail(*self._held)
+        self._held = (data, start, end)
         # the detail of the last line in this block carrying that stamp
         pos = end
         while True:
@@ -496,6 +477,24 @@ class LogScan:
                 line_end = min(data.find(b"\n", pos, end), pos + MAX_LINE)
                 self._detail_line = data[pos:line_end]
                 return True
+
+    def _keep_tail(self, data, start, end):
+        """Keep the last fetch errors of a fast block (data[start - 1] is a
+        newline): its last few lines, walked back one by one."""
+        pos, kept = end - 1, 0
+        while kept < RECENT_ERRORS and pos >= start:
+            newline = data.rfind(b"\n", start - 1, pos)
+            match = self._fast_error.match(data, newline) if newline >= 0 else None
+            if match and match.group(1) >= self._since_stamp:
+                self._keep(_ns(match.group(1)), data[newline + 1 : pos])
+                kept += 1
+            pos = newline
+
+    def _keep(self, ns, line):
+        """One counted fetch error's line, for Evidence.recent_errors."""
+        self._recent.append((ns, line[: 4 * EVIDENCE_LINE]))
+        if len(self._recent) > 4 * RECENT_ERRORS:
+            self._recent = sorted(self._recent)[-RECENT_ERRORS:]
 
     def _lines_with(self, data, start, end):
         """classify(), in order, every line of data[start:end] containing a
@@ -526,6 +525,8 @@ class LogScan:
         kind, task, detail, ns = _judge(line, self._tty)
         if kind != OTHER:
             self._take(kind, task, detail, ns)
+        if kind == FETCH_ERROR and ns is not None and ns >= self._since_ns:
+            self._keep(ns, line)
 
     def _take(self, kind, task, detail, ns):
         """Count one classified line (FETCH_ERROR or JOB_START) of time ns."""
@@ -553,6 +554,14 @@ def _judge(line, tty=False):
     stamp, _, message = line.partition(b" ")
     kind, task, detail = classify(message, tty)
     return kind, task, detail, (_ns(stamp) if kind != OTHER else None)
+
+
+def _evidence_text(line):
+    """A kept line as text: decoded, ANSI codes and other control
+    characters but tabs removed, at most EVIDENCE_LINE characters."""
+    text = _ANSI.sub("", line.decode("utf-8", "replace"))
+    text = "".join(ch for ch in text if ch >= " " or ch == "\t").rstrip()
+    return text[:EVIDENCE_LINE]
 
 
 def scan(data, since, fast=True, source="stderr", model=None):

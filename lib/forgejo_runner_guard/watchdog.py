@@ -18,7 +18,8 @@ One run, for every runner it checks:
                file, confirm a new run (restart.py, shared with
                optimus-boot-reconcile --refresh-stale)
     report     one summary line per runner on stderr, --json on stdout,
-               --metrics-file (documents.py)
+               --metrics-file (documents.py); with [notify] commands, one
+               notification per event (notify.py, imported only then)
 
 The pure halves live in runnerlog.py (what a line means) and decide.py
 (what to do); each backend module is the only one that runs its CLI.
@@ -29,6 +30,7 @@ exit_now(main()).
 
 import os
 import time
+from typing import NamedTuple, Optional
 
 from . import cli, config, restart, state
 from .report import EXIT_FAILURE, EXIT_OK, GuardError, UsageError, print_json
@@ -59,10 +61,14 @@ what "wedged" means:
   runner's own lines on its stderr count (with a TTY: only those in
   logrus's own colours): job output never does.
 
-  A wedged runner is restarted (docker restart), unless:
-    * a job container runs (FORGEJO-ACTIONS-TASK-*, GITEA-ACTIONS-TASK-*):
-      skipped, exit 0.  A job container created before the runner's
-      current start is an orphan of an earlier run: reported, not blocking;
+  A wedged runner is restarted (docker restart -t STOP_TIMEOUT: SIGTERM,
+  then stop_timeout, default 10m, to drain its jobs before SIGKILL; one
+  that had to be killed is reported, exit 1), unless:
+    * a job container runs (FORGEJO-ACTIONS-TASK-*, GITEA-ACTIONS-TASK-*),
+      or a job without a container (host labels: a child process of the
+      runner's daemon, forgejo-runner or act_runner): skipped, exit 0.
+      A job container created before the runner's current start is an
+      orphan of an earlier run: reported, not blocking;
     * the server refuses the runner (unauthenticated, unregistered):
       a restart cannot help, re-register it; exit 1;
     * the failure is the forge's own error (internal: ...): a restart
@@ -77,12 +83,32 @@ what "wedged" means:
   Docker engine, or, without one, the log (a job start after the newest
   fetch error: "recovered").
 
+  A container runner whose log is only in the journal (log driver none
+  under a unit with SyslogIdentifier=, or the journald log driver):
+  logs = journal, journal_match = SYSLOG_IDENTIFIER=NAME (or
+  _SYSTEMD_UNIT=UNIT; default CONTAINER_NAME=<container>).  Podman:
+  DOCKER_HOST=<Podman's socket> for the docker CLI, or engine = podman
+  for the podman CLI.
+
 examples:
   forgejo-runner-watchdog --dry-run        what would it do now?  (changes nothing)
   forgejo-runner-watchdog                  check and heal the configured runners
   forgejo-runner-watchdog --container forgejo_runner --threshold 20 --window 2m
   forgejo-runner-watchdog --json --dry-run | jq '.runners[] | {name, decision, errors}'
   journalctl -u forgejo-runner-watchdog.service    what the timer's runs said
+  forgejo-runner-watchdog --notify-test    send a test event through every [notify] command
+
+notifications ([notify] in guard.conf):
+  Each command runs once per event, without a shell, with the event in
+  GUARD_EVENT, GUARD_RUNNER, GUARD_HOST, GUARD_DECISION, GUARD_SUMMARY,
+  GUARD_ERROR, GUARD_EVIDENCE (the last fetch-error lines) and as one JSON
+  document on stdin.  Events: restarted, restart-failed, refused,
+  server-error, budget-exhausted, and recovered (the first healthy check
+  after any of them); a condition that persists is notified once when it
+  starts and once when it ends.  A failing command is one warning line: it
+  never changes what the check does or its exit status.  --dry-run sends
+  nothing and says what it would send.  Examples:
+  /usr/share/doc/forgejo-runner-guard/examples/
 
 exit status:
   0  healthy, recovered, restarted, or skipped because a job runs
@@ -91,10 +117,13 @@ exit status:
      restart budget exhausted, state or metrics file not writable
   2  usage or configuration error
   Several runners: the worst of them.
+  --notify-test: 0 when every command succeeded, 1 when one failed, 2 when
+  [notify] has no command.
 
 files:
   /etc/forgejo-runner-guard/guard.conf (and guard.conf.d/*.conf): [watchdog]
-  defaults, [runner NAME] per runner.  STATE_DIR/state.json: restart history;
+  defaults, [runner NAME] per runner.  STATE_DIR/state.json: restart history
+  and the conditions notified;
   STATE_DIR/watchdog.lock: one run at a time (a second run waits for the
   first, then decides afresh)."""
 
@@ -158,25 +187,29 @@ def build_parser():
                         help="kill any docker call that takes longer (a log read: that "
                         "long without output) (default 30s)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="decide and report, change nothing: no restart, no state, no metrics")
+                        help="decide and report, change nothing: no restart, no state, no metrics, "
+                        "no notification (it says what it would send)")
+    parser.add_argument("--notify-test", action="store_true",
+                        help="send one test event through every [notify] command, report each "
+                        "result and exit (checks no runner)")
     return parser
 
 
 # ---------------------------------------------------------------- configure
 
 
-class Settings:
+class Settings(NamedTuple):
     """One run's settings: the runners and what applies to all of them."""
 
-    def __init__(self, runners, state_dir, metrics_file, docker_timeout, dry_run, json,
-                 config_files=()):
-        self.runners = runners
-        self.state_dir = state_dir
-        self.metrics_file = metrics_file
-        self.docker_timeout = docker_timeout
-        self.dry_run = dry_run
-        self.json = json
-        self.config_files = config_files
+    runners: tuple  # config.RunnerConfig
+    state_dir: str
+    metrics_file: Optional[str]
+    docker_timeout: float
+    dry_run: bool
+    json: bool
+    config_files: tuple = ()
+    notify: config.NotifyConfig = config.NotifyConfig()
+    notify_test: bool = False
 
 
 _OVERRIDES = (
@@ -207,6 +240,8 @@ def configure(args):
         dry_run=args.dry_run,
         json=args.json,
         config_files=conf.files,
+        notify=conf.notify,
+        notify_test=args.notify_test,
     )
 
 
@@ -272,6 +307,8 @@ def _report(settings, reporter, checks, now, history):
             reporter.error(line)
         else:
             reporter.info(line)
+    if settings.notify.commands:
+        _notify(settings, reporter, checks, now, history)
     if settings.metrics_file and not settings.dry_run:
         try:
             from . import metrics
@@ -286,10 +323,31 @@ def _report(settings, reporter, checks, now, history):
     return status
 
 
+def _notify(settings, reporter, checks, now, history):
+    """The events of this run, sent once each condition is recorded (a
+    failure is a warning: never the check's exit status)."""
+    from . import documents, notify
+
+    docs, changed = notify.watchdog_events(checks, history, settings.dry_run, now,
+                                           lambda c: documents.summary(c, settings.dry_run), PROG)
+    if changed and not settings.dry_run:
+        try:
+            history.save(now)
+        except GuardError as exc:
+            reporter.warning("%s: a condition may be notified again" % exc)
+    notify.send(settings.notify.commands, docs, settings.notify.timeout, reporter,
+                settings.dry_run)
+
+
 def _execute(settings, reporter):
+    if settings.notify_test:
+        from . import notify
+
+        return notify.notify_test(settings.notify, settings.runners, reporter, time.time(), PROG,
+                                  settings.dry_run)
     if settings.dry_run:
         return check(settings, reporter)
-    bound = max(10.0, 3 * settings.docker_timeout)
+    bound = restart.lock_bound(settings.docker_timeout, settings.runners)
     with state.run_lock(settings.state_dir, bound,
                         lambda path: reporter.info("waiting for another watchdog run (%s)" % path)):
         return check(settings, reporter)

@@ -27,12 +27,15 @@ side, before the state file and the deciding modules load (begin(); the
 order is for speed, guarded by bench/bench_watchdog.py); the log waits at
 a gate until inspect gives the runner's start and is streamed through
 runnerlog.LogScan, never held whole.  The job guard is the job containers
-(jobguard.py); a restart is `docker restart`, confirmed by a new start
-time (restart.py).
+and the jobs without a container, children of the runner's daemon in its
+process tree (jobguard.py, hostjobs.py); a restart is `docker restart -t
+STOP_TIMEOUT`, confirmed by a new start time (restart.py).
 """
 
+import math
 import os
 import re
+import time
 import threading
 from typing import NamedTuple, Optional
 
@@ -41,8 +44,9 @@ from ..report import GuardError, why
 from ..restart import stamp
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+PACKAGES = {"docker": "docker.io or docker-ce-cli", "podman": "podman"}
 
-_docker = None
+_commands = {}
 
 
 class DockerError(GuardError):
@@ -69,36 +73,51 @@ class LogsUnreadable(DockerError):
     pass
 
 
-def host():
+def host(program="docker"):
     """The engine the CLI talks to, for messages."""
+    if program == "podman":
+        return os.environ.get("CONTAINER_HOST") or "this host (podman, no service)"
     return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
 
 
-def _command():
-    """sh's docker command, imported on first use (import sh costs 25-80 ms)."""
-    global _docker
-    if _docker is None:
+_TITLES = {"docker": "Docker engine", "podman": "Podman"}
+
+
+def _command(program="docker"):
+    """sh's docker (or podman) command, made on first use (import sh costs
+    25-80 ms)."""
+    if program not in _commands:
         try:
             import sh
         except ImportError as exc:  # pragma: no cover - a packaging fault
             raise DockerError("cannot import the sh library: %s (install python3-sh)" % exc)
         try:
-            _docker = sh.Command("docker")
+            _commands[program] = sh.Command(program)
         except sh.CommandNotFound:
-            raise DockerMissing("docker: command not found (install docker.io or docker-ce-cli)")
-    return _docker
+            raise DockerMissing("%s: command not found (install %s)"
+                                % (program, PACKAGES.get(program, program)))
+    return _commands[program]
 
 
 # ------------------------------------------------------------ times
 
 
+_GO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?) ([+-]\d\d)(\d\d)(?: \S+)?$")
+
+
 def parse_time(text):
     """Docker's RFC 3339 time -> epoch seconds (float), read exactly as the
     log scanner reads log stamps; None for Docker's zero time (0001-01-01,
-    a container never stopped) or an empty value."""
+    a container never stopped) or an empty value.  Also the form podman's
+    --format prints a time in (Go's time.String(): "2026-11-29
+    13:18:10.276386383 +0000 UTC")."""
     from .. import runnerlog  # not at import: the calls start before it loads
 
-    seconds = runnerlog.parse_time(text or "")
+    text = (text or "").strip()
+    go = _GO_TIME.match(text)
+    if go:
+        text = "%sT%s%s:%s" % go.groups()
+    seconds = runnerlog.parse_time(text)
     if seconds is None or seconds <= 0:
         return None
     return seconds
@@ -125,6 +144,7 @@ class ContainerState(NamedTuple):
     hosts_path: str
     restart_count: int
     network_mode: str = ""  # HostConfig.NetworkMode: "host" copies the host's /etc/hosts
+    pid: int = 0  # State.Pid: its first process, on this host (0: not running)
     tty: bool = False  # Config.Tty: one merged stream, on `docker logs`' stdout
 
 
@@ -159,31 +179,38 @@ def _cli_message(text):
     return lines[-1] if lines else ""
 
 
-def _error(what, container, message, exit_code):
-    """Map the docker CLI's failure to a DockerError with one clear line."""
+def _error(what, container, message, exit_code, program="docker"):
+    """Map the docker (podman) CLI's failure to a DockerError with one
+    clear line."""
     message = " ".join((message or "").split())
     low = message.lower()
     if (
         "cannot connect to the docker daemon" in low
+        or "cannot connect to podman" in low
+        or "unable to connect to podman" in low
         or "error during connect" in low
         or "connection refused" in low
         or ("dial unix" in low and "no such file" in low)
     ):
         return EngineUnreachable(
-            "Docker engine unreachable at %s: %s" % (host(), message)
+            "%s unreachable at %s: %s" % (_TITLES.get(program, program), host(program), message)
         )
-    if "permission denied" in low and "docker" in low and "socket" in low:
-        return EngineUnreachable("no permission to use the Docker engine at %s (%s)" % (host(), message))
+    if "permission denied" in low and program in low and "socket" in low:
+        return EngineUnreachable("no permission to use the %s at %s (%s)"
+                                 % (_TITLES.get(program, program), host(program), message))
     if "no such container" in low or "no such object" in low:
         return ContainerMissing("container %s does not exist (%s)" % (container, message))
-    if "does not support reading" in low:
+    if "does not support reading" in low or "cannot read logs" in low:
         return LogsUnreadable(
-            "cannot read the logs of %s: its log driver keeps nothing `docker logs` can read "
-            "(%s); use json-file, local or journald" % (container, message)
+            "cannot read the logs of %s: its log driver keeps nothing `%s logs` can read "
+            "(%s); use %s, or logs = journal" % (
+                container, program, message,
+                "k8s-file or journald" if program == "podman" else "json-file, local or journald")
         )
     return DockerError(
-        "docker %s%s failed (exit status %s): %s"
-        % (what, " " + container if container else "", exit_code, message or "no message")
+        "%s %s%s failed (exit status %s): %s"
+        % (program, what, " " + container if container else "", exit_code,
+           message or "no message")
     )
 
 
@@ -191,36 +218,45 @@ def _error(what, container, message, exit_code):
 
 
 class Call(calls.Call):
-    """One docker CLI run in the background; result() waits for it."""
+    """One docker (podman) CLI run in the background; result() waits for it."""
 
-    def __init__(self, what, container, args, timeout, on_chunk=None, parse=None, on_err_chunk=None):
+    def __init__(self, program, what, container, args, timeout, on_chunk=None, parse=None,
+                 on_err_chunk=None):
+        self.program = program
         self.what = what
         self.container = container
-        super().__init__(_command(), args, timeout, on_chunk=on_chunk, parse=parse,
+        super().__init__(_command(program), args, timeout, on_chunk=on_chunk, parse=parse,
                          on_err_chunk=on_err_chunk)
 
     def _subject(self):
-        return "docker %s%s" % (self.what, " " + self.container if self.container else "")
+        return "%s %s%s" % (self.program, self.what,
+                            " " + self.container if self.container else "")
 
     def launch_error(self, exc):
-        return DockerError("cannot run docker %s: %s" % (self.what, why(exc)))
+        return DockerError("cannot run %s %s: %s" % (self.program, self.what, why(exc)))
 
     def timed_out(self, reason):
         return DockerTimeout("%s timed out (%s; engine at %s): killed it"
-                             % (self._subject(), reason, host()))
+                             % (self._subject(), reason, host(self.program)))
 
     def failed(self, exit_code):
         if self.err_sink is not None:
             message = _cli_message(self.err_sink.tail.decode("utf-8", "replace"))
         else:
             message = _first_line(self.text("stderr")) or _first_line(self.text("stdout"))
-        return _error(self.what, self.container, message, exit_code)
+        return _error(self.what, self.container, message, exit_code, self.program)
 
 
 class Docker(calls.Calls):
-    """docker calls with one timeout (seconds) for each."""
+    """docker calls with one timeout (seconds) for each.  The Docker CLI
+    also reaches Podman's Docker-compatible service (DOCKER_HOST=
+    unix:///run/podman/podman.sock) as it is."""
 
     call_class = Call
+    program = "docker"
+
+    def _start(self, *args, **kwargs):
+        return super()._start(self.program, *args, **kwargs)
 
     # -- inspect
 
@@ -260,8 +296,52 @@ class Docker(calls.Calls):
 
     # -- restart
 
-    def restart(self, container):
-        self._start("restart", container, ["restart", "--", container], self.timeout).result()
+    def restart(self, container, stop_timeout):
+        """Restart: the engine sends the stop signal (SIGTERM), waits
+        `stop_timeout` seconds for the container to exit, then SIGKILLs
+        it.  -t (--time before Docker 25, --timeout after; podman: --time)
+        so the engine's 10 s default never applies; the call may take
+        that long and its own timeout more."""
+        seconds = int(math.ceil(stop_timeout))
+        self._start("restart", container, ["restart", "-t", str(seconds), "--", container],
+                    self.timeout + seconds).result()
+
+
+class Podman(Docker):
+    """The same calls through the podman CLI (engine = podman): the same
+    arguments; what differs is in the parsers (parse_time reads the times
+    podman's --format prints) and the error mapping (_error)."""
+
+    program = "podman"
+
+
+ENGINES = {"docker": Docker, "podman": Podman}
+
+
+class Engines:
+    """One Docker or Podman per engine kind a run uses (a runner's
+    `engine` key), made on first use; close() ends all their calls."""
+
+    def __init__(self, timeout):
+        self.timeout = timeout
+        self.made = {}
+
+    def of(self, cfg):
+        kind = getattr(cfg, "engine", "docker")
+        if kind not in self.made:
+            self.made[kind] = ENGINES[kind](self.timeout)
+        return self.made[kind]
+
+    def groups(self, checks):
+        """[(engine, checks on it)] for backends.Check objects."""
+        kinds = {}
+        for c in checks:
+            kinds.setdefault(getattr(c.cfg, "engine", "docker"), []).append(c)
+        return [(self.of(group[0].cfg), group) for group in kinds.values()]
+
+    def close(self):
+        for engine in self.made.values():
+            engine.close()
 
 
 class _JobList:
@@ -293,11 +373,11 @@ class _JobList:
                 ids.append(fields[0])
         if not ids:
             return []
-        call = Call(
+        call = self.engine._start(
             "inspect",
             None,
             ["inspect", "--type", "container", "--format",
-             "{{.Id}} {{.State.Running}} {{.Created}} {{.Name}}", "--"] + ids,
+             "{{.Id}} {{.State.Running}} {{.Name}} {{.Created}}", "--"] + ids,
             self.engine.timeout,
         )
         try:
@@ -306,11 +386,12 @@ class _JobList:
             pass  # a job ended between ps and inspect: what was printed still counts
         jobs = []
         for line in call.text("stdout").splitlines():
+            # the time last: podman prints it with spaces (parse_time)
             fields = line.split(None, 3)
             if len(fields) != 4 or fields[1] != "true":
                 continue
-            created = parse_time(fields[2])
-            jobs.append(JobRecord(fields[0], fields[3].lstrip("/"), created or 0.0))
+            created = parse_time(fields[3])
+            jobs.append(JobRecord(fields[0], fields[2].lstrip("/"), created or 0.0))
         return jobs
 
 
@@ -334,6 +415,7 @@ def _parse_inspect(call, container):
         hosts_path=str(doc.get("HostsPath") or ""),
         restart_count=int(doc.get("RestartCount") or 0),
         network_mode=str((doc.get("HostConfig") or {}).get("NetworkMode") or ""),
+        pid=int(state.get("Pid") or 0),
         tty=bool((doc.get("Config") or {}).get("Tty")),
     )
 
@@ -381,18 +463,31 @@ class _Reading:
 
 
 class ContainerRestart:
-    """The restart target (restart.py) of one container: docker restart,
-    confirmed by a start time newer than before."""
+    """The restart target (restart.py) of one container: docker restart
+    with the runner's stop_timeout to drain, confirmed by a start time
+    newer than before; killed() tells a runner the engine had to SIGKILL."""
 
     NOT_DONE = (EngineUnreachable, ContainerMissing)
 
-    def __init__(self, engine, container, old_started_at):
+    def __init__(self, engine, container, old_started_at, stop_timeout):
         self.engine = engine
         self.container = container
         self.old_started_at = old_started_at
+        self.stop_timeout = math.ceil(stop_timeout)  # whole seconds, as the engine takes it
+        self.began = None
 
     def begin(self):
-        self.engine.restart(self.container)
+        self.began = time.time()
+        self.engine.restart(self.container, self.stop_timeout)
+
+    def killed(self, container):
+        """The message when the old run did not stop by itself, else None.
+        The engine sends SIGKILL stop_timeout after the stop signal, which
+        it sends after we asked: an old run that finished stop_timeout or
+        more after the request was killed (inspect after a restart shows
+        the new run's ExitCode, 0, so the time is what tells)."""
+        return restart.killed_message(self.container, self.began, container.finished_at,
+                                      self.stop_timeout)
 
     def look(self):
         return self.engine.inspect(self.container)
@@ -407,13 +502,22 @@ class ContainerRestart:
                    stamp(container.started_at), stamp(self.old_started_at)))
 
 
+def require_running(c):
+    """False (and the check failed) unless its container is running."""
+    if c.error is None and not c.state.running:
+        c.fail("container %s is not running (%s, exit code %d): start it; the watchdog "
+               "only restarts a running runner" % (c.cfg.container, c.state.status or
+                                                   "stopped", c.state.exit_code))
+    return c.error is None
+
+
 class Backend:
     """Runners in containers (backend = docker)."""
 
     EARLY = True  # begin() starts calls: gathered first, so no stream waits
 
     def __init__(self, timeout):
-        self.engine = Docker(timeout)
+        self.engines = Engines(timeout)
 
     @staticmethod
     def target(cfg):
@@ -430,11 +534,19 @@ class Backend:
         count from (one second more than the window: the scanner draws
         the exact line)."""
         for c in checks:
-            if c.work is None:
-                c.work = _Reading(self.engine, c.cfg.container, now - c.cfg.window - 1.0)
+            if c.work is None and c.cfg.logs != "journal":  # journallog.py reads those
+                c.work = _Reading(self.engines.of(c.cfg), c.cfg.container,
+                                  now - c.cfg.window - 1.0)
 
     def gather(self, checks, now, reporter):
-        """Inspect and stream the logs (begin(), if not yet), then scan."""
+        """Inspect and stream the logs (begin(), if not yet), then scan;
+        runners with logs = journal: journallog.py."""
+        journal = [c for c in checks if c.cfg.logs == "journal"]
+        if journal:
+            from .. import journallog
+
+            journallog.gather(self.engines, journal, now, reporter)
+            checks = [c for c in checks if c.cfg.logs != "journal"]
         try:
             self.begin(checks, now)
             for c in checks:
@@ -445,12 +557,9 @@ class Backend:
             for c in checks:
                 if c.work is not None and not c.work.gate.ready.is_set():
                     c.work.gate.open(None)
-            self.engine.close()
+            self.engines.close()
         for c in checks:
-            if c.error is None and not c.state.running:
-                c.fail("container %s is not running (%s, exit code %d): start it; the watchdog "
-                       "only restarts a running runner" % (c.cfg.container, c.state.status or
-                                                           "stopped", c.state.exit_code))
+            require_running(c)
 
     def _open(self, c, now, reporter):
         """inspect's answer -> where counting starts; open the log's gate."""
@@ -482,7 +591,8 @@ class Backend:
             if c.error is None and c.state is not None and c.state.log_driver == "none":
                 exc = LogsUnreadable(
                     "cannot read the logs of %s: its log driver is \"none\", which keeps "
-                    "nothing; use json-file, local or journald" % c.cfg.container)
+                    "nothing; use json-file, local or journald, or read the journal "
+                    "(logs = journal, journal_match)" % c.cfg.container)
             c.fail(str(exc))
             return
         if c.error is None:
@@ -492,16 +602,24 @@ class Backend:
                                  % (c.name, c.evidence.untimed))
 
     def guard_jobs(self, checks, claims, reporter):
-        """The job containers on this engine."""
-        jobguard.guard(checks, self.engine, claims, reporter)
+        """The job containers on this engine, then the jobs without a
+        container: live children of the daemon in the runner's own
+        process tree (from State.Pid, in the host's /proc)."""
+        from .. import proctree
+
+        for engine, group in self.engines.groups(checks):
+            jobguard.guard(group, engine, claims, reporter)
+        jobguard.guard_host(checks, lambda c: proctree.container(c.state.pid) if c.state.pid
+                            else [], reporter)
 
     def restart(self, c, record, timeout, reporter):
         """docker restart, record it, confirm it runs with a new start time."""
-        done = restart.restart(ContainerRestart(self.engine, c.cfg.container,
-                                                c.state.started_at), record, timeout)
+        done = restart.restart(ContainerRestart(self.engines.of(c.cfg), c.cfg.container,
+                                                c.state.started_at, c.cfg.stop_timeout),
+                               record, timeout)
         c.restarted_by(done)
         if done.restarted:
             reporter.debug("%s: running again since %s" % (c.name, stamp(done.new_started_at)))
 
     def close(self):
-        self.engine.close()
+        self.engines.close()

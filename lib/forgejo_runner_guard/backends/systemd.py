@@ -26,8 +26,9 @@ stream (journalctl's own messages).
 
 The backend (class Backend, see backends/__init__.py): systemctl show,
 then the journal of the unit's current invocation since the window's
-start; the job guard is the job containers on the host's Docker engine,
-or, without one, the log; a restart is `systemctl restart`, confirmed by
+start; the job guard is the job containers on the host's Docker engine
+(or, without one, the log) and the jobs without a container, children of
+the runner's daemon in the unit's cgroup (hostjobs.py); a restart is `systemctl restart`, confirmed by
 a new invocation id.  Measured costs: bench/README.md.
 """
 
@@ -35,6 +36,7 @@ import dataclasses
 import json
 import os
 import re
+import time
 from typing import Optional
 
 from .. import calls, jobguard, restart, runnerlog
@@ -58,6 +60,8 @@ PROPERTIES = (
     "InactiveEnterTimestamp",
     "StandardOutput",
     "StandardError",
+    "TimeoutStopUSec",
+    "ControlGroup",
 )
 # Where a unit's stderr reaches the journal
 JOURNAL_OUTPUTS = ("journal", "journal+console", "syslog", "syslog+console")
@@ -143,6 +147,8 @@ class UnitState:
     started_at: Optional[float]  # epoch seconds the current run's main process started
     stopped_at: Optional[float]  # epoch seconds the unit last became inactive
     std_error: str  # where its stderr goes (StandardError, inherit resolved)
+    timeout_stop: Optional[float] = None  # TimeoutStopSec (seconds); None: infinity/unknown
+    cgroup: str = ""  # ControlGroup: its processes (for jobs without a container)
 
     @property
     def running(self):
@@ -190,7 +196,31 @@ def parse_show(text, unit):
         started_at=parse_show_time(props.get("ExecMainStartTimestamp")),
         stopped_at=parse_show_time(props.get("InactiveEnterTimestamp")),
         std_error=err,
+        timeout_stop=parse_timespan(props.get("TimeoutStopUSec")),
+        cgroup=props.get("ControlGroup", ""),
     )
+
+
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d|w|M|y)")
+_SPAN_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "min": 60, "h": 3600, "d": 86400,
+               "w": 7 * 86400, "M": 2629800, "y": 31557600}
+
+
+def parse_timespan(text):
+    """A time span as `systemctl show` prints it ("1min 30s", "10min",
+    "500ms", "infinity") -> seconds; None for infinity or what is not one."""
+    text = (text or "").strip()
+    if not text or text == "infinity":
+        return None
+    total, end = 0.0, 0
+    for match in _SPAN.finditer(text):
+        if text[end:match.start()].strip():
+            return None
+        total += float(match.group(1)) * _SPAN_UNITS[match.group(2)]
+        end = match.end()
+    if end == 0 or text[end:].strip():
+        return None
+    return total
 
 
 # ------------------------------------------------------------ the journal, as log lines
@@ -419,18 +449,40 @@ class Systemd(calls.Calls):
         check_unit_name(unit)
         if not re.match(r"^[0-9a-f]{32}$", invocation_id or ""):
             raise SystemdError("unit %s: no invocation id (%r)" % (unit, invocation_id))
+        return self.begin_entries(unit, ["_SYSTEMD_UNIT=" + unit,
+                                         "_SYSTEMD_INVOCATION_ID=" + invocation_id],
+                                  since, on_chunk)
+
+    def begin_entries(self, what, matches, since, on_chunk, last=False):
+        """Stream the journal entries that `matches` (FIELD=VALUE words,
+        journalctl's matches: one field given twice is either value) pick,
+        from `since` (or only the newest one: last=True), as JSON lines.
+        `what` names them in messages."""
         args = ["--no-pager", "--all", "--output=json", "--output-fields=MESSAGE"]
+        if last:
+            args += ["--quiet", "--lines=1"]
         if since is not None:
             args.append("--since=@%.6f" % (int(max(0.0, since) * 1e6) / 1e6))
-        args += ["_SYSTEMD_UNIT=" + unit, "_SYSTEMD_INVOCATION_ID=" + invocation_id]
-        return self._start("journalctl", "log of", unit, args, self.timeout, on_chunk=on_chunk)
+        args += list(matches)
+        return self._start("journalctl", "log of", what, args, self.timeout, on_chunk=on_chunk)
 
     def journal(self, unit, invocation_id, since, on_chunk):
         return self.begin_journal(unit, invocation_id, since, on_chunk).result()
 
-    def restart(self, unit):
+    def any_entry(self, what, matches):
+        """Does the journal hold any entry these matches pick?"""
+        seen = []
+        self.begin_entries(what, matches, None, seen.append, last=True).result()
+        return any(chunk.strip() for chunk in seen)
+
+    def restart(self, unit, stop_timeout):
+        """systemctl restart: systemd sends SIGTERM and waits the unit's own
+        TimeoutStopSec before SIGKILL; the call may take `stop_timeout`
+        (the longer of that and the runner's stop_timeout) and its own
+        timeout more."""
         check_unit_name(unit)
-        self._start("systemctl", "restart", unit, ["restart", "--", unit], self.timeout).result()
+        self._start("systemctl", "restart", unit, ["restart", "--", unit],
+                    self.timeout + stop_timeout).result()
 
 
 def scan_journal(data, since):
@@ -443,19 +495,48 @@ def scan_journal(data, since):
 # ------------------------------------------------------------ the backend
 
 
+def read_evidence(c, read, reporter):
+    """c.evidence from the journal: read(since, feed) streams the entries
+    (from one second before c.since: the scanner draws the exact line)
+    through JournalScan into runnerlog.LogScan.  -> the JournalScan."""
+    from .. import decide
+
+    journal = JournalScan(runnerlog.LogScan(c.since, source="journal",
+                                            model=decide.poll_model(c.cfg)))
+    read(c.since - 1.0, journal.feed)
+    c.evidence = journal.close()
+    if journal.bad:
+        reporter.warning("%s: %d journal entries unreadable, ignored" % (c.name, journal.bad))
+    reporter.debug("%s: %d journal entries, %d fetch errors since %s"
+                   % (c.name, c.evidence.lines, c.evidence.errors, stamp(c.since)))
+    return journal
+
+
 class UnitRestart:
     """The restart target (restart.py) of one unit: systemctl restart,
     confirmed by an active unit with a new invocation id."""
 
     NOT_DONE = (ManagerUnreachable, UnitMissing)
 
-    def __init__(self, manager, unit, old_invocation_id):
+    def __init__(self, manager, unit, old_invocation_id, stop_timeout, timeout_stop):
         self.manager = manager
         self.unit = unit
         self.old_invocation_id = old_invocation_id
+        self.stop_timeout = stop_timeout  # the runner's: how long the call may wait
+        self.timeout_stop = timeout_stop  # the unit's TimeoutStopSec (None: infinity)
+        self.began = None
 
     def begin(self):
-        self.manager.restart(self.unit)
+        self.began = time.time()
+        self.manager.restart(self.unit, max(self.stop_timeout, self.timeout_stop or 0.0))
+
+    def killed(self, unit):
+        """The unit's TimeoutStopSec governs: a run that became inactive
+        that long or more after the restart began was killed."""
+        if self.timeout_stop is None:
+            return None
+        return restart.killed_message(self.unit, self.began, unit.stopped_at, self.timeout_stop,
+                                      "TimeoutStopSec=")
 
     def look(self):
         return self.manager.show(self.unit)
@@ -519,19 +600,12 @@ class Backend:
                    "use StandardError=journal" % (unit.name, unit.std_error or "nowhere"))
             return
         c.since = decide.window_start(now, c.cfg.window, unit.started_at, None, margin=0.0)
-        journal = JournalScan(runnerlog.LogScan(c.since, source="journal",
-                                                model=decide.poll_model(c.cfg)))
         reporter.debug("%s: unit %s, %s, invocation %s, started %s, last stopped %s, "
                        "counting from %s" % (c.name, unit.name, unit.status, unit.invocation_id,
                                              stamp(unit.started_at), stamp(unit.stopped_at),
                                              stamp(c.since)))
-        # from one second before the window: the scanner draws the exact line
-        self.manager.journal(unit.name, unit.invocation_id, c.since - 1.0, journal.feed)
-        c.evidence = journal.close()
-        if journal.bad:
-            reporter.warning("%s: %d journal entries unreadable, ignored" % (c.name, journal.bad))
-        reporter.debug("%s: %d journal entries, %d fetch errors since %s"
-                       % (c.name, c.evidence.lines, c.evidence.errors, stamp(c.since)))
+        read_evidence(c, lambda since, feed: self.manager.journal(
+            unit.name, unit.invocation_id, since, feed), reporter)
 
     def guard_jobs(self, checks, claims, reporter):
         """The job containers on the host's Docker engine; without an
@@ -539,18 +613,33 @@ class Backend:
         makes the runner "recovered", so a wedged runner runs none)."""
         from . import docker
 
-        engine = docker.Docker(self.timeout)
+        from .. import proctree
+
+        engines = docker.Engines(self.timeout)
         try:
-            jobguard.guard(checks, engine, claims, reporter, no_engine=docker.EngineUnreachable)
+            for engine, group in engines.groups(checks):
+                jobguard.guard(group, engine, claims, reporter,
+                               no_engine=docker.EngineUnreachable)
         finally:
-            engine.close()
+            engines.close()
+        # jobs without a container: live children of the daemon in the unit's cgroup
+        jobguard.guard_host(checks, lambda c: proctree.cgroup(c.state.cgroup) if c.state.cgroup
+                            else [], reporter)
 
     def restart(self, c, record, timeout, reporter):
         """systemctl restart, record it, confirm the unit is active with a
         new invocation id."""
+        unit = c.state
+        if unit.timeout_stop is not None and unit.timeout_stop < c.cfg.stop_timeout:
+            reporter.warning("%s: unit %s stops with TimeoutStopSec=%gs, shorter than the "
+                             "runner's stop_timeout (%gs): systemd kills it sooner (set "
+                             "TimeoutStopSec= in a drop-in)" % (c.name, unit.name,
+                                                                unit.timeout_stop,
+                                                                c.cfg.stop_timeout))
         try:
-            done = restart.restart(UnitRestart(self.manager, c.state.name,
-                                               c.state.invocation_id), record, timeout)
+            done = restart.restart(UnitRestart(self.manager, unit.name, unit.invocation_id,
+                                               c.cfg.stop_timeout, unit.timeout_stop),
+                                   record, timeout)
         finally:
             self.manager.close()
         c.restarted_by(done)
