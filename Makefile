@@ -2,6 +2,7 @@
 #
 #   make install   build the .deb (installing build deps) and apt-get install it
 #   make check     every test: unit, real Docker engine, .deb, real systemd
+#   make check-fleet  the Ansible role under Molecule on a systemd container
 #   make demo      the whole story against a simulated runner, in under a minute
 #   make bench     print the benchmark figures
 #   make fixtures  regenerate tests/fixtures/logrus/ (the runners' real log bytes; needs Go)
@@ -33,7 +34,7 @@ TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-containe
 FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-go-isatty-dev \
 	golang-golang-x-sys-dev
 
-.PHONY: help deps build-deps venvs check test-unit test-sh1 test-py39 deb install demo bench fixtures clean
+.PHONY: help deps build-deps venvs check check-fleet test-unit test-sh1 test-py39 deb install demo bench fixtures clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -91,6 +92,16 @@ check: deps venvs
 	echo "== Python 3.9: pure modules and command line"; \
 	$(VENV)/py39/bin/python -m pytest -p no:cacheprovider -m 'not package and not docker' $(PYTEST_ARGS) tests; \
 	echo "make check: all suites passed in $$(( $$(date +%s) - start ))s"
+
+# The Ansible role (contrib/ansible) under Molecule's docker driver: the
+# .deb built by `make deb`, a debootstrapped bookworm with systemd as PID 1
+# in the tests' own throwaway dockerd, scenarios default and bad_pin.  The
+# venv (ansible, molecule from PyPI, pinned in contrib/ansible/requirements.txt)
+# and the image's root tarball are cached under /var/cache/forgejo-runner-guard.
+# FLEET_ARGS=bad_pin runs one scenario.
+FLEET_ARGS ?=
+check-fleet: deps
+	$(SYSPY) tests/fleet.py $(FLEET_ARGS)
 
 # Both packages, each built from a clean copy of the tree (the tracked files
 # and the new ones .gitignore does not exclude), so the tree stays as it is:

@@ -222,6 +222,14 @@ def test_native_package_contents(packages):
     for example in ("notify-ntfy", "notify-gotify", "notify-apprise", "notify-mail"):
         path = "%s/examples/%s" % (DOC, example)
         assert paths.get(path, "").startswith("-rwxr-xr-x"), (path, paths.get(path))
+    # The Ansible role and its Molecule scenarios, every file as in the tree
+    # (uncompressed: the role is copied into a roles path and used as is).
+    examples = os.path.join(ROOT, "contrib", "ansible")
+    shipped = {p for p in paths if p.startswith(DOC + "/examples/ansible/") and paths[p].startswith("-")}
+    expected = {"%s/examples/ansible/%s" % (DOC, os.path.relpath(os.path.join(top, f), examples))
+                for top, _, files in os.walk(examples) for f in files}
+    assert "%s/examples/ansible/roles/forgejo_runner_guard/tasks/main.yml" % DOC in expected
+    assert shipped == expected
     assert not any("__pycache__" in p or p.endswith(".pyc") for p in paths)
     assert not [p for p in paths if p.startswith("usr/lib/python3/dist-packages/tests")]
 

@@ -403,14 +403,37 @@ def _read_one(path):
     return result
 
 
-def load(path=None):
+def with_candidate(files, path, candidate, as_name=None):
+    """config_files(path) with a drop-in that is not in place yet (pure).
+
+    The candidate is read in the place of <path>.d/<as_name>, in lexical
+    order and instead of the file of that name now there (what the tools
+    will read once it is installed under that name); without as_name it is
+    read after every drop-in.  Errors in it name the candidate's own path."""
+    if as_name is None:
+        return list(files) + [candidate]
+    if os.path.basename(as_name) != as_name or not as_name.endswith(".conf") or as_name == ".conf":
+        raise UsageError("--check-config-as: not a drop-in file name (NAME.conf): %r" % as_name)
+    target = os.path.join(path + ".d", as_name)
+    dropins = sorted(set(files[1:]) | {target})
+    return list(files[:1]) + [candidate if f == target else f for f in dropins]
+
+
+def load(path=None, candidate=None, as_name=None):
     """Read the configuration.  path=None: the default file, which may be
-    missing (built-in defaults).  A path given explicitly must exist."""
+    missing (built-in defaults).  A path given explicitly must exist.
+    candidate: a drop-in not yet in place, read as with_candidate() says
+    (--check-config); it must exist."""
     explicit = path is not None
     path = DEFAULT_CONFIG if path is None else path
     merged = {}  # section -> key -> (value, where)
     files = []
-    for number, name in enumerate(config_files(path)):
+    names = config_files(path)
+    if candidate is not None:
+        if not os.path.isfile(candidate):
+            raise ConfigError("%s: no such configuration file" % candidate)
+        names = with_candidate(names, path, candidate, as_name)
+    for number, name in enumerate(names):
         if number == 0 and not os.path.exists(name):
             if explicit:
                 raise ConfigError("%s: no such configuration file" % name)
