@@ -97,6 +97,20 @@ def test_unreachable_engine_is_one_line_exit_1(tmp_path):
     assert doc["exit_status"] == 1 and doc["runners"][0]["decision"] == "error"
 
 
+def test_no_docker_cli_is_one_line_exit_1_with_the_json_document(tmp_path):
+    # PATH without any docker: the check fails for the runner, and --json
+    # still prints its document (it printed nothing before)
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    result = run_tool(TOOL, "--state-dir", str(tmp_path / "state"), "--container", "forgejo_runner",
+                      "--dry-run", "--json", env={"PATH": str(bare)})
+    assert result.returncode == 1, result.stderr
+    assert "docker: command not found (install docker.io or docker-ce-cli)" in one_line(result)
+    doc = json.loads(result.stdout)
+    assert doc["exit_status"] == 1 and doc["runners"][0]["decision"] == "error"
+    assert "command not found" in doc["runners"][0]["error"]
+
+
 def test_corrupt_state_file_is_a_warning(tmp_path):
     (tmp_path / "state.json").write_text("{not json")
     result = run_tool(TOOL, "--state-dir", str(tmp_path), env=NOWHERE)

@@ -534,9 +534,12 @@ class Backend:
         count from (one second more than the window: the scanner draws
         the exact line)."""
         for c in checks:
-            if c.work is None and c.cfg.logs != "journal":  # journallog.py reads those
-                c.work = _Reading(self.engines.of(c.cfg), c.cfg.container,
-                                  now - c.cfg.window - 1.0)
+            if c.work is None and c.error is None and c.cfg.logs != "journal":
+                try:  # (journallog.py reads the logs = journal runners)
+                    c.work = _Reading(self.engines.of(c.cfg), c.cfg.container,
+                                      now - c.cfg.window - 1.0)
+                except DockerError as exc:  # no CLI: this runner cannot be checked
+                    c.fail(str(exc))
 
     def gather(self, checks, now, reporter):
         """Inspect and stream the logs (begin(), if not yet), then scan;
@@ -566,6 +569,8 @@ class Backend:
         from .. import decide, runnerlog
 
         work = c.work
+        if work is None:
+            return
         try:
             c.state = container = work.inspect.result()
         except DockerError as exc:
@@ -585,6 +590,8 @@ class Backend:
 
     def _scan(self, c, reporter):
         """The log stream's end -> the evidence (or the error)."""
+        if c.work is None:
+            return
         try:
             c.work.logs.result()
         except DockerError as exc:
