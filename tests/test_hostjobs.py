@@ -4,6 +4,7 @@ and proctree reading real process trees of this machine."""
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -102,6 +103,11 @@ def daemon(tmp_path):
     shell = subprocess.Popen(["/bin/sh", "-c", '"$0" "$1"; true', str(runner), str(odd)],
                              stdout=subprocess.PIPE, text=True)
     assert shell.stdout.readline() == "ready\n"
+    # "ready" comes once the job is forked; wait (bounded) for its exec
+    deadline = time.monotonic() + 10
+    while [p.comm for p in proctree.subtree(shell.pid)][-1:] != ["my (odd) job"]:
+        assert time.monotonic() < deadline, proctree.subtree(shell.pid)
+        time.sleep(0.01)
     try:
         yield shell.pid, str(odd)
     finally:

@@ -145,7 +145,7 @@ def test_without_runners_no_docker_module_is_needed(plain):
     conf, hosts = plain
     code = ("import sys; from forgejo_runner_guard import reconcile; "
             "status = reconcile.main(['--config', sys.argv[1], '--check']); "
-            "assert 'sh' not in sys.modules and 'forgejo_runner_guard.backends.docker' not in sys.modules;"
+            "assert 'sh' not in sys.modules and 'forgejo_runner_guard.engines' not in sys.modules;"
             " sys.exit(status)")
     proc = subprocess.run([sys.executable, "-c", code, conf], env=tool_env(),
                           capture_output=True, text=True, timeout=60)

@@ -33,7 +33,7 @@ def list_jobs(engine, cfgs):
 
 def split(name, cfg, jobs, started_at, claims):
     """-> (blocking, orphans): decide.JobContainer lists of runner `name`
-    among `jobs` (docker.JobRecord).  claims: {runner: task ids} of every
+    among `jobs` (engines.JobRecord).  claims: {runner: task ids} of every
     runner checked in the run ({} when none are known)."""
     from . import decide
 

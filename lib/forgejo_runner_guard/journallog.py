@@ -29,7 +29,7 @@ def matches(cfg):
 
 def gather(engines, checks, now, reporter):
     """Fill each check's state (inspect through its engine) and evidence
-    (the journal), or fail it.  engines: backends.docker.Engines."""
+    (the journal), or fail it.  engines: engines.Engines."""
     from . import decide
     from .backends import docker, systemd
 

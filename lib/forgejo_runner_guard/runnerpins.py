@@ -258,12 +258,12 @@ def check(pins, s, mode, host_in_sync, reporter):
     """Check (and with --refresh-stale in a writing run, refresh) the
     runners.  -> list of RunnerPins.  Never raises for Docker's failures:
     they become the runners' errors."""
-    from .backends import docker  # only now: it runs docker through `sh`
+    from .engines import DockerError, Engines  # only now: they run docker through `sh`
 
     pins = tuple(pins or ())
     dry = mode != "apply"
     results = []
-    engines = docker.Engines(s.docker_timeout)
+    engines = Engines(s.docker_timeout)
     calls = []
     for cfg in s.runners:
         r = RunnerPins(cfg.name, cfg.container if cfg.backend == "docker" else cfg.unit)
@@ -275,13 +275,13 @@ def check(pins, s, mode, host_in_sync, reporter):
             continue
         try:
             calls.append((r, cfg, engines.of(cfg).begin_inspect(cfg.container)))
-        except docker.DockerError as exc:
+        except DockerError as exc:
             r.reason, r.exit_status = str(exc), EXIT_FAILURE
     try:
         for r, cfg, call in calls:
             try:
                 judge(r, call.result(), pins)
-            except docker.DockerError as exc:
+            except DockerError as exc:
                 r.status, r.reason, r.exit_status = ERROR, str(exc), EXIT_FAILURE
             reporter.debug("runner %s: container %s, hosts copy %s" % (r.name, cfg.container,
                                                                     r.hosts_path or "-"))
@@ -359,7 +359,8 @@ def _refresh(stale, engines, s, pins, reporter):
     """Under the watchdog's run lock: fresh evidence, guard, budget,
     restart, confirm, read the new copy."""
     from . import restart, state
-    from .backends import docker
+    from .backends.docker import ContainerRestart
+    from .engines import DockerError
 
     bound = restart.lock_bound(s.docker_timeout, s.runners)
     with state.run_lock(s.state_dir, bound,
@@ -370,7 +371,7 @@ def _refresh(stale, engines, s, pins, reporter):
         for r, cfg in stale:
             try:
                 judge(r, engines.of(cfg).inspect(cfg.container), pins)
-            except docker.DockerError as exc:
+            except DockerError as exc:
                 r.status, r.reason, r.exit_status = ERROR, str(exc), EXIT_FAILURE
         stale = [(r, cfg) for r, cfg in stale if r.status == STALE]
         if not stale:
@@ -381,7 +382,7 @@ def _refresh(stale, engines, s, pins, reporter):
                 r.action, status = held[r.name]
                 r.exit_status = max(r.exit_status, status)
                 continue
-            done = restart.restart(docker.ContainerRestart(engines.of(cfg), cfg.container,
+            done = restart.restart(ContainerRestart(engines.of(cfg), cfg.container,
                                                            r.started_at,
                                                            cfg.stop_timeout),
                                    lambda: restart.record_restart(history, r.name),
@@ -394,7 +395,7 @@ def _refresh(stale, engines, s, pins, reporter):
             before = r.reason
             try:
                 judge(r, engines.of(cfg).inspect(cfg.container), pins)
-            except docker.DockerError as exc:
+            except DockerError as exc:
                 r.status, r.reason = ERROR, "restarted, but: %s" % exc
             if r.status == FRESH:
                 r.status, r.reason = REFRESHED, before

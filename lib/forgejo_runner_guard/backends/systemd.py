@@ -457,15 +457,13 @@ class Backend:
         """The job containers on the host's Docker engine; without an
         engine, the log (a job start after the newest fetch error already
         makes the runner "recovered", so a wedged runner runs none)."""
-        from . import docker
+        from .. import engines as cli, proctree
 
-        from .. import proctree
-
-        engines = docker.Engines(self.timeout)
+        engines = cli.Engines(self.timeout)
         try:
             for engine, group in engines.groups(checks):
                 jobguard.guard(group, engine, claims, reporter,
-                               no_engine=docker.EngineUnreachable)
+                               no_engine=cli.EngineUnreachable)
         finally:
             engines.close()
         # jobs without a container: live children of the daemon in the unit's cgroup
