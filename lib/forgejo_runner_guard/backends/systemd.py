@@ -3,11 +3,12 @@
 
 For a runner installed as a systemd service (backend = systemd): the
 unit's state (`systemctl show`), its log (`journalctl -o json`), and a
-restart (`systemctl restart`).  The same small surface as docker.py and
-the same rules as the docker backend: every call runs with _bg=True and _tty_out=False (sh 1.14
-would open a pty), a watch thread kills it at its deadline (a log stream:
-`timeout` seconds without output, STREAM_CAP times `timeout` in all), and
-every failure is a SystemdError (a GuardError, exit 1) with one line.
+restart (`systemctl restart`).  The same rules as the docker and podman
+CLIs (engines.py): every call runs through calls.py with _bg=True and
+_tty_out=False (sh 1.14 would open a pty), a watch thread kills it at its
+deadline (a log stream: `timeout` seconds without output, STREAM_CAP
+times `timeout` in all), and every failure is a SystemdError (a
+GuardError, exit 1) with one line.
 
 The log is the journal of the unit's CURRENT invocation only:
 
