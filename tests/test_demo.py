@@ -78,11 +78,11 @@ def test_make_demo_tells_the_story_and_cleans_up(docker_host):
         r"Docker engine: the one at DOCKER_HOST",
         r'level=error msg="failed to fetch task"',
         r"\$ forgejo-runner-watchdog --config \$DEMO/guard.conf --state-dir \$DEMO/state --dry-run",
-        r"forgejo_runner: \d+ fetch errors in \d+s \(threshold 40\), newest \d+s ago, "
+        r"forgejo_runner: \d+ fetch errors in \d+s \(threshold 40\), newest \d+s ago \(transport: [^)]+\), "
         r"no job running: wedged: would restart \(dry run\)",
         r"job container FORGEJO-ACTIONS-TASK-4711_WORKFLOW-deploy_JOB-build-\S+ running: "
         r"wedged, not restarted while a job runs: skipped",
-        r"forgejo_runner: \d+ fetch errors in \d+s \(threshold 40\), newest \d+s ago, "
+        r"forgejo_runner: \d+ fetch errors in \d+s \(threshold 40\), newest \d+s ago \(transport: [^)]+\), "
         r"no job running: restarted",
         r'msg="\[poller 0\] launched"',
         r"forgejo_runner: 0 fetch errors in \d+s \(threshold 40\): healthy",

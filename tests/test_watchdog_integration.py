@@ -123,7 +123,8 @@ def test_wedged_runner_is_restarted(eng, tmp_path):
     assert result.returncode == 0, result.stderr
     assert eng.started_at(runner) != before
     assert result.stderr.strip() == (
-        "%s: %s: 60 fetch errors in %ds (threshold 40), newest %ds ago, no job running: restarted"
+        "%s: %s: 60 fetch errors in %ds (threshold 40), newest %ds ago (transport: connection "
+        "reset), no job running: restarted"
         % (TOOL, runner, round(as_json(result)["span"]), round(as_json(result)["newest_error_age"]))
     )
     doc = as_json(result)

@@ -36,10 +36,21 @@ def outcome(c, dry_run):
     return c.error or d.reason
 
 
+def _what(d):
+    """' (transport: connection reset)': the newest failure's class (can a
+    restart help?) and its short name; '' when unknown."""
+    if not d.failure_class:
+        return ""
+    from .failures import failure_label
+
+    return " (%s: %s)" % (d.failure_class, failure_label(d.newest_error_detail))
+
+
 def summary(c, dry_run):
-    """One line: what the log shows, the jobs, the outcome; when only the
-    polling rule holds, the failing streak stands for the count; a log
-    source that cannot tell job output apart says so at the end."""
+    """One line: what the log shows (with the newest failure's class), the
+    jobs, the outcome; when only the polling rule holds, the failing streak
+    stands for the count; a log source that cannot tell job output apart
+    says so at the end."""
     d = c.decision
     if d.kind == decide.ERROR:
         return "%s: %s" % (c.name, c.error or d.reason)
@@ -50,7 +61,7 @@ def summary(c, dry_run):
         parts = ["%s in %ds (threshold %d)" % (_plural(d.errors, "fetch error"), round(span),
                                                d.threshold)]
         if d.newest_error_age is not None:
-            parts.append("newest %ds ago" % max(0, round(d.newest_error_age)))
+            parts.append("newest %ds ago%s" % (max(0, round(d.newest_error_age)), _what(d)))
     if d.blocking:
         parts.append(decide.jobs_phrase(d.blocking))
     elif c.jobs_from_log:
