@@ -225,6 +225,32 @@ def test_unreadable_hosts_file_is_exit_1(site):
     assert proc.returncode == 1 and "cannot read" in one_line(proc)
 
 
+@pytest.mark.parametrize("kind", ["chr", "fifo", "fifo-link"])
+@pytest.mark.parametrize("mode", [[], ["--check"], ["--unpin-all"]])
+def test_a_device_or_fifo_is_refused_and_left_as_it_is(site, kind, mode):
+    """A copy of /dev/null made with mknod, a FIFO (which would block a
+    reader forever), a symlink to a FIFO: one line, exit 1, untouched."""
+    node = os.path.join(site.root, "etc", "node")
+    if kind == "chr":
+        os.mknod(node, stat.S_IFCHR | 0o644, os.makedev(1, 3))
+    else:
+        os.mkfifo(node, 0o644)
+    path = node
+    if kind == "fifo-link":
+        path = os.path.join(site.root, "etc", "link")
+        os.symlink("node", path)
+    before = os.lstat(node)
+    proc = run_tool(TOOL, "--config", site.conf, "--hosts-file", path, *mode, timeout=30)
+    what = "a character device" if kind == "chr" else "a FIFO"
+    assert proc.returncode == 1
+    assert "cannot read %s: it is %s, not a regular file" % (path, what) in one_line(proc)
+    after = os.lstat(node)
+    assert (after.st_ino, after.st_mode, after.st_rdev) == (before.st_ino, before.st_mode,
+                                                             before.st_rdev)
+    assert sorted(os.listdir(os.path.dirname(node))) == sorted(
+        ["hosts", "node"] + (["link"] if kind == "fifo-link" else []))
+
+
 def test_lock_failure_is_exit_1(site):
     blocker = os.path.join(site.root, "notadir")
     open(blocker, "w").close()

@@ -110,3 +110,13 @@ def test_read_only_directory_with_a_bind_mounted_file_falls_back_in_place(tmp_pa
     assert method == "in-place" and "Read-only file system" in detail
     assert read(source) == b"new\n" and read(tmp_path / "st" / "hosts.before-in-place") == b"old\n"
     assert read(etc / "hosts") == b"placeholder\n"
+
+
+def test_replace_refuses_what_is_not_a_regular_file(tmp_path):
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    with pytest.raises(GuardError, match="cannot write .*fifo: it is a FIFO, not a regular file"):
+        safewrite.replace_file(fifo, b"x\n", str(tmp_path))
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and os.listdir(str(tmp_path)) == ["fifo"]
+    with pytest.raises(GuardError, match="cannot read .*: it is a directory, not a regular file"):
+        safewrite.read_file(str(tmp_path))

@@ -115,11 +115,34 @@ def _why(exc):
     return exc.strerror or str(exc)
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode):
+    """What a file of `mode` is, when it is not a regular file."""
+    return next((text for test, text in _KINDS if test(mode)), "not a regular file")
+
+
+def check_regular(path, st, verb="use"):
+    """GuardError (exit 1) unless `st` (of `path`, symlinks followed) is a
+    regular file: a device, FIFO or directory is never read or replaced."""
+    if not stat.S_ISREG(st.st_mode):
+        raise GuardError("cannot %s %s: it is %s, not a regular file; left as it is"
+                         % (verb, path, _kind(st.st_mode)))
+
+
 def read_file(path):
     """The bytes of `path`, or None when it does not exist (its directory
-    must).  Raises GuardError (exit 1) for anything else."""
+    must).  Raises GuardError (exit 1) for anything else, including a
+    path that is not a regular file (or a symlink to one): a FIFO is
+    opened without blocking and refused, a device is never read."""
     try:
-        with open(path, "rb") as handle:
+        check_regular(path, os.stat(path), "read")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as handle:
+            check_regular(path, os.fstat(fd), "read")  # replaced since the stat above
             return handle.read()
     except FileNotFoundError:
         directory = os.path.dirname(os.path.realpath(path)) or "."
@@ -273,6 +296,8 @@ def replace_file(path, data, backup_dir, mode=0o644):
         st = None
     except OSError as exc:
         raise GuardError("cannot write %s: %s" % (path, _why(exc)))
+    if st is not None:
+        check_regular(path, st, "write")
     try:
         _replace_by_rename(target, data, st, mode)
         return ("rename" if st is not None else "created"), ""
