@@ -377,7 +377,7 @@ def test_only_candidate_lines_are_parsed():
 @pytest.mark.parametrize("name,why", [
     ("", "empty"),
     ("a..b", "empty label"),
-    ("forge.azrak.io.", "empty label"),
+    ("forge.azrak.io.", "a trailing dot is not allowed (write 'forge.azrak.io')"),
     (".forge", "empty label"),
     ("x" * 64 + ".io", "label longer than 63"),
     (".".join(["a" * 63] * 4) + ".ab", "longer than 253"),
@@ -404,17 +404,61 @@ def test_good_names(name):
 
 
 @pytest.mark.parametrize("address", ["10.1.0.256", "10.1.0", "", "   ", "10.1.0.10/24",
-                                     "forge.azrak.io", "2001:db8:::1", "1.2.3.4.5"])
+                                     "forge.azrak.io", "2001:db8:::1", "1.2.3.4.5",
+                                     "fe80::1%eth0", "fe80::1%"])
 def test_bad_addresses(address):
     with pytest.raises(UsageError) as info:
         hf.validate_address(address)
     assert repr(address) in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_zone_index_is_refused_naming_it():
+    with pytest.raises(UsageError, match=r"'fe80::1%eth0': the resolver ignores a hosts line "
+                       r"with a zone index \(%eth0\)"):
+        hf.plan(b"", [("forge.azrak.io", "fe80::1%eth0")])
+
+
 @pytest.mark.parametrize("address,canonical", [("10.1.0.10", "10.1.0.10"),
-                                               ("2001:DB8:0::10", "2001:db8::10"), ("::1", "::1")])
+                                               ("2001:DB8:0::10", "2001:db8::10"), ("::1", "::1"),
+                                               ("::ffff:a01:a", "::ffff:10.1.0.10"),
+                                               ("::FFFF:10.1.0.10", "::ffff:10.1.0.10")])
 def test_good_addresses(address, canonical):
     assert hf.validate_address(address) == canonical
+
+
+def test_an_ipv4_mapped_pin_is_written_and_reported_as_an_admin_would():
+    plan = hf.plan(b"", [("forge.azrak.io", "::ffff:a01:a")])
+    assert plan.text == b"::ffff:10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+    assert hf.plan(plan.text, [("forge.azrak.io", "::ffff:10.1.0.10")]).owned == [
+        ("forge.azrak.io", "::ffff:10.1.0.10", 1)]
+    # an owned line readdressed to a mapped address, and one left unwanted
+    old = b"2001:db8::1\tforge.azrak.io # forgejo-runner-guard pin\n" \
+          b"::ffff:a01:b\tother.io # forgejo-runner-guard pin\n"
+    plan = hf.plan(old, [("forge.azrak.io", "::ffff:a01:a")])
+    assert plan.text.splitlines()[0] == b"::ffff:10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin"
+    assert plan.outcomes[-1] == hf.Outcome("other.io", "::ffff:10.1.0.11", hf.UNWANTED, line=2)
+
+
+def test_an_admin_line_with_a_zone_index_maps_nothing():
+    """glibc ignores it: it is not switched off, and the pin is added."""
+    old = b"fe80::1%eth0 forge.azrak.io\n"
+    plan = hf.plan(old, [("forge.azrak.io", "fe80::1")])
+    assert plan.text == old + b"fe80::1\tforge.azrak.io # forgejo-runner-guard pin\n"
+    assert [o.outcome for o in plan.outcomes] == [hf.ADDED]
+
+
+@pytest.mark.parametrize("pin,message", [
+    (("10.1.0.10", "forge.azrak.io"), "bad address 'forge.azrak.io': not an IPv4 or IPv6 address "
+     "(name and address swapped? '10.1.0.10' is an address, expected NAME then ADDRESS)"),
+    (("1.2.3", "forge.azrak.io"), "bad address 'forge.azrak.io': not an IPv4 or IPv6 address"),
+    (("forge.azrak.io", "10.1.0.256"), "bad address '10.1.0.256': not an IPv4 or IPv6 address"),
+    (("FORGE.AZRAK.IO.", "10.1.0.10"), "bad host name 'FORGE.AZRAK.IO.': a trailing dot is not "
+     "allowed (write 'FORGE.AZRAK.IO')"),
+])
+def test_pin_messages_say_what_is_wrong(pin, message):
+    with pytest.raises(UsageError) as info:
+        hf.validate_pin(*pin)
+    assert str(info.value) == message
 
 
 @settings(max_examples=60, deadline=None,

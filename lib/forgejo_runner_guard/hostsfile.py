@@ -49,9 +49,9 @@ tool's lines by hand: `--unpin-all` then leaves the changed record (and
 its keep line) and warns, sed restores blindly.  Run it with LC_ALL=C so
 that bytes that are not valid UTF-8 are matched as bytes.
 
-Stable interfaces: validate_name(), validate_address() (raise
-report.UsageError with a one-line message naming the value), PURGE_SED,
-plan(), owned_pins().
+Stable interfaces: validate_name(), validate_address(), validate_pin()
+(raise report.UsageError with a one-line message naming the value),
+PURGE_SED, plan() (Plan.owned: the pins the tool owns in the old file).
 """
 
 import collections
@@ -115,6 +115,9 @@ def validate_name(name):
         raise UsageError("bad host name %r: empty" % (name,))
     if len(name) > 253:
         raise UsageError("bad host name %r: longer than 253 characters" % name)
+    if name.endswith(".") and name.strip("."):
+        raise UsageError("bad host name %r: a trailing dot is not allowed (write %r)"
+                         % (name, name.rstrip(".")))
     for label in name.split("."):
         if not label:
             raise UsageError("bad host name %r: empty label" % name)
@@ -130,13 +133,42 @@ def validate_name(name):
 
 def validate_address(address):
     """Return the canonical text of an IPv4 or IPv6 address, else raise
-    UsageError naming the value ('10.1.0.256', '10.1.0', '' are errors)."""
+    UsageError naming the value ('10.1.0.256', '10.1.0', '' are errors).
+
+    Refused too: what glibc's resolver ignores in a hosts file, an IPv6
+    zone index ('fe80::1%eth0').  An IPv4-mapped address is written as an
+    admin would, '::ffff:10.1.0.10' (see address_text)."""
     if not isinstance(address, str) or not address.strip():
         raise UsageError("bad address %r: empty" % (address,))
+    if "%" in address:
+        raise UsageError("bad address %r: the resolver ignores a hosts line with a zone index "
+                         "(%%%s); pin an address without one" % (address, address.split("%", 1)[1]))
     try:
-        return str(ipaddress.ip_address(address))
+        return address_text(ipaddress.ip_address(address))
     except ValueError:
         raise UsageError("bad address %r: not an IPv4 or IPv6 address" % address) from None
+
+
+def address_text(ip):
+    """The canonical text of an ipaddress object; an IPv4-mapped IPv6
+    address as '::ffff:a.b.c.d' (what Python 3.13 prints; older versions
+    print '::ffff:a01:a')."""
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return "::ffff:%s" % mapped if mapped is not None else str(ip)
+
+
+def validate_pin(name, address):
+    """-> (name, canonical address) of one pin; UsageError naming what is
+    wrong, and saying so when the two look swapped ('10.1.0.10' pinned to
+    'forge.azrak.io')."""
+    validate_name(name)
+    try:
+        return name, validate_address(address)
+    except UsageError as exc:
+        if _ip(name.encode("ascii")) is None or _ip(address.encode("ascii", "replace")) is not None:
+            raise
+        raise UsageError("%s (name and address swapped? %r is an address, expected NAME then "
+                         "ADDRESS)" % (exc, name)) from None
 
 
 def normalize_pins(pins):
@@ -147,9 +179,7 @@ def normalize_pins(pins):
     """
     result = collections.OrderedDict()
     for pin in pins:
-        name, address = (pin.name, pin.address) if hasattr(pin, "name") else pin
-        validate_name(name)
-        address = validate_address(address)
+        name, address = validate_pin(*((pin.name, pin.address) if hasattr(pin, "name") else pin))
         entry = result.setdefault(name.lower(), (name, []))
         if address in entry[1]:
             continue
@@ -238,6 +268,8 @@ class _Group:
 
 
 def _ip(token):
+    if b"%" in token:
+        return None  # a zone index: glibc ignores the line
     try:
         return ipaddress.ip_address(token.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
@@ -370,13 +402,6 @@ def _parse(data, needles):
 # ---------------------------------------------------------------- planning
 
 
-def owned_pins(text):
-    """[(name, address, line)] of the pins the tool owns in `text`."""
-    data = _as_bytes(text)
-    pins, _ = _parse(data, (MARKER,))
-    return [(p.name, str(p.ip), p.lineno) for p in pins]
-
-
 def plan(text, pins=None, unpins=(), unpin_all=False):
     """Plan a run over the hosts file `text` (bytes or str).
 
@@ -402,7 +427,7 @@ def plan(text, pins=None, unpins=(), unpin_all=False):
     needles = set(wanted or ()) | set(unpin_names)
     needles = {n.encode("ascii") for n in needles} | {MARKER}
     pin_lines, groups = _parse(data, needles)
-    owned = [(p.name, str(p.ip), p.lineno) for p in pin_lines]
+    owned = [(p.name, address_text(p.ip), p.lineno) for p in pin_lines]
     first = data.find(b"\n")
     eol = b"\r\n" if first > 0 and data[first - 1:first] == b"\r" else b"\n"
     outcomes, warnings = [], []
@@ -421,7 +446,7 @@ def plan(text, pins=None, unpins=(), unpin_all=False):
         unwanted = [p for p in pin_lines if not p.delete and p.lname not in wanted
                     and p.lname not in unpin_names]
         for p in unwanted:
-            outcomes.append(Outcome(p.name, str(p.ip), UNWANTED, line=p.lineno))
+            outcomes.append(Outcome(p.name, address_text(p.ip), UNWANTED, line=p.lineno))
 
     new = _render(data, pin_lines, groups, inserts)
     changed = new != data
@@ -537,7 +562,7 @@ def _render(data, pin_lines, groups, inserts):
             edits.append((p.start, p.end, b""))
         elif p.new_ip is not None and p.new_ip != p.ip:
             line_eol = (b"\r" if p.body.endswith(b"\r") else b"") + p.eol
-            edits.append((p.start, p.end, str(p.new_ip).encode("ascii") + b"\t"
+            edits.append((p.start, p.end, address_text(p.new_ip).encode("ascii") + b"\t"
                           + p.name.encode("ascii") + PIN_TAG + line_eol))
     for g in groups:
         if g.delete or g.s != g.s0:

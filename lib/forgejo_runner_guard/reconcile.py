@@ -182,8 +182,7 @@ def _parse_pin(text):
     name, sep, address = text.partition("=")
     if not sep:
         raise UsageError("--pin %r: expected NAME=ADDRESS" % text)
-    hostsfile.validate_name(name)
-    return config.Pin(name, hostsfile.validate_address(address))
+    return config.Pin(*hostsfile.validate_pin(name, address))
 
 
 def read(run, reporter):
