@@ -1,6 +1,7 @@
 """guard.conf: defaults, drop-ins, overrides, and errors that name file:line:key."""
 
 import os
+import re
 import textwrap
 
 import pytest
@@ -114,6 +115,22 @@ def test_empty_pins_means_no_pins(tmp_path):
         ("[runner other]\nthreshold = 5\n", "[runner other]: runner 'other' is not listed"),
         ("[runner forgejo_runner]\nbackend = podman\n", ":2: [runner forgejo_runner] backend: must be one of docker, systemd"),
         ("[watchdog]\nrunners =\n", ":2: [watchdog] runners: empty list"),
+        ("[watchdog]\nthreshold = -1\n", ":2: [watchdog] threshold: must be at least 1: '-1'"),
+        ("[watchdog]\nthreshold = 10001\n", ":2: [watchdog] threshold: must be at most 10000"),
+        ("[watchdog]\nthreshold = " + "9" * 5000 + "\n", ":2: [watchdog] threshold: must be at most 10000"),
+        ("[watchdog]\nmax_restarts = 61\n", ":2: [watchdog] max_restarts: must be at most 60"),
+        ("[watchdog]\nmax_restarts = -1\n", ":2: [watchdog] max_restarts: must be at least 0"),
+        ("[watchdog]\ndocker_timeout = 0\n", ":2: [watchdog] docker_timeout: must be more than zero"),
+        ("[watchdog]\ndocker_timeout = 99999999999999999999h\n", ":2: [watchdog] docker_timeout: must be at most 1h"),
+        ("[watchdog]\ndocker_timeout = 3601\n", ":2: [watchdog] docker_timeout: must be at most 1h"),
+        ("[watchdog]\nwindow = 1.5d\n", ":2: [watchdog] window: must be at most 1d"),
+        ("[watchdog]\nrecent = -5m\n", ":2: [watchdog] recent: must be more than zero: '-5m'"),
+        ("[watchdog]\ncooldown = 86401s\n", ":2: [watchdog] cooldown: must be at most 1d"),
+        ("[watchdog]\ncooldown = -1\n", ":2: [watchdog] cooldown: must not be negative"),
+        ("[reconcile]\n[watchdog\nthreshold = 4\n", ":2: unclosed section header [watchdog (missing ']')"),
+        ("[watchdog\nthreshold = 4\n", ":1: unclosed section header [watchdog (missing ']')"),
+        ("[reconcile]\nhosts_file\n", ":2: cannot parse hosts_file"),
+        ("[reconcile]\n[reconcile]\n", ":2: [reconcile]: section appears twice"),
     ],
 )
 def test_bad_values_name_file_line_and_key(tmp_path, text, where):
@@ -124,6 +141,54 @@ def test_bad_values_name_file_line_and_key(tmp_path, text, where):
     assert message.startswith(path), message
     assert where in message, message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("text", [
+    "[watchdog]\nthreshold = 1\nmax_restarts = 0\ncooldown = 0\nwindow = 1d\nrecent = 1s\n"
+    "docker_timeout = 1h\n",
+    "[watchdog]\nthreshold = 10000\nmax_restarts = 60\ncooldown = 1d\nwindow = 0.5\n"
+    "docker_timeout = 0.1\n",
+])
+def test_the_bounds_themselves_load(tmp_path, text):
+    cfg = config.load(write(tmp_path / "g.conf", text))
+    expected = {k: config.parse_duration(v) if k not in ("threshold", "max_restarts") else int(v)
+                for k, v in (line.split(" = ") for line in text.splitlines()[1:])}
+    runner = cfg.watchdog.runners[0]
+    got = {k: getattr(runner, k, None) for k in expected}
+    got["docker_timeout"] = cfg.watchdog.docker_timeout
+    assert got == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[watchdog]\nthreshold = forty\n", ":2: [watchdog] threshold: not a whole number: 'forty'"),
+    ("[watchdog]\nthreshold forty\n", ":2: cannot parse threshold forty"),
+    ("[watchdog]\nthreshold = 1\nthreshold = 2\n", ":3: [watchdog] threshold: set twice"),
+    ("[watchdog]\n[runner x]\nthreshold = 2\n", "[runner x]: runner 'x' is not listed"),
+    ("[runner forgejo_runner]\nbogus = 2\n", ":2: [runner forgejo_runner] bogus: unknown key"),
+])
+def test_an_unused_section_is_a_warning_for_a_command_that_does_not_use_it(tmp_path, text,
+                                                                          message):
+    path = write(tmp_path / "g.conf", "[reconcile]\nhosts_file = /srv/hosts\n" + text)
+    line = int(message[1]) + 2 if message.startswith(":") else None
+    message = ":%d%s" % (line, message[2:]) if line else message
+    with pytest.raises(ConfigError, match="^" + re.escape(path)) as info:
+        config.load(path)  # every section used
+    assert message in str(info.value)
+    with pytest.raises(ConfigError):
+        config.load(path, used=("reconcile", "watchdog", "runner"))
+    cfg = config.load(path, used=("reconcile",))
+    assert cfg.reconcile.hosts_file == "/srv/hosts"
+    (warning,) = cfg.warnings
+    assert warning.startswith(path) and message in warning
+    assert warning.endswith("(ignored: this command does not use [%s])"
+                            % ("runner x" if "runner x" in text else text[1:].split("]")[0]))
+
+
+def test_a_broken_reconcile_section_still_stops_the_reconcile(tmp_path):
+    path = write(tmp_path / "g.conf", "[reconcile]\npins = x\n[watchdog]\nthreshold = 0\n")
+    with pytest.raises(ConfigError, match=r":2: \[reconcile\] pins"):
+        config.load(path, used=("reconcile",))
+    assert config.load(write(tmp_path / "ok.conf", "[reconcile]\n"), used=("reconcile",)).warnings == ()
 
 
 def test_error_in_dropin_names_the_dropin(tmp_path):
@@ -149,10 +214,65 @@ def test_durations(text, seconds):
     assert config.parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "m", "5 min", "-5m", "5x", "1h30m", "five"])
+@pytest.mark.parametrize("text", ["", "m", "5 min", "-5m", "5x", "1h30m", "five", "1e3"])
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         config.parse_duration(text)
+
+
+@pytest.mark.parametrize("text, bounds, message", [
+    ("-5m", (None, None), "must not be negative: '-5m'"),
+    ("0", (0.0, None), "must be more than zero: '0'"),
+    ("-0", (0.0, 60.0), "must be more than zero: '-0'"),
+    ("61", (0.0, 60.0), "must be at most 1m: '61'"),
+    ("9" * 400 + "d", (None, 86400.0), "must be at most 1d"),
+    ("90.5", (None, 90.0), "must be at most 90s: '90.5'"),
+])
+def test_duration_bounds(text, bounds, message):
+    with pytest.raises(ValueError) as info:
+        config.parse_duration(text, bounds)
+    assert message in str(info.value)
+
+
+def test_a_duration_on_its_bounds_is_accepted():
+    assert config.parse_duration("60", (0.0, 60.0)) == 60.0
+    assert config.parse_duration("0", (None, 60.0)) == 0.0
+    assert config.parse_duration("+1m", (0.0, 60.0)) == 60.0
+
+
+@pytest.mark.parametrize("text, number", [("0", 0), ("+7", 7), (" 10 ", 10), ("0010", 10)])
+def test_counts(text, number):
+    assert config.parse_count(text, 0, 10) == number
+
+
+@pytest.mark.parametrize("text, message", [
+    ("-1", "must be at least 0: '-1'"), ("11", "must be at most 10: '11'"),
+    ("1" * 5000, "must be at most 10: "), ("1.0", "not a whole number"), ("", "not a whole number"),
+])
+def test_count_bounds(text, message):
+    with pytest.raises(ValueError) as info:
+        config.parse_count(text, 0, 10)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("seconds, text", [(86400, "1d"), (3600, "1h"), (300, "5m"), (90, "90s"),
+                                           (0.5, "0.5s"), (172800, "2d"), (5400, "90m")])
+def test_duration_text(seconds, text):
+    assert config.duration_text(seconds) == text
+
+
+@pytest.mark.parametrize("window, threshold, warned", [
+    (78.0, 40, False), (77.9, 40, True), (76.0, 40, True), (300.0, 40, False), (0.5, 1, False),
+    (0.5, 2, True)])
+def test_a_window_too_short_for_the_threshold(window, threshold, warned):
+    runner = config.runner_config("r", {"window": window, "threshold": threshold})
+    text = config.unreachable(runner)
+    assert (text is not None) == warned
+    if warned:
+        most = int(window // 2) + 1
+        assert text == ("runner r: a window of %s holds at most %d fetch errors (one per poll "
+                        "every 2s), fewer than threshold %d: it can never be found wedged"
+                        % (config.duration_text(window), most, threshold))
 
 
 def test_runner_config_precedence():

@@ -214,6 +214,22 @@ def test_configuration_errors_exit_2(site, tmp_path):
     assert proc.returncode == 2 and "missing.conf" in one_line(proc)
 
 
+def test_a_broken_watchdog_section_does_not_stop_the_boot_pin(site):
+    with open(site.conf, "a") as handle:
+        handle.write("[watchdog]\nthreshold = forty\n")
+    proc = site.run()
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == ("%s: warning: %s:7: [watchdog] threshold: not a whole number: 'forty' "
+                        "(ignored: this command does not use [watchdog])" % (TOOL, site.conf))
+    assert PIN_LINE in site.read() and len(lines) == 2
+    # the commands that read [watchdog] still stop on it
+    proc = site.run("--runners")
+    assert proc.returncode == 2 and "threshold: not a whole number" in one_line(proc)
+    proc = run_tool("forgejo-runner-watchdog", "--config", site.conf, "--dry-run")
+    assert proc.returncode == 2 and "threshold: not a whole number" in one_line(proc)
+
+
 # ---------------------------------------------------------------- exit 1
 
 

@@ -186,7 +186,9 @@ def test_ipv6_pin_from_the_command_line(site, pki):
     [
         (["--probe-port", "8443"], "--probe-port only makes sense with --probe"),
         (["--probe", "--probe-port", "70000"], "--probe-port: not a TCP port (1-65535): '70000'"),
-        (["--probe", "--probe-timeout", "-1"], "--probe-timeout: not a duration"),
+        (["--probe", "--probe-timeout", "-1"], "--probe-timeout: must be more than zero: '-1'"),
+        (["--probe", "--probe-timeout", "301"], "--probe-timeout: must be at most 5m: '301'"),
+        (["--probe", "--probe-timeout", "soon"], "--probe-timeout: not a duration"),
         (["--probe", "--ca-file", "/nonexistent/ca.pem"], "--ca-file: /nonexistent/ca.pem: cannot use"),
         (["--probe", "--unpin", NAME], "--probe cannot be combined with --list, --unpin or --unpin-all"),
         (["--probe", "--list"], "--probe cannot be combined with --list, --unpin or --unpin-all"),

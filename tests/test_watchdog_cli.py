@@ -32,6 +32,16 @@ def one_line(result):
     (["--cooldown", "soon"], "--cooldown"),
     (["--max-restarts", "-1"], "--max-restarts"),
     (["--docker-timeout", "0"], "--docker-timeout"),
+    (["--threshold", "-1"], "--threshold: must be at least 1: '-1'"),
+    (["--window", "-5m"], "--window: must be more than zero: '-5m'"),
+    (["--threshold", "99999999999999999999999"], "--threshold: must be at most 10000"),
+    (["--max-restarts", "61"], "--max-restarts: must be at most 60: '61'"),
+    (["--docker-timeout", "99999999999999999999h"], "--docker-timeout: must be at most 1h"),
+    (["--window", "1d1s"], "--window: not a duration"),
+    (["--window", "86401"], "--window: must be at most 1d"),
+    (["--recent", "25h"], "--recent: must be at most 1d"),
+    (["--cooldown", "2d"], "--cooldown: must be at most 1d"),
+    (["--cooldown", "-1s"], "--cooldown: must not be negative"),
     (["--container", "-x"], "--container"),
     (["--container", "a b"], "--container"),
     (["--state-dir", ""], "--state-dir"),
@@ -55,6 +65,28 @@ def test_bad_config_exits_2_naming_file_line_key(tmp_path):
     line = one_line(result)
     assert "%s:3:" % conf in line and "window" in line
     assert not (tmp_path / "s").exists()
+
+
+def test_out_of_range_in_a_dropin_exits_2_in_one_line(tmp_path):
+    conf = tmp_path / "guard.conf"
+    conf.write_text("[watchdog]\n")
+    (tmp_path / "guard.conf.d").mkdir()
+    (tmp_path / "guard.conf.d" / "x.conf").write_text("[watchdog]\ndocker_timeout = 99999999999999999999h\n")
+    result = run_tool(TOOL, "--config", str(conf), "--state-dir", str(tmp_path), env=NOWHERE)
+    assert result.returncode == 2
+    assert one_line(result).endswith("x.conf:2: [watchdog] docker_timeout: must be at most 1h: "
+                                     "'99999999999999999999h'")
+
+
+def test_a_window_too_short_for_the_threshold_is_warned_about(tmp_path):
+    result = run_tool(TOOL, "--state-dir", str(tmp_path), "--dry-run", "--window", "30s", "-q",
+                      env=NOWHERE)
+    assert result.stderr.splitlines()[0] == (
+        TOOL + ": warning: runner forgejo_runner: a window of 30s holds at most 16 fetch errors "
+        "(one per poll every 2s), fewer than threshold 40: it can never be found wedged")
+    result = run_tool(TOOL, "--state-dir", str(tmp_path), "--dry-run", "--window", "78s", "-q",
+                      env=NOWHERE)
+    assert "warning" not in result.stderr
 
 
 def test_missing_config_exits_2(tmp_path):

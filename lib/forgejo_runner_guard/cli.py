@@ -7,6 +7,7 @@ traceback.  Only a real bug shows a traceback.
 """
 
 import argparse
+import re
 import sys
 
 from . import __version__
@@ -14,7 +15,15 @@ from .report import EXIT_FAILURE, EXIT_USAGE, GuardError, Reporter
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors (exit 2)."""
+    """argparse with one-line usage errors (exit 2).
+
+    A value that starts with '-' and a digit ('--window -5m') is a value,
+    not an option, so its own check says what is wrong with it rather than
+    argparse's "expected one argument" (no option starts that way)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\d")
 
     def error(self, message):
         self.exit(EXIT_USAGE, "%s: error: %s (see --help)\n" % (self.prog, message))

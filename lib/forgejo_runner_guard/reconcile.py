@@ -102,6 +102,7 @@ class Run:
     state_dir: str
     json: bool
     config_files: Tuple[str, ...] = ()
+    config_warnings: Tuple[str, ...] = ()  # errors in sections this command does not use
     existed: bool = True
     old: bytes = b""
     plan: Optional[hostsfile.Plan] = None
@@ -144,7 +145,10 @@ def build_parser():
 
 def configure(args):
     """Command line + configuration -> Run.  Raises UsageError (exit 2)."""
-    conf = config.load(args.config)
+    # the boot pin depends only on [reconcile]: a broken [watchdog] is a
+    # warning here (--runners reads the watchdog's sections too)
+    runners = args.runners or args.container or args.refresh_stale
+    conf = config.load(args.config, used=None if runners else ("reconcile",))
     mode = "list" if args.list else "check" if args.check else "diff" if args.diff else "apply"
     if mode == "list" and (args.pin or args.unpin or args.unpin_all):
         raise UsageError("--list cannot be combined with --pin, --unpin or --unpin-all")
@@ -171,6 +175,7 @@ def configure(args):
     run = Run(mode=mode, hosts_file=hosts, pins=pins, unpins=tuple(args.unpin),
               unpin_all=args.unpin_all, lock_file=conf.reconcile.lock_file,
               state_dir=conf.reconcile.state_dir, json=args.json, config_files=conf.files,
+              config_warnings=conf.warnings,
               probe_settings=probe_settings, runner_settings=runner_settings)
     # contradictions (--pin X --unpin X, --unpin-all with --pin) are caught here,
     # on an empty file, before anything is locked or read
@@ -366,6 +371,8 @@ def _body(argv, reporter):
     run = configure(args)
     for path in run.config_files:
         reporter.debug("configuration: %s" % path)
+    for text in run.config_warnings:
+        reporter.warning(text)
     if run.mode == "apply":
         reporter.debug("lock: %s" % run.lock_file)
         with safewrite.lock(run.lock_file):
