@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -268,6 +269,45 @@ def test_a_device_or_fifo_is_refused_and_left_as_it_is(site, kind, mode):
                                                              before.st_rdev)
     assert sorted(os.listdir(os.path.dirname(node))) == sorted(
         ["hosts", "node"] + (["link"] if kind == "fifo-link" else []))
+
+
+def test_json_document_is_printed_with_the_error(site):
+    os.chmod(site.hosts, 0o640)
+    proc = site.run("--json", env={"FRG_TEST_FAIL": "rename"})
+    assert proc.returncode == 1 and "injected" in one_line(proc)
+    doc = json.loads(proc.stdout)
+    assert doc["error"] == proc.stderr.split(": error: ", 1)[1].rstrip("\n")
+    assert (doc["file"], doc["mode"], doc["changed"], doc["written"]) == (site.hosts, "apply",
+                                                                          True, False)
+    assert [p["outcome"] for p in doc["pins"]] == ["added"] and site.read() == ADMIN
+    # failing before there is a plan: the document says so
+    proc = site.run("--json", "--hosts-file", site.root)
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["changed"] is None and doc["pins"] == [] and "it is a directory" in doc["error"]
+    assert "error" not in json.loads(site.run("--json").stdout)
+
+
+def test_a_permission_error_not_as_root_says_so(tmp_path):
+    """As nobody (setpriv): the lock cannot be created in root's directory."""
+    top = tempfile.mkdtemp(prefix="frg-nonroot-", dir="/tmp")
+    try:
+        os.chmod(top, 0o755)
+        site = Site(top)
+        os.makedirs(os.path.dirname(site.lock))
+        os.chmod(site.conf, 0o644)
+        proc = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+             os.path.join(ROOT, "bin", TOOL), "--config", site.conf],
+            env=tool_env(), capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1
+        assert one_line(proc) == ("%s: error: cannot open lock file %s: Permission denied "
+                                  "(not running as root: try sudo)\n" % (TOOL, site.lock))
+        assert site.read() == ADMIN
+        proc = site.run("--hosts-file", os.path.join(top, "nodir", "x"))  # root: no hint
+        assert "sudo" not in proc.stderr
+    finally:
+        shutil.rmtree(top)
 
 
 def test_lock_failure_is_exit_1(site):

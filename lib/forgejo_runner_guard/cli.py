@@ -7,6 +7,7 @@ traceback.  Only a real bug shows a traceback.
 """
 
 import argparse
+import os
 import re
 import sys
 
@@ -80,10 +81,19 @@ def run(prog, body, argv=None):
     try:
         return body(sys.argv[1:] if argv is None else argv, reporter)
     except GuardError as exc:
-        reporter.error(str(exc))
+        reporter.error(str(exc) + _hint(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         reporter.error("interrupted")
         return 130
     except BrokenPipeError:
         return EXIT_FAILURE
+
+
+def _hint(exc):
+    """A hint for a failure caused by a PermissionError in a run that is
+    not root (the tools manage root's files), else ""."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, PermissionError) and os.geteuid() != 0:
+        return " (not running as root: try sudo)"
+    return ""

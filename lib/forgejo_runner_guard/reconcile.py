@@ -307,19 +307,24 @@ def _details(o):
             yield "%s: line(s) %s %s" % (what, ", ".join(map(str, lines)), key.replace("_", " "))
 
 
-def document(run):
+def document(run, error=None):
+    """The --json document; `error`: the failure that ended the run (exit
+    1), with what was known by then (no plan yet: no pins)."""
     p = run.plan
     doc = {
         "file": run.hosts_file,
         "mode": run.mode,
         "existed": run.existed,
-        "changed": p.changed,
+        "changed": p.changed if p is not None else None,
         "written": run.written,
         "method": run.method,
-        "pins": [dataclasses.asdict(o) for o in p.outcomes],
-        "owned": [{"name": n, "address": a, "line": line} for n, a, line in p.owned],
-        "warnings": list(p.warnings),
+        "pins": [dataclasses.asdict(o) for o in p.outcomes] if p is not None else [],
+        "owned": [{"name": n, "address": a, "line": line} for n, a, line in p.owned]
+        if p is not None else [],
+        "warnings": list(p.warnings) if p is not None else [],
     }
+    if error is not None:
+        doc["error"] = error
     if run.probe_results is not None:
         doc["probes"] = [result.as_dict() for result in run.probe_results]
     if run.runner_results is not None:
@@ -373,6 +378,15 @@ def _body(argv, reporter):
         reporter.debug("configuration: %s" % path)
     for text in run.config_warnings:
         reporter.warning(text)
+    try:
+        return _steps(run, reporter)
+    except GuardError as exc:
+        if run.json:  # the document, with the error, as far as the run got
+            print_json(document(run, error=str(exc)))
+        raise
+
+
+def _steps(run, reporter):
     if run.mode == "apply":
         reporter.debug("lock: %s" % run.lock_file)
         with safewrite.lock(run.lock_file):
