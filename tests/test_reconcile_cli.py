@@ -17,6 +17,7 @@ import pytest
 from conftest import ROOT, run_tool, tool_env
 
 from forgejo_runner_guard import hostsfile as hf
+from forgejo_runner_guard import safewrite
 
 TOOL = "optimus-boot-reconcile"
 PIN_LINE = "10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
@@ -33,6 +34,8 @@ class Site:
         self.state = os.path.join(self.root, "state")
         self.conf = os.path.join(self.root, "guard.conf")
         os.makedirs(os.path.dirname(self.hosts))
+        os.makedirs(os.path.dirname(self.lock))  # only the package's own directories are
+        os.makedirs(self.state)  # created by the tool
         pins = "\n    ".join(pins.splitlines())
         with open(self.conf, "w") as handle:
             handle.write("[reconcile]\nhosts_file = %s\nlock_file = %s\nstate_dir = %s\npins = %s\n"
@@ -294,7 +297,6 @@ def test_a_permission_error_not_as_root_says_so(tmp_path):
     try:
         os.chmod(top, 0o755)
         site = Site(top)
-        os.makedirs(os.path.dirname(site.lock))
         os.chmod(site.conf, 0o644)
         proc = subprocess.run(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
@@ -390,7 +392,7 @@ def test_injected_ebusy_takes_the_in_place_path(site):
     assert proc.returncode == 0, proc.stderr
     assert "in place, not atomically" in proc.stderr
     assert os.stat(site.hosts).st_ino == ino and PIN_LINE in site.read()
-    with open(os.path.join(site.state, "hosts.before-in-place")) as handle:
+    with open(safewrite.backup_path(site.hosts, site.state)) as handle:
         assert handle.read() == ADMIN
     assert site.temps() == []
 
@@ -411,7 +413,7 @@ def test_bind_mounted_hosts_file_is_rewritten_in_place(site):
     with open(source) as handle:  # written through the bind mount, in place
         assert PIN_LINE in handle.read()
     assert site.read() == "placeholder\n"  # the mount was private to that namespace
-    with open(os.path.join(site.state, "hosts.before-in-place")) as handle:
+    with open(safewrite.backup_path(site.hosts, site.state)) as handle:
         assert handle.read() == ADMIN
     assert site.temps() == []
 

@@ -207,6 +207,7 @@ class Site:
         self.real = real
         self.name = "frg-runner-" + uuid.uuid4().hex[:8]
         self.state = str(tmp_path / "state")
+        os.makedirs(self.state)  # the tools create only the package's own directories
         self.conf = str(tmp_path / "guard.conf")
         write_conf(self.conf, real.hosts, self.state, [self.name])
         real.clean()
@@ -291,7 +292,7 @@ def test_stale_is_reported_and_is_drift_only_with_check(site):
     assert site.runner_line(proc).endswith(": would restart (nothing changed)")
     assert json.loads(proc.stdout)["runners"][0]["restarted"] is False
     assert site.real.started(site.name) == started
-    assert site.restarts() == [] and not os.path.exists(site.state)
+    assert site.restarts() == [] and os.listdir(site.state) == []
 
 
 @pytest.mark.docker
@@ -357,7 +358,7 @@ def test_an_orphaned_job_does_not_block(site):
 @pytest.mark.docker
 def test_the_restart_budget_forbids_the_refresh(site):
     started = site.start_runner()
-    os.makedirs(site.state)
+    os.makedirs(site.state, exist_ok=True)
     with open(os.path.join(site.state, "state.json"), "w") as handle:
         json.dump({"version": 1, "runners": {site.name: {"restarts": [time.time() - 60],
                                                            "restarts_total": 1}}}, handle)
@@ -374,7 +375,7 @@ def test_the_watchdogs_run_lock_is_shared(site):
     from forgejo_runner_guard import safewrite
 
     site.start_runner()
-    os.makedirs(site.state)
+    os.makedirs(site.state, exist_ok=True)
     held = threading.Event()
     release = threading.Event()
 

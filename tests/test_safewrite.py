@@ -72,11 +72,84 @@ def test_remove_stale_temps_removes_only_the_targets_own(tmp_path):
 
 def test_in_place_truncates_and_backs_up(tmp_path):
     write(tmp_path / "hosts", b"a much longer old content\n")
+    (tmp_path / "st").mkdir()
     ino = os.stat(tmp_path / "hosts").st_ino
     backup = safewrite.write_in_place(str(tmp_path / "hosts"), b"short\n", str(tmp_path / "st"))
     assert read(tmp_path / "hosts") == b"short\n" and os.stat(tmp_path / "hosts").st_ino == ino
     assert read(backup) == b"a much longer old content\n"
     assert stat.S_IMODE(os.stat(backup).st_mode) == 0o600
+    assert backup == safewrite.backup_path(str(tmp_path / "hosts"), str(tmp_path / "st"))
+
+
+def test_backups_are_named_by_the_whole_path(tmp_path):
+    """A test file named hosts never overwrites the backup of /etc/hosts."""
+    assert safewrite.backup_path("/etc/hosts", "/b") == "/b/etc-hosts.before-in-place"
+    assert safewrite.backup_path("/srv/test/hosts", "/b") == "/b/srv-test-hosts.before-in-place"
+    assert safewrite.backup_path("/a-b/c", "/b") != safewrite.backup_path("/a/b/c", "/b")
+    # the same text as systemd-escape --path
+    paths = ["/etc/hosts", "/tmp/a-b/.x/c d/ü", "/", "/x//y/"]
+    proc = subprocess.run(["systemd-escape", "--path", *paths], capture_output=True, text=True,
+                          check=True)
+    assert [safewrite.escape_path(p) for p in paths] == proc.stdout.split()
+
+
+def test_a_backup_directory_that_is_missing_fails_before_anything_is_written(tmp_path):
+    write(tmp_path / "hosts", b"old\n")
+    with pytest.raises(GuardError) as info:
+        safewrite.write_in_place(str(tmp_path / "hosts"), b"new\n", str(tmp_path / "no" / "st"))
+    assert str(info.value).endswith("directory %s does not exist; the file is unchanged"
+                                    % (tmp_path / "no" / "st"))
+    assert read(tmp_path / "hosts") == b"old\n" and os.listdir(tmp_path) == ["hosts"]
+
+
+@pytest.mark.parametrize("fail, unchanged", [("write", True), ("fsync", False)])
+def test_a_failed_in_place_write_says_what_is_true(tmp_path, mocker, fail, unchanged):
+    """Faults injected after the file is open: a write that fails before
+    any byte lands leaves the file as it was (the backup goes); one that
+    fails later keeps the backup and names it."""
+    write(tmp_path / "hosts", b"old\n")
+    (tmp_path / "st").mkdir()
+    real = getattr(os, fail)
+    target = os.open(str(tmp_path / "hosts"), os.O_RDONLY)
+    target_ino = os.fstat(target).st_ino
+    os.close(target)
+
+    def failing(fd, *args):
+        if os.fstat(fd).st_ino == target_ino:
+            raise OSError(5, "Input/output error")
+        return real(fd, *args)
+
+    mocker.patch("os." + fail, side_effect=failing)
+    backup = safewrite.backup_path(str(tmp_path / "hosts"), str(tmp_path / "st"))
+    with pytest.raises(GuardError) as info:
+        safewrite.write_in_place(str(tmp_path / "hosts"), b"new\n", str(tmp_path / "st"))
+    if unchanged:
+        assert str(info.value) == ("cannot rewrite %s in place: Input/output error; the file is "
+                                   "unchanged" % (tmp_path / "hosts"))
+        assert read(tmp_path / "hosts") == b"old\n" and os.listdir(tmp_path / "st") == []
+    else:
+        assert str(info.value) == ("cannot rewrite %s in place: Input/output error; it may be "
+                                   "partly written: restore it from %s" % (tmp_path / "hosts", backup))
+        assert read(backup) == b"old\n"
+
+
+def test_only_the_packages_own_directories_are_created(tmp_path, monkeypatch):
+    own = tmp_path / "var" / "lib" / "forgejo-runner-guard"
+    monkeypatch.setattr(safewrite, "OWN_DIRECTORIES", (str(own),))
+    with pytest.raises(OSError, match="directory %s does not exist" % own.parent):
+        safewrite.ensure_directory(str(own))  # its parent is missing: not created either
+    own.parent.mkdir(parents=True)
+    safewrite.ensure_directory(str(own) + "/")
+    assert own.is_dir() and stat.S_IMODE(own.stat().st_mode) == 0o755
+    safewrite.ensure_directory(str(own))  # exists: fine
+    with pytest.raises(OSError, match="directory %s does not exist" % (tmp_path / "typo")):
+        safewrite.ensure_directory(str(tmp_path / "typo"))
+    with pytest.raises(GuardError, match="directory %s does not exist" % (tmp_path / "x")):
+        with safewrite.lock(str(tmp_path / "x" / "l.lock")):
+            pass
+    with pytest.raises(OSError, match="directory %s does not exist" % (tmp_path / "x")):
+        safewrite.atomic_write(str(tmp_path / "x" / "f"), b"")
+    assert sorted(os.listdir(tmp_path)) == ["var"]
 
 
 def test_injected_failures_raise_and_leave_the_file(tmp_path, monkeypatch):
@@ -92,6 +165,7 @@ def test_read_only_directory_with_a_bind_mounted_file_falls_back_in_place(tmp_pa
     """/etc read-only, /etc/hosts a writable bind mount: EROFS on the temp file."""
     etc = tmp_path / "etc"
     etc.mkdir()
+    (tmp_path / "st").mkdir()
     write(etc / "hosts", b"placeholder\n")
     source = tmp_path / "source"
     write(source, b"old\n")
@@ -108,13 +182,40 @@ def test_read_only_directory_with_a_bind_mounted_file_falls_back_in_place(tmp_pa
     assert proc.returncode == 0, proc.stderr
     method, detail = proc.stdout.strip().split("|")
     assert method == "in-place" and "Read-only file system" in detail
-    assert read(source) == b"new\n" and read(tmp_path / "st" / "hosts.before-in-place") == b"old\n"
+    backup = safewrite.backup_path(str(etc / "hosts"), str(tmp_path / "st"))
+    assert read(source) == b"new\n" and read(backup) == b"old\n"
     assert read(etc / "hosts") == b"placeholder\n"
+
+
+def test_a_read_only_bind_mounted_file_is_refused_without_a_backup(tmp_path):
+    """The file itself is a read-only bind mount (rename: EBUSY; open for
+    writing: EROFS): nothing is written, no backup is left."""
+    write(tmp_path / "hosts", b"old\n")
+    (tmp_path / "st").mkdir()
+    code = textwrap.dedent("""
+        import sys
+        from forgejo_runner_guard import safewrite
+        from forgejo_runner_guard.report import GuardError
+        try:
+            safewrite.replace_file(sys.argv[1], b"new\\n", sys.argv[2])
+        except GuardError as exc:
+            print(exc)
+    """)
+    script = ('mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && '
+              'exec "$2" -c "$3" "$1" "$4"')
+    proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                           str(tmp_path / "hosts"), sys.executable, code, str(tmp_path / "st")],
+                          env=tool_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ("cannot rewrite %s in place either: Read-only file system; the file is "
+                           "unchanged\n" % (tmp_path / "hosts"))
+    assert read(tmp_path / "hosts") == b"old\n" and os.listdir(tmp_path / "st") == []
+    assert sorted(os.listdir(tmp_path)) == ["hosts", "st"]
 
 
 def test_replace_refuses_what_is_not_a_regular_file(tmp_path):
     fifo = str(tmp_path / "fifo")
-    os.mkfifo(fifo)
+    os.mkfifo(fifo)  # the FIFO would block a reader forever
     with pytest.raises(GuardError, match="cannot write .*fifo: it is a FIFO, not a regular file"):
         safewrite.replace_file(fifo, b"x\n", str(tmp_path))
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and os.listdir(str(tmp_path)) == ["fifo"]

@@ -89,6 +89,21 @@ def test_a_window_too_short_for_the_threshold_is_warned_about(tmp_path):
     assert "warning" not in result.stderr
 
 
+def test_a_mistyped_state_dir_or_metrics_dir_is_an_error_never_created(tmp_path):
+    typo = tmp_path / "nonexistent" / "x"
+    result = run_tool(TOOL, "--state-dir", str(typo), env=NOWHERE)
+    assert result.returncode == 1
+    assert one_line(result) == ("%s: error: cannot open lock file %s/watchdog.lock: directory %s "
+                                "does not exist" % (TOOL, typo, typo))
+    result = run_tool(TOOL, "--state-dir", str(tmp_path), "--metrics-file", str(typo) + ".prom",
+                      env=NOWHERE)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "%s: error: cannot write the metrics file %s.prom: directory %s does not exist"
+        % (TOOL, typo, typo.parent))
+    assert not typo.parent.exists()
+
+
 def test_missing_config_exits_2(tmp_path):
     result = run_tool(TOOL, "--config", str(tmp_path / "nope.conf"), env=NOWHERE)
     assert result.returncode == 2
@@ -145,6 +160,7 @@ def test_corrupt_state_file_is_a_warning(tmp_path):
 
 def test_state_round_trip(tmp_path):
     warnings = []
+    (tmp_path / "d").mkdir()
     st = state.State.load(str(tmp_path / "d"), warnings.append)
     assert st.history("r") == [] and st.restarts_total("r") == 0
     now = time.time()

@@ -93,6 +93,8 @@ def eng(docker_host):
 def watchdog(eng, state_dir, *args, env=None):
     extra = {"DOCKER_HOST": eng.host}
     extra.update(env or {})
+    if "--dry-run" not in args:  # the tool creates only the package's own directories
+        os.makedirs(str(state_dir), exist_ok=True)
     return run_tool(TOOL, "--state-dir", str(state_dir), *args, env=extra, timeout=60)
 
 

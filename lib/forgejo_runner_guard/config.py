@@ -32,6 +32,9 @@ DEFAULT_CONFIG = "/etc/forgejo-runner-guard/guard.conf"
 DEFAULT_HOSTS_FILE = "/etc/hosts"
 DEFAULT_LOCK_FILE = "/run/lock/forgejo-runner-guard/hosts.lock"
 DEFAULT_STATE_DIR = "/var/lib/forgejo-runner-guard"
+# The directories the tools create when missing (their last component only,
+# see safewrite.ensure_directory); any other directory must exist.
+OWN_DIRECTORIES = (DEFAULT_STATE_DIR, os.path.dirname(DEFAULT_LOCK_FILE))
 DEFAULT_PINS = (("forge.azrak.io", "10.1.0.10"),)
 DEFAULT_RUNNER = "forgejo_runner"
 DEFAULT_JOB_PREFIXES = ("FORGEJO-ACTIONS-TASK-", "GITEA-ACTIONS-TASK-")

@@ -78,10 +78,13 @@ writing:
   In-place fallback (NOT atomic): where rename cannot work -- a
   bind-mounted /etc/hosts, as in containers (EBUSY), or a directory this
   process may not write -- the file is rewritten in place instead, after
-  its old contents are saved to STATE_DIR/hosts.before-in-place
-  (state_dir in guard.conf, default /var/lib/forgejo-runner-guard).  A
-  crash in the middle of that rewrite can leave a partial file: restore
-  it from that copy.
+  its old contents are saved to STATE_DIR/etc-hosts.before-in-place
+  (state_dir in guard.conf, default /var/lib/forgejo-runner-guard; the
+  file's whole path, escaped as systemd-escape --path does).  A crash in
+  the middle of that rewrite can leave a partial file: restore it from
+  that copy.  Where the file cannot be opened for writing either (a
+  read-only mount, an immutable file) nothing is written and no copy is
+  made; a rewrite that fails says whether the file is unchanged.
 
   A pin no longer asked for (gone from the configuration, or not named by
   this run's --pin) is reported, never removed: only --unpin and
