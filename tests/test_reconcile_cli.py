@@ -6,6 +6,7 @@ state dir."""
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -485,3 +486,28 @@ def test_man_page_is_lint_clean():
     for option in ("--hosts-file", "--pin", "--unpin-all", "--list", "--check", "--diff",
                    "--json", "JOURNAL_STREAM", "forgejo-runner-watchdog", "hosts.before-in-place"):
         assert option in text, option
+
+
+def test_man_pages_say_what_the_tools_do():
+    """The --json outcomes the page lists are the ones the tool prints;
+    `man -k forgejo` finds both pages (lexgrog reads what mandb indexes);
+    the docs name the Docker socket the tool uses by default."""
+    page = os.path.join(ROOT, "debian", "man", "optimus-boot-reconcile.8")
+    with open(page) as handle:
+        text = handle.read()
+    listed = text.split(".B \\-\\-json\n", 1)[1].split(".TP", 1)[0]
+    outcomes = {re.sub(r"^\.(?:RB|BR|B) (\( )?", "", line).split()[0].replace("\\-", "-")
+                for line in listed.splitlines() if line.startswith((".RB (", ".BR ", ".B "))}
+    assert outcomes == {hf.PRESENT, hf.UNMANAGED, hf.ADDED, hf.REPLACED, hf.CORRECTED,
+                        hf.UNPINNED, hf.NOT_PINNED, hf.UNWANTED}
+    for name in ("optimus-boot-reconcile", "forgejo-runner-watchdog"):
+        proc = subprocess.run(["lexgrog", os.path.join(ROOT, "debian", "man", name + ".8")],
+                              capture_output=True, text=True, timeout=60, check=True)
+        assert "forgejo" in proc.stdout.split(" - ", 1)[1].lower(), proc.stdout
+    from forgejo_runner_guard import docker
+
+    runbook = os.path.join(ROOT, "runbook", "08-forgejo-runner-lan-pin-and-watchdog.md")
+    for path in (runbook, page, os.path.join(ROOT, "debian", "man", "forgejo-runner-watchdog.8")):
+        with open(path) as handle:
+            sockets = set(re.findall(r"unix://[\w/.\\-]*docker\.sock", handle.read()))
+        assert {s.replace("\\-", "-") for s in sockets} <= {docker.DEFAULT_HOST}, (path, sockets)
