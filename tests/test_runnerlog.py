@@ -209,7 +209,7 @@ def test_refused(detail, expected):
     ],
 )
 def test_parse_time(text, expected):
-    assert parse_time(text) == pytest.approx(expected, abs=1e-6)
+    assert parse_time(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "yesterday", "2026-13-01T00:00:00Z", "2026-06-29 10:00", "2026-06-29T10:00:02"])
@@ -232,8 +232,8 @@ def test_scan_logfmt_fixture():
     assert evidence.errors == 45
     assert evidence.lines == 53
     assert evidence.claimed_tasks == frozenset({4711})
-    assert evidence.last_job_start == pytest.approx(T0 + 3)
-    assert evidence.newest_error == pytest.approx(T0 + 60 + 44 * 2 + 0.123456789)
+    assert evidence.last_job_start == T0 + 3
+    assert evidence.newest_error == runnerlog.to_seconds((T0 + 60 + 44 * 2) * 10 ** 9 + 123456789)
     assert evidence.newest_error_detail == RESET
     assert evidence.untimed == 0
     assert evidence.since == T0
@@ -244,7 +244,7 @@ def test_scan_tty_fixture():
     assert evidence.errors == 45
     assert evidence.lines == 49
     assert evidence.claimed_tasks == frozenset({815})
-    assert evidence.newest_error == pytest.approx(T0 + 60 + 44 * 2)
+    assert evidence.newest_error == T0 + 60 + 44 * 2
     assert evidence.newest_error_detail == RESET
 
 
@@ -255,7 +255,7 @@ def test_scan_counts_only_since(name):
     late = scan(data, since=T0 + 100)
     assert late.errors == 25
     # job starts before `since` are still claims
-    assert late.claimed_tasks and late.last_job_start == pytest.approx(T0 + 3)
+    assert late.claimed_tasks and late.last_job_start == T0 + 3
     nothing = scan(data, since=T0 + 3600)
     assert (nothing.errors, nothing.newest_error, nothing.newest_error_detail) == (0, None, "")
     assert scan(data, since=None).errors == 45
@@ -519,3 +519,58 @@ def test_property_fast_regex_only_matches_fetch_errors(parts):
     match = runnerlog._FAST_ERROR.match(line)
     if match:
         assert classify(message)[0] == FETCH_ERROR, message
+
+
+# ------------------------------------------------------------ edges the mutation run found untested
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("since", [T0 + 100, T0 + 100.5, T0 + 100.25])
+def test_the_first_counted_nanosecond_is_the_window_edge(fast, since):
+    """A line stamped at the first nanosecond the window counts (the first
+    whose time, as a float, is >= since) counts; one a nanosecond earlier
+    does not, on the block (fast) path and line by line alike."""
+    edge = runnerlog._since_ns(since)
+    assert runnerlog.to_seconds(edge) >= since > runnerlog.to_seconds(edge - 1)
+    sec, ns = divmod(edge - T0 * 10 ** 9, 10 ** 9)
+    before = divmod(edge - 1 - T0 * 10 ** 9, 10 ** 9)
+    for early, late in ((20, 20), (1, 1), (20, 1)):
+        data = (error_line(*before, text="early") * early + error_line(sec, ns, text="edge") * late)
+        evidence = scan(data.encode(), since=since, fast=fast)
+        assert evidence.errors == late, (early, late)
+        assert evidence.newest_error == runnerlog.to_seconds(edge)
+        assert evidence.newest_error_detail == "edge"
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('level=info level=error msg="failed to fetch task"', (OTHER, None, "")),
+    ('level=error msg="hello" msg="failed to fetch task"', (OTHER, None, "")),
+    ('level=error msg="failed to fetch task" error="first" error="second"',
+     (FETCH_ERROR, None, "first")),
+    ('level=error level=info msg="failed to fetch task" error="x"', (FETCH_ERROR, None, "x")),
+])
+def test_the_first_of_a_duplicated_logfmt_key_wins(line, expected):
+    assert classify(('time="%s" ' % TS + line).encode()) == expected
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("count", [1, 20])
+def test_uncoloured_tty_error_lines_pass_the_case_insensitive_prefilter(fast, count):
+    lines = "".join("%s ERRO[0002] failed to fetch task                        error=\"boom %d\"\n"
+                    % (stamp(sec), sec) for sec in range(count))
+    evidence = scan(lines.encode(), since=T0, fast=fast)
+    assert (evidence.errors, evidence.newest_error_detail) == (count, "boom %d" % (count - 1))
+    assert evidence.newest_error == T0 + count - 1
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_warning_level_fetch_lines_count_nothing_on_either_path(fast):
+    warn = "".join('%s time="%s" level=warning msg="failed to fetch task" error="x"\n'
+                   % (stamp(sec), TS) for sec in range(20))
+    tty = "".join("%s WARN[0002] failed to fetch task error=x\n" % stamp(sec) for sec in range(20))
+    for data in (warn, tty, warn + tty):
+        evidence = scan(data.encode(), since=T0, fast=fast)
+        assert (evidence.errors, evidence.newest_error, evidence.newest_error_detail) == (0, None, "")
+    mixed = scan((warn + "".join(error_line(30 + sec) for sec in range(20))).encode(), since=T0,
+                 fast=fast)
+    assert (mixed.errors, mixed.newest_error) == (20, T0 + 49)
