@@ -5,6 +5,7 @@ import ipaddress
 import os
 import shutil
 import subprocess
+import zlib
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -473,3 +474,48 @@ def test_chunked_search_finds_names_across_chunk_boundaries(data, pins, chunk):
         assert hf.plan(expected, pins).text is expected
     finally:
         hf._CHUNK = saved
+
+
+# ------------------------------------------------------------ edges the mutation run found untested
+
+
+def test_a_keep_line_moved_away_from_its_record_is_not_claimed():
+    """An admin's line between a keep line and its record: the record is
+    left as it is with a warning, by --unpin and --unpin-all alike; the
+    keep line stays (what it maps stays mapped) and the admin's line too."""
+    pinned = hf.plan(b"127.0.0.1 localhost\n203.0.113.5 www forge.azrak.io\n", PIN).text
+    head, pin, keep, record = pinned.splitlines(True)
+    assert keep == b"203.0.113.5\twww # forgejo-runner-guard keep\n"
+    edited = head + pin + keep + b"192.0.2.7 admin-line\n" + record
+    expected = head + keep + b"192.0.2.7 admin-line\n" + record
+    warning = "line 5: changed since the tool switched it off; left as it is (restore it by hand)"
+    for plan in (hf.plan(edited, unpin_all=True), hf.plan(edited, unpins=["forge.azrak.io"])):
+        assert plan.text == expected
+        assert plan.warnings == [warning]
+        assert [(o.outcome, o.removed, o.restored) for o in plan.outcomes] == [
+            (hf.UNPINNED, [2], [])]
+    # adjacent again: the record and its keep line are the tool's once more
+    again = hf.plan(head + pin + keep + record, unpin_all=True)
+    assert again.text == b"127.0.0.1 localhost\n203.0.113.5 www forge.azrak.io\n"
+
+
+def test_crlf_keep_lines_and_replaced_pin_lines_keep_crlf():
+    old = (b"127.0.0.1 localhost\r\n203.0.113.5 www forge.azrak.io\r\n"
+           b"10.1.0.9\tother.io # forgejo-runner-guard pin\r\n")
+    plan = hf.plan(old, [("forge.azrak.io", "10.1.0.10"), ("other.io", "10.1.0.11")])
+    assert plan.text == (
+        b"127.0.0.1 localhost\r\n"
+        b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\r\n"
+        b"203.0.113.5\twww # forgejo-runner-guard keep\r\n"
+        b"#forgejo-runner-guard off forge.azrak.io %s: 203.0.113.5 www forge.azrak.io\r\n"
+        b"10.1.0.11\tother.io # forgejo-runner-guard pin\r\n"
+        % b"%08x" % zlib.crc32(b"203.0.113.5 www forge.azrak.io\r"))
+    assert [o.outcome for o in plan.outcomes] == [hf.ADDED, hf.REPLACED]
+    assert hf.plan(plan.text, unpin_all=True).text == old.replace(
+        b"10.1.0.9\tother.io # forgejo-runner-guard pin\r\n", b"")
+    # a last line without newline keeps its missing newline, the pin goes before it
+    plan = hf.plan(b"127.0.0.1 localhost\r\n10.1.0.9\tother.io # forgejo-runner-guard pin\r",
+                   [("other.io", "10.1.0.11"), ("forge.azrak.io", "10.1.0.10")])
+    assert plan.text == (b"127.0.0.1 localhost\r\n10.1.0.10\tforge.azrak.io "
+                         b"# forgejo-runner-guard pin\r\n"
+                         b"10.1.0.11\tother.io # forgejo-runner-guard pin\r")

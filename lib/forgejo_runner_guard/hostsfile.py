@@ -478,9 +478,10 @@ class _Planner:
                 g.off.clear()
             elif getattr(g, "tag", None) is not None:
                 following = groups[i + 1] if i + 1 < len(groups) else None
-                if (g.tag == "keep" and following is not None and following.start == g.end
-                        and following.frozen):
-                    continue  # the keep line of a record left alone
+                if g.tag == "keep" and following is not None and following.frozen:
+                    # the keep line of a record left alone, even one the admin
+                    # moved away from it: what it maps stays mapped
+                    continue
                 g.delete = True
         self.outcomes.extend(names.values())
 
