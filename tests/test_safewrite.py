@@ -221,3 +221,53 @@ def test_replace_refuses_what_is_not_a_regular_file(tmp_path):
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and os.listdir(str(tmp_path)) == ["fifo"]
     with pytest.raises(GuardError, match="cannot read .*: it is a directory, not a regular file"):
         safewrite.read_file(str(tmp_path))
+
+
+def test_atomic_write_gives_the_mode_despite_umask_077(tmp_path):
+    old = os.umask(0o077)
+    try:
+        safewrite.atomic_write(str(tmp_path / "f"), b"x\n", mode=0o644)
+        safewrite.atomic_write(str(tmp_path / "g"), b"y\n", mode=0o600)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "f").st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(tmp_path / "g").st_mode) == 0o600
+    assert read(tmp_path / "f") == b"x\n" and sorted(os.listdir(tmp_path)) == ["f", "g"]
+
+
+def test_a_failed_atomic_write_leaves_no_temporary_file(tmp_path):
+    (tmp_path / "target").mkdir()  # rename over a directory fails (EISDIR)
+    with pytest.raises(IsADirectoryError):
+        safewrite.atomic_write(str(tmp_path / "target"), b"x\n")
+    assert os.listdir(tmp_path) == ["target"] and os.listdir(tmp_path / "target") == []
+
+
+@pytest.mark.parametrize("how", ["atomic_write", "replace_file", "created"])
+def test_the_file_is_fsynced_then_renamed_then_its_directory_fsynced(tmp_path, mocker, how):
+    """A spy on os.fsync and os.rename (the fault injection raises before
+    fsync, so it cannot show the order)."""
+    target = tmp_path / "hosts"
+    if how == "replace_file":
+        write(target, b"old\n")
+    events = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd):
+        kind = "dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        size = os.fstat(fd).st_size
+        events.append(("fsync", kind, size))
+        return real_fsync(fd)
+
+    def rename(src, dst):
+        events.append(("rename", os.path.basename(src).startswith(".frg-tmp.hosts."),
+                       str(dst) == str(target)))
+        return real_rename(src, dst)
+
+    mocker.patch("os.fsync", side_effect=fsync)
+    mocker.patch("os.rename", side_effect=rename)
+    if how == "atomic_write":
+        safewrite.atomic_write(str(target), b"new\n")
+    else:
+        safewrite.replace_file(str(target), b"new\n", str(tmp_path))
+    assert events == [("fsync", "file", 4), ("rename", True, True), ("fsync", "dir", events[2][2])]
+    assert read(target) == b"new\n"

@@ -268,3 +268,31 @@ def test_cli_message_skips_log_lines():
     tail = ("2026-06-29T10:00:02.1Z line one\n2026-06-29T10:00:02.2Z line two\n"
             "Error response from daemon: boom\n")
     assert docker._cli_message(tail) == "Error response from daemon: boom"
+
+
+def test_docker_timeout_and_state_dir_from_guard_conf_reach_the_tool(tmp_path):
+    """An engine that accepts and never answers: the docker call is killed
+    after guard.conf's docker_timeout (1 s, not the default 30 s), and the
+    run's lock lives in guard.conf's state_dir."""
+    import socket
+
+    state_dir = tmp_path / "st"
+    state_dir.mkdir()
+    conf = tmp_path / "guard.conf"
+    conf.write_text("[watchdog]\nstate_dir = %s\ndocker_timeout = 1s\n" % state_dir)
+    listener = socket.socket(socket.AF_UNIX)
+    try:
+        listener.bind(str(tmp_path / "d.sock"))
+        listener.listen(16)
+        start = time.monotonic()
+        result = run_tool(TOOL, "--config", str(conf), "--json",
+                          env={"DOCKER_HOST": "unix://%s" % (tmp_path / "d.sock")})
+        took = time.monotonic() - start
+    finally:
+        listener.close()
+    assert result.returncode == 1
+    assert "timed out (no answer within 1s" in one_line(result)
+    assert took < 10, took
+    doc = json.loads(result.stdout)
+    assert doc["state_dir"] == str(state_dir) and doc["runners"][0]["decision"] == "error"
+    assert sorted(os.listdir(state_dir)) == ["watchdog.lock"]
