@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from forgejo_runner_guard import config
-from forgejo_runner_guard.report import ConfigError, EXIT_USAGE
+from forgejo_runner_guard.report import ConfigError, EXIT_USAGE, UsageError
 
 
 def write(path, text):
@@ -306,3 +306,115 @@ def test_two_runners_on_one_container_or_unit_are_refused():
     with pytest.raises(config.UsageError, match="runners u1 and u2 both watch unit r.service"):
         config.check_distinct([u1, u2])
     config.check_distinct([a, u1])  # a container and a unit never clash
+
+
+# ------------------------------------------------------------ what the mutation run found untested
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[reconcile]\nhosts_file =\n", ":2: [reconcile] hosts_file: empty path"),
+    ("[runner forgejo_runner]\ncontainer =\n", ":2: [runner forgejo_runner] container: expected one word: ''"),
+    ("[runner forgejo_runner]\ncontainer = a b\n", ":2: [runner forgejo_runner] container: expected one word: 'a b'"),
+    ("[runner forgejo_runner]\nbackend =\n", ":2: [runner forgejo_runner] backend: must be one of docker, systemd: ''"),
+    ("[reconcile]\n[whatever]\n", ":2: [whatever]: unknown section (expected [reconcile], [watchdog] or [runner NAME])"),
+    ("[whatever]\n[reconcile]\n", ":1: [whatever]: unknown section (expected [reconcile], [watchdog] or [runner NAME])"),
+    ("[DEFAULT]\nthreshold = 1\n", ":1: [DEFAULT]: unknown section (expected [reconcile], [watchdog] or [runner NAME])"),
+    ("[reconcile]\nstate_dir = rel\n[watchdog]\nstate_dir = /x\n", ":2: [reconcile] state_dir: not an absolute path: 'rel'"),
+    ("[watchdog]\nstate_dir = /x\n[reconcile]\nstate_dir = rel\n", ":4: [reconcile] state_dir: not an absolute path: 'rel'"),
+    ("[reconcile]\npins = a.io 10.1.0.1\n pins = 10.1.0.2\n", ":2: [reconcile] pins: expected 'NAME ADDRESS', got 'pins = 10.1.0.2'"),
+    ("[reconcile]\npins = a.io 10.1.0.1\n  pins = 10.1.0.2\n", ":2: [reconcile] pins: expected 'NAME ADDRESS', got 'pins = 10.1.0.2'"),
+    ("[reconcile]\npins = a.io 10.1.0.1\n\tpins = 10.1.0.2\n", ":2: [reconcile] pins: expected 'NAME ADDRESS', got 'pins = 10.1.0.2'"),
+    ("[watchdog]\nbogus = 1\n", ":2: [watchdog] bogus: unknown key (known: backend, container, cooldown, "
+     "docker_timeout, job_prefixes, max_restarts, metrics_file, recent, runners, state_dir, threshold, "
+     "unit, window)"),
+    ("[runner x]\n", "[runner x]: runner 'x' is not listed in [watchdog] runners (forgejo_runner)"),
+    ("[watchdog]\nrunners = a b\n[runner x]\nthreshold = 3\n", ":4: [runner x]: runner 'x' is not listed in [watchdog] runners (a b)"),
+])
+def test_messages_exactly(tmp_path, text, message):
+    path = write(tmp_path / "g.conf", text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    expected = path + message if message.startswith(":") else message
+    assert str(info.value) == expected
+
+
+def test_file_errors_exactly(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        config.load(str(tmp_path / "nope.conf"))
+    assert str(info.value) == "%s: no such configuration file" % (tmp_path / "nope.conf")
+    with pytest.raises(ConfigError) as info:
+        config.load(str(tmp_path))  # a directory
+    assert str(info.value) == "%s: cannot read: Is a directory" % tmp_path
+    latin = tmp_path / "latin1.conf"
+    latin.write_bytes(b"[reconcile]\n# caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(str(latin))
+    assert str(info.value) == "%s: not UTF-8 text (invalid continuation byte)" % latin
+
+
+def test_values_load_as_written(tmp_path):
+    cfg = config.load(write(tmp_path / "g.conf", """\
+        [watchdog]
+        state_dir = /srv/state
+        metrics_file =
+        job_prefixes = 100%-TASK- X-
+        [runner forgejo_runner]
+        backend = systemd
+        unit = my%runner.service
+        """))
+    assert (cfg.watchdog.state_dir, cfg.watchdog.metrics_file) == ("/srv/state", None)
+    (runner,) = cfg.watchdog.runners
+    assert (runner.backend, runner.unit, runner.job_prefixes) == (
+        "systemd", "my%runner.service", ("100%-TASK-", "X-"))
+    assert cfg.watchdog.defaults.name == cfg.watchdog.defaults.container == "forgejo_runner"
+    assert config.parse_optional_path("") is None and config.parse_optional_path(" ") is None
+
+
+def test_an_unlisted_runner_in_an_unused_section_leaves_the_rest(tmp_path):
+    path = write(tmp_path / "g.conf", "[reconcile]\nhosts_file = /h\n[runner x]\n")
+    cfg = config.load(path, used=("reconcile",))
+    assert cfg.files == (path,) and cfg.reconcile.hosts_file == "/h"
+    assert cfg.warnings == ("[runner x]: runner 'x' is not listed in [watchdog] runners "
+                            "(forgejo_runner) (ignored: this command does not use [runner x])",)
+
+
+def test_a_duplicate_and_a_bad_line_in_an_unused_section(tmp_path):
+    path = write(tmp_path / "g.conf", "[reconcile]\nhosts_file = /h\n[watchdog]\nthreshold = 1\n"
+                 "threshold = 2\nnot a setting\n")
+    cfg = config.load(path, used=("reconcile",))
+    assert cfg.reconcile.hosts_file == "/h"
+    assert cfg.warnings == ("%s:5: [watchdog] threshold: set twice in one section (ignored: this "
+                            "command does not use [watchdog])" % path,)
+
+
+def test_setting_is_the_watchdog_schema():
+    assert config.setting("threshold")("7") == 7
+    assert config.setting("cooldown")("0") == 0.0
+    with pytest.raises(ValueError, match="must be more than zero: '-5m'"):
+        config.setting("window")("-5m")
+
+
+@pytest.mark.parametrize("text, minimum, maximum, value", [
+    ("0", 0, None, 0), ("+000000000001", 0, 10, 1), ("-0", 0, 10, 0), ("10", 0, 10, 10),
+    ("0010", 0, 10, 10)])
+def test_parse_count_values(text, minimum, maximum, value):
+    assert config.parse_count(text, minimum, maximum) == value
+
+
+def test_parse_count_default_minimum_and_long_negatives():
+    assert config.parse_count("0") == 0
+    with pytest.raises(ValueError) as info:
+        config.parse_count("-123456789012", 0, 10)
+    assert str(info.value) == "must be at least 0: '-123456789012'"
+
+
+def test_select_runners_and_check_distinct_messages():
+    cfg = config.WatchdogConfig()
+    with pytest.raises(UsageError) as info:
+        config.select_runners(cfg, [""])
+    assert str(info.value) == "--container: not a container name: ''"
+    a = config.runner_config("a", {"container": "c"})
+    b = config.runner_config("b", {"container": "c"})
+    with pytest.raises(UsageError) as info:
+        config.check_distinct([a, b])
+    assert str(info.value) == "runners a and b both watch container c"

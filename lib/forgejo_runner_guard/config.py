@@ -355,14 +355,12 @@ def _parse(path, text, errors):
             if line.startswith("["):
                 raise ConfigError("%s:%s: %s" % (path, lineno, _no_header(line)))
             errors.add(_section_at(text, lineno), "%s:%s: cannot parse %s" % (path, lineno, line))
-    except configparser.Error as exc:
-        raise ConfigError("%s: %s" % (path, " ".join(str(exc).split())))
-    return result
+    return result  # read_string raises no other configparser.Error
 
 
 def _no_header(line):
     line = line.strip()
-    if line.startswith("[") and not line.endswith("]"):
+    if line.startswith("["):  # "[...]" would have been a header
         return "unclosed section header %s (missing ']')" % line
     return "a setting before any [section]: %s" % line
 
@@ -465,9 +463,9 @@ def build(merged, files=()):
         kind, name = _section_kind(section)
         if kind == "runner":
             if name not in names:
-                where = next(iter(values.values()), (None, section))[1]
+                where = "".join("%s: " % w for _, w in list(values.values())[:1])  # "" if empty
                 raise _NotListed(
-                    "%s: [%s]: runner %r is not listed in [watchdog] runners (%s)"
+                    "%s[%s]: runner %r is not listed in [watchdog] runners (%s)"
                     % (where, section, name, " ".join(names)), section)
             sections[name] = {k: v for k, (v, _) in values.items()}
     runners = tuple(runner_config(name, wd, sections.get(name, {})) for name in names)
