@@ -1,6 +1,7 @@
 """safewrite.replace_file and friends, on real files (and a real
 read-only mount in a private mount namespace)."""
 
+import errno
 import os
 import stat
 import subprocess
@@ -271,3 +272,196 @@ def test_the_file_is_fsynced_then_renamed_then_its_directory_fsynced(tmp_path, m
         safewrite.replace_file(str(target), b"new\n", str(tmp_path))
     assert events == [("fsync", "file", 4), ("rename", True, True), ("fsync", "dir", events[2][2])]
     assert read(target) == b"new\n"
+
+
+# ------------------------------------------------------------ in-process paths the mutation run found
+# untested (the command-line tests reach them only in a subprocess)
+
+
+@pytest.fixture
+def immutable():
+    """chattr +i on paths (root cannot write them either); undone after."""
+    paths = []
+
+    def make(path):
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+        paths.append(str(path))
+
+    yield make
+    for path in paths:
+        subprocess.run(["chattr", "-i", path], check=True)
+
+
+def test_read_file_reads_bytes_and_names_what_it_cannot_read(tmp_path):
+    write(tmp_path / "hosts", b"a\r\nb\xff\n")
+    os.symlink("hosts", str(tmp_path / "link"))
+    assert safewrite.read_file(str(tmp_path / "link")) == b"a\r\nb\xff\n"
+    assert safewrite.read_file(str(tmp_path / "missing")) is None
+    with pytest.raises(GuardError) as info:
+        safewrite.read_file(str(tmp_path / "no" / "hosts"))
+    assert str(info.value) == "cannot read %s: directory %s does not exist" % (
+        tmp_path / "no" / "hosts", tmp_path / "no")
+    os.symlink("loop", str(tmp_path / "loop"))
+    with pytest.raises(GuardError) as info:
+        safewrite.read_file(str(tmp_path / "loop"))
+    assert str(info.value) == "cannot read %s: Too many levels of symbolic links" % (tmp_path / "loop")
+
+
+def test_every_kind_of_file_that_is_not_regular_is_named(tmp_path):
+    import socket
+
+    os.mknod(str(tmp_path / "chr"), stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    os.mknod(str(tmp_path / "blk"), stat.S_IFBLK | 0o600, os.makedev(7, 200))
+    os.mkfifo(str(tmp_path / "fifo"))
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock"))
+    (tmp_path / "dir").mkdir()
+    kinds = {"chr": "a character device", "blk": "a block device", "fifo": "a FIFO",
+             "sock": "a socket", "dir": "a directory"}
+    try:
+        for name, kind in kinds.items():
+            path = str(tmp_path / name)
+            with pytest.raises(GuardError) as info:
+                safewrite.read_file(path)
+            assert str(info.value) == ("cannot read %s: it is %s, not a regular file; left as it is"
+                                       % (path, kind))
+            with pytest.raises(GuardError) as info:
+                safewrite.check_regular(path, os.stat(path))
+            assert str(info.value) == ("cannot use %s: it is %s, not a regular file; left as it is"
+                                       % (path, kind))
+            if name != "dir":
+                with pytest.raises(GuardError) as info:
+                    safewrite.replace_file(path, b"x", str(tmp_path))
+                assert str(info.value).startswith("cannot write %s: it is %s," % (path, kind))
+        assert safewrite._kind(0) == "not a regular file"
+    finally:
+        sock.close()
+    assert sorted(os.listdir(str(tmp_path))) == sorted(kinds)
+
+
+@pytest.mark.parametrize("points, message", [
+    ("fsync", "Input/output error (injected by FRG_TEST_FAIL=fsync)"),
+    ("x,rename", "Input/output error (injected by FRG_TEST_FAIL=rename)"),
+])
+def test_injected_failures_exactly(tmp_path, monkeypatch, points, message):
+    write(tmp_path / "hosts", b"old\n")
+    monkeypatch.setenv(safewrite.FAIL_ENV, points)
+    with pytest.raises(GuardError) as info:
+        safewrite.replace_file(str(tmp_path / "hosts"), b"new\n", str(tmp_path))
+    assert str(info.value) == "cannot write %s: %s; the file is unchanged" % (tmp_path / "hosts",
+                                                                            message)
+    assert os.listdir(str(tmp_path)) == ["hosts"] and read(tmp_path / "hosts") == b"old\n"
+
+
+def test_injected_ebusy_rewrites_in_place_in_process(tmp_path, monkeypatch):
+    big = b"".join(b"192.0.2.%d host%d\n" % (n % 250, n) for n in range(10000))  # > 64 KiB
+    write(tmp_path / "hosts", big)
+    (tmp_path / "st").mkdir()
+    ino = os.stat(tmp_path / "hosts").st_ino
+    monkeypatch.setenv(safewrite.FAIL_ENV, "ebusy")
+    method, detail = safewrite.replace_file(str(tmp_path / "hosts"), b"new\n", str(tmp_path / "st"))
+    backup = safewrite.backup_path(str(tmp_path / "hosts"), str(tmp_path / "st"))
+    assert (method, detail) == ("in-place", "rename impossible (Device or resource busy (injected "
+                                "by FRG_TEST_FAIL=ebusy)); old contents saved to %s" % backup)
+    assert read(tmp_path / "hosts") == b"new\n" and os.stat(tmp_path / "hosts").st_ino == ino
+    assert read(backup) == big
+    # a file that does not exist yet cannot be rewritten in place
+    with pytest.raises(GuardError) as info:
+        safewrite.replace_file(str(tmp_path / "new"), b"x\n", str(tmp_path / "st"))
+    assert str(info.value) == ("cannot write %s: Device or resource busy (injected by "
+                               "FRG_TEST_FAIL=ebusy); the file is unchanged" % (tmp_path / "new"))
+    assert sorted(os.listdir(str(tmp_path))) == ["hosts", "st"]
+
+
+def test_injected_crash_exits_137_after_the_temporary_file_is_complete(tmp_path, monkeypatch,
+                                                                      mocker):
+    write(tmp_path / "hosts", b"old\n")
+    monkeypatch.setenv(safewrite.FAIL_ENV, "crash")
+    temp = safewrite.temp_name(str(tmp_path / "hosts"))
+    assert os.path.basename(temp) == ".frg-tmp.hosts.%d" % os.getpid()
+    seen = []
+
+    def fake_exit(code):  # what the real exit would leave behind
+        seen.append((code, read(temp), read(tmp_path / "hosts")))
+        raise SystemExit(code)
+
+    mocker.patch("os._exit", side_effect=fake_exit)
+    with pytest.raises(SystemExit):
+        safewrite.replace_file(str(tmp_path / "hosts"), b"new\n", str(tmp_path))
+    assert seen == [(137, b"new\n", b"old\n")]
+
+
+def test_an_immutable_directory_creates_nothing_and_rewrites_in_place(tmp_path, immutable):
+    """chattr +i: rename (and creating the temporary file) fail with EPERM."""
+    d = tmp_path / "etc"
+    d.mkdir()
+    write(d / "hosts", b"old\n")
+    (tmp_path / "st").mkdir()
+    immutable(d)
+    with pytest.raises(GuardError) as info:
+        safewrite.replace_file(str(d / "new"), b"x\n", str(tmp_path / "st"))
+    assert str(info.value) == "cannot create %s: Operation not permitted" % (d / "new")
+    method, detail = safewrite.replace_file(str(d / "hosts"), b"new\n", str(tmp_path / "st"))
+    assert method == "in-place" and detail.startswith("rename impossible (Operation not permitted)")
+    assert read(d / "hosts") == b"new\n" and sorted(os.listdir(str(d))) == ["hosts"]
+
+
+def test_an_immutable_file_is_refused_without_a_backup(tmp_path, immutable):
+    write(tmp_path / "hosts", b"old\n")
+    (tmp_path / "st").mkdir()
+    immutable(tmp_path / "hosts")
+    with pytest.raises(GuardError) as info:
+        safewrite.replace_file(str(tmp_path / "hosts"), b"new\n", str(tmp_path / "st"))
+    assert str(info.value) == ("cannot rewrite %s in place either: Operation not permitted; the "
+                               "file is unchanged" % (tmp_path / "hosts"))
+    assert read(tmp_path / "hosts") == b"old\n" and os.listdir(str(tmp_path / "st")) == []
+    assert sorted(os.listdir(str(tmp_path))) == ["hosts", "st"]
+
+
+def test_replace_file_errors_exactly(tmp_path):
+    with pytest.raises(GuardError) as info:
+        safewrite.replace_file(str(tmp_path / "no" / "hosts"), b"x", str(tmp_path))
+    assert str(info.value) == "cannot write %s: directory %s does not exist" % (
+        tmp_path / "no" / "hosts", tmp_path / "no")
+    os.symlink("loop", str(tmp_path / "loop"))
+    with pytest.raises(GuardError) as info:
+        safewrite.replace_file(str(tmp_path / "loop"), b"x", str(tmp_path))
+    assert str(info.value) == "cannot write %s: Too many levels of symbolic links" % (tmp_path / "loop")
+
+
+def test_relative_paths_use_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    safewrite.fsync_dir("")
+    safewrite.atomic_write("f", b"x\n")
+    write(tmp_path / (".frg-tmp.hosts.%d" % (os.getpid() + 1)), b"")
+    assert safewrite.remove_stale_temps("hosts") == [".frg-tmp.hosts.%d" % (os.getpid() + 1)]
+    assert sorted(os.listdir(str(tmp_path))) == ["f"]
+
+
+def test_modes_and_a_stale_temporary_file_under_umask_0(tmp_path, monkeypatch):
+    old = os.umask(0)
+    try:
+        own = tmp_path / "own"
+        monkeypatch.setattr(safewrite, "OWN_DIRECTORIES", (str(own),))
+        safewrite.ensure_directory(str(own))
+        assert stat.S_IMODE(own.stat().st_mode) == 0o755
+        write(safewrite.temp_name(str(tmp_path / "f")), b"a much longer stale content\n")
+        safewrite.atomic_write(str(tmp_path / "f"), b"x\n")
+        assert stat.S_IMODE(os.stat(tmp_path / "f").st_mode) == 0o644
+        assert read(tmp_path / "f") == b"x\n"
+    finally:
+        os.umask(old)
+    with pytest.raises(OSError) as info:
+        safewrite.ensure_directory(str(tmp_path / "typo"))
+    assert info.value.errno == errno.ENOENT
+    assert info.value.strerror == "directory %s does not exist" % (tmp_path / "typo")
+    with pytest.raises(OSError) as info:
+        safewrite.atomic_write(str(tmp_path / "typo" / "f"), b"")
+    assert (info.value.errno, info.value.strerror) == (
+        errno.ENOENT, "directory %s does not exist" % (tmp_path / "typo"))
+
+
+def test_escape_path_keeps_capital_x():
+    assert safewrite.escape_path("/Xa/X") == "Xa-X"
+    assert safewrite.escape_path("/a:b_c/.d.e") == "a:b_c-.d.e"
+    assert safewrite.escape_path("/.x/a") == "\\x2ex-a"
