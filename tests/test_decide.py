@@ -472,3 +472,26 @@ def test_the_decision_edges():
     # a job started at the very time of the newest error does not end the burst
     assert decide(evidence(newest_age=2.0, job_age=2.0), NOW, CFG, [], []).kind == "wedged"
     assert decide(evidence(newest_age=2.0, job_age=1.0), NOW, CFG, [], []).kind == "recovered"
+
+
+def test_every_reason_and_the_base_fields_exactly():
+    orphans = ["FORGEJO-ACTIONS-TASK-3_x"]  # names are taken as they are
+    error = decide(None, NOW, CFG, history=[NOW - 10.0], logs_ok=False, orphans=orphans)
+    healthy = decide(evidence(errors=3), NOW, CFG, [], [], orphans=orphans)
+    over = decide(evidence(newest_age=90.0), NOW, CFG, [], [], orphans=orphans)
+    refused_ = decide(evidence(detail="unauthenticated"), NOW, CFG, [], [], orphans=orphans)
+    assert [(d.kind, d.reason) for d in (error, healthy, over, refused_)] == [
+        ("error", "cannot read the logs"), ("healthy", "below threshold"),
+        ("recovered", "burst over (recent 1m)"),
+        ("refused", "refused by the server: re-register the runner")]
+    for d in (error, healthy, over, refused_):
+        assert (d.threshold, d.window, d.orphans, d.job_running) == (40, 300.0, tuple(orphans), False)
+
+
+def test_prefixes_and_a_leading_slash():
+    assert parse_job_container("/X-12_y", ["X-"]) == JobContainer("X-12_y", 0.0, 12)
+    assert parse_job_container("XX-1", ["X-"]) is None
+
+
+def test_human_hours_without_minutes():
+    assert [human(s) for s in (3630, 7199, 7200)] == ["1h", "1h59m", "2h"]
