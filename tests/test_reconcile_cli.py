@@ -293,14 +293,16 @@ def test_json_document_is_printed_with_the_error(site):
 
 
 def test_a_permission_error_not_as_root_says_so(tmp_path):
-    """As nobody (setpriv): the lock cannot be created in root's directory."""
+    """As nobody (setpriv): the lock cannot be created in root's directory.
+    (The tree must be readable by nobody, as /work is.)"""
     top = tempfile.mkdtemp(prefix="frg-nonroot-", dir="/tmp")
     try:
         os.chmod(top, 0o755)
         site = Site(top)
         os.chmod(site.conf, 0o644)
         proc = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+            # Debian's python3: nobody may not reach a venv's interpreter (pyenv under /root)
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
              os.path.join(ROOT, "bin", TOOL), "--config", site.conf],
             env=tool_env(), capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1
