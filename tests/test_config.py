@@ -328,7 +328,7 @@ def test_two_runners_on_one_container_or_unit_are_refused():
      "docker_timeout, job_prefixes, max_restarts, metrics_file, recent, runners, state_dir, threshold, "
      "unit, window)"),
     ("[runner x]\n", "[runner x]: runner 'x' is not listed in [watchdog] runners (forgejo_runner)"),
-    ("[watchdog]\nrunners = a b\n[runner x]\nthreshold = 3\n", ":4: [runner x]: runner 'x' is not listed in [watchdog] runners (a b)"),
+    ("[watchdog]\nrunners = a b\n[runner x]\nthreshold = 3\nrecent = 9\n", ":4: [runner x]: runner 'x' is not listed in [watchdog] runners (a b)"),
 ])
 def test_messages_exactly(tmp_path, text, message):
     path = write(tmp_path / "g.conf", text)

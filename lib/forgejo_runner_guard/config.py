@@ -204,23 +204,15 @@ def parse_optional_path(text):
 # ---------------------------------------------------------------- schema
 
 # key -> parser, per kind of section
-def _count(key):
-    return lambda text: parse_count(text, *BOUNDS[key])
-
-
-def _duration(key):
-    return lambda text: parse_duration(text, BOUNDS[key])
-
-
 _RUNNER_KEYS = {
     "backend": lambda t: _choice(t, BACKENDS),
     "container": lambda t: _nonempty(t),
     "unit": lambda t: _nonempty(t),
-    "threshold": _count("threshold"),
-    "window": _duration("window"),
-    "recent": _duration("recent"),
-    "cooldown": _duration("cooldown"),
-    "max_restarts": _count("max_restarts"),
+    "threshold": lambda t: parse_count(t, *BOUNDS["threshold"]),
+    "window": lambda t: parse_duration(t, BOUNDS["window"]),
+    "recent": lambda t: parse_duration(t, BOUNDS["recent"]),
+    "cooldown": lambda t: parse_duration(t, BOUNDS["cooldown"]),
+    "max_restarts": lambda t: parse_count(t, *BOUNDS["max_restarts"]),
     "job_prefixes": parse_words,
 }
 _SCHEMA = {
@@ -235,7 +227,7 @@ _SCHEMA = {
         runners=lambda t: _nonempty_words(t),
         state_dir=parse_path,
         metrics_file=parse_optional_path,
-        docker_timeout=_duration("docker_timeout"),
+        docker_timeout=lambda t: parse_duration(t, BOUNDS["docker_timeout"]),
     ),
     "runner": _RUNNER_KEYS,
 }
@@ -463,7 +455,7 @@ def build(merged, files=()):
         kind, name = _section_kind(section)
         if kind == "runner":
             if name not in names:
-                where = "".join("%s: " % w for _, w in list(values.values())[:1])  # "" if empty
+                where = next(("%s: " % w for _, w in values.values()), "")  # the first key's
                 raise _NotListed(
                     "%s[%s]: runner %r is not listed in [watchdog] runners (%s)"
                     % (where, section, name, " ".join(names)), section)
