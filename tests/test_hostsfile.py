@@ -519,3 +519,65 @@ def test_crlf_keep_lines_and_replaced_pin_lines_keep_crlf():
     assert plan.text == (b"127.0.0.1 localhost\r\n10.1.0.10\tforge.azrak.io "
                          b"# forgejo-runner-guard pin\r\n"
                          b"10.1.0.11\tother.io # forgejo-runner-guard pin\r")
+
+
+def _crc(orig):
+    return b"%08x" % zlib.crc32(orig)
+
+
+TOOL_LINES = (
+    b"127.0.0.1 localhost\n"
+    b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+    b"2001:db8::10\tforge.azrak.io # forgejo-runner-guard pin\n"
+    b"10.1.0.11\tother.io # forgejo-runner-guard pin\n"
+    b"203.0.113.5\twww # forgejo-runner-guard keep\n"
+    b"#forgejo-runner-guard off forge.azrak.io,other.io " + _crc(b"203.0.113.5 www forge.azrak.io other.io")
+    + b": 203.0.113.5 www forge.azrak.io other.io\n"
+    b"bogus forge.azrak.io # forgejo-runner-guard pin\n"
+    b"192.0.2.1\tstray # forgejo-runner-guard keep\n"
+    b"#forgejo-runner-guard off x.io 00000000: 198.51.100.1 x.io\n"
+    b"#forgejo-runner-guard off f\xc3\xb6.io " + _crc(b"192.0.2.9 f\xc3\xb6.io") + b": 192.0.2.9 f\xc3\xb6.io\n"
+    b"192.0.2.2\tlast # forgejo-runner-guard keep\n")
+
+
+def test_unpin_all_exactly():
+    """Every pin line goes (two addresses of one name, another name), every
+    record the tool can vouch for is restored (one switched off for two
+    names, one whose name is not ASCII), a stray pin-tagged line and a
+    keep line with no record after it go; a record changed since (wrong
+    CRC) stays with the keep line before it, and a warning."""
+    plan = hf.plan(TOOL_LINES, unpin_all=True)
+    assert plan.text == (b"127.0.0.1 localhost\n"
+                         b"203.0.113.5 www forge.azrak.io other.io\n"
+                         b"192.0.2.1\tstray # forgejo-runner-guard keep\n"
+                         b"#forgejo-runner-guard off x.io 00000000: 198.51.100.1 x.io\n"
+                         b"192.0.2.9 f\xc3\xb6.io\n")
+    assert plan.warnings == ["line 9: changed since the tool switched it off; left as it is "
+                             "(restore it by hand)"]
+    assert plan.outcomes == [
+        hf.Outcome("forge.azrak.io", None, hf.UNPINNED, removed=[2, 3], restored=[6]),
+        hf.Outcome("other.io", None, hf.UNPINNED, removed=[4], restored=[6]),
+        hf.Outcome("f\ufffd\ufffd.io", None, hf.UNPINNED, restored=[10]),
+    ]
+    assert plan.owned == [("forge.azrak.io", "10.1.0.10", 2), ("forge.azrak.io", "2001:db8::10", 3),
+                          ("other.io", "10.1.0.11", 4)]
+
+
+def test_unpin_of_one_name_exactly():
+    plan = hf.plan(TOOL_LINES, unpins=["OTHER.io"])
+    lines = TOOL_LINES.splitlines(True)
+    orig = b"203.0.113.5 www forge.azrak.io other.io"
+    assert plan.text == b"".join(
+        lines[:3] + [b"203.0.113.5\twww other.io # forgejo-runner-guard keep\n",
+                     b"#forgejo-runner-guard off forge.azrak.io " + _crc(orig) + b": " + orig + b"\n"]
+        + lines[6:])
+    assert plan.outcomes == [hf.Outcome("OTHER.io", None, hf.UNPINNED, removed=[4], restored=[6])]
+    assert plan.warnings == []
+    # x.io's record was changed since: a warning, and it stays
+    plan = hf.plan(TOOL_LINES, unpins=["x.io"])
+    assert plan.text == TOOL_LINES and not plan.changed
+    assert plan.outcomes == [hf.Outcome("x.io", None, hf.NOT_PINNED)]
+    assert plan.warnings == ["line 9: changed since the tool switched it off; left as it is "
+                             "(restore it by hand)"]
+    plan = hf.plan(TOOL_LINES, unpins=["nothing.io"])
+    assert plan.outcomes == [hf.Outcome("nothing.io", None, hf.NOT_PINNED)] and not plan.changed
