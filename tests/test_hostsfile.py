@@ -581,3 +581,14 @@ def test_unpin_of_one_name_exactly():
                              "(restore it by hand)"]
     plan = hf.plan(TOOL_LINES, unpins=["nothing.io"])
     assert plan.outcomes == [hf.Outcome("nothing.io", None, hf.NOT_PINNED)] and not plan.changed
+
+
+def test_a_line_with_two_comments_is_split_at_the_first_hash():
+    old = b"203.0.113.5 www forge.azrak.io # admin # note\n"
+    plan = hf.plan(old, PIN)
+    orig = old[:-1]
+    assert plan.text == (b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         b"203.0.113.5\twww # forgejo-runner-guard keep\n"
+                         b"#forgejo-runner-guard off forge.azrak.io " + _crc(orig) + b": " + orig
+                         + b"\n")
+    assert hf.plan(plan.text, unpin_all=True).text == old
