@@ -574,3 +574,47 @@ def test_warning_level_fetch_lines_count_nothing_on_either_path(fast):
     mixed = scan((warn + "".join(error_line(30 + sec) for sec in range(20))).encode(), since=T0,
                  fast=fast)
     assert (mixed.errors, mixed.newest_error) == (20, T0 + 49)
+
+
+@pytest.mark.parametrize("text, valid", [
+    ("2026-12-31T23:59:59Z", True), ("2026-01-01T00:00:00z", True), ("2026-06-30T23:59:60Z", True),
+    ("2026-06-31T00:00:00Z", True),  # the day is checked against 31 only, as before
+    ("2026-00-01T00:00:00Z", False), ("2026-13-01T00:00:00Z", False), ("2026-01-32T00:00:00Z", False),
+    ("2026-01-00T00:00:00Z", False), ("2026-01-01T24:00:00Z", False), ("2026-01-01T00:60:00Z", False),
+    ("2026-01-01T00:00:61Z", False), ("2026-01-01T00:00:00Zé", False), ("é", False),
+])
+def test_parse_time_ranges(text, valid):
+    assert (parse_time(text) is not None) == valid
+
+
+def test_parse_time_values_at_the_edges():
+    assert parse_time("2026-12-31T23:59:59Z") == calendar.timegm((2026, 12, 31, 23, 59, 59, 0, 0, 0))
+    assert parse_time("2026-01-01T00:00:00z") == calendar.timegm((2026, 1, 1, 0, 0, 0, 0, 0, 0))
+
+
+def test_add_judges_lines_whose_time_comes_apart():
+    """LogScan.add (the journal's way): lines in any order, time given
+    apart (integer ns, or None: untimed), counted like feed()."""
+    since_ns = runnerlog._since_ns(T0 + 100)  # the first nanosecond counted
+    scanner = LogScan(T0 + 100)
+    err = b'time="%s" level=error msg="failed to fetch task" error="e%d"'
+    scanner.add(since_ns + 5, err % (TS.encode(), 1))
+    scanner.add(since_ns - 1, err % (TS.encode(), 2))  # before the window: not counted
+    scanner.add(since_ns, err % (TS.encode(), 3))  # the edge counts
+    scanner.add(None, err % (TS.encode(), 4))  # untimed
+    scanner.add(since_ns + 9, b'time="x" level=info msg="task 42 repo is o/r https://a https://b"')
+    scanner.add(since_ns + 7, b'time="x" level=info msg="task 41 repo is o/r https://a https://b"')
+    scanner.add(since_ns + 8, b"level=info msg=hello")
+    scanner.add(since_ns + 6, b'level=warning msg="failed to fetch task"')
+    evidence = scanner.close()
+    assert evidence == Evidence(errors=2, newest_error=runnerlog.to_seconds(since_ns + 5),
+                                newest_error_detail="e1",
+                                last_job_start=runnerlog.to_seconds(since_ns + 9),
+                                claimed_tasks=frozenset({41, 42}),
+                                lines=8, untimed=1, since=T0 + 100)
+    with pytest.raises(ValueError) as info:
+        scanner.add(since_ns, err % (TS.encode(), 5))
+    assert str(info.value) == "LogScan.add after close"
+    with pytest.raises(ValueError) as info:
+        scanner.feed(b"x\n")
+    assert str(info.value) == "LogScan.feed after close"
