@@ -150,9 +150,11 @@ def build_parser():
                         help="at most N restarts per runner per hour (default 3, at most 60; 0: never "
                         "restart)")
     parser.add_argument("--state-dir", metavar="DIR", type=_arg(_directory),
-                        help="restart history and lock (default /var/lib/forgejo-runner-guard)")
+                        help="restart history and lock (default /var/lib/forgejo-runner-guard; "
+                        "any other must exist)")
     parser.add_argument("--metrics-file", metavar="PATH", type=_arg(_directory),
-                        help="write Prometheus metrics here (node_exporter textfile collector)")
+                        help="write Prometheus metrics here (node_exporter textfile collector; "
+                        "its directory must exist)")
     parser.add_argument("--docker-timeout", metavar="DURATION", type=_arg(config.setting("docker_timeout")),
                         help="kill any docker call that takes longer (a log read: that "
                         "long without output) (default 30s; at most 1h)")
