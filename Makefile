@@ -7,6 +7,7 @@
 #:  make bench     print the benchmark figures
 #:  make deb       build both packages into out/ (native and stdeb; tools/build-deb)
 #:  make mutation  mutation testing of the pure modules (tools/mutation; slow)
+#:  make fixtures  regenerate tests/fixtures/logrus/ (the runners' real log bytes; needs Go)
 #
 # Runs as root on Debian 12.  Everything the tests need is installed here.
 
@@ -29,10 +30,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 BUILD_DEBS := debhelper dh-python python3-all python3-setuptools python3-sh python3-stdeb \
 	fakeroot build-essential lintian
 TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-container \
-	python3-venv util-linux iproute2 openssl ca-certificates man-db
+	python3-venv util-linux iproute2 openssl ca-certificates man-db python3-yaml golang-go curl
+# Only `make fixtures` needs these: the tests read the committed fixtures.
+FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-go-isatty-dev \
+	golang-golang-x-sys-dev
 
 .PHONY: help deps build-deps venvs check test-unit test-sh1 test-py39 deb install demo bench \
-	mutation clean
+	mutation fixtures clean
 
 help:
 	@sed -n 's/^#:  //p' $(firstword $(MAKEFILE_LIST))
@@ -53,6 +57,12 @@ build-deps:
 
 deps:
 	@$(call apt_install,$(TEST_DEBS))
+
+# The bytes the runners' logrus set-ups write, per flavour, level and TTY,
+# with a ground truth per line (tests/fixtures/logrus/generate.py).
+fixtures:
+	@$(call apt_install,$(FIXTURE_DEBS))
+	$(SYSPY) tests/fixtures/logrus/generate.py
 
 # One venv per sh version on Debian's python3, and one on Python 3.9 for the
 # pure modules.  The stamp holds the requirements so a change rebuilds.

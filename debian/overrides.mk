@@ -22,8 +22,14 @@ override_dh_compress:
 #     upgrading the package does not touch /etc/hosts;
 #   - the timer is enabled and started (and restarted on upgrade);
 #   - the watchdog service is only installed: it is static and the timer
-#     starts it.
+#     starts it;
+#   - the path unit (re-pin when /etc/hosts changes) is installed DISABLED
+#     and never started: the admin enables it (runbook 08).  Named here so
+#     that its enablement, if the admin makes one, is tracked, kept across
+#     upgrades (not stopped by them) and removed on purge.
 override_dh_installsystemd:
 	dh_installsystemd --name=optimus-boot-reconcile --no-start --no-stop-on-upgrade \
 		optimus-boot-reconcile.service
+	dh_installsystemd --name=optimus-boot-reconcile --no-enable --no-start --no-stop-on-upgrade \
+		optimus-boot-reconcile.path
 	dh_installsystemd --name=forgejo-runner-watchdog forgejo-runner-watchdog.timer

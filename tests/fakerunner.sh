@@ -22,7 +22,7 @@
 #   refused N          N fetch errors the server's refusal causes
 #                      (unregistered runner): a restart cannot fix that
 #   errors N KIND      N fetch errors of KIND: reset eof refused 502 deadline
-#                      unregistered debug tty
+#                      unregistered internal (the forge's own error) debug tty
 #   inject N           N job-output lines relaying the phrase at info and
 #                      debug level (must never count)
 #   job ID             the info line a job start logs: "task ID repo is ..."
@@ -54,6 +54,8 @@ fetch_error() {
         printf 'time="%s" level=error msg="failed to fetch task: deadline exceeded; increase fetch_timeout if this error is persistent"\n' "$t" ;;
     unregistered)
         printf 'time="%s" level=error msg="failed to fetch task" error="unknown: rpc error: code = Unauthenticated desc = unregistered runner"\n' "$t" ;;
+    internal)
+        printf 'time="%s" level=error msg="failed to fetch task" error="internal: pick task: CreateTaskForRunner: resource does not exist"\n' "$t" ;;
     debug)
         printf 'time="%s" level=error msg="failed to fetch task" func="[fetchTask]" file="[poller.go:95]" error="unavailable: unexpected EOF"\n' "$t" ;;
     tty)

@@ -43,7 +43,7 @@ ENV = {
 }
 # What the systemd chroot has beyond minbase: systemd to boot, and the
 # package's dependencies so that installing the .deb needs no download.
-SYSTEMD_PACKAGES = ("systemd", "python3", "python3-sh")
+SYSTEMD_PACKAGES = ("systemd", "python3", "python3-sh", "python3-yaml")
 
 
 # ------------------------------------------------------------ apt sources
@@ -226,7 +226,8 @@ def base_tarball(sources):
 
 def systemd_tarball(sources):
     """The clean root + systemd and the package's dependencies (cached)."""
-    key = cache_key(sources)
+    # the packages are part of the key: a new dependency makes a new tarball
+    key = hashlib.sha256((cache_key(sources) + " ".join(SYSTEMD_PACKAGES)).encode()).hexdigest()[:12]
     tarball = os.path.join(CACHE, "%s-systemd-%s.root.tar" % (SUITE, key))
     base = base_tarball(sources)
     with _cache_lock():

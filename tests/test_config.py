@@ -271,7 +271,7 @@ def test_a_window_too_short_for_the_threshold(window, threshold, warned):
     if warned:
         most = int(window // 2) + 1
         assert text == ("runner r: a window of %s holds at most %d fetch errors (one per poll "
-                        "every 2s), fewer than threshold %d: it can never be found wedged"
+                        "every 2s), fewer than threshold %d: the threshold can never be reached"
                         % (config.duration_text(window), most, threshold))
 
 
@@ -316,17 +316,17 @@ def test_two_runners_on_one_container_or_unit_are_refused():
     ("[runner forgejo_runner]\ncontainer =\n", ":2: [runner forgejo_runner] container: expected one word: ''"),
     ("[runner forgejo_runner]\ncontainer = a b\n", ":2: [runner forgejo_runner] container: expected one word: 'a b'"),
     ("[runner forgejo_runner]\nbackend =\n", ":2: [runner forgejo_runner] backend: must be one of docker, systemd: ''"),
-    ("[reconcile]\n[whatever]\n", ":2: [whatever]: unknown section (expected [reconcile], [watchdog] or [runner NAME])"),
-    ("[whatever]\n[reconcile]\n", ":1: [whatever]: unknown section (expected [reconcile], [watchdog] or [runner NAME])"),
-    ("[DEFAULT]\nthreshold = 1\n", ":1: [DEFAULT]: unknown section (expected [reconcile], [watchdog] or [runner NAME])"),
+    ("[reconcile]\n[whatever]\n", ":2: [whatever]: unknown section (expected [reconcile], [watchdog], [runner NAME] or [notify])"),
+    ("[whatever]\n[reconcile]\n", ":1: [whatever]: unknown section (expected [reconcile], [watchdog], [runner NAME] or [notify])"),
+    ("[DEFAULT]\nthreshold = 1\n", ":1: [DEFAULT]: unknown section (expected [reconcile], [watchdog], [runner NAME] or [notify])"),
     ("[reconcile]\nstate_dir = rel\n[watchdog]\nstate_dir = /x\n", ":2: [reconcile] state_dir: not an absolute path: 'rel'"),
     ("[watchdog]\nstate_dir = /x\n[reconcile]\nstate_dir = rel\n", ":4: [reconcile] state_dir: not an absolute path: 'rel'"),
     ("[reconcile]\npins = a.io 10.1.0.1\n pins = 10.1.0.2\n", ":2: [reconcile] pins: expected 'NAME ADDRESS', got 'pins = 10.1.0.2'"),
     ("[reconcile]\npins = a.io 10.1.0.1\n  pins = 10.1.0.2\n", ":2: [reconcile] pins: expected 'NAME ADDRESS', got 'pins = 10.1.0.2'"),
     ("[reconcile]\npins = a.io 10.1.0.1\n\tpins = 10.1.0.2\n", ":2: [reconcile] pins: expected 'NAME ADDRESS', got 'pins = 10.1.0.2'"),
     ("[watchdog]\nbogus = 1\n", ":2: [watchdog] bogus: unknown key (known: backend, container, cooldown, "
-     "docker_timeout, job_prefixes, max_restarts, metrics_file, recent, runners, state_dir, threshold, "
-     "unit, window)"),
+     "docker_timeout, fetch_interval, fetch_interval_max, fetch_timeout, flavour, job_prefixes, "
+     "max_restarts, metrics_file, recent, runners, state_dir, sustain, threshold, unit, window)"),
     ("[runner x]\n", "[runner x]: runner 'x' is not listed in [watchdog] runners (forgejo_runner)"),
     ("[watchdog]\nrunners = a b\n[runner x]\nthreshold = 3\nrecent = 9\n", ":4: [runner x]: runner 'x' is not listed in [watchdog] runners (a b)"),
 ])
@@ -418,3 +418,36 @@ def test_select_runners_and_check_distinct_messages():
     with pytest.raises(UsageError) as info:
         config.check_distinct([a, b])
     assert str(info.value) == "runners a and b both watch container c"
+
+
+def test_polling_model_keys(tmp_path):
+    conf = write(tmp_path / "guard.conf", "[watchdog]\nrunners = a b\nfetch_timeout = 5s\n"
+                 "[runner b]\nflavour = gitea\nfetch_interval_max = 60s\nsustain = 20s\nfetch_interval = 0.2s\n")
+    a, b = config.load(str(conf)).watchdog.runners
+    assert (a.sustain, a.fetch_interval, a.fetch_timeout, a.fetch_interval_max, a.flavour) == (
+        180.0, 2.0, 5.0, 5.0, "forgejo")
+    assert (b.sustain, b.fetch_interval, b.fetch_timeout, b.fetch_interval_max, b.flavour) == (
+        20.0, 0.2, 5.0, 60.0, "gitea")
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("flavour = woodpecker", "[watchdog] flavour: must be one of forgejo, gitea: 'woodpecker'"),
+    ("sustain = 0", "[watchdog] sustain: must be more than zero"),
+    ("fetch_interval = 2x", "[watchdog] fetch_interval: not a duration"),
+    ("fetch_timeout = -1s", "[watchdog] fetch_timeout: must be more than zero: '-1s'"),
+    ("sustain = 2d", "[watchdog] sustain: must be at most 1d: '2d'"),
+    ("fetch_interval = 2h", "[watchdog] fetch_interval: must be at most 1h: '2h'"),
+    ("fetch_interval_max = 99999999999999999999h", "[watchdog] fetch_interval_max: must be at most 1h"),
+])
+def test_polling_model_bad_values(tmp_path, setting, message):
+    conf = write(tmp_path / "guard.conf", "[watchdog]\n%s\n" % setting)
+    with pytest.raises(ConfigError) as info:
+        config.load(str(conf))
+    assert str(info.value).startswith("%s:2: %s" % (conf, message))
+
+
+def test_the_notify_timeout_has_bounds(tmp_path):
+    conf = write(tmp_path / "guard.conf", "[notify]\ntimeout = 2h\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(str(conf))
+    assert str(info.value) == "%s:2: [notify] timeout: must be at most 1h: '2h'" % conf

@@ -374,6 +374,7 @@ def test_wedged_restarts():
         orphans=(),
         restarts_last_hour=0,
         last_restart_age=7200.0,
+        rule="threshold",
     )
     assert exit_status(decision) == 0
 

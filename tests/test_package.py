@@ -29,8 +29,10 @@ pytestmark = pytest.mark.package
 
 VERSION = "0.1.0"
 PKG = "forgejo-runner-guard"
-UNITS = ("optimus-boot-reconcile.service", "forgejo-runner-watchdog.service", "forgejo-runner-watchdog.timer")
+UNITS = ("optimus-boot-reconcile.service", "forgejo-runner-watchdog.service", "forgejo-runner-watchdog.timer",
+         "optimus-boot-reconcile.path")
 SERVICES = UNITS[:2]
+PATH_UNIT = UNITS[3]
 TOOLS = ("optimus-boot-reconcile", "forgejo-runner-watchdog")
 RUNBOOK = "08-forgejo-runner-lan-pin-and-watchdog.md"
 DOC = "usr/share/doc/%s" % PKG
@@ -46,6 +48,44 @@ CHROOT_HOSTS = (
     "::1\tlocalhost ip6-localhost ip6-loopback\n"
     "203.0.113.7\tforge.azrak.io\n"
 )
+
+# What a stand-in cloud-init.service (manage_etc_hosts: true) writes at
+# every boot, in place, a second after it starts: the rendering of Debian's
+# /etc/cloud/templates/hosts.debian.tmpl, plus a site line with the forge's
+# public address.  A boot unit that ran before it would lose the pin.
+CLOUD_HOSTS = (
+    "# Your system has configured 'manage_etc_hosts' as True.\n"
+    "# As a result, if you wish for changes to this file to persist\n"
+    "# then you will need to either\n"
+    "# a.) make changes to the master file in /etc/cloud/templates/hosts.debian.tmpl\n"
+    "# b.) change or remove the value of 'manage_etc_hosts' in\n"
+    "#     /etc/cloud/cloud.cfg or cloud-config from user-data\n"
+    "#\n"
+    "127.0.1.1 frg-test.localdomain frg-test\n"
+    "127.0.0.1 localhost\n"
+    "203.0.113.7 forge.azrak.io\n"
+    "\n"
+    "# The following lines are desirable for IPv6 capable hosts\n"
+    "::1 localhost ip6-localhost ip6-loopback\n"
+    "ff02::1 ip6-allnodes\n"
+    "ff02::2 ip6-allrouters\n"
+)
+# Stand-ins, ordered as the real units are, in the booted chroot.  Neither
+# is ordered against the boot unit: only the boot unit's own After=/Before=
+# can put it between them.  The stand-in docker.service keeps the hosts
+# file it saw when it started (Docker copies it into the runner then).
+STAND_INS = {
+    "cloud-init.service": (
+        "[Unit]\nDescription=stand-in cloud-init (manage_etc_hosts)\nBefore=network-online.target\n\n"
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+        "ExecStart=/bin/sh -c 'sleep 1; cat /usr/local/lib/frg-cloud/hosts >/etc/hosts'\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"),
+    "docker.service": (
+        "[Unit]\nDescription=stand-in Docker\nAfter=network-online.target\nWants=network-online.target\n\n"
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+        "ExecStart=/bin/cp /etc/hosts /var/lib/frg-docker-saw-hosts\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"),
+}
 
 # apt and dpkg bookkeeping that an install followed by a purge rightly
 # changes (fnmatch globs, `*` crosses "/").  Anything else that differs
@@ -163,16 +203,24 @@ def test_native_package_contents(packages):
         "usr/lib/python3/dist-packages/forgejo_runner_guard/__init__.py",
         "usr/lib/python3/dist-packages/forgejo_runner_guard/reconcile.py",
         "usr/lib/python3/dist-packages/forgejo_runner_guard/watchdog.py",
+        "usr/lib/python3/dist-packages/forgejo_runner_guard/backends/docker.py",
+        "usr/lib/python3/dist-packages/forgejo_runner_guard/backends/systemd.py",
         CONFFILE,
         "etc/forgejo-runner-guard/guard.conf.d",
         "usr/share/man/man8/optimus-boot-reconcile.8.gz",
         "usr/share/man/man8/forgejo-runner-watchdog.8.gz",
         "%s/%s" % (DOC, RUNBOOK),  # uncompressed
         "%s/copyright" % DOC,
+        "%s/examples/notify-failure@.service" % DOC,
+        "%s/examples/onfailure.conf" % DOC,
+        "%s/examples/notify-network.conf" % DOC,
     ) + tuple("lib/systemd/system/" + unit for unit in UNITS):
         assert path in paths, "%s is not in the package" % path
     for tool in TOOLS:
         assert paths["usr/bin/" + tool].startswith("-rwxr-xr-x"), paths["usr/bin/" + tool]
+    for example in ("notify-ntfy", "notify-gotify", "notify-apprise", "notify-mail"):
+        path = "%s/examples/%s" % (DOC, example)
+        assert paths.get(path, "").startswith("-rwxr-xr-x"), (path, paths.get(path))
     assert not any("__pycache__" in p or p.endswith(".pyc") for p in paths)
     assert not [p for p in paths if p.startswith("usr/lib/python3/dist-packages/tests")]
 
@@ -180,6 +228,7 @@ def test_native_package_contents(packages):
     fields = sh("dpkg-deb", "-f", packages["native"], "Architecture", "Section", "Depends", "Recommends").stdout
     assert "Architecture: all" in fields and "Section: admin" in fields
     assert re.search(r"Depends:.*python3-sh \(>= 1\.14\)", fields), fields
+    assert re.search(r"Depends:.*python3-yaml\b", fields), fields  # the runner config reader
     assert re.search(r"Recommends:.*docker\.io", fields), fields
 
 
@@ -198,6 +247,7 @@ def test_stdeb_package_carries_the_same_files_and_scripts(packages):
         assert a == b, path
     fields = sh("dpkg-deb", "-f", stdeb, "Depends", "Architecture").stdout
     assert re.search(r"Depends:.*python3-sh \(>= 1\.14\)", fields) and "Architecture: all" in fields, fields
+    assert re.search(r"Depends:.*python3-yaml\b", fields), fields
 
 
 def test_postinst_enables_boot_unit_and_timer_starts_only_the_timer(packages):
@@ -205,8 +255,20 @@ def test_postinst_enables_boot_unit_and_timer_starts_only_the_timer(packages):
     enabled = set(re.findall(r"deb-systemd-helper enable '([^']+)'", postinst))
     started = re.findall(r"deb-systemd-invoke \$_dh_action ([^>]+)>", postinst)
     started += re.findall(r"deb-systemd-invoke start ([^>]+)>", postinst)
+    # The path unit is enabled only where it already was (an upgrade keeps
+    # the admin's choice): inside its `was-enabled` branch, never on a
+    # first install.
+    path_blocks = re.findall(r"^\tif deb-systemd-helper debian-installed '%s'; then\n(.*?)^\tfi$"
+                             % re.escape(PATH_UNIT), postinst, re.S | re.M)
+    assert len(path_blocks) == 1, postinst
+    assert re.search(r"was-enabled '%s'; then\n\s*# [^\n]*\n\s*deb-systemd-helper enable '%s'"
+                     % ((re.escape(PATH_UNIT),) * 2), path_blocks[0]), path_blocks[0]
+    outside = postinst.replace(path_blocks[0], "")
+    enabled = set(re.findall(r"deb-systemd-helper enable '([^']+)'", outside))
     assert enabled == {"optimus-boot-reconcile.service", "forgejo-runner-watchdog.timer"}, postinst
     assert [s.split() for s in started] == [["'forgejo-runner-watchdog.timer'"]], postinst
+    # Removal stops it (an enabled path unit would start a unit that is gone).
+    assert PATH_UNIT in control_file(packages["native"], "prerm")
     # Upgrades neither stop nor restart the boot unit: no preinst names it.
     members = sh("dpkg-deb", "-I", packages["native"]).stdout
     if re.search(r"^\s+\d+ bytes,\s+\d+ lines\s+\*?\s*preinst\b", members, re.M):
@@ -256,15 +318,19 @@ def test_units_as_the_issue_asks(tree):
         with open(os.path.join(tree, "lib/systemd/system", name)) as handle:
             return handle.read()
 
-    boot, wd, timer = (unit(u) for u in UNITS)
+    boot, wd, timer, path = (unit(u) for u in UNITS)
     for text in (boot, wd):
         assert "Type=oneshot" in text and re.search(r"^TimeoutStartSec=\S+", text, re.M)
-    assert "RemainAfterExit=yes" in boot and "Before=docker.service" in boot
+    # After cloud-init's regeneration of /etc/hosts, before Docker; no
+    # RemainAfterExit, so that the path unit can start it again.
+    assert re.search(r"^Before=docker\.service$", boot, re.M) and re.search(r"^After=cloud-init\.service$", boot, re.M)
+    assert not re.search(r"^RemainAfterExit=", boot, re.M)
+    assert re.search(r"^PathChanged=/etc/hosts$", path, re.M) and not re.search(r"^Unit=", path, re.M)
     assert "WantedBy=multi-user.target" in boot
     assert "After=docker.service" in wd and not re.search(r"^\[Install\]", wd, re.M)
     assert "AccuracySec=1s" in timer and "WantedBy=timers.target" in timer
     assert re.search(r"^On(Active|Boot)Sec=5min$", timer, re.M) and "OnUnitActiveSec=5min" in timer
-    for name, text in zip(UNITS, (boot, wd, timer)):
+    for name, text in zip(UNITS, (boot, wd, timer, path)):
         docs = " ".join(re.findall(r"^Documentation=(.*)$", text, re.M)).split()
         assert "file:/%s/%s" % (DOC, RUNBOOK) in docs, name
         for doc in docs:
@@ -293,12 +359,13 @@ def test_conffile_documents_every_key_and_its_default():
 
     path = os.path.join(ROOT, "debian", "guard.conf")
     text = open(path).read()
-    for section in ("reconcile", "watchdog"):
+    for section in ("reconcile", "watchdog", "notify"):
         for key in config._SCHEMA[section]:
             assert re.search(r"^#%s =" % key, text, re.M), "%s: [%s] %s is not documented" % (path, section, key)
     # As shipped it changes nothing ...
     assert config.load(path).reconcile == config.Config().reconcile
     assert config.load(path).watchdog == config.Config().watchdog
+    assert config.load(path).notify == config.Config().notify
     # ... and the values it shows are the defaults: uncomment every setting.
     uncommented = re.sub(r"^#(?=\[|\w+ =|    \S)", "", text, flags=re.M)
     assert uncommented.count("\n#") < text.count("\n#")
@@ -311,6 +378,7 @@ def test_conffile_documents_every_key_and_its_default():
         shutil.rmtree(os.path.dirname(other))
     assert loaded.reconcile == config.Config().reconcile
     assert loaded.watchdog == config.Config().watchdog
+    assert loaded.notify == config.Config().notify
 
 
 def _postrm_program(text):
@@ -490,6 +558,15 @@ def machine(packages, sources):
         _apt_install(root, packages["native"])
         # Installing changed nothing in the chroot's /etc/hosts.
         assert open(os.path.join(root, "etc/hosts")).read() == CHROOT_HOSTS
+        os.makedirs(os.path.join(root, "usr/local/lib/frg-cloud"))
+        with open(os.path.join(root, "usr/local/lib/frg-cloud/hosts"), "w") as handle:
+            handle.write(CLOUD_HOSTS)
+        wants = os.path.join(root, "etc/systemd/system/multi-user.target.wants")
+        os.makedirs(wants, exist_ok=True)
+        for name, text in STAND_INS.items():
+            with open(os.path.join(root, "etc/systemd/system", name), "w") as handle:
+                handle.write(text)
+            os.symlink("/etc/systemd/system/" + name, os.path.join(wants, name))
         with pkg_nspawn.booted(root, log) as booted:
             booted.root = root
             yield booted
@@ -500,7 +577,7 @@ def machine(packages, sources):
 
 def test_boot_unit_ran_and_pinned(machine):
     show = machine.run("systemctl", "show", "-p", "ActiveState,Result,ExecMainStatus", UNITS[0], check=True).stdout
-    assert "ActiveState=active" in show and "Result=success" in show and "ExecMainStatus=0" in show, show
+    assert "ActiveState=inactive" in show and "Result=success" in show and "ExecMainStatus=0" in show, show
     hosts = open(os.path.join(machine.root, "etc/hosts")).read()
     assert re.search(r"^%s\s+%s\b" % (re.escape(PIN_ADDRESS), re.escape(PIN_NAME)), hosts, re.M), hosts
     assert not re.search(r"^203\.0\.113\.7", hosts, re.M), hosts
@@ -513,7 +590,7 @@ def test_boot_unit_ran_and_pinned(machine):
     assert os.getxattr(os.path.join(machine.root, "etc/hosts"), "user.frg-test") == b"kept"
 
 
-def journal(machine, ready, *matches, seconds=10.0, settle=0.0):
+def journal(machine, ready, *matches, seconds=30.0, settle=0.0):
     """journalctl -o cat MATCHES in the container, polled until ready(text)
     or `seconds` pass: journald reads a service's output stream on its own
     schedule, so a line may land a moment after the unit has finished.
@@ -530,6 +607,80 @@ def journal(machine, ready, *matches, seconds=10.0, settle=0.0):
         time.sleep(settle)
         text = read()
     return text
+
+
+def _monotonic(machine, unit, *props):
+    out = machine.run("systemctl", "show", "-p", ",".join(props), unit, check=True).stdout
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return [int(values[p]) for p in props]
+
+
+def _pinned(text):
+    from forgejo_runner_guard import config, hostsfile
+
+    return hostsfile.plan(text.encode(), (config.Pin(PIN_NAME, PIN_ADDRESS),)).text.decode()
+
+
+def test_boot_order_after_cloud_init_before_docker(machine):
+    boot = UNITS[0]
+    # After boot: cloud-init's file, pinned, every other byte as it wrote
+    # it; and Docker saw exactly that.
+    hosts = open(os.path.join(machine.root, "etc/hosts")).read()
+    assert hosts == _pinned(CLOUD_HOSTS), hosts
+    assert open(os.path.join(machine.root, "var/lib/frg-docker-saw-hosts")).read() == hosts
+    after = machine.run("systemctl", "show", "-p", "After", "--value", boot, check=True).stdout.split()
+    before = machine.run("systemctl", "show", "-p", "Before", "--value", boot, check=True).stdout.split()
+    assert "cloud-init.service" in after and "docker.service" in before, (after, before)
+    # cloud-init finished writing before the boot unit started, and the
+    # boot unit finished before Docker started (monotonic microseconds).
+    cloud_end, = _monotonic(machine, "cloud-init.service", "ExecMainExitTimestampMonotonic")
+    start, end = _monotonic(machine, boot, "ExecMainStartTimestampMonotonic", "ExecMainExitTimestampMonotonic")
+    docker_start, = _monotonic(machine, "docker.service", "ExecMainStartTimestampMonotonic")
+    assert 0 < cloud_end <= start <= end <= docker_start, (cloud_end, start, end, docker_start)
+
+
+def _runs(machine, unit):
+    """The boot unit's summary lines in the journal (no prefix there)."""
+    out = machine.run("journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=" + unit, check=True).stdout
+    return [line for line in out.splitlines() if line.startswith("/etc/hosts: ")]
+
+
+def test_path_unit_shipped_disabled_and_repins_a_rewritten_file(machine):
+    unit, hosts = UNITS[0], os.path.join(machine.root, "etc/hosts")
+    assert machine.run("systemctl", "is-enabled", PATH_UNIT).stdout.strip() == "disabled"
+    assert machine.run("systemctl", "is-active", PATH_UNIT).stdout.strip() == "inactive"
+    pinned_at_boot = open(hosts).read()
+    # Another writer's version: the pin gone, the public address back, a
+    # line of its own, CRLF on one line.  Written like an editor does it:
+    # a new file renamed over the old one.
+    edited = CLOUD_HOSTS + "198.51.100.20 intranet.example intranet\r\n"
+    earlier = len(_runs(machine, unit))
+    machine.run("systemctl", "enable", "--now", PATH_UNIT, check=True)
+    try:
+        with open(os.path.join(machine.root, "etc/hosts.frg-edit"), "w", newline="") as handle:
+            handle.write(edited)
+        started = time.monotonic()
+        machine.run("mv", "/etc/hosts.frg-edit", "/etc/hosts", check=True)
+        want = _pinned(edited)
+        assert want != edited and "198.51.100.20 intranet.example intranet\r\n" in want
+        while open(hosts, newline="").read() != want:
+            assert time.monotonic() - started < 10, open(hosts, newline="").read()
+            time.sleep(0.1)
+        took = time.monotonic() - started
+        # No loop: its own rename triggers at most one more run, which
+        # finds the file in sync and writes nothing.
+        inode = os.stat(hosts).st_ino
+        time.sleep(2)
+        lines = _runs(machine, unit)[earlier:]
+        assert os.stat(hosts).st_ino == inode and open(hosts, newline="").read() == want
+        assert 1 <= len(lines) <= 2 and "updated (atomic rename)" in lines[0], lines
+        assert all(": in sync: " in line for line in lines[1:]), lines
+        assert took < 5, took
+    finally:
+        machine.run("systemctl", "disable", "--now", PATH_UNIT, check=True)
+        with open(hosts, "w") as handle:
+            handle.write(pinned_at_boot)
+    assert machine.run("systemctl", "is-enabled", PATH_UNIT).stdout.strip() == "disabled"
 
 
 def test_timer_active_with_next_elapse(machine):
@@ -716,6 +867,44 @@ def native(machine):
         machine.run("systemctl", "daemon-reload")
 
 
+def test_systemd_runner_jobs_read_from_its_execstart(machine):
+    """--runners reads a systemd runner's config from its unit's ExecStart
+    (with the installed package's python3-yaml)."""
+    unit_file = os.path.join(machine.root, "etc/systemd/system", RUNNER_UNIT)
+    files = {
+        "usr/local/bin/forgejo-runner": "#!/bin/sh\nexec sleep 3600\n",
+        "etc/frg-runner/config.yml": "container:\n  network: \"\"\n  options: --privileged\n",
+        NATIVE_DROPIN: NATIVE_CONF % RUNNER_UNIT,
+    }
+    for path, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(machine.root, path)), exist_ok=True)
+        with open(os.path.join(machine.root, path), "w") as handle:
+            handle.write(text)
+    os.chmod(os.path.join(machine.root, "usr/local/bin/forgejo-runner"), 0o755)
+    with open(unit_file, "w") as handle:
+        handle.write("[Service]\nExecStart=/usr/local/bin/forgejo-runner daemon --config /etc/frg-runner/config.yml\n")
+    try:
+        machine.run("systemctl", "daemon-reload", check=True)
+        proc = machine.run("optimus-boot-reconcile", "--check", "--runners")
+        assert proc.returncode == 3, proc.stderr
+        assert proc.stderr.splitlines()[-1] == (
+            "optimus-boot-reconcile: warning: runner native: forge.azrak.io -> 10.1.0.10: jobs NOT pinned: add "
+            "--add-host=forge.azrak.io:10.1.0.10 to container.options in /etc/frg-runner/config.yml"), proc.stderr
+        with open(os.path.join(machine.root, "etc/frg-runner/config.yml"), "w") as handle:
+            handle.write("container:\n  options: --privileged --add-host=forge.azrak.io:10.1.0.10\n")
+        proc = machine.run("optimus-boot-reconcile", "--check", "--runners")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.splitlines()[-1].endswith(
+            "runner native: forge.azrak.io -> 10.1.0.10: jobs pinned (container.options in "
+            "/etc/frg-runner/config.yml)"), proc.stderr
+    finally:
+        for path in list(files) + [unit_file]:
+            path = os.path.join(machine.root, path)
+            if os.path.exists(path):
+                os.unlink(path)
+        machine.run("systemctl", "daemon-reload")
+
+
 def test_systemd_backend_restarts_a_wedged_unit_and_counts_only_its_current_run(native):
     # After the restart the stand-in logs 30 more errors: the 150 of the
     # run before are in the window but belong to another invocation.
@@ -800,3 +989,58 @@ def test_watchdog_unit_reads_the_journal_and_restarts_from_its_sandbox(native):
         state = os.path.join(machine.root, "var/lib/forgejo-runner-guard/state.json")
         if os.path.exists(state):
             os.unlink(state)
+
+
+def test_watchdog_unit_notifies_from_its_sandbox_and_the_onfailure_example_mails_its_journal(native):
+    """The packaged unit runs a [notify] command inside its sandbox (a local
+    one: the unit has no network); the shipped OnFailure= drop-in and
+    template unit, installed as the runbook says, mail the journal of a
+    failed run (to a stand-in mail(1): the container has no MTA)."""
+    machine = native.machine
+    root = machine.root
+    unit = UNITS[1]
+    examples = os.path.join(root, DOC, "examples")
+    files = {
+        "usr/local/bin/frg-record": "#!/bin/sh\ncat >>/var/lib/forgejo-runner-guard/notified.jsonl\n",
+        "usr/local/bin/mail": "#!/bin/sh\n{ printf '%s\\n' \"$@\"; cat; } >/var/tmp/frg-mail.txt\n",
+        "etc/forgejo-runner-guard/guard.conf.d/60-notify.conf": "[notify]\ncommand = /usr/local/bin/frg-record\n",
+        "etc/systemd/system/notify-failure@.service":
+            open(os.path.join(examples, "notify-failure@.service")).read(),
+        "etc/systemd/system/%s.d/onfailure.conf" % unit: open(os.path.join(examples, "onfailure.conf")).read(),
+    }
+    made = []
+    try:
+        for path, text in files.items():
+            full = os.path.join(root, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as handle:
+                handle.write(text)
+            os.chmod(full, 0o755 if "/bin/" in path else 0o644)
+            made.append(full)
+        machine.run("systemctl", "daemon-reload", check=True)
+        old = native.start("wedged", "150", lines=150)
+        assert machine.run("systemctl", "start", unit, timeout=120).returncode == 0
+        assert native.invocation() != old
+        with open(os.path.join(root, "var/lib/forgejo-runner-guard/notified.jsonl")) as handle:
+            [event] = [json.loads(line) for line in handle]
+        assert (event["event"], event["runner"], event["decision"]) == ("restarted", "native", "wedged")
+        assert len(event["evidence"]) == 5 and event["host"]
+        # a failed run (the runner stopped: exit 1) starts notify-failure@ for it
+        machine.run("systemctl", "stop", RUNNER_UNIT, check=True)
+        assert machine.run("systemctl", "start", unit, timeout=120).returncode != 0
+        mail = os.path.join(root, "var/tmp/frg-mail.txt")
+        deadline = time.monotonic() + 15
+        while not os.path.exists(mail) or "is inactive" not in open(mail).read():
+            assert time.monotonic() < deadline, "notify-failure@%s.service sent nothing" % unit
+            time.sleep(0.2)
+        text = open(mail).read().splitlines()
+        assert text[:3] == ["-s", "%s failed on %s" % (unit, machine.run("hostname").stdout.strip()), "root"]
+        assert any("unit %s is inactive (dead)" % RUNNER_UNIT in line for line in text[3:]), text
+    finally:
+        for full in made + [os.path.join(root, p) for p in (
+                "var/tmp/frg-mail.txt", "var/lib/forgejo-runner-guard/notified.jsonl",
+                "var/lib/forgejo-runner-guard/state.json")]:
+            if os.path.exists(full):
+                os.unlink(full)
+        machine.run("systemctl", "reset-failed")
+        machine.run("systemctl", "daemon-reload")

@@ -497,7 +497,7 @@ def test_man_pages_say_what_the_tools_do():
     page = os.path.join(ROOT, "debian", "man", "optimus-boot-reconcile.8")
     with open(page) as handle:
         text = handle.read()
-    listed = text.split(".B \\-\\-json\n", 1)[1].split(".TP", 1)[0]
+    listed = text.split(".TP\n.B \\-\\-json\n", 1)[1].split(".TP", 1)[0]  # the option
     outcomes = {re.sub(r"^\.(?:RB|BR|B) (\( )?", "", line).split()[0].replace("\\-", "-")
                 for line in listed.splitlines() if line.startswith((".RB (", ".BR ", ".B "))}
     assert outcomes == {hf.PRESENT, hf.UNMANAGED, hf.ADDED, hf.REPLACED, hf.CORRECTED,
@@ -506,7 +506,7 @@ def test_man_pages_say_what_the_tools_do():
         proc = subprocess.run(["lexgrog", os.path.join(ROOT, "debian", "man", name + ".8")],
                               capture_output=True, text=True, timeout=60, check=True)
         assert "forgejo" in proc.stdout.split(" - ", 1)[1].lower(), proc.stdout
-    from forgejo_runner_guard import docker
+    from forgejo_runner_guard.backends import docker
 
     runbook = os.path.join(ROOT, "runbook", "08-forgejo-runner-lan-pin-and-watchdog.md")
     for path in (runbook, page, os.path.join(ROOT, "debian", "man", "forgejo-runner-watchdog.8")):

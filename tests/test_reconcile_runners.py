@@ -121,11 +121,17 @@ def test_systemd_backend_is_not_applicable_and_docker_is_never_run(plain):
     conf, hosts = plain
     proc = run_tool(TOOL, "--config", conf, "--check", "--runners", "--json",
                     env={"DOCKER_HOST": "unix:///nonexistent/docker.sock", "PATH": "/nonexistent"})
-    assert proc.returncode == EXIT_DRIFT, proc.stderr  # the hosts file lacks the pin
+    # The hosts file lacks the pin (3), and the unit's ExecStart cannot be
+    # asked without systemctl (1: that wins).
+    assert proc.returncode == EXIT_FAILURE, proc.stderr
     assert "runner native (container forgejo-runner.service): not-applicable: systemd backend" \
         in proc.stderr
+    assert proc.stderr.splitlines()[-1] == "%s: error: runner native: jobs: systemctl: command " \
+        "not found (the systemd backend needs systemd)" % TOOL
     doc = json.loads(proc.stdout)
     assert [r["status"] for r in doc["runners"]] == ["not-applicable"]
+    assert doc["runners"][0]["exit_status"] == EXIT_OK
+    assert doc["runners"][0]["jobs"]["status"] == "error"
 
 
 def test_help_says_never_from_the_boot_unit():
@@ -140,7 +146,7 @@ def test_without_runners_no_docker_module_is_needed(plain):
     conf, hosts = plain
     code = ("import sys; from forgejo_runner_guard import reconcile; "
             "status = reconcile.main(['--config', sys.argv[1], '--check']); "
-            "assert 'sh' not in sys.modules and 'forgejo_runner_guard.docker' not in sys.modules;"
+            "assert 'sh' not in sys.modules and 'forgejo_runner_guard.backends.docker' not in sys.modules;"
             " sys.exit(status)")
     proc = subprocess.run([sys.executable, "-c", code, conf], env=tool_env(),
                           capture_output=True, text=True, timeout=60)
@@ -244,7 +250,9 @@ class Site:
             return json.load(handle)["runners"].get(self.name, {}).get("restarts", [])
 
     def runner_line(self, proc):
-        lines = [ln for ln in proc.stderr.splitlines() if ": runner %s" % self.name in ln]
+        """The line about the runner's hosts copy (not its jobs)."""
+        lines = [ln for ln in proc.stderr.splitlines() if ": runner %s" % self.name in ln
+                 and ": jobs" not in ln]
         assert len(lines) == 1, proc.stderr
         return lines[0]
 
@@ -446,3 +454,29 @@ def test_a_restart_that_does_not_come_back_is_exit_1_and_recorded(site):
     assert "error: runner %s: stale: " % site.name in line
     assert ": restart failed: %s is exited" % site.name in line
     assert len(site.restarts()) == 1  # it did restart: the budget must see it
+
+
+@pytest.mark.docker
+def test_stale_pin_is_notified_once_and_its_end_once(site, tmp_path):
+    out = tmp_path / "events.jsonl"
+    rec = tmp_path / "rec"
+    rec.write_text("#!/bin/sh\ncat >>%s\n" % out)
+    rec.chmod(0o755)
+    with open(site.conf, "a") as handle:
+        handle.write("[notify]\ncommand = %s\n" % rec)
+
+    def events():
+        return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+
+    site.start_runner()  # before the pin: its copy lacks it
+    for args in (("--runners",), ("--check", "--runners")):  # stale twice: notified once
+        site.run(*args)
+    [stale] = events()
+    assert (stale["event"], stale["runner"], stale["decision"]) == ("stale-pin", site.name, "stale")
+    assert stale["error"] == "forge.azrak.io -> 10.1.0.10 missing"
+    assert stale["summary"].startswith("runner %s: stale: " % site.name)
+    proc = site.run("--refresh-stale")
+    assert proc.returncode == EXIT_OK and "refreshed" in site.runner_line(proc), proc.stderr
+    site.run("--runners")
+    assert [e["event"] for e in events()] == ["stale-pin", "recovered"]
+    assert events()[1]["runner"] == site.name and events()[1]["previous"] == "stale-pin"

@@ -17,7 +17,6 @@ from forgejo_runner_guard.runnerlog import (
     Evidence,
     LogScan,
     classify,
-    merge,
     parse_time,
     refused,
     scan,
@@ -401,19 +400,6 @@ def test_memory_does_not_grow_with_the_log():
     assert peak < 3 * len(chunk), peak
 
 
-def test_merge_streams():
-    out = scan((error_line(5, text="out") + job_line(9, 1)).encode(), T0)
-    err = scan((error_line(7, text="err") + error_line(3) + job_line(2, 2)).encode(), T0)
-    both = merge(out, err)
-    assert both.errors == 3
-    assert (both.newest_error, both.newest_error_detail) == (T0 + 7, "err")
-    assert both.last_job_start == T0 + 9
-    assert both.claimed_tasks == frozenset({1, 2})
-    assert both.lines == 5
-    assert merge() == Evidence()
-    assert merge(out) == out
-
-
 # ------------------------------------------------------------ properties
 
 POOL = [
@@ -505,7 +491,8 @@ def test_property_counts_match_classify(data):
 FRAGMENTS = st.sampled_from(
     ['time="%s" ' % TS, "time=%s " % TS, 'time="a\\" ', "level=error ", "level=info ", 'msg="failed to fetch task',
      '"', "\\", " ", "ERRO", "ERROR", "INFO", "\x1b[31m", "\x1b[0m", "[", "]", "] ", "failed to fetch task",
-     " error=", "x", "\r", "=", ": deadline"]
+     " error=", "x", "\r", "=", ": deadline", "ERRO\x1b[0m", "[poller.go:199] [fetchTasks] ", "[p.go:1] ",
+     "\x1b[2;37m", "TRAC", "level=warning ", 'msg="fetching a task timed out', "\n"]
 )
 
 
@@ -516,9 +503,64 @@ def test_property_fast_regex_only_matches_fetch_errors(parts):
     error: the fast path can never count what the slow path would not."""
     message = "".join(parts).encode()
     line = b"\n" + stamp(1).encode() + b" " + message
-    match = runnerlog._FAST_ERROR.match(line)
-    if match:
-        assert classify(message)[0] == FETCH_ERROR, message
+    for tty in (False, True):
+        if runnerlog._FAST_ERROR[tty].match(line):
+            assert classify(message.split(b"\n")[0], tty)[0] == FETCH_ERROR, (tty, message)
+
+
+def test_journal_level_is_the_most_verbose_seen():
+    scanner = LogScan(T0, source="journal")
+    scanner.add(int(T0 * 1e9), b'time="x" level=debug msg="a"')
+    scanner.add(int(T0 * 1e9) + 1, b'time="x" level=trace msg="b"')
+    evidence = scanner.close()
+    assert evidence.level == "trace" and "log level trace" in evidence.ambiguous
+    clean = LogScan(T0, source="journal")
+    clean.add(int(T0 * 1e9), b'time="x" level=info msg="[poller 0] launched"')
+    assert clean.close().ambiguous == ""
+    legacy = LogScan(T0, source="journal")
+    legacy.add(int(T0 * 1e9), b"[ci/build]   | hello")
+    assert "job output" in legacy.close().ambiguous
+
+
+def test_unknown_source_is_refused():
+    with pytest.raises(ValueError):
+        LogScan(T0, source="stdout")
+
+
+@pytest.mark.parametrize("detail, cls, label", [
+    ("unavailable: read tcp 1.2.3.4:5->6.7.8.9:443: read: connection reset by peer", "transport", "connection reset"),
+    ("unavailable: unexpected EOF", "transport", "unexpected EOF"),
+    ("unavailable: dial tcp: lookup forge.azrak.io on 127.0.0.11:53: no such host", "transport", "DNS failure"),
+    ("unavailable: HTTP status 502 Bad Gateway", "transport", "HTTP 502"),
+    ("unknown: HTTP status 500 Internal Server Error", "transport", "HTTP 500"),
+    ("deadline exceeded; increase fetch_timeout if this error is persistent", "transport", "deadline exceeded"),
+    ("deadline exceeded: fetching a task timed out after 30s", "transport", "deadline exceeded"),
+    ("internal: pick task: CreateTaskForRunner: resource does not exist", "server", "internal"),
+    ("unknown: rpc error: code = Internal desc = boom", "server", "unknown"),
+    ("unknown: rpc error: code = Unauthenticated desc = unregistered runner", "refused", "unregistered runner"),
+    ("unauthenticated: unregistered runner", "refused", "unregistered runner"),
+    ("permission_denied: runner is disabled", "refused", "permission_denied"),
+])
+def test_failure_class_and_label(detail, cls, label):
+    from forgejo_runner_guard.failures import failure_class, failure_label
+
+    assert (failure_class(detail), failure_label(detail)) == (cls, label)
+
+
+@pytest.mark.parametrize("line, tty, kind", [
+    (b'\x1b[31mERRO\x1b[0m[2026-06-29T10:00:02Z][poller.go:199] [fetchTasks] failed to fetch task  '
+     b'\x1b[31merror\x1b[0m="unavailable: unexpected EOF"\r', True, FETCH_ERROR),
+    (b'ERRO[2026-06-29T10:00:02Z] failed to fetch task  error="unavailable: unexpected EOF"\r', True, OTHER),
+    (b'level=error msg="failed to fetch task"', True, OTHER),
+    (b'\x1b[2;37mTRAC\x1b[0m[2026-06-29T10:00:02Z][reporter.go:1] [Fire] failed to fetch task', True, OTHER),
+    (b'time="t" level=warning msg="fetching a task timed out after 30s, raise runner.fetch_timeout if '
+     b'this persists"', False, FETCH_ERROR),
+    (b'time="t" level=trace msg="failed to fetch task: deadline exceeded"', False, OTHER),
+    (b'time="t" level=error msg="server rejected the runner as unregistered, stopping poller" '
+     b'func="[fetchTask]" file="[poller.go:9]" error="unauthenticated: unregistered runner"', False, FETCH_ERROR),
+])
+def test_classify_by_stream_kind(line, tty, kind):
+    assert classify(line, tty)[0] == kind
 
 
 # ------------------------------------------------------------ edges the mutation run found untested
@@ -607,11 +649,12 @@ def test_add_judges_lines_whose_time_comes_apart():
     scanner.add(since_ns + 8, b"level=info msg=hello")
     scanner.add(since_ns + 6, b'level=warning msg="failed to fetch task"')
     evidence = scanner.close()
-    assert evidence == Evidence(errors=2, newest_error=runnerlog.to_seconds(since_ns + 5),
-                                newest_error_detail="e1",
-                                last_job_start=runnerlog.to_seconds(since_ns + 9),
-                                claimed_tasks=frozenset({41, 42}),
-                                lines=8, untimed=1, since=T0 + 100)
+    fields = ("errors", "newest_error", "newest_error_detail", "last_job_start", "claimed_tasks",
+              "lines", "untimed", "since")
+    assert {f: getattr(evidence, f) for f in fields} == dict(
+        errors=2, newest_error=runnerlog.to_seconds(since_ns + 5), newest_error_detail="e1",
+        last_job_start=runnerlog.to_seconds(since_ns + 9), claimed_tasks=frozenset({41, 42}),
+        lines=8, untimed=1, since=T0 + 100)
     with pytest.raises(ValueError) as info:
         scanner.add(since_ns, err % (TS.encode(), 5))
     assert str(info.value) == "LogScan.add after close"

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from forgejo_runner_guard import runnerlog, systemd
+from forgejo_runner_guard import runnerlog
+from forgejo_runner_guard.backends import systemd
 from forgejo_runner_guard.report import GuardError
 
 T0 = 1782727200  # 2026-06-29T10:00:00Z
@@ -126,7 +127,7 @@ def test_journal_scan_split_anywhere_gives_the_same_evidence():
     whole = systemd.scan_journal(data, T0 + 10)
     assert whole.errors == 20  # ERROR and TTY from second 10 on
     for size in (1, 2, 3, 7, 64, 1000, len(data)):
-        scan = systemd.JournalScan(runnerlog.LogScan(T0 + 10))
+        scan = systemd.JournalScan(runnerlog.LogScan(T0 + 10, source="journal"))
         for i in range(0, len(data), size):
             scan.feed(data[i:i + size])
         assert scan.close() == whole, size
@@ -143,7 +144,7 @@ def test_journal_scan_counts_bad_lines_and_skips_an_overlong_entry(monkeypatch):
     long_line = entry(sec(T0), ERROR + " " + "x" * 1000)
     data = journal(b"-- not json --", b'{"MESSAGE": "fetch task', long_line, entry(sec(T0 + 1), ERROR))
     for size in (5, len(data)):
-        scan = systemd.JournalScan(runnerlog.LogScan(T0))
+        scan = systemd.JournalScan(runnerlog.LogScan(T0, source="journal"))
         for i in range(0, len(data), size):
             scan.feed(data[i:i + size])
         ev = scan.close()
@@ -157,7 +158,7 @@ def test_journal_scan_agrees_with_the_docker_scanner():
     docker_text = b"".join(
         runnerlog._stamp(int(round(t * 1e9))) + b" " + m.encode() + b"\n" for t, m in zip(stamps, messages))
     data = journal(*[entry(sec(t), m.encode()) for t, m in zip(stamps, messages)])
-    assert systemd.scan_journal(data, T0 + 1) == runnerlog.scan(docker_text, T0 + 1)
+    assert systemd.scan_journal(data, T0 + 1) == runnerlog.scan(docker_text, T0 + 1, source="journal")
 
 
 # ------------------------------------------------------------ systemctl show
@@ -260,7 +261,7 @@ def test_journal_streams_through_sh_in_chunks(fake_bin, tmp_path):
     data = journal(*[entry(sec(T0 + i), ERROR) for i in range(3000)])
     (tmp_path / "journal.json").write_bytes(data)
     fake_bin("journalctl", 'echo "$@" >%s/args; cat %s/journal.json\n' % (tmp_path, tmp_path))
-    scan = systemd.JournalScan(runnerlog.LogScan(T0 + 1000))
+    scan = systemd.JournalScan(runnerlog.LogScan(T0 + 1000, source="journal"))
     systemd.Systemd(5).journal("forgejo-runner.service", "a" * 32, T0 + 1000, scan.feed)
     assert scan.close().errors == 2000
     args = (tmp_path / "args").read_text().split()

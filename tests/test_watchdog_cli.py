@@ -9,7 +9,8 @@ import time
 import pytest
 
 from conftest import run_tool
-from forgejo_runner_guard import docker, metrics, safewrite, state
+from forgejo_runner_guard import metrics, safewrite, state
+from forgejo_runner_guard.backends import docker
 from forgejo_runner_guard.report import GuardError
 
 TOOL = "forgejo-runner-watchdog"
@@ -83,7 +84,7 @@ def test_a_window_too_short_for_the_threshold_is_warned_about(tmp_path):
                       env=NOWHERE)
     assert result.stderr.splitlines()[0] == (
         TOOL + ": warning: runner forgejo_runner: a window of 30s holds at most 16 fetch errors "
-        "(one per poll every 2s), fewer than threshold 40: it can never be found wedged")
+        "(one per poll every 2s), fewer than threshold 40: the threshold can never be reached")
     result = run_tool(TOOL, "--state-dir", str(tmp_path), "--dry-run", "--window", "78s", "-q",
                       env=NOWHERE)
     assert "warning" not in result.stderr

@@ -1,16 +1,17 @@
 """Running a CLI in the background through `sh`, with a deadline: the
-machinery docker.py and systemd.py share (what each CLI's failures mean
-stays in those modules).
+machinery the backends share (what each CLI's failures mean stays in
+its backend module).
 
 A Call starts the program with _bg=True, _tty_out=False (sh 1.14 would
 open a pty) and stdin on /dev/null (no 0.1 s input poll), and a small
 Watch thread kills it at its deadline: `timeout` after the start, or,
 for a stream, after `timeout` seconds without output and STREAM_CAP
 times `timeout` in all.  No _timeout and no wait(timeout=): both cost
-about 85 ms a call through sh's internal 0.1 s polling (measured; see
-docker.py).  A stream goes to a Sink, a non-callable object with a
+about 85 ms a call through sh's internal 0.1 s polling (figures:
+bench/README.md).  A stream goes to a Sink, a non-callable object with a
 write() method, which sh hands the raw bytes in LOG_CHUNK chunks with
-_no_out (sh keeps nothing).
+_no_out (sh keeps nothing); on_err_chunk streams stderr the same way, to a
+Sink of its own (err_sink).
 
 A subclass names the program in its messages by overriding launch_error,
 timed_out and failed; result() raises what they return.
@@ -38,6 +39,7 @@ class Watch(threading.Thread):
         self.done = threading.Event()
         self.proc = None
         self.fired = None  # why it killed the command
+        self.kill = kill  # how it kills: the Call's end
 
     def touch(self):
         self.last = time.monotonic()
@@ -59,17 +61,21 @@ class Watch(threading.Thread):
                 self.fired = "no answer within %gs" % (
                     STREAM_CAP * self.timeout if self.stream else self.timeout
                 )
-            kill(self.proc)
+            self.kill(self.proc)
             return
 
 
-def kill(proc):
-    """SIGKILL a running sh command (no-op once it has ended)."""
+def kill(proc, group=False):
+    """SIGKILL a running sh command (no-op once it has ended); group: and
+    everything in its process group (one started with _new_session)."""
     if proc is None:
         return
     try:
         if proc.process.exit_code is None:
-            proc.process.kill()
+            if group:
+                proc.process.kill_group()
+            else:
+                proc.process.kill()
     except (OSError, AttributeError):
         pass
 
@@ -103,21 +109,30 @@ class Sink:
 
 class Call:
     """One run of `command` (an sh.Command) in the background; result()
-    waits for it and returns parse(call), or raises."""
+    waits for it and returns parse(call), or raises.  sh_kwargs may
+    give _in (default /dev/null); `end` kills it (a subclass that starts
+    it in a session of its own may end the whole session)."""
 
-    def __init__(self, command, args, timeout, on_chunk=None, parse=None, **sh_kwargs):
+    end = staticmethod(kill)
+
+    def __init__(self, command, args, timeout, on_chunk=None, parse=None, on_err_chunk=None, **sh_kwargs):
         self.parse = parse
         self.watch = Watch(timeout, stream=on_chunk is not None)
+        self.watch.kill = self.end
         self.sink = Sink(on_chunk, self.watch) if on_chunk is not None else None
+        self.err_sink = Sink(on_err_chunk, self.watch) if on_err_chunk is not None else None
         self._done = False
         self._result = None
         kwargs = dict(_bg=True, _bg_exc=False, _tty_out=False, _ok_code=list(range(0, 256)))
         kwargs.update(sh_kwargs)
         if self.sink is not None:
             kwargs.update(_out=self.sink, _out_bufsize=LOG_CHUNK, _no_out=True)
+        if self.err_sink is not None:
+            kwargs.update(_err=self.err_sink, _err_bufsize=LOG_CHUNK, _no_err=True)
         with open(os.devnull, "rb") as null:
+            kwargs.setdefault("_in", null)
             try:
-                self.proc = command(*args, _in=null, **kwargs)
+                self.proc = command(*args, **kwargs)
             except OSError as exc:
                 raise self.launch_error(exc)
         self.watch.proc = self.proc
@@ -129,8 +144,8 @@ class Call:
         """The exception for an OSError starting the program."""
         raise NotImplementedError
 
-    def timed_out(self, why):
-        """The exception for a command the watch killed (why: its reason)."""
+    def timed_out(self, reason):
+        """The exception for a command the watch killed (reason: why)."""
         raise NotImplementedError
 
     def failed(self, exit_code):
@@ -144,7 +159,7 @@ class Call:
         return self._done
 
     def kill(self):
-        kill(self.proc)
+        self.end(self.proc)
 
     def result(self):
         """Wait; return the parsed result or raise."""
@@ -160,8 +175,9 @@ class Call:
         finally:
             self.watch.done.set()
         self._done = True
-        if self.sink is not None and self.sink.error is not None:
-            raise self.sink.error
+        for sink in (self.sink, self.err_sink):
+            if sink is not None and sink.error is not None:
+                raise sink.error
         if self.watch.fired:
             raise self.timed_out(self.watch.fired)
         code = self.proc.process.exit_code

@@ -1,6 +1,8 @@
 """Command-line plumbing shared by both commands.
 
-`Parser` turns every usage error into one line and exit 2.  `run()` wraps
+`Parser` turns every usage error into one line and exit 2.  `main()` is
+both commands' body: parse, configure, log the configuration files read,
+execute.  `run()` wraps
 a command's body so that every expected failure (a GuardError) becomes one
 line on stderr and its exit status, and an interrupt exits 130, without a
 traceback.  Only a real bug shows a traceback.
@@ -88,6 +90,24 @@ def run(prog, body, argv=None):
         return 130
     except BrokenPipeError:
         return EXIT_FAILURE
+
+
+def main(prog, build_parser, configure, execute, argv=None):
+    """A command: argv -> build_parser() -> configure(args) -> settings
+    (with .config_files) -> execute(settings, reporter) -> exit status,
+    inside run()."""
+
+    def body(argv, reporter):
+        args = build_parser().parse_args(argv)
+        reporter.verbosity = verbosity(args)
+        settings = configure(args)
+        for path in settings.config_files:
+            reporter.debug("configuration: %s" % path)
+        for text in settings.warnings:  # e.g. errors in sections the command does not use
+            reporter.warning(text)
+        return execute(settings, reporter)
+
+    return run(prog, body, argv)
 
 
 def _hint(exc):

@@ -8,6 +8,8 @@ section:
   [watchdog]       runners (which runners to check) and the defaults for
                    every runner, plus state_dir, metrics_file, docker_timeout
   [runner NAME]    one runner: overrides the [watchdog] defaults for it
+  [notify]         commands run once per event (notify.py): command = ARGV,
+                   command.NAME = ARGV, events[.NAME] = EVENT..., timeout
 
 After the main file every *.conf in "<main file>.d/" is read in lexical
 order; a later value replaces an earlier one whole (a later `pins`
@@ -26,7 +28,7 @@ import os
 import re
 from typing import Optional, Tuple
 
-from .report import ConfigError, UsageError
+from .report import ConfigError, UsageError, why
 
 DEFAULT_CONFIG = "/etc/forgejo-runner-guard/guard.conf"
 DEFAULT_HOSTS_FILE = "/etc/hosts"
@@ -40,6 +42,7 @@ DEFAULT_RUNNER = "forgejo_runner"
 DEFAULT_JOB_PREFIXES = ("FORGEJO-ACTIONS-TASK-", "GITEA-ACTIONS-TASK-")
 
 BACKENDS = ("docker", "systemd")
+FLAVOURS = ("forgejo", "gitea")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +73,12 @@ class RunnerConfig:
     cooldown: float = 600.0
     max_restarts: int = 3  # per hour
     job_prefixes: Tuple[str, ...] = DEFAULT_JOB_PREFIXES
+    # the polling model: wedged when every poll of the last `sustain` failed
+    sustain: float = 180.0
+    fetch_interval: float = 2.0
+    fetch_timeout: float = 30.0
+    fetch_interval_max: float = 5.0  # gitea: the backoff's cap
+    flavour: str = "forgejo"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,9 +93,31 @@ class WatchdogConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class NotifyCommand:
+    """One [notify] command: its key ("command" or "command.NAME"), the
+    argument vector, the events it wants (empty: all) and where it is set."""
+
+    key: str
+    argv: Tuple[str, ...]
+    events: Tuple[str, ...] = ()
+    where: str = dataclasses.field(default="", compare=False)
+
+    @property
+    def name(self):
+        return self.key.partition(".")[2] or self.key
+
+
+@dataclasses.dataclass(frozen=True)
+class NotifyConfig:
+    commands: Tuple[NotifyCommand, ...] = ()  # none: nothing is notified
+    timeout: float = 10.0  # seconds a command may take
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     reconcile: ReconcileConfig = ReconcileConfig()
     watchdog: WatchdogConfig = WatchdogConfig()
+    notify: NotifyConfig = NotifyConfig()
     files: Tuple[str, ...] = ()  # the files that were read, in order
     warnings: Tuple[str, ...] = ()  # errors in sections the command does not use (load)
 
@@ -109,12 +140,12 @@ BOUNDS = {
     "cooldown": (None, DAY),  # 0 allowed: no cooldown
     "docker_timeout": (0.0, HOUR),
     "probe_timeout": (0.0, 5 * MINUTE),
+    "sustain": (0.0, DAY),
+    "fetch_interval": (0.0, HOUR),
+    "fetch_timeout": (0.0, HOUR),
+    "fetch_interval_max": (0.0, HOUR),
+    "notify_timeout": (0.0, HOUR),
 }
-# The runner asks the forge for a job every 2 s (its fetch_interval), and
-# logs one "failed to fetch task" per failed poll: the most a window holds.
-RUNNER_POLL = 2.0
-
-
 def duration_text(seconds):
     """86400 -> '1d', 300 -> '5m', 90 -> '90s' (the largest whole unit)."""
     for unit in "dhm":
@@ -201,6 +232,31 @@ def parse_optional_path(text):
     return parse_path(text) if (text or "").strip() else None
 
 
+def parse_argv(text):
+    """A command line split into words as a shell would (shlex; no shell
+    runs it): a tuple, empty for an empty value."""
+    import shlex
+
+    try:
+        return tuple(shlex.split(text or "", comments=False))
+    except ValueError as exc:  # an unbalanced quote
+        raise ValueError("cannot split into words: %s: %r" % (exc, text))
+
+
+def parse_events(text):
+    """Event names (notify.EVENTS) a [notify] command is run for; none:
+    every event."""
+    words = parse_words(text)
+    if not words:
+        return ()
+    from .notify import EVENTS  # only a config with an event filter needs it
+
+    for word in words:
+        if word not in EVENTS:
+            raise ValueError("unknown event %r (known: %s)" % (word, ", ".join(EVENTS)))
+    return tuple(dict.fromkeys(words))
+
+
 # ---------------------------------------------------------------- schema
 
 # key -> parser, per kind of section
@@ -214,6 +270,11 @@ _RUNNER_KEYS = {
     "cooldown": lambda t: parse_duration(t, BOUNDS["cooldown"]),
     "max_restarts": lambda t: parse_count(t, *BOUNDS["max_restarts"]),
     "job_prefixes": parse_words,
+    "sustain": lambda t: parse_duration(t, BOUNDS["sustain"]),
+    "fetch_interval": lambda t: parse_duration(t, BOUNDS["fetch_interval"]),
+    "fetch_timeout": lambda t: parse_duration(t, BOUNDS["fetch_timeout"]),
+    "fetch_interval_max": lambda t: parse_duration(t, BOUNDS["fetch_interval_max"]),
+    "flavour": lambda t: _choice(t, FLAVOURS),
 }
 _SCHEMA = {
     "reconcile": {
@@ -230,7 +291,14 @@ _SCHEMA = {
         docker_timeout=lambda t: parse_duration(t, BOUNDS["docker_timeout"]),
     ),
     "runner": _RUNNER_KEYS,
+    "notify": {
+        "command": parse_argv,
+        "events": parse_events,
+        "timeout": lambda t: parse_duration(t, BOUNDS["notify_timeout"]),
+    },
 }
+# keys with a NAME: command.NAME, events.NAME (NAME: letters, digits, _ -)
+_NAMED_KEY = re.compile(r"(command|events)\.[a-z0-9][a-z0-9_-]*")
 
 
 def setting(key):
@@ -261,7 +329,7 @@ def _nonempty_words(text):
 
 
 def _section_kind(section):
-    if section in ("reconcile", "watchdog"):
+    if section in ("reconcile", "watchdog", "notify"):
         return section, None
     match = re.fullmatch(r"runner\s+(\S+)", section)
     if match:
@@ -370,7 +438,7 @@ def _read_one(path, errors):
         kind, _ = _section_kind(section)
         if kind is None:
             raise ConfigError(
-                "%s:%d: [%s]: unknown section (expected [reconcile], [watchdog] or [runner NAME])"
+                "%s:%d: [%s]: unknown section (expected [reconcile], [watchdog], [runner NAME] or [notify])"
                 % (path, _lineno(text, section, None), section)
             )
         try:
@@ -384,13 +452,16 @@ def _values(path, text, parser, section, kind):
     values = {}
     for key, raw in parser.items(section):
         lineno = _lineno(text, section, key)
-        if key not in _SCHEMA[kind]:
+        parse = _SCHEMA[kind].get(key)
+        if parse is None and kind == "notify" and _NAMED_KEY.fullmatch(key):
+            parse = _SCHEMA[kind][key.partition(".")[0]]
+        if parse is None:
             raise ConfigError(
                 "%s:%d: [%s] %s: unknown key (known: %s)"
                 % (path, lineno, section, key, ", ".join(sorted(_SCHEMA[kind])))
             )
         try:
-            value = _SCHEMA[kind][key](raw)
+            value = parse(raw)
         except ValueError as exc:
             raise ConfigError("%s:%d: [%s] %s: %s" % (path, lineno, section, key, exc))
         values[key] = (value, "%s:%d" % (path, lineno))
@@ -418,7 +489,7 @@ def load(path=None, used=None):
         try:
             sections = _read_one(name, errors)
         except OSError as exc:
-            raise ConfigError("%s: cannot read: %s" % (name, exc.strerror or exc))
+            raise ConfigError("%s: cannot read: %s" % (name, why(exc)))
         files.append(name)
         for section, values in sections.items():
             merged.setdefault(section, {}).update(values)
@@ -428,6 +499,11 @@ def load(path=None, used=None):
         errors.add(exc.section, str(exc))
         merged = {s: v for s, v in merged.items() if _section_kind(s)[0] != "runner"}
         conf = build(merged, tuple(files))
+    for command in conf.notify.commands:
+        try:
+            _check_program(command)
+        except ConfigError as exc:
+            errors.add("notify", str(exc))
     return dataclasses.replace(conf, warnings=tuple(errors.warnings))
 
 
@@ -462,7 +538,47 @@ def build(merged, files=()):
             sections[name] = {k: v for k, (v, _) in values.items()}
     runners = tuple(runner_config(name, wd, sections.get(name, {})) for name in names)
     watchdog = WatchdogConfig(runners=runners, defaults=runner_config(DEFAULT_RUNNER, wd), **top)
-    return Config(reconcile=reconcile, watchdog=watchdog, files=files)
+    return Config(reconcile=reconcile, watchdog=watchdog, notify=notify_config(merged.get("notify", {})),
+                  files=files)
+
+
+def notify_config(values):
+    """[notify] {key: (value, where)} -> NotifyConfig (pure).  An events
+    filter needs its command; an empty command is no command."""
+    commands = []
+    for key, (argv, where) in values.items():
+        if key.partition(".")[0] != "command" or not argv:
+            continue
+        events = values.get("events" + key[len("command"):], ((), ""))[0]
+        commands.append(NotifyCommand(key, argv, events, where))
+    for key, (events, where) in values.items():
+        if key.partition(".")[0] == "events" and events and not values.get("command" + key[len("events"):],
+                                                               ((), ""))[0]:
+            raise ConfigError("%s: [notify] %s: no command%s to filter"
+                              % (where, key, key[len("events"):]))
+    timeout = values.get("timeout", (NotifyConfig.timeout, ""))[0]
+    return NotifyConfig(commands=tuple(sorted(commands, key=lambda c: c.key)), timeout=timeout)
+
+
+def find_program(name, path=None):
+    """The executable file `name` names (a path, or a name looked up in
+    PATH), or None."""
+    if "/" in name:
+        found = [name]
+    else:
+        path = os.environ.get("PATH", os.defpath) if path is None else path
+        found = [os.path.join(d or ".", name) for d in path.split(os.pathsep)]
+    for candidate in found:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _check_program(command):
+    if find_program(command.argv[0]) is None:
+        raise ConfigError("%s: [notify] %s: %s is not an executable program%s"
+                          % (command.where, command.key, command.argv[0],
+                             "" if "/" in command.argv[0] else " in PATH"))
 
 
 def runner_config(name, defaults=None, overrides=None):
@@ -475,14 +591,16 @@ def runner_config(name, defaults=None, overrides=None):
 
 def unreachable(runner):
     """A warning when `runner`'s window is too short for its threshold ever
-    to be reached at the runner's poll rate (one failed fetch every
-    RUNNER_POLL seconds), else None."""
-    most = int(runner.window // RUNNER_POLL) + 1
+    to be reached at the runner's fastest poll rate (one failed fetch every
+    fetch_interval seconds), else None.  (The sustain rule may still find
+    it wedged.)"""
+    most = int(runner.window // runner.fetch_interval) + 1
     if most >= runner.threshold:
         return None
     return ("runner %s: a window of %s holds at most %d fetch errors (one per poll every %gs), "
-            "fewer than threshold %d: it can never be found wedged"
-            % (runner.name, duration_text(runner.window), most, RUNNER_POLL, runner.threshold))
+            "fewer than threshold %d: the threshold can never be reached"
+            % (runner.name, duration_text(runner.window), most, runner.fetch_interval,
+               runner.threshold))
 
 
 CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # Docker's own rule

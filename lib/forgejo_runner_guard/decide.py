@@ -2,27 +2,46 @@
 
 Pure: evidence, settings and the time `now` (epoch seconds) in, a
 Decision out.  No clock, no Docker, no files.  The caller (watchdog.py)
-gathers the facts, calls decide(), acts on Decision.restart and turns
-exit_status() into the unit's exit status.
+gathers the facts, calls assess() through needs_job_guard() to learn
+whether it must list the running jobs, then decide() once, acts on
+Decision.restart and turns exit_status() into the unit's exit status.
 
-The rules, in the order decide() applies them (issue 3, rules 3-6 and 9):
+The log's verdict (assess()), from the fetch errors the runner's own
+logger wrote since the window's start:
+
+  The runner is WEDGED when either rule holds:
+    polling    every poll it made for the last `sustain` failed: the
+               streak of failures the newest one ends (failures no further
+               apart than its polling model allows: fetch_interval, or for
+               Gitea the backoff cap fetch_interval_max, times 1.5, plus
+               fetch_timeout for a failure that waited out a timeout) began
+               `sustain` or more before now, and the newest failure is
+               recent by the same model (the next poll, had it failed,
+               would not be due yet);
+    threshold  at least `threshold` fetch errors in the window, the newest
+               younger than `recent`;
+  and no job started after the newest failure (a fetch worked).
+  Otherwise it is HEALTHY (no rule comes near: fewer than `threshold`
+  errors and no failing streak of `sustain`) or RECOVERED (a rule's count
+  or streak is there, but the failures stopped or a job started after
+  them).
+
+Then, in this order:
 
   1. error           the logs could not be read: never call that healthy.
-  2. healthy         fewer than `threshold` fetch errors in the window.
-  3. recovered       was wedged, no longer is: at least `threshold` errors
-                     in the window, but the burst is over (the newest
-                     error is `recent` seconds old or older) or a job
-                     started after the newest error (a fetch worked).
-  -- otherwise the runner is WEDGED: count >= threshold, newest error
-     younger than `recent`, no job start after it --
-  4. refused         the newest error says the server refuses the runner:
-                     a restart cannot help; it must be re-registered.
+  2. healthy / recovered, as above: nothing to do.
+  3. refused         the newest failure says the server refuses the runner
+                     (unauthenticated, permission_denied, unregistered): a
+                     restart cannot help; it must be re-registered.
+  4. forge-error     the newest failure is the forge's own error
+                     (`internal:`, `unknown: rpc error: code = Internal`): a
+                     restart cannot help; someone must look at the forge.
   5. skipped-job     a job container this runner may own is running.
   6. skipped-budget  cooldown or hourly cap forbids another restart.
   7. wedged          restart=True: the only outcome that restarts.
 
-Exit status (exit_status()): 1 for refused, skipped-budget and error
-(someone must look), 0 for the rest.
+Exit status (exit_status()): 1 for refused, forge-error, skipped-budget and
+error (someone must look), 0 for the rest.
 """
 
 import dataclasses
@@ -30,7 +49,8 @@ import re
 from typing import Optional, Tuple
 
 from . import report
-from .runnerlog import refused
+from .failures import REFUSED as REFUSED_CLASS
+from .failures import SERVER, PollModel, failure_class, failure_label, slow
 
 HEALTHY = "healthy"
 RECOVERED = "recovered"
@@ -38,8 +58,9 @@ WEDGED = "wedged"
 REFUSED = "refused"
 SKIPPED_JOB = "skipped-job"
 SKIPPED_BUDGET = "skipped-budget"
+FORGE_ERROR = "forge-error"
 ERROR = "error"
-KINDS = (HEALTHY, RECOVERED, WEDGED, REFUSED, SKIPPED_JOB, SKIPPED_BUDGET, ERROR)
+KINDS = (HEALTHY, RECOVERED, WEDGED, REFUSED, FORGE_ERROR, SKIPPED_JOB, SKIPPED_BUDGET, ERROR)
 
 HOUR = 3600.0
 COOLDOWN_SLACK = 30.0  # a 5-minute timer must not stretch a 10m cooldown to 15m
@@ -63,7 +84,7 @@ def human(seconds):
 
 
 def window_start(now, window, started_at, previous_finished_at, margin=START_MARGIN):
-    """Where counting starts (issue rule 2): the later of now - window and
+    """Where counting starts: the later of now - window and
     started_at - margin (the container's current run; the margin covers
     Docker recording StartedAt after the first lines), but never before
     previous_finished_at (errors of the run before the last restart are
@@ -104,7 +125,7 @@ def parse_job_container(name, prefixes, created=0.0):
 
 
 def blocking_jobs(runner, job_containers, runner_started_at, claims, margin=START_MARGIN):
-    """Which running job containers forbid restarting `runner` (rule 5).
+    """Which running job containers forbid restarting `runner` (step 5).
 
     runner              the runner's name (a key of claims)
     job_containers      JobContainer list (running ones)
@@ -141,7 +162,7 @@ def blocking_jobs(runner, job_containers, runner_started_at, claims, margin=STAR
 
 
 def budget_check(history, now, cooldown, max_restarts, slack=COOLDOWN_SLACK):
-    """None when a restart is allowed now, else the reason it is not (rule 6).
+    """None when a restart is allowed now, else the reason it is not (step 6).
 
     history        epoch seconds of this runner's earlier restarts
     cooldown       no restart while the last one is less than
@@ -194,6 +215,16 @@ class Decision:
     blocking, orphans   names of blocking / orphaned job containers
     restarts_last_hour  restarts in the last hour before this decision
     last_restart_age    seconds since the last restart, or None
+    streak              seconds the failing streak has lasted (now - its first
+                        failure), or None
+    streak_polls        failures in that streak
+    failure_class       class of the newest failure: transport, server,
+                        refused ("" when none)
+    rule                which rule made it wedged: "polling", "threshold",
+                        "polling+threshold" ("" when not wedged)
+    polling             polling_phrase() when the polling rule holds, else ""
+    ambiguous           why the log source could not tell job output from
+                        the runner's lines ("" when it could)
     """
 
     kind: str
@@ -211,12 +242,93 @@ class Decision:
     orphans: Tuple[str, ...] = ()
     restarts_last_hour: int = 0
     last_restart_age: Optional[float] = None
+    streak: Optional[float] = None
+    streak_polls: int = 0
+    failure_class: str = ""
+    rule: str = ""
+    polling: str = ""
+    ambiguous: str = ""
 
 
-def _jobs_phrase(names):
+def jobs_phrase(names, what="running"):
+    """'job container A running', 'job containers A and 2 more running'."""
     if len(names) == 1:
-        return "job container %s running" % names[0]
-    return "job containers %s and %d more running" % (names[0], len(names) - 1)
+        return "job container %s %s" % (names[0], what)
+    return "job containers %s and %d more %s" % (names[0], len(names) - 1, what)
+
+
+def poll_model(cfg):
+    """The runner's polling model from its settings: Forgejo polls every
+    fetch_interval; Gitea backs off to fetch_interval_max (+-20 %
+    jitter) and, as an idle runner backs off too, may be there from the
+    first failure."""
+    interval = cfg.fetch_interval
+    if cfg.flavour == "gitea":
+        interval = max(interval, cfg.fetch_interval_max)
+    return PollModel(interval=interval, timeout=cfg.fetch_timeout)
+
+
+def _polling(evidence, now, cfg):
+    """The polling rule: (holds, streak seconds or None)."""
+    start, newest = evidence.streak_start, evidence.newest_error
+    if start is None or newest is None:
+        return False, None
+    streak = now - start
+    due = poll_model(cfg).bound(slow(evidence.newest_error_detail))
+    return streak >= cfg.sustain and now - newest <= due, streak
+
+
+def polling_phrase(evidence, now, cfg):
+    """'every poll failed for 3m12s (7 polls, deadline exceeded,
+    fetch_timeout 30s)': the polling rule's case, for reports."""
+    detail = evidence.newest_error_detail
+    label = failure_label(detail)
+    if slow(detail):
+        setting = "fetch_timeout %s" % human(cfg.fetch_timeout)
+    elif poll_model(cfg).interval > cfg.fetch_interval:
+        setting = "fetch_interval_max %s" % human(cfg.fetch_interval_max)
+    else:
+        setting = "fetch_interval %s" % human(cfg.fetch_interval)
+    polls = evidence.streak_polls
+    return "every poll failed for %s (%d poll%s, %s, %s)" % (
+        human(now - evidence.streak_start), polls, "" if polls == 1 else "s", label, setting)
+
+
+def assess(evidence, now, cfg):
+    """What the log alone says: (kind, reason), kind one of HEALTHY,
+    RECOVERED, REFUSED, FORGE_ERROR or WEDGED (see the module docstring;
+    the job guard and the budget come after)."""
+    newest = evidence.newest_error
+    job = evidence.last_job_start
+    if newest is None:
+        return HEALTHY, "below threshold"
+    polling, streak = _polling(evidence, now, cfg)
+    counted = evidence.errors >= cfg.threshold
+    threshold = counted and now - newest < cfg.recent
+    if not (polling or threshold):
+        if counted:
+            return RECOVERED, "burst over (recent %s)" % human(cfg.recent)
+        if streak is not None and streak >= cfg.sustain:
+            return RECOVERED, "polls failed for %s, but none in the last %s" % (human(streak), human(now - newest))
+        return HEALTHY, "below threshold"
+    if job is not None and job > newest:
+        return RECOVERED, "a job started after the newest error"
+    cls = evidence.newest_class or failure_class(evidence.newest_error_detail)
+    if cls == REFUSED_CLASS:
+        return REFUSED, "refused by the server: re-register the runner"
+    if cls == SERVER:
+        return FORGE_ERROR, "the forge's own error (%s): a restart cannot help, not restarted" % (
+            evidence.newest_error_detail)
+    if polling and not threshold:
+        return WEDGED, polling_phrase(evidence, now, cfg) + ", no job running: restart"
+    return WEDGED, "no job running: restart"
+
+
+def needs_job_guard(evidence, now, cfg):
+    """Does deciding for this evidence need the running jobs?  Only when
+    the log says wedged (the job guard comes before the budget); a caller
+    lists the jobs for these runners only, then decides once."""
+    return evidence is not None and assess(evidence, now, cfg)[0] == WEDGED
 
 
 def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orphans=()):
@@ -224,8 +336,9 @@ def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orpha
 
     evidence       runnerlog.Evidence of the window (its `since` gives span)
     now            epoch seconds
-    cfg            config.RunnerConfig (threshold, recent, cooldown,
-                   max_restarts, window)
+    cfg            config.RunnerConfig (threshold, recent, window, sustain,
+                   fetch_interval, fetch_timeout, fetch_interval_max,
+                   flavour, cooldown, max_restarts)
     blocking_jobs  JobContainer (or names) from blocking_jobs()[0]
     history        epoch seconds of earlier restarts of this runner
     logs_ok        False when the logs could not be read
@@ -247,38 +360,39 @@ def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orpha
         return Decision(ERROR, False, "cannot read the logs", **base)
 
     newest = evidence.newest_error
-    age = None if newest is None else now - newest
     job = evidence.last_job_start
     base.update(
         errors=evidence.errors,
         span=None if evidence.since is None else now - evidence.since,
-        newest_error_age=age,
+        newest_error_age=None if newest is None else now - newest,
         newest_error_detail=evidence.newest_error_detail,
         job_start_age=None if job is None else now - job,
+        streak=None if evidence.streak_start is None else now - evidence.streak_start,
+        streak_polls=evidence.streak_polls,
+        failure_class=evidence.newest_class,
+        ambiguous=evidence.ambiguous,
     )
-
-    if evidence.errors < cfg.threshold or newest is None:
-        return Decision(HEALTHY, False, "below threshold", **base)
-    if age >= cfg.recent:
-        return Decision(RECOVERED, False, "burst over (recent %s)" % human(cfg.recent), **base)
-    if job is not None and job > newest:
-        return Decision(RECOVERED, False, "a job started after the newest error", **base)
-
-    # wedged
-    if refused(evidence.newest_error_detail):
-        return Decision(REFUSED, False, "refused by the server: re-register the runner", **base)
+    kind, reason = assess(evidence, now, cfg)
+    if kind in (WEDGED, REFUSED, FORGE_ERROR):
+        polling, _ = _polling(evidence, now, cfg)
+        threshold = evidence.errors >= cfg.threshold and now - newest < cfg.recent
+        base["rule"] = "+".join(r for r, on in (("polling", polling), ("threshold", threshold)) if on)
+        base["polling"] = polling_phrase(evidence, now, cfg) if polling else ""
+    if kind != WEDGED:
+        return Decision(kind, False, reason, **base)
     if blocking:
-        return Decision(SKIPPED_JOB, False, _jobs_phrase(blocking) + ": skipped", **base)
+        return Decision(SKIPPED_JOB, False, jobs_phrase(blocking) + ": skipped", **base)
     why = budget_check(history, now, cfg.cooldown, cfg.max_restarts)
     if why is not None:
         return Decision(SKIPPED_BUDGET, False, why, **base)
-    return Decision(WEDGED, True, "no job running: restart", **base)
+    return Decision(WEDGED, True, reason, **base)
 
 
 def exit_status(decision):
     """The exit status one decision asks for: 1 when someone must look
-    (refused, skipped-budget, error), else 0 (healthy, recovered, wedged
-    and restarted, skipped for a job).  Several runners: the maximum."""
-    if decision.kind in (REFUSED, SKIPPED_BUDGET, ERROR):
+    (refused, forge-error, skipped-budget, error), else 0 (healthy,
+    recovered, wedged and restarted, skipped for a job).  Several runners:
+    the maximum."""
+    if decision.kind in (REFUSED, FORGE_ERROR, SKIPPED_BUDGET, ERROR):
         return report.EXIT_FAILURE
     return report.EXIT_OK

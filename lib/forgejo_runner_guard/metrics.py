@@ -18,7 +18,7 @@ import dataclasses
 from typing import Optional
 
 from . import safewrite
-from .report import GuardError
+from .report import GuardError, why
 
 PREFIX = "forgejo_runner_watchdog_"
 
@@ -91,6 +91,6 @@ def write(path, samples):
         safewrite.atomic_write(path, render(samples).encode("utf-8"), 0o644)
     except OSError as exc:
         raise GuardError("cannot write the metrics file %s: %s"
-                         % (path, exc.strerror or exc))
+                         % (path, why(exc)))
     return path
 

@@ -8,11 +8,14 @@ The command body is a pipeline over one `Run` object:
     act        (write + verify, or print the diff, or nothing)
     report     (one summary line on stderr, warnings, --json on stdout)
 
-Two later steps slot in after `act`, outside the hosts-file lock:
+Later steps slot in after `act`, outside the hosts-file lock: --resolve
+(resolve.py: what the system resolver returns for each pinned name),
 --probe (probe.py) and --runners/--refresh-stale (runnerpins.py, which
 checks the runner containers' own hosts copies after the file is
-reconciled).  Without --runners this command runs no other program: it
-does not import `sh` (runnerpins imports docker only when used).
+reconciled, then jobpins.py, which reads each runner's config for what
+its job containers get).  Without --runners this command runs no other
+program: it does not import `sh` (runnerpins and jobpins import the
+backends only when used).
 
 Stable interface: main(argv=None) -> exit status.
 """
@@ -22,7 +25,7 @@ import os
 import sys
 from typing import List, Optional, Tuple
 
-from . import cli, config, hostsfile, probe, runnerpins, safewrite
+from . import cli, config, hostsfile, jobpins, probe, resolve, runnerpins, safewrite
 from .report import EXIT_DRIFT, EXIT_OK, GuardError, UsageError, print_json
 
 PROG = "optimus-boot-reconcile"
@@ -52,6 +55,9 @@ examples:
   optimus-boot-reconcile --check --probe
                                       is the file in sync, and does each pinned address
                                       prove its name over TLS?  (writes nothing)
+  optimus-boot-reconcile --check --resolve
+                                      is the file in sync, and does the system resolver
+                                      return exactly the pinned address for each name?
   optimus-boot-reconcile --runners --refresh-stale
                                       apply the pins, then restart each runner container
                                       whose own hosts copy lacks them (between jobs, within
@@ -61,11 +67,21 @@ exit status:
   0  in sync (whether or not this run wrote)
   1  runtime failure: cannot read, lock or write the file; with --runners also:
      Docker unreachable, a runner container missing or its copy unreadable,
+     a runner's config unreadable or not valid,
      --refresh-stale refused by the restart budget or failed (wins over 3 and 4)
   2  usage or configuration error (bad name or address, ...): nothing written
   3  --check or --diff found something to change (with --runners: also a
-     runner container whose own hosts copy is stale)
+     runner container whose own hosts copy is stale, or a runner whose job
+     containers do not get a pin); --resolve: a pinned name does not
+     resolve to exactly its pinned addresses
   4  --probe: a pinned address failed its probe (wins only over 0)
+
+notifications:
+  With [notify] commands in guard.conf (see forgejo-runner-watchdog(8)):
+  pin-drift when --check, --diff or --probe finds the file not in sync,
+  stale-pin for a runner whose hosts copy lacks the pins (--runners), and
+  recovered when a later run finds it in sync; each once, kept in
+  STATE_DIR/reconcile.json.  A failing command is a warning only.
 
 writing:
   The hosts file is replaced atomically: a temporary file beside it gets
@@ -105,7 +121,7 @@ class Run:
     state_dir: str
     json: bool
     config_files: Tuple[str, ...] = ()
-    config_warnings: Tuple[str, ...] = ()  # errors in sections this command does not use
+    warnings: Tuple[str, ...] = ()  # errors in sections this command does not use
     existed: bool = True
     old: bytes = b""
     plan: Optional[hostsfile.Plan] = None
@@ -116,12 +132,16 @@ class Run:
     probe_settings: Optional[probe.Settings] = None  # --probe (see probe.py)
     probe_results: Optional[Tuple[probe.ProbeResult, ...]] = None
     runner_settings: Optional[runnerpins.Settings] = None  # --runners (see runnerpins.py)
+    want_resolve: bool = False  # --resolve (see resolve.py)
+    resolve_results: Optional[Tuple[resolve.Resolved, ...]] = None
     runner_results: Optional[List[runnerpins.RunnerPins]] = None
+    notify: Optional[config.NotifyConfig] = None  # [notify]: pin-drift, stale-pin (notify.py)
 
 
 def build_parser():
     parser = cli.make_parser(PROG, DESCRIPTION, EPILOG + "\n\n" + probe.PROBE_HELP
-                             + "\n" + runnerpins.RUNNERS_HELP)
+                             + "\n" + resolve.RESOLVE_HELP + "\n\n" + runnerpins.RUNNERS_HELP
+                             + "\n\n" + jobpins.JOBS_HELP)
     parser.add_argument("--hosts-file", metavar="PATH",
                         help="the hosts file (default: hosts_file in guard.conf, /etc/hosts)")
     parser.add_argument("--pin", metavar="NAME=ADDRESS", action="append", default=[],
@@ -138,6 +158,7 @@ def build_parser():
     modes.add_argument("--diff", action="store_true",
                        help="write nothing; print a unified diff of what a run would change; "
                        "exit 3 when there is one")
+    resolve.add_arguments(parser)
     probe.add_arguments(parser)
     runnerpins.add_arguments(parser)
     return parser
@@ -148,10 +169,11 @@ def build_parser():
 
 def configure(args):
     """Command line + configuration -> Run.  Raises UsageError (exit 2)."""
-    # the boot pin depends only on [reconcile]: a broken [watchdog] is a
-    # warning here (--runners reads the watchdog's sections too)
+    # the boot pin depends only on what it reads ([reconcile], [notify]): a
+    # broken [watchdog] is a warning here (--runners reads the watchdog's
+    # sections too)
     runners = args.runners or args.container or args.refresh_stale
-    conf = config.load(args.config, used=None if runners else ("reconcile",))
+    conf = config.load(args.config, used=None if runners else ("reconcile", "notify"))
     mode = "list" if args.list else "check" if args.check else "diff" if args.diff else "apply"
     if mode == "list" and (args.pin or args.unpin or args.unpin_all):
         raise UsageError("--list cannot be combined with --pin, --unpin or --unpin-all")
@@ -162,6 +184,8 @@ def configure(args):
         if mode == "apply":
             mode = "probe"  # --probe never writes: it reads and plans like --check
     runner_settings = runnerpins.settings(args, conf, mode)  # None without --runners
+    if args.resolve and (args.list or args.unpin or args.unpin_all):
+        raise UsageError("--resolve cannot be combined with --list, --unpin or --unpin-all")
     if args.pin:
         pins = tuple(_parse_pin(text) for text in args.pin)
     elif args.unpin or args.unpin_all or mode == "list":
@@ -178,8 +202,9 @@ def configure(args):
     run = Run(mode=mode, hosts_file=hosts, pins=pins, unpins=tuple(args.unpin),
               unpin_all=args.unpin_all, lock_file=conf.reconcile.lock_file,
               state_dir=conf.reconcile.state_dir, json=args.json, config_files=conf.files,
-              config_warnings=conf.warnings,
-              probe_settings=probe_settings, runner_settings=runner_settings)
+              warnings=conf.warnings,
+              probe_settings=probe_settings, runner_settings=runner_settings,
+              want_resolve=args.resolve, notify=conf.notify)
     # contradictions (--pin X --unpin X, --unpin-all with --pin) are caught here,
     # on an empty file, before anything is locked or read
     hostsfile.plan(b"", run.pins, run.unpins, run.unpin_all)
@@ -258,10 +283,13 @@ def report(run, reporter):
         reporter.info("%s: %d pin(s) owned by the tool" % (run.hosts_file, len(p.owned)))
     else:
         reporter.info(summary(run))
+    if run.resolve_results is not None:
+        resolve.log(run.resolve_results, reporter)
     if run.probe_results is not None:
         probe.log(run.probe_results, reporter)
     if run.runner_results is not None:
         runnerpins.log(run.runner_results, reporter)
+        jobpins.log(run.runner_results, reporter)
     if run.json:
         print_json(document(run))
     if run.mode in ("check", "diff") and p.changed:
@@ -271,8 +299,42 @@ def report(run, reporter):
     else:
         status = EXIT_OK
     if run.runner_results is not None:
-        status = runnerpins.combine(status, runnerpins.exit_status(run.runner_results))
+        status = runnerpins.combine(status, runnerpins.exit_status(run.runner_results),
+                                    jobpins.exit_status(run.runner_results))
+    if run.resolve_results is not None:
+        status = runnerpins.combine(status, resolve.exit_status(run.resolve_results))
+    if run.notify is not None and run.notify.commands:
+        notify_events(run, reporter)
     return status
+
+
+def notify_events(run, reporter):
+    """pin-drift (the hosts file not in sync, seen by a read-only run) and
+    stale-pin (a runner's hosts copy), once when each starts and, as
+    recovered, once when it ends; conditions in STATE_DIR/reconcile.json.
+    A failure is a warning: never the exit status."""
+    import time
+
+    from . import notify, state
+
+    subjects = []
+    if run.pins is not None and not run.unpins and not run.unpin_all and run.mode != "list":
+        drift = run.plan.changed and run.mode != "apply"
+        subjects.append(notify.Subject("hosts:" + run.hosts_file, "", "drift" if drift else "in-sync",
+                                       summary(run)))
+    for r in run.runner_results or ():
+        kind = {runnerpins.STALE: "stale", runnerpins.FRESH: "fresh",
+                runnerpins.REFRESHED: "fresh"}.get(r.status, r.status)
+        subjects.append(notify.Subject("runner:" + r.name, r.name, kind, r.summary(), r.reason))
+    history = state.State.load(run.state_dir, reporter.warning, notify.RECONCILE_STATE)
+    now = time.time()
+    docs, changed = notify.subject_events(subjects, history, now, PROG)
+    if changed:
+        try:
+            history.save(now)
+        except GuardError as exc:
+            reporter.warning("%s: a condition may be notified again" % exc)
+    notify.send(run.notify.commands, docs, run.notify.timeout, reporter)
 
 
 # ---------------------------------------------------------------- output
@@ -326,6 +388,8 @@ def document(run, error=None):
         if p is not None else [],
         "warnings": list(p.warnings) if p is not None else [],
     }
+    if run.resolve_results is not None:
+        doc["resolved"] = [result.as_dict() for result in run.resolve_results]
     if error is not None:
         doc["error"] = error
     if run.probe_results is not None:
@@ -373,14 +437,7 @@ def _shift_hunk(header, offset):
 # ---------------------------------------------------------------- main
 
 
-def _body(argv, reporter):
-    args = build_parser().parse_args(argv)
-    reporter.verbosity = cli.verbosity(args)
-    run = configure(args)
-    for path in run.config_files:
-        reporter.debug("configuration: %s" % path)
-    for text in run.config_warnings:
-        reporter.warning(text)
+def _execute(run, reporter):
     try:
         return _steps(run, reporter)
     except GuardError as exc:
@@ -400,6 +457,8 @@ def _steps(run, reporter):
         read(run, reporter)  # read-only: a rename-replaced file is never seen half-written
         plan(run)
         act(run, reporter)
+    if run.want_resolve:  # outside the lock, after the write: what programs see now
+        run.resolve_results = resolve.resolve_pins(run.pins)
     if run.probe_settings is not None:  # outside the lock: never holds up a writer
         s = run.probe_settings
         run.probe_results = probe.probe_pins(run.pins, s.port, s.timeout, s.ca_file)
@@ -407,9 +466,10 @@ def _steps(run, reporter):
         in_sync = run.written or not run.plan.changed
         run.runner_results = runnerpins.check(run.pins, run.runner_settings, run.mode, in_sync,
                                               reporter)
+        jobpins.check(run.runner_results, run.runner_settings, run.pins, run.mode)
     return report(run, reporter)
 
 
 def main(argv=None):
     """Run the command; returns its exit status (see EXIT STATUS in --help)."""
-    return cli.run(PROG, _body, argv)
+    return cli.main(PROG, build_parser, configure, _execute, argv)

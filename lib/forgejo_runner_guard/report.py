@@ -41,6 +41,12 @@ class ConfigError(UsageError):
     """A configuration file is wrong; the message names file, line and key."""
 
 
+def why(exc):
+    """The short reason of an OSError ("No such file or directory"), or the
+    exception's text for anything else: what follows a colon in a message."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 def stream_is_journal(stream, environ=None):
     """True when `stream` is the journal stream systemd connected us to."""
     environ = os.environ if environ is None else environ
@@ -106,5 +112,4 @@ def print_json(document, stream=None):
         stream.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
         stream.flush()
     except (OSError, ValueError, AttributeError) as exc:  # closed, full disk, no stdout
-        raise GuardError("cannot write the JSON document to stdout: %s"
-                         % (getattr(exc, "strerror", None) or exc))
+        raise GuardError("cannot write the JSON document to stdout: %s" % why(exc))

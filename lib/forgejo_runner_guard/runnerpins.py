@@ -37,7 +37,7 @@ import time
 from typing import List, Optional
 
 from . import config, hostsfile
-from .report import EXIT_DRIFT, EXIT_FAILURE, EXIT_OK, UsageError
+from .report import EXIT_DRIFT, EXIT_FAILURE, EXIT_OK, EXIT_PROBE, GuardError, UsageError, why
 
 FRESH = "fresh"
 STALE = "stale"
@@ -104,6 +104,7 @@ class RunnerPins:
     blocking_jobs: List[str] = dataclasses.field(default_factory=list)
     orphaned_jobs: List[str] = dataclasses.field(default_factory=list)
     exit_status: int = EXIT_OK
+    jobs: Optional[dict] = None  # what its job containers get (jobpins.RunnerJobs)
 
     def summary(self):
         who = "runner %s" % self.name
@@ -111,7 +112,9 @@ class RunnerPins:
             who += " (container %s)" % self.container
         orphans = ""
         if self.orphaned_jobs:
-            orphans = " (%s: from before the runner's start, ignored)" % _jobs(
+            from .decide import jobs_phrase  # only when there are jobs to name
+
+            orphans = " (%s: from before the runner's start, ignored)" % jobs_phrase(
                 self.orphaned_jobs, "orphaned")
         if self.status == STALE:
             text = "%s: stale: %s" % (who, self.reason)
@@ -170,7 +173,7 @@ def stale_pins(text, pins):
 def combine(*statuses):
     """One exit status from several: 1 (a failure) beats 3 (drift) beats 4
     (a failed probe) beats 0."""
-    rank = {EXIT_OK: 0, 4: 1, EXIT_DRIFT: 2, EXIT_FAILURE: 3}
+    rank = {EXIT_OK: 0, EXIT_PROBE: 1, EXIT_DRIFT: 2, EXIT_FAILURE: 3}
     return max(statuses, key=lambda s: (rank.get(s, 4), s))
 
 
@@ -220,25 +223,25 @@ def read_copy(path):
         with open(path, "rb") as handle:
             return handle.read(), None
     except OSError as exc:
-        return None, "cannot read its hosts copy %s: %s" % (path, exc.strerror or exc)
+        return None, "cannot read its hosts copy %s: %s" % (path, why(exc))
 
 
-def judge(r, st, pins):
+def judge(r, container, pins):
     """Fill r from a ContainerState: not running, not applicable, or the
     copy read and judged fresh or stale."""
-    r.started_at = st.started_at
-    r.hosts_path = st.hosts_path or None
-    if not st.running:
+    r.started_at = container.started_at
+    r.hosts_path = container.hosts_path or None
+    if not container.running:
         r.status = NOT_RUNNING
-        r.reason = "%s: Docker gives it a fresh copy when it starts" % (st.status or "stopped")
+        r.reason = "%s: Docker gives it a fresh copy when it starts" % (container.status or "stopped")
         return
-    if st.network_mode != "host":
+    if container.network_mode != "host":
         r.status = NOT_APPLICABLE
         r.reason = ("network mode %s: Docker writes its own hosts file for it, the host's "
                     "pins never reach it (use --add-host or extra_hosts)"
-                    % (st.network_mode or "unknown"))
+                    % (container.network_mode or "unknown"))
         return
-    data, error = read_copy(st.hosts_path)
+    data, error = read_copy(container.hosts_path)
     if error:
         r.status, r.reason, r.exit_status = ERROR, error, EXIT_FAILURE
         return
@@ -253,7 +256,7 @@ def check(pins, s, mode, host_in_sync, reporter):
     """Check (and with --refresh-stale in a writing run, refresh) the
     runners.  -> list of RunnerPins.  Never raises for Docker's failures:
     they become the runners' errors."""
-    from . import docker  # only now: it runs docker through `sh`
+    from .backends import docker  # only now: it runs docker through `sh`
 
     pins = tuple(pins or ())
     dry = mode != "apply"
@@ -296,51 +299,43 @@ def check(pins, s, mode, host_in_sync, reporter):
     return results
 
 
-def _guard(stale, engine, st_history, now):
-    """Job guard and budget for each stale runner.  -> {id(r): why not} for
-    the runners that must not be restarted now; fills blocking/orphans."""
-    from . import decide, docker
+def _holds(stale, engine, history, now):
+    """Job guard and budget for each stale runner.  -> {runner name: (why
+    not, exit status)} for the runners that must not be restarted now;
+    fills blocking/orphans.  history(name) -> its restart times."""
+    from . import decide, jobguard
 
-    refused = {}
-    prefixes = sorted({p for _, cfg in stale for p in cfg.job_prefixes if p})
+    held = {}
     try:
-        jobs = engine.job_containers(prefixes)
-    except docker.DockerError as exc:
+        jobs = jobguard.list_jobs(engine, [cfg for _, cfg in stale])
+    except GuardError as exc:
         for r, _ in stale:
-            refused[id(r)] = ("cannot list the job containers: %s" % exc, EXIT_FAILURE)
-        return refused
+            held[r.name] = ("cannot list the job containers: %s" % exc, EXIT_FAILURE)
+        return held
     for r, cfg in stale:
-        mine = [j for j in (decide.parse_job_container(job.name, cfg.job_prefixes, job.created)
-                            for job in jobs) if j is not None]
-        blocking, orphans = decide.blocking_jobs(r.name, mine, r.started_at, {})
+        blocking, orphans = jobguard.split(r.name, cfg, jobs, r.started_at, {})
         r.blocking_jobs = [j.name for j in blocking]
         r.orphaned_jobs = [j.name for j in orphans]
         if blocking:
-            refused[id(r)] = ("not restarted while a job runs (%s): skipped"
-                              % _jobs(r.blocking_jobs, "running"), EXIT_OK)
+            held[r.name] = ("not restarted while a job runs (%s): skipped"
+                            % decide.jobs_phrase(r.blocking_jobs), EXIT_OK)
             continue
-        why = decide.budget_check(st_history(r.name), now, cfg.cooldown, cfg.max_restarts)
-        if why:
-            refused[id(r)] = ("not restarted: %s" % why, EXIT_FAILURE)
-    return refused
-
-
-def _jobs(names, what):
-    if len(names) == 1:
-        return "job container %s %s" % (names[0], what)
-    return "job containers %s and %d more %s" % (names[0], len(names) - 1, what)
+        why_not = decide.budget_check(history(r.name), now, cfg.cooldown, cfg.max_restarts)
+        if why_not:
+            held[r.name] = ("not restarted: %s" % why_not, EXIT_FAILURE)
+    return held
 
 
 def _would_refresh(stale, engine, s, host_in_sync, reporter):
     """--check/--diff/--probe with --refresh-stale: decide, change nothing."""
     from . import state
 
-    st = state.State.load(s.state_dir, reporter.warning)
-    refused = _guard(stale, engine, st.history, time.time())
+    history = state.State.load(s.state_dir, reporter.warning)
+    held = _holds(stale, engine, history.history, time.time())
     for r, _ in stale:
-        if id(r) in refused:
-            why, _status = refused[id(r)]
-            r.action = why.replace("not restarted", "would not restart", 1) + " (nothing changed)"
+        if r.name in held:
+            why_not, _status = held[r.name]
+            r.action = why_not.replace("not restarted", "would not restart", 1) + " (nothing changed)"
         elif host_in_sync:
             r.action = "would restart (nothing changed)"
         else:
@@ -350,13 +345,14 @@ def _would_refresh(stale, engine, s, host_in_sync, reporter):
 def _refresh(stale, engine, s, pins, reporter):
     """Under the watchdog's run lock: fresh evidence, guard, budget,
     restart, confirm, read the new copy."""
-    from . import docker, restart, state
+    from . import restart, state
+    from .backends import docker
 
     bound = max(10.0, 3 * s.docker_timeout)
     with state.run_lock(s.state_dir, bound,
                         lambda path: reporter.info("waiting for the watchdog's run lock %s "
                                                    "(another run holds it)" % path)):
-        st = state.State.load(s.state_dir, reporter.warning)
+        history = state.State.load(s.state_dir, reporter.warning)
         # the watchdog may have restarted a runner while we waited: look again
         for r, cfg in stale:
             try:
@@ -366,15 +362,15 @@ def _refresh(stale, engine, s, pins, reporter):
         stale = [(r, cfg) for r, cfg in stale if r.status == STALE]
         if not stale:
             return
-        refused = _guard(stale, engine, st.history, time.time())
+        held = _holds(stale, engine, history.history, time.time())
         for r, cfg in stale:
-            if id(r) in refused:
-                r.action, status = refused[id(r)]
+            if r.name in held:
+                r.action, status = held[r.name]
                 r.exit_status = max(r.exit_status, status)
                 continue
-            done = restart.restart_container(
-                engine, cfg.container, r.started_at,
-                lambda: restart.record_restart(st, r.name), s.docker_timeout)
+            done = restart.restart(docker.ContainerRestart(engine, cfg.container, r.started_at),
+                                   lambda: restart.record_restart(history, r.name),
+                                   s.docker_timeout)
             r.restarted = done.restarted
             r.new_started_at = done.new_started_at
             if not done.restarted:

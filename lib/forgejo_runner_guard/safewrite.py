@@ -21,7 +21,7 @@ import os
 import stat
 
 from .config import OWN_DIRECTORIES
-from .report import GuardError
+from .report import GuardError, why
 
 TEMP_PREFIX = ".frg-tmp."
 
@@ -76,11 +76,15 @@ def atomic_write(path, data, mode=0o644):
     fsync_dir(os.path.dirname(temp))
 
 
+class LockBusy(GuardError):
+    """Another process holds the lock (lock(wait=False))."""
+
+
 @contextlib.contextmanager
 def lock(path, wait=True):
     """Hold an exclusive flock on `path` (created, with its directory).
 
-    wait=False raises GuardError at once when another process holds it.
+    wait=False raises LockBusy at once when another process holds it.
     """
     directory = os.path.dirname(path)
     try:
@@ -88,14 +92,14 @@ def lock(path, wait=True):
             ensure_directory(directory)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise GuardError("cannot open lock file %s: %s" % (path, exc.strerror or exc))
+        raise GuardError("cannot open lock file %s: %s" % (path, why(exc)))
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise GuardError("another run holds the lock %s" % path)
-            raise GuardError("cannot lock %s: %s" % (path, exc.strerror or exc))
+                raise LockBusy("another run holds the lock %s" % path)
+            raise GuardError("cannot lock %s: %s" % (path, why(exc)))
         yield
     finally:
         os.close(fd)

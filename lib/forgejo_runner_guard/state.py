@@ -11,6 +11,9 @@ it is the old file or the new one, never a mix:
 `restarts` holds the epoch times of the restarts of the last day (the
 budget looks at the last hour; a day leaves room to read it);
 `restarts_total` counts every restart ever made, for the metrics counter.
+With [notify] commands a runner may also have "notified": {"condition":
+"refused", "since": 1782727200.5}, the condition notified and not yet
+ended (notify.py).
 
 A missing file is an empty history.  A corrupt one (not JSON, wrong
 shape) is an empty history and a warning, never a crash: the next write
@@ -30,7 +33,7 @@ import os
 import time
 
 from . import safewrite
-from .report import GuardError
+from .report import GuardError, why
 
 STATE_FILE = "state.json"
 LOCK_FILE = "watchdog.lock"
@@ -48,9 +51,9 @@ class State:
         self.runners = runners if runners is not None else {}
 
     @classmethod
-    def load(cls, state_dir, warn):
-        """Read <state_dir>/state.json; warn(text) on a corrupt file."""
-        path = os.path.join(state_dir, STATE_FILE)
+    def load(cls, state_dir, warn, filename=STATE_FILE):
+        """Read <state_dir>/state.json (or `filename`); warn(text) on a corrupt file."""
+        path = os.path.join(state_dir, filename)
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
@@ -58,7 +61,7 @@ class State:
             return cls(path)
         except OSError as exc:
             warn("cannot read the state file %s (%s): restart history unknown"
-                 % (path, exc.strerror or exc))
+                 % (path, why(exc)))
             return cls(path)
         try:
             doc = json.loads(data.decode("utf-8"))
@@ -67,6 +70,9 @@ class State:
                 restarts = sorted(float(t) for t in entry.get("restarts", []))
                 total = int(entry.get("restarts_total", len(restarts)))
                 runners[str(name)] = {"restarts": restarts, "restarts_total": max(total, 0)}
+                notified = _notified(entry.get("notified"))
+                if notified:
+                    runners[str(name)]["notified"] = notified
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             warn("the state file %s is corrupt (%s): starting with an empty restart history; "
                  "the next run that restarts a runner replaces it" % (path, _why(exc)))
@@ -83,6 +89,18 @@ class State:
     def last_restart(self, runner):
         history = self.history(runner)
         return history[-1] if history else None
+
+    def notified(self, runner):
+        """The condition notified for `runner` and not yet ended, or None."""
+        return (self.runners.get(runner, {}).get("notified") or {}).get("condition")
+
+    def set_notified(self, runner, condition, when):
+        """Open (condition: an event name) or end (None) its condition."""
+        entry = self.runners.setdefault(runner, {"restarts": [], "restarts_total": 0})
+        if condition is None:
+            entry.pop("notified", None)
+        else:
+            entry["notified"] = {"condition": condition, "since": float(when)}
 
     def record(self, runner, when):
         entry = self.runners.setdefault(runner, {"restarts": [], "restarts_total": 0})
@@ -104,7 +122,17 @@ class State:
             safewrite.ensure_directory(directory)
             safewrite.atomic_write(self.path, data, 0o644)
         except OSError as exc:
-            raise GuardError("cannot write the state file %s: %s" % (self.path, exc.strerror or exc))
+            raise GuardError("cannot write the state file %s: %s" % (self.path, why(exc)))
+
+
+def _notified(value):
+    """A runner's "notified" entry, or None when absent or damaged (a
+    condition forgotten is at worst notified again; the restart history
+    is kept)."""
+    try:
+        return {"condition": str(value["condition"]), "since": float(value["since"])}
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _why(exc):
@@ -127,9 +155,8 @@ def run_lock(state_dir, bound, waiting=None):
             try:
                 stack.enter_context(safewrite.lock(path, wait=False))
                 break
-            except GuardError as exc:
-                if not str(exc).startswith("another run holds"):
-                    raise
+            except safewrite.LockBusy:
+                pass
             if time.monotonic() >= deadline:
                 raise GuardError(
                     "another watchdog run has held %s for %gs: giving up (that run decides)"

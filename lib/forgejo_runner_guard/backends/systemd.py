@@ -1,9 +1,10 @@
-"""The only place that runs `systemctl` and `journalctl`, through `sh`.
+"""The systemd backend, and the only place that runs `systemctl` and
+`journalctl`, through `sh`.
 
 For a runner installed as a systemd service (backend = systemd): the
 unit's state (`systemctl show`), its log (`journalctl -o json`), and a
 restart (`systemctl restart`).  The same small surface as docker.py and
-the same rules: every call runs with _bg=True and _tty_out=False (sh 1.14
+the same rules as the docker backend: every call runs with _bg=True and _tty_out=False (sh 1.14
 would open a pty), a watch thread kills it at its deadline (a log stream:
 `timeout` seconds without output, STREAM_CAP times `timeout` in all), and
 every failure is a SystemdError (a GuardError, exit 1) with one line.
@@ -23,11 +24,11 @@ colour codes) is an array of byte values, and a field present twice is an
 array of values: both are handled.  stderr stays apart from the JSON
 stream (journalctl's own messages).
 
-Measured in the packaging tests' nspawn container (systemd 252, Debian's
-python3 and python3-sh 1.14, 2 cores): `systemctl show` 9-27 ms,
-`journalctl` of a 150-entry invocation 12-16 ms; a whole
-`forgejo-runner-watchdog --dry-run` of one wedged unit 0.12-0.13 s wall,
-16 MB peak RSS (/usr/bin/time).
+The backend (class Backend, see backends/__init__.py): systemctl show,
+then the journal of the unit's current invocation since the window's
+start; the job guard is the job containers on the host's Docker engine,
+or, without one, the log; a restart is `systemctl restart`, confirmed by
+a new invocation id.  Measured costs: bench/README.md.
 """
 
 import dataclasses
@@ -36,8 +37,10 @@ import os
 import re
 from typing import Optional
 
-from . import calls, runnerlog
-from .report import GuardError
+from .. import calls, jobguard, restart, runnerlog
+from ..report import GuardError, why
+from ..restart import stamp
+
 MAX_ENTRY = 1024 * 1024  # a longer JSON line (one journal entry) is skipped
 
 # What `systemctl show` is asked for.  ExecMainStartTimestamp: when the
@@ -374,11 +377,11 @@ class Call(calls.Call):
                          _env=_environment())
 
     def launch_error(self, exc):
-        return SystemdError("cannot run %s: %s" % (self.program, exc.strerror or exc))
+        return SystemdError("cannot run %s: %s" % (self.program, why(exc)))
 
-    def timed_out(self, why):
+    def timed_out(self, reason):
         return SystemdTimeout("%s %s %s timed out (%s): killed it"
-                              % (self.program, self.what, self.unit, why))
+                              % (self.program, self.what, self.unit, reason))
 
     def failed(self, exit_code):
         message = _one_line(self.text("stderr")) or _one_line(self.text("stdout"))
@@ -432,6 +435,128 @@ class Systemd(calls.Calls):
 
 def scan_journal(data, since):
     """Evidence of a whole `journalctl -o json` text held in memory (tests)."""
-    journal = JournalScan(runnerlog.LogScan(since))
+    journal = JournalScan(runnerlog.LogScan(since, source="journal"))
     journal.feed(data)
     return journal.close()
+
+
+# ------------------------------------------------------------ the backend
+
+
+class UnitRestart:
+    """The restart target (restart.py) of one unit: systemctl restart,
+    confirmed by an active unit with a new invocation id."""
+
+    NOT_DONE = (ManagerUnreachable, UnitMissing)
+
+    def __init__(self, manager, unit, old_invocation_id):
+        self.manager = manager
+        self.unit = unit
+        self.old_invocation_id = old_invocation_id
+
+    def begin(self):
+        self.manager.restart(self.unit)
+
+    def look(self):
+        return self.manager.show(self.unit)
+
+    def confirmed(self, unit):
+        return unit.running and unit.invocation_id != self.old_invocation_id
+
+    def stuck(self, unit):
+        return ("restart failed: %s is %s, invocation %s (before: %s)"
+                % (unit.name, unit.status, unit.invocation_id or "none", self.old_invocation_id))
+
+
+class Backend:
+    """Runners installed as a systemd service (backend = systemd)."""
+
+    EARLY = False  # the journal read needs the unit's invocation id first
+
+    def __init__(self, timeout):
+        self.timeout = timeout
+        self.manager = Systemd(timeout)
+
+    @staticmethod
+    def target(cfg):
+        return cfg.unit
+
+    @staticmethod
+    def describe(c):
+        new = c.restart.state if c.restart is not None else None
+        return {"container": None, "unit": c.cfg.unit,
+                "invocation_id": c.state.invocation_id if c.state is not None else None,
+                "new_invocation_id": new.invocation_id if new is not None else None}
+
+    def begin(self, checks, now):
+        pass
+
+    def gather(self, checks, now, reporter):
+        """systemctl show, then the journal of the unit's current
+        invocation since the window's start, streamed through JournalScan
+        into runnerlog.LogScan.  Times come from the journal and only the
+        current invocation is read, so no start margin and no
+        previous-stop bound are needed."""
+        try:
+            for c in checks:
+                try:
+                    self._read(c, now, reporter)
+                except GuardError as exc:
+                    c.fail(str(exc))
+        finally:
+            self.manager.close()
+
+    def _read(self, c, now, reporter):
+        from .. import decide
+
+        c.state = unit = self.manager.show(c.cfg.unit)
+        if not unit.running:
+            c.fail("unit %s is %s: start it; the watchdog only restarts a running runner"
+                   % (unit.name, unit.status))
+            return
+        if not unit.to_journal:
+            c.fail("cannot read the logs of %s: its stderr goes to %s, not the journal; "
+                   "use StandardError=journal" % (unit.name, unit.std_error or "nowhere"))
+            return
+        c.since = decide.window_start(now, c.cfg.window, unit.started_at, None, margin=0.0)
+        journal = JournalScan(runnerlog.LogScan(c.since, source="journal",
+                                                model=decide.poll_model(c.cfg)))
+        reporter.debug("%s: unit %s, %s, invocation %s, started %s, last stopped %s, "
+                       "counting from %s" % (c.name, unit.name, unit.status, unit.invocation_id,
+                                             stamp(unit.started_at), stamp(unit.stopped_at),
+                                             stamp(c.since)))
+        # from one second before the window: the scanner draws the exact line
+        self.manager.journal(unit.name, unit.invocation_id, c.since - 1.0, journal.feed)
+        c.evidence = journal.close()
+        if journal.bad:
+            reporter.warning("%s: %d journal entries unreadable, ignored" % (c.name, journal.bad))
+        reporter.debug("%s: %d journal entries, %d fetch errors since %s"
+                       % (c.name, c.evidence.lines, c.evidence.errors, stamp(c.since)))
+
+    def guard_jobs(self, checks, claims, reporter):
+        """The job containers on the host's Docker engine; without an
+        engine, the log (a job start after the newest fetch error already
+        makes the runner "recovered", so a wedged runner runs none)."""
+        from . import docker
+
+        engine = docker.Docker(self.timeout)
+        try:
+            jobguard.guard(checks, engine, claims, reporter, no_engine=docker.EngineUnreachable)
+        finally:
+            engine.close()
+
+    def restart(self, c, record, timeout, reporter):
+        """systemctl restart, record it, confirm the unit is active with a
+        new invocation id."""
+        try:
+            done = restart.restart(UnitRestart(self.manager, c.state.name,
+                                               c.state.invocation_id), record, timeout)
+        finally:
+            self.manager.close()
+        c.restarted_by(done)
+        if done.restarted:
+            reporter.debug("%s: running again since %s, invocation %s"
+                           % (c.name, stamp(done.new_started_at), done.state.invocation_id))
+
+    def close(self):
+        self.manager.close()

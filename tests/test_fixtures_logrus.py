@@ -1,0 +1,165 @@
+"""runnerlog over the bytes the runners really write (tests/fixtures/logrus/,
+made by `make fixtures` with Debian's logrus; see generate.py there): every
+line's ground truth, in every configuration (Forgejo, Gitea, a legacy
+runner; info, debug, trace, warn; text and TTY), through classify() and
+through LogScan as the watchdog reads each source."""
+
+import glob
+import os
+
+import pytest
+
+from forgejo_runner_guard import runnerlog
+from forgejo_runner_guard.runnerlog import FETCH_ERROR, JOB_START, OTHER, LogScan, classify, failure_class
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "logrus")
+KINDS = {"fetch-error": FETCH_ERROR, "job-start": JOB_START, "other": OTHER}
+CONFIGS = sorted(os.path.basename(p)[: -len(".truth")] for p in glob.glob(os.path.join(HERE, "*.truth")))
+TEXT = [c for c in CONFIGS if c.endswith("-text")]
+TTY = [c for c in CONFIGS if c.endswith("-tty")]
+
+
+def truth(config):
+    """-> [(stream, docker stamp bytes, level, kind, class, note)]"""
+    rows = []
+    with open(os.path.join(HERE, config + ".truth"), encoding="ascii") as handle:
+        for line in handle:
+            stream, when, level, kind, cls, note = line.split()
+            rows.append((stream, docker_stamp(when), level, KINDS[kind], cls, note))
+    return rows
+
+
+def docker_stamp(rfc3339):
+    """'2026-06-29T10:00:00.1Z' -> b'2026-06-29T10:00:00.100000000Z'"""
+    head, _, frac = rfc3339.rstrip("Z").partition(".")
+    return ("%s.%sZ" % (head, (frac + "000000000")[:9])).encode()
+
+
+def physical_lines(data):
+    assert data == b"" or data.endswith(b"\n")
+    return data.split(b"\n")[:-1]
+
+
+def stream_lines(config):
+    """[(truth row, line bytes)] of what the watchdog reads: a text
+    configuration's stderr, a TTY configuration's one stream."""
+    rows = truth(config)
+    if config.endswith("-tty"):
+        with open(os.path.join(HERE, config + ".tty"), "rb") as handle:
+            lines = physical_lines(handle.read())
+        assert all(line.endswith(b"\r") for line in lines)  # the pty's CR LF, as Docker's tty gives
+    else:
+        with open(os.path.join(HERE, config + ".stderr"), "rb") as handle:
+            lines = physical_lines(handle.read())
+        rows = [r for r in rows if r[0] == "stderr"]
+    assert len(lines) == len(rows), config
+    return list(zip(rows, lines))
+
+
+def docker_logs(pairs):
+    """`docker logs --timestamps` of those lines."""
+    return b"".join(row[1] + b" " + line + b"\n" for row, line in pairs)
+
+
+def flavour_level(config):
+    flavour, level, _ = config.split("-")
+    return flavour, level
+
+
+def ambiguous(config):
+    """Where job output reaches the stream the watchdog reads and cannot be
+    told apart: a TTY at debug or trace, or an old runner's TTY at any level."""
+    flavour, level = flavour_level(config)
+    return config.endswith("-tty") and (level in ("debug", "trace") or flavour == "legacy")
+
+
+def test_every_configuration_is_there():
+    assert len(TEXT) == len(TTY) == 12
+    for config in TEXT:
+        for ext in (".stdout", ".stderr"):
+            assert os.path.exists(os.path.join(HERE, config + ext))
+
+
+def test_stdout_carries_job_output_only_where_runners_print_it():
+    for config in TEXT:
+        flavour, level = flavour_level(config)
+        rows = [r for r in truth(config) if r[0] == "stdout"]
+        with open(os.path.join(HERE, config + ".stdout"), "rb") as handle:
+            lines = physical_lines(handle.read())
+        assert len(lines) == len(rows)
+        printed = flavour == "legacy" or level in ("debug", "trace")
+        assert bool(lines) is printed, config
+        if printed:
+            # the reason stdout is never read: a job's line there reads as the runner's
+            fooled = [line for line in lines if classify(line)[0] != OTHER]
+            assert len(fooled) >= 3, config
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_classify_matches_the_ground_truth(config):
+    tty = config.endswith("-tty")
+    for (stream, stamp, level, kind, cls, note), line in stream_lines(config):
+        got, task, detail = classify(line, tty)
+        if kind == OTHER and got != OTHER and ambiguous(config):
+            # a job printing logrus's own colour codes on a terminal: the
+            # source is flagged ambiguous (below); nothing else may slip
+            assert note == "job-raw" and line.startswith(b"\x1b[31mERRO\x1b[0m["), line
+            continue
+        assert got == kind, (config, line)
+        if kind == FETCH_ERROR:
+            assert level in ("error", "warning"), line  # trace never counts
+            assert failure_class(detail) == cls, (line, detail)
+        if kind == JOB_START:
+            assert task == 31
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("fast", [True, False])
+def test_scan_counts_exactly_the_runners_own_errors(config, fast):
+    pairs = stream_lines(config)
+    source = "tty" if config.endswith("-tty") else "stderr"
+    evidence = runnerlog.scan(docker_logs(pairs), since=None, fast=fast, source=source)
+    want = [row for row, _ in pairs if row[3] == FETCH_ERROR]
+    imitations = [row for row, line in pairs if row[3] == OTHER and row[5] == "job-raw"
+                  and line.startswith(b"\x1b[31mERRO\x1b[0m[")]
+    expected = len(want) + (len(imitations) if ambiguous(config) else 0)
+    assert evidence.errors == expected
+    # at warn the runner does not log a job's start
+    assert evidence.claimed_tasks == (frozenset() if flavour_level(config)[1] == "warn" else frozenset({31}))
+    assert bool(evidence.ambiguous) is ambiguous(config), evidence.ambiguous
+    if source == "stderr":
+        assert evidence.level == ""  # never needed: stderr is the runner's alone
+
+
+@pytest.mark.parametrize("config", TEXT)
+def test_journal_merging_both_streams_is_flagged_when_it_cannot_tell(config):
+    """A journal (StandardOutput=journal) gets stdout and stderr in the
+    order written: without job output in it, the count is exact; with it
+    (debug, trace, an old runner), the check says the source is ambiguous."""
+    flavour, level = flavour_level(config)
+    rows = truth(config)
+    streams = {}
+    for name in ("stdout", "stderr"):
+        with open(os.path.join(HERE, "%s.%s" % (config, name)), "rb") as handle:
+            streams[name] = iter(physical_lines(handle.read()))
+    scan = LogScan(None, source="journal")
+    for stream, stamp, *_ in rows:
+        scan.add(runnerlog._ns(stamp), next(streams[stream]))
+    evidence = scan.close()
+    own = sum(1 for r in rows if r[0] == "stderr" and r[3] == FETCH_ERROR)
+    mixed = flavour == "legacy" or level in ("debug", "trace")
+    assert bool(evidence.ambiguous) is mixed, (config, evidence.ambiguous)
+    if mixed:
+        assert evidence.errors >= own
+        assert ("log level %s" % level in evidence.ambiguous) is (level in ("debug", "trace"))
+    else:
+        assert evidence.errors == own
+
+
+@pytest.mark.parametrize("config", TEXT)
+def test_newest_failure_and_its_class(config):
+    pairs = stream_lines(config)
+    evidence = runnerlog.scan(docker_logs(pairs), since=None)
+    last = [row for row, _ in pairs if row[3] == FETCH_ERROR][-1]
+    assert runnerlog._stamp(int(round(evidence.newest_error * 1e9))) == last[1]
+    assert evidence.newest_class == last[4]
