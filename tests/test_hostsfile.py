@@ -592,3 +592,14 @@ def test_a_line_with_two_comments_is_split_at_the_first_hash():
                          b"#forgejo-runner-guard off forge.azrak.io " + _crc(orig) + b": " + orig
                          + b"\n")
     assert hf.plan(plan.text, unpin_all=True).text == old
+
+
+def test_a_new_pin_never_goes_between_a_keep_line_and_its_record_on_the_last_line():
+    """The record is the last line, without newline: a new pin line goes
+    before its keep line (found by the PURGE_SED property test)."""
+    first = hf.plan(b"203.0.113.5 forge.azrak.io a.example", PIN).text
+    second = hf.plan(first, PIN + [("b-1.example", "10.1.0.10")])
+    head, keep, record = first.split(b"\n")
+    assert second.text == (head + b"\n10.1.0.10\tb-1.example # forgejo-runner-guard pin\n" + keep
+                           + b"\n" + record)
+    assert hf.plan(second.text, unpin_all=True).text == b"203.0.113.5 forge.azrak.io a.example"

@@ -458,6 +458,9 @@ class _Planner:
         self.end = len(data)  # where a new pin line goes when nothing is switched off
         if data and not data.endswith(b"\n"):
             self.end = data.rfind(b"\n") + 1  # before a last line without newline
+            for g in groups:  # ... and before its keep line, when it is a record
+                if g.start == self.end and g.keep is not None:
+                    self.end = g.keep.start
         self.outcomes, self.warnings = [], []
         self.inserts = collections.defaultdict(list)  # offset -> [bytes]
 
