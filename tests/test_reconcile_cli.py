@@ -497,7 +497,7 @@ def test_man_pages_say_what_the_tools_do():
     page = os.path.join(ROOT, "debian", "man", "optimus-boot-reconcile.8")
     with open(page) as handle:
         text = handle.read()
-    listed = text.split(".B \\-\\-json\n", 1)[1].split(".TP", 1)[0]
+    listed = text.split(".TP\n.B \\-\\-json\n", 1)[1].split(".TP", 1)[0]  # the option
     outcomes = {re.sub(r"^\.(?:RB|BR|B) (\( )?", "", line).split()[0].replace("\\-", "-")
                 for line in listed.splitlines() if line.startswith((".RB (", ".BR ", ".B "))}
     assert outcomes == {hf.PRESENT, hf.UNMANAGED, hf.ADDED, hf.REPLACED, hf.CORRECTED,
