@@ -10,6 +10,14 @@ from forgejo_runner_guard import config
 from forgejo_runner_guard.report import ConfigError, EXIT_USAGE, UsageError
 
 
+def load_error(tmp_path, text):
+    """-> (path, message) of the ConfigError that loading `text` raises."""
+    path = write(tmp_path / "bad.conf", text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    return path, str(info.value)
+
+
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
@@ -134,10 +142,7 @@ def test_empty_pins_means_no_pins(tmp_path):
     ],
 )
 def test_bad_values_name_file_line_and_key(tmp_path, text, where):
-    path = write(tmp_path / "bad.conf", text)
-    with pytest.raises(ConfigError) as info:
-        config.load(path)
-    message = str(info.value)
+    path, message = load_error(tmp_path, text)
     assert message.startswith(path), message
     assert where in message, message
     assert "\n" not in message
@@ -331,11 +336,8 @@ def test_two_runners_on_one_container_or_unit_are_refused():
     ("[watchdog]\nrunners = a b\n[runner x]\nthreshold = 3\nrecent = 9\n", ":4: [runner x]: runner 'x' is not listed in [watchdog] runners (a b)"),
 ])
 def test_messages_exactly(tmp_path, text, message):
-    path = write(tmp_path / "g.conf", text)
-    with pytest.raises(ConfigError) as info:
-        config.load(path)
-    expected = path + message if message.startswith(":") else message
-    assert str(info.value) == expected
+    path, got = load_error(tmp_path, text)
+    assert got == (path + message if message.startswith(":") else message)
 
 
 def test_file_errors_exactly(tmp_path):
