@@ -466,14 +466,40 @@ def test_pin_messages_say_what_is_wrong(pin, message):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(hosts_file(), pin_set(), st.integers(1, 40))
 def test_chunked_search_finds_names_across_chunk_boundaries(data, pins, chunk):
-    expected = hf.plan(data, pins).text
+    expected = hf.plan(data, pins)
     saved = hf._CHUNK
     hf._CHUNK = chunk
     try:
-        assert hf.plan(data, pins).text == expected
-        assert hf.plan(expected, pins).text is expected
+        got = hf.plan(data, pins)  # the same lines found, with the same line numbers
+        assert (got.text, got.outcomes, got.owned, got.warnings) == (
+            expected.text, expected.outcomes, expected.owned, expected.warnings)
+        assert hf.plan(expected.text, pins).text is expected.text
     finally:
         hf._CHUNK = saved
+
+
+CHUNKED = (b"127.0.0.1 localhost\n"
+           b"203.0.113.5 www FORGE.azrak.io\n"
+           b"\n\n# comment forge.azrak.io\n"
+           b"10.1.0.9\tother.io # forgejo-runner-guard pin\n"
+           b"forge.azrak.io\n"
+           b"198.51.100.7 forge.azrak.io\n"
+           b"192.0.2.1 other.io")
+
+
+def test_every_chunk_size_finds_the_same_lines_and_numbers(monkeypatch):
+    """Every chunk size from 1 byte to past the file: needles at a chunk's
+    first byte, straddling a boundary, newlines counted across overlaps."""
+    pins = [("forge.azrak.io", "10.1.0.10"), ("other.io", "10.1.0.11")]
+    expected = hf.plan(CHUNKED, pins)
+    assert expected.outcomes[0].switched_off == [2, 8]
+    assert [(o.name, o.outcome, o.line, o.switched_off) for o in expected.outcomes] == [
+        ("forge.azrak.io", hf.ADDED, None, [2, 8]), ("other.io", hf.REPLACED, 6, [9])]
+    for chunk in range(1, len(CHUNKED) + 2):
+        monkeypatch.setattr(hf, "_CHUNK", chunk)
+        got = hf.plan(CHUNKED, pins)
+        assert (got.text, got.outcomes, got.owned) == (
+            expected.text, expected.outcomes, expected.owned), chunk
 
 
 # ------------------------------------------------------------ edges the mutation run found untested
@@ -603,3 +629,75 @@ def test_a_new_pin_never_goes_between_a_keep_line_and_its_record_on_the_last_lin
     assert second.text == (head + b"\n10.1.0.10\tb-1.example # forgejo-runner-guard pin\n" + keep
                            + b"\n" + record)
     assert hf.plan(second.text, unpin_all=True).text == b"203.0.113.5 forge.azrak.io a.example"
+
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: hf.validate_name(""), "bad host name '': empty"),
+    (lambda: hf.validate_name(None), "bad host name None: empty"),
+    (lambda: hf.validate_name("a" * 254), "bad host name '%s': longer than 253 characters" % ("a" * 254)),
+    (lambda: hf.validate_name("a..b"), "bad host name 'a..b': empty label"),
+    (lambda: hf.validate_name("."), "bad host name '.': empty label"),
+    (lambda: hf.validate_name("x.%s.y" % ("b" * 64)),
+     "bad host name 'x.%s.y': label longer than 63 characters" % ("b" * 64)),
+    (lambda: hf.validate_name("a.b_c"), "bad host name 'a.b_c': character '_' not allowed"),
+    (lambda: hf.validate_name("a.X-"), "bad host name 'a.X-': label 'X-' starts or ends with '-'"),
+    (lambda: hf.validate_name("forge.io.."), "bad host name 'forge.io..': a trailing dot is not "
+     "allowed (write 'forge.io')"),
+    (lambda: hf.validate_address(""), "bad address '': empty"),
+    (lambda: hf.validate_address(None), "bad address None: empty"),
+    (lambda: hf.validate_address("fe80::1%eth0%1"), "bad address 'fe80::1%eth0%1': the resolver "
+     "ignores a hosts line with a zone index (%eth0%1); pin an address without one"),
+    (lambda: hf.validate_address("10.1.0.256"), "bad address '10.1.0.256': not an IPv4 or IPv6 address"),
+    (lambda: hf.validate_pin("10.1.0.10", "forgé.io"), "bad address 'forgé.io': not an IPv4 or IPv6 "
+     "address (name and address swapped? '10.1.0.10' is an address, expected NAME then ADDRESS)"),
+])
+def test_validation_messages_exactly(call, message):
+    with pytest.raises(UsageError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_a_name_with_a_dash_inside_a_label_is_fine():
+    assert hf.validate_name("a-b.c-d") == "a-b.c-d"
+    assert hf.validate_name("x" * 63 + "." + "y" * 63 + "." + "z" * 63 + "." + "w" * 61) is not None
+
+
+def test_pin_outcomes_exactly():
+    old = (b"10.1.0.9\tforge.azrak.io # forgejo-runner-guard pin\n"  # 1: readdressed (v4)
+           b"2001:db8::9\tforge.azrak.io # forgejo-runner-guard pin\n"  # 2: readdressed (v6)
+           b"10.1.0.11\tother.io # forgejo-runner-guard pin\n"  # 3: present
+           b"10.1.0.12 third.io\n"  # 4: the admin's: unmanaged
+           b"10.1.0.13\tfourth.io # forgejo-runner-guard pin\n"  # 5: kept ...
+           b"10.1.0.99\tfourth.io # forgejo-runner-guard pin\n"  # 6: ... this one goes
+           b"192.0.2.1 fourth.io\n")  # 7: switched off
+    pins = [("forge.azrak.io", "2001:db8::10"), ("forge.azrak.io", "10.1.0.10"),
+            ("other.io", "10.1.0.11"), ("third.io", "10.1.0.12"), ("fourth.io", "10.1.0.13")]
+    plan = hf.plan(old, pins)
+    assert plan.outcomes == [
+        hf.Outcome("forge.azrak.io", "2001:db8::10", hf.REPLACED, line=2),
+        hf.Outcome("forge.azrak.io", "10.1.0.10", hf.REPLACED, line=1),
+        hf.Outcome("other.io", "10.1.0.11", hf.PRESENT, line=3),
+        hf.Outcome("third.io", "10.1.0.12", hf.UNMANAGED, line=4),
+        hf.Outcome("fourth.io", "10.1.0.13", hf.CORRECTED, line=5, switched_off=[7], removed=[6]),
+    ]
+    assert plan.text == (b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         b"2001:db8::10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         + old.splitlines(True)[2] + old.splitlines(True)[3]
+                         + old.splitlines(True)[4]
+                         + b"#forgejo-runner-guard off fourth.io " + _crc(b"192.0.2.1 fourth.io")
+                         + b": 192.0.2.1 fourth.io\n")
+
+
+def test_a_repin_goes_before_the_keep_line_of_its_old_record():
+    """The admin deleted the tool's pin line; the record of what it switched
+    off is still there: pinning again puts the new line before that
+    record's keep line, and reports it added."""
+    first = hf.plan(b"127.0.0.1 localhost\n203.0.113.5 www forge.azrak.io\n192.0.2.9 z\n", PIN).text
+    head, pin, keep, record, tail = first.splitlines(True)
+    plan = hf.plan(head + keep + record + tail, PIN)
+    assert plan.text == head + pin + keep + record + tail
+    assert plan.outcomes == [hf.Outcome("forge.azrak.io", "10.1.0.10", hf.ADDED)]
+    # to another address: the same place
+    plan = hf.plan(head + keep + record + tail, [("forge.azrak.io", "10.1.0.20")])
+    assert plan.text == head + pin.replace(b"10.1.0.10", b"10.1.0.20") + keep + record + tail
