@@ -169,7 +169,7 @@ def read_file(path):
             check_regular(path, os.fstat(fd), "read")  # replaced since the stat above
             return handle.read()
     except FileNotFoundError:
-        directory = os.path.dirname(os.path.realpath(path)) or "."
+        directory = os.path.dirname(os.path.realpath(path))  # realpath: absolute
         if not os.path.isdir(directory):
             raise GuardError("cannot read %s: directory %s does not exist" % (path, directory))
         return None
