@@ -495,11 +495,14 @@ def test_every_chunk_size_finds_the_same_lines_and_numbers(monkeypatch):
     assert expected.outcomes[0].switched_off == [2, 8]
     assert [(o.name, o.outcome, o.line, o.switched_off) for o in expected.outcomes] == [
         ("forge.azrak.io", hf.ADDED, None, [2, 8]), ("other.io", hf.REPLACED, 6, [9])]
+    # other.io's line is found by the marker alone (the longest needle)
+    alone = hf.plan(CHUNKED, pins[:1])
+    assert alone.outcomes[-1] == hf.Outcome("other.io", "10.1.0.9", hf.UNWANTED, line=6)
     for chunk in range(1, len(CHUNKED) + 2):
         monkeypatch.setattr(hf, "_CHUNK", chunk)
-        got = hf.plan(CHUNKED, pins)
-        assert (got.text, got.outcomes, got.owned) == (
-            expected.text, expected.outcomes, expected.owned), chunk
+        for want, plan in ((pins, expected), (pins[:1], alone)):
+            got = hf.plan(CHUNKED, want)
+            assert (got.text, got.outcomes, got.owned) == (plan.text, plan.outcomes, plan.owned), chunk
 
 
 # ------------------------------------------------------------ edges the mutation run found untested
@@ -701,3 +704,96 @@ def test_a_repin_goes_before_the_keep_line_of_its_old_record():
     # to another address: the same place
     plan = hf.plan(head + keep + record + tail, [("forge.azrak.io", "10.1.0.20")])
     assert plan.text == head + pin.replace(b"10.1.0.10", b"10.1.0.20") + keep + record + tail
+
+
+def test_lines_that_are_nearly_the_tools():
+    """A record whose prefix is malformed, a pin-tagged line with a third
+    field or a bad name, a comment naming the tool: none is the tool's own
+    line; --unpin-all leaves each (the records with a warning)."""
+    data = (b"#forgejo-runner-guard off forge.azrak.io nothex!!: 203.0.113.5 forge.azrak.io\n"
+            b"10.1.0.10 forge.azrak.io extra # forgejo-runner-guard pin\n"
+            b"10.1.0.10\tbad_name # forgejo-runner-guard pin\n"
+            b"# see forgejo-runner-guard(8)\n")
+    plan = hf.plan(data, PIN)
+    assert plan.owned == []
+    assert plan.outcomes == [hf.Outcome("forge.azrak.io", "10.1.0.10", hf.UNMANAGED, line=2)]
+    assert not plan.changed
+    undone = hf.plan(data, unpin_all=True)
+    assert undone.text == data.splitlines(True)[0] + data.splitlines(True)[3]
+    assert undone.warnings == ["line 1: changed since the tool switched it off; left as it is "
+                               "(restore it by hand)"]
+    # a pin line with a second comment is still the tool's
+    note = b"10.1.0.10\tforge.azrak.io # note # forgejo-runner-guard pin\n"
+    assert hf.plan(note, PIN).outcomes == [hf.Outcome("forge.azrak.io", "10.1.0.10", hf.PRESENT, line=1)]
+
+
+def test_a_record_whose_keep_line_was_deleted_is_left_with_a_warning():
+    first = hf.plan(b"203.0.113.5 www forge.azrak.io\n", PIN).text
+    pin, keep, record = first.splitlines(True)
+    plan = hf.plan(pin + record, unpin_all=True)
+    assert plan.text == record and plan.warnings == [
+        "line 2: changed since the tool switched it off; left as it is (restore it by hand)"]
+
+
+def test_request_errors_and_unpin_all_with_names_exactly():
+    with pytest.raises(UsageError) as info:
+        hf.plan(b"", PIN, unpins=["FORGE.azrak.io"])
+    assert str(info.value) == "FORGE.azrak.io is both pinned and unpinned"
+    with pytest.raises(UsageError) as info:
+        hf.plan(b"", PIN, unpin_all=True)
+    assert str(info.value) == "--unpin-all cannot be combined with pins"
+    pinned = hf.plan(b"127.0.0.1 localhost\n", PIN).text
+    plan = hf.plan(pinned, unpins=["forge.azrak.io"], unpin_all=True)  # the names add nothing
+    assert plan.outcomes == [hf.Outcome("forge.azrak.io", None, hf.UNPINNED, removed=[2])]
+    same = hf.plan(pinned, PIN)
+    assert same.text is pinned and not same.changed
+
+
+def test_line_endings_and_the_last_line_are_read_from_the_file():
+    # the first line decides: CRLF even when the first line is empty
+    assert hf.plan(b"\r\n127.0.0.1 localhost\n", PIN).text.endswith(
+        b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\r\n")
+    assert hf.plan(b"127.0.0.1 localhost\n10.0.0.1 a\r\n", PIN).text.endswith(
+        b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n")
+    # a new line goes before the LAST line when it has no newline
+    plan = hf.plan(b"1.1.1.1 a\n2.2.2.2 b\n3.3.3.3 c", PIN)
+    assert plan.text == (b"1.1.1.1 a\n2.2.2.2 b\n10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         b"3.3.3.3 c")
+
+
+def test_a_repin_goes_before_its_own_record_not_another_names():
+    base = hf.plan(b"192.0.2.1 other.io\n127.0.0.1 localhost\n203.0.113.5 www forge.azrak.io\n",
+                   [("other.io", "10.1.0.11"), ("forge.azrak.io", "10.1.0.10")]).text
+    lines = base.splitlines(True)
+    assert lines[0] == b"10.1.0.11\tother.io # forgejo-runner-guard pin\n"
+    forge_pin = lines.index(b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n")
+    without = b"".join(lines[:forge_pin] + lines[forge_pin + 1:])
+    plan = hf.plan(without, [("other.io", "10.1.0.11"), ("forge.azrak.io", "10.1.0.10")])
+    assert plan.text == base
+
+
+def test_a_second_address_is_readdressed_after_a_first_that_holds():
+    old = b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n2001:db8::9\tforge.azrak.io # forgejo-runner-guard pin\n"
+    plan = hf.plan(old, [("forge.azrak.io", "10.1.0.10"), ("forge.azrak.io", "2001:db8::10")])
+    assert plan.text == old.replace(b"2001:db8::9", b"2001:db8::10")
+    assert [o.outcome for o in plan.outcomes] == [hf.PRESENT, hf.REPLACED]
+
+
+def test_unpin_goes_on_past_a_changed_record():
+    one = hf.plan(b"203.0.113.5 forge.azrak.io\n", PIN).text
+    pin, record = one.splitlines(True)
+    two = hf.plan(b"198.51.100.1 forge.azrak.io\n", PIN).text.splitlines(True)[1]
+    changed = record.replace(b"203.0.113.5", b"203.0.113.6")  # CRC no longer matches
+    plan = hf.plan(pin + changed + two, unpins=["forge.azrak.io"])
+    assert plan.text == changed + b"198.51.100.1 forge.azrak.io\n"
+    assert plan.outcomes == [hf.Outcome("forge.azrak.io", None, hf.UNPINNED, removed=[1],
+                                        restored=[3])]
+
+
+def test_a_new_address_goes_after_a_readdressed_line_it_follows():
+    old = b"10.1.0.9\tforge.azrak.io # forgejo-runner-guard pin\n203.0.113.5 forge.azrak.io\n"
+    plan = hf.plan(old, [("forge.azrak.io", "10.1.0.10"), ("forge.azrak.io", "2001:db8::10")])
+    assert plan.text == (b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         b"2001:db8::10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         b"#forgejo-runner-guard off forge.azrak.io " + _crc(b"203.0.113.5 forge.azrak.io")
+                         + b": 203.0.113.5 forge.azrak.io\n")
