@@ -453,3 +453,41 @@ def test_the_notify_timeout_has_bounds(tmp_path):
     with pytest.raises(ConfigError) as info:
         config.load(str(conf))
     assert str(info.value) == "%s:2: [notify] timeout: must be at most 1h: '2h'" % conf
+
+
+def test_notify_section_loads_named_commands_and_their_events(tmp_path):
+    path = write(tmp_path / "g.conf", """\
+        [notify]
+        command = /bin/true
+        command.ntfy = /bin/echo a 'b c'
+        events.ntfy = restarted refused
+        timeout = 30s
+        """)
+    notify = config.load(path).notify
+    assert notify.timeout == 30.0
+    assert [(c.key, c.argv, c.events, c.where) for c in notify.commands] == [
+        ("command", ("/bin/true",), (), path + ":2"),
+        ("command.ntfy", ("/bin/echo", "a", "b c"), ("restarted", "refused"), path + ":3")]
+
+
+def test_a_notify_program_that_is_missing(tmp_path):
+    path = write(tmp_path / "g.conf", "[reconcile]\nhosts_file = /h\n[notify]\ncommand.x = /nonexistent/x\n")
+    message = "%s:4: [notify] command.x: /nonexistent/x is not an executable program" % path
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert str(info.value) == message
+    with pytest.raises(ConfigError):
+        config.load(path, used=("reconcile", "notify"))
+    cfg = config.load(path, used=("reconcile",))
+    assert cfg.warnings == (message + " (ignored: this command does not use [notify])",)
+    assert cfg.files == (path,) and cfg.reconcile.hosts_file == "/h"
+
+
+def test_named_keys_only_in_notify(tmp_path):
+    _, message = load_error(tmp_path, "[watchdog]\ncommand.x = /bin/true\n")
+    assert message.endswith(":2: [watchdog] command.x: unknown key (known: backend, container, "
+                            "cooldown, docker_timeout, fetch_interval, fetch_interval_max, "
+                            "fetch_timeout, flavour, job_prefixes, max_restarts, metrics_file, "
+                            "recent, runners, state_dir, sustain, threshold, unit, window)")
+    _, message = load_error(tmp_path, "[notify]\nbogus.x = 1\n")
+    assert message.endswith(":2: [notify] bogus.x: unknown key (known: command, events, timeout)")
