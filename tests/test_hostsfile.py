@@ -797,3 +797,27 @@ def test_a_new_address_goes_after_a_readdressed_line_it_follows():
                          b"2001:db8::10\tforge.azrak.io # forgejo-runner-guard pin\n"
                          b"#forgejo-runner-guard off forge.azrak.io " + _crc(b"203.0.113.5 forge.azrak.io")
                          + b": 203.0.113.5 forge.azrak.io\n")
+
+
+def test_more_messages_and_pin_forms():
+    for name, message in (("X.", "bad host name 'X.': a trailing dot is not allowed (write 'X')"),
+                          ("aX.", "bad host name 'aX.': a trailing dot is not allowed (write 'aX')"),
+                          ("a-b_c", "bad host name 'a-b_c': character '_' not allowed")):
+        with pytest.raises(UsageError) as info:
+            hf.validate_name(name)
+        assert str(info.value) == message
+    with pytest.raises(UsageError) as info:
+        hf.normalize_pins([("a.io", "10.1.0.1"), ("A.io", "10.1.0.2")])
+    assert str(info.value) == ("A.io pinned to two IPv4 addresses (10.1.0.1, 10.1.0.2): pin one IPv4 "
+                               "and/or one IPv6 address")
+    from forgejo_runner_guard.config import Pin  # a dataclass: not a tuple
+
+    assert hf.normalize_pins([Pin("a.io", "10.1.0.1"), ("a.io", "10.1.0.1"), ("b.io", "10.1.0.2")]) == {
+        "a.io": ("a.io", ["10.1.0.1"]), "b.io": ("b.io", ["10.1.0.2"])}
+
+
+def test_names_in_a_comment_do_not_map():
+    for line in (b"203.0.113.5 www # forge.azrak.io # note\n", b"203.0.113.5 www # forge.azrak.io\n"):
+        plan = hf.plan(line, PIN)
+        assert plan.text == line + b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+        assert plan.outcomes == [hf.Outcome("forge.azrak.io", "10.1.0.10", hf.ADDED)]
