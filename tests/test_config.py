@@ -491,3 +491,48 @@ def test_named_keys_only_in_notify(tmp_path):
                             "recent, runners, state_dir, sustain, threshold, unit, window)")
     _, message = load_error(tmp_path, "[notify]\nbogus.x = 1\n")
     assert message.endswith(":2: [notify] bogus.x: unknown key (known: command, events, timeout)")
+
+
+def test_notify_values_exactly(tmp_path):
+    from forgejo_runner_guard.notify import EVENTS
+
+    _, message = load_error(tmp_path, "[notify]\ncommand = /bin/echo 'unclosed\n")
+    assert message.endswith(":2: [notify] command: cannot split into words: No closing quotation: "
+                            "\"/bin/echo 'unclosed\"")
+    _, message = load_error(tmp_path, "[notify]\ncommand = /bin/true\nevents = restarted nope\n")
+    assert message.endswith(":3: [notify] events: unknown event 'nope' (known: %s)" % ", ".join(EVENTS))
+    path, message = load_error(tmp_path, "[notify]\ncommand.a = /bin/true\nevents.b = restarted\n")
+    assert message == "%s:3: [notify] events.b: no command.b to filter" % path
+    path = write(tmp_path / "ok.conf", "[notify]\ncommand = /bin/echo a # b\ncommand.x =\n"
+                 "events.x =\nevents = restarted\n")
+    notify = config.load(path).notify
+    assert [(c.key, c.argv, c.events) for c in notify.commands] == [
+        ("command", ("/bin/echo", "a", "#", "b"), ("restarted",))]
+    assert notify.timeout == 10.0
+    assert config.parse_argv("") == () and config.parse_events("") == ()
+
+
+def test_a_notify_program_is_looked_up_in_path(tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    prog = bindir / "notifier"
+    prog.write_text("#!/bin/sh\n")
+    prog.chmod(0o755)
+    (bindir / "plain").write_text("")  # not executable
+    (bindir / "adir").mkdir()
+    path = "%s:%s" % (tmp_path / "none", bindir)
+    assert config.find_program("notifier", path) == str(prog)
+    assert config.find_program("plain", path) is None and config.find_program("adir", path) is None
+    assert config.find_program(str(prog)) == str(prog)
+    assert config.find_program(str(bindir / "plain")) is None
+    monkeypatch.chdir(bindir)
+    assert config.find_program("notifier", ":/nonexistent") == "./notifier"  # an empty entry is .
+    monkeypatch.setenv("PATH", str(bindir))
+    assert config.find_program("notifier") == str(prog)
+    monkeypatch.delenv("PATH")
+    assert config.find_program("sh") in ("/bin/sh", "/usr/bin/sh")  # os.defpath
+    monkeypatch.setenv("PATH", str(tmp_path / "none"))
+    conf = write(tmp_path / "g.conf", "[notify]\ncommand = notifier\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(conf)
+    assert str(info.value) == "%s:2: [notify] command: notifier is not an executable program in PATH" % conf
