@@ -3,6 +3,7 @@
 #:  make install   build the native .deb (installing build deps) and apt-get install it
 #:                 (reinstalled even when its version is the one installed)
 #:  make check     every test: unit, real Docker engine, .deb, real systemd
+#:  make check-fleet  the Ansible role under Molecule on a systemd container
 #:  make demo      the whole story against a simulated runner, in under a minute
 #:  make bench     print the benchmark figures
 #:  make deb       build both packages into out/ (native and stdeb; tools/build-deb)
@@ -30,13 +31,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 BUILD_DEBS := debhelper dh-python python3-all python3-setuptools python3-sh python3-stdeb \
 	fakeroot build-essential lintian
 TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-container \
-	python3-venv util-linux iproute2 openssl ca-certificates man-db python3-yaml golang-go curl
+	python3-venv util-linux iproute2 openssl ca-certificates man-db python3-yaml golang-go curl \
+	podman catatonit
 # Only `make fixtures` needs these: the tests read the committed fixtures.
 FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-go-isatty-dev \
 	golang-golang-x-sys-dev
 
-.PHONY: help deps build-deps venvs check test-unit test-sh1 test-py39 deb install demo bench \
-	mutation fixtures clean
+.PHONY: help deps build-deps venvs check check-fleet test-unit test-sh1 test-py39 deb install demo \
+	bench mutation fixtures clean
 
 help:
 	@sed -n 's/^#:  //p' $(firstword $(MAKEFILE_LIST))
@@ -94,6 +96,16 @@ check: deps venvs
 	echo "== Python 3.9: pure modules and command line"; \
 	$(VENV)/py39/bin/python -m pytest -p no:cacheprovider -m 'not package and not docker' $(PYTEST_ARGS) tests; \
 	echo "make check: all suites passed in $$(( $$(date +%s) - start ))s"
+
+# The Ansible role (contrib/ansible) under Molecule's docker driver: the
+# .deb built by `make deb`, a debootstrapped bookworm with systemd as PID 1
+# in the tests' own throwaway dockerd, scenarios default and bad_pin.  The
+# venv (ansible, molecule from PyPI, pinned in contrib/ansible/requirements.txt)
+# and the image's root tarball are cached under /var/cache/forgejo-runner-guard.
+# FLEET_ARGS=bad_pin runs one scenario.
+FLEET_ARGS ?=
+check-fleet: deps
+	$(SYSPY) tests/fleet.py $(FLEET_ARGS)
 
 # Both packages (see tools/build-deb for what lands where); make install
 # builds the native one only.

@@ -10,9 +10,10 @@ export PATH := /usr/sbin:/usr/bin:/sbin:/bin
 # it runs from `make check`, not at build time.
 override_dh_auto_test:
 
-# The runbook is read with a pager or a Markdown viewer: keep it plain.
+# The runbook is read with a pager or a Markdown viewer: keep it plain.  The
+# Ansible role under examples/ is used as it is (copied into a roles path).
 override_dh_compress:
-	dh_compress -X.md
+	dh_compress -X.md -Xexamples/ansible/
 
 # Left alone, dh_installsystemd would start every unit it finds at install
 # time, and the boot unit would edit /etc/hosts the moment the package is

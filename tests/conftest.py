@@ -19,6 +19,7 @@ import engine  # noqa: E402  (tests/engine.py)
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "docker: needs the real Docker engine (started by the fixture)")
+    config.addinivalue_line("markers", "podman: needs the real Podman (set up by the fixture)")
     config.addinivalue_line("markers", "package: builds, lints and installs the .deb; boots systemd")
 
 
@@ -63,3 +64,18 @@ def docker_host():
     finally:
         engine.stop(root)
         subprocess.run(["rm", "-rf", root])
+
+
+@pytest.fixture(scope="session")
+def podman():
+    """A throwaway Podman (tests/podman_engine.py): private storage and
+    configuration, the busybox image, and its Docker-compatible API served
+    on a socket of its own (podman.docker_host)."""
+    import podman_engine
+
+    root = tempfile.mkdtemp(prefix="frg-podman-", dir="/tmp")
+    made = podman_engine.start(root)
+    try:
+        yield made
+    finally:
+        made.stop()

@@ -213,6 +213,70 @@ def ensure_image(host, image=IMAGE):
     return image
 
 
+class Relay:
+    """A unix socket at `path` whose every connection is carried, byte for
+    byte in both directions, to the engine's socket `target` (a path): so a
+    booted test machine reaches the test engine through a socket inside its
+    root.  stop() closes everything."""
+
+    def __init__(self, path, target):
+        import socket
+        import threading
+
+        self.path, self.target = path, target
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(path)
+        self.server.listen(16)
+        self.open = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import socket
+        import threading
+
+        while True:
+            try:
+                client = self.server.accept()[0]
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            try:
+                upstream.connect(self.target)
+            except OSError:
+                client.close()
+                continue
+            self.open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink):
+        import socket
+
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def stop(self):
+        self.server.close()
+        for sock in self.open:
+            try:
+                sock.close()
+            except OSError:
+                pass
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
 def main(argv):
     if len(argv) != 3 or argv[1] not in ("start", "stop"):
         sys.stderr.write("usage: engine.py start|stop DIR\n")

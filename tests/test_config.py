@@ -139,6 +139,13 @@ def test_empty_pins_means_no_pins(tmp_path):
         ("[watchdog\nthreshold = 4\n", ":1: unclosed section header [watchdog (missing ']')"),
         ("[reconcile]\nhosts_file\n", ":2: cannot parse hosts_file"),
         ("[reconcile]\n[reconcile]\n", ":2: [reconcile]: section appears twice"),
+        ("[watchdog]\nengine = rkt\n", ":2: [watchdog] engine: must be one of docker, podman"),
+        ("[watchdog]\nlogs = syslog\n", ":2: [watchdog] logs: must be one of engine, journal"),
+        ("[watchdog]\njournal_match = forgejo-runner\n",
+         ":2: [watchdog] journal_match: not a journal match FIELD=VALUE"),
+        ("[watchdog]\njournal_match = syslog_identifier=x\n",
+         ":2: [watchdog] journal_match: not a journal match FIELD=VALUE"),
+        ("[watchdog]\nstop_timeout = soon\n", ":2: [watchdog] stop_timeout: not a duration"),
     ],
 )
 def test_bad_values_name_file_line_and_key(tmp_path, text, where):
@@ -278,6 +285,20 @@ def test_a_window_too_short_for_the_threshold(window, threshold, warned):
         assert text == ("runner r: a window of %s holds at most %d fetch errors (one per poll "
                         "every 2s), fewer than threshold %d: the threshold can never be reached"
                         % (config.duration_text(window), most, threshold))
+def test_issue_11_keys(tmp_path):
+    from forgejo_runner_guard import journallog
+
+    path = write(tmp_path / "guard.conf", "[watchdog]\nrunners = a b\nengine = podman\n"
+                 "stop_timeout = 90\n\n[runner a]\nlogs = journal\njournal_match = "
+                 "SYSLOG_IDENTIFIER=forgejo-runner _SYSTEMD_UNIT=r.service\ndaemon = my-runner\n")
+    a, b = config.load(path).watchdog.runners
+    assert (a.engine, a.logs, a.stop_timeout, a.daemon) == ("podman", "journal", 90.0,
+                                                             ("my-runner",))
+    assert journallog.matches(a) == ("SYSLOG_IDENTIFIER=forgejo-runner", "_SYSTEMD_UNIT=r.service")
+    assert (b.logs, b.stop_timeout, b.daemon) == ("engine", 90.0, ("forgejo-runner", "act_runner"))
+    path = write(tmp_path / "none.conf", "[watchdog]\ndaemon =\n")
+    assert config.load(path).watchdog.runners[0].daemon == ()  # none looked for
+    assert journallog.matches(b) == ("CONTAINER_NAME=b",)  # the journald log driver's field
 
 
 def test_runner_config_precedence():
@@ -329,9 +350,8 @@ def test_two_runners_on_one_container_or_unit_are_refused():
     ("[reconcile]\npins = a.io 10.1.0.1\n pins = 10.1.0.2\n", ":2: [reconcile] pins: expected 'NAME ADDRESS', got 'pins = 10.1.0.2'"),
     ("[reconcile]\npins = a.io 10.1.0.1\n  pins = 10.1.0.2\n", ":2: [reconcile] pins: expected 'NAME ADDRESS', got 'pins = 10.1.0.2'"),
     ("[reconcile]\npins = a.io 10.1.0.1\n\tpins = 10.1.0.2\n", ":2: [reconcile] pins: expected 'NAME ADDRESS', got 'pins = 10.1.0.2'"),
-    ("[watchdog]\nbogus = 1\n", ":2: [watchdog] bogus: unknown key (known: backend, container, cooldown, "
-     "docker_timeout, fetch_interval, fetch_interval_max, fetch_timeout, flavour, job_prefixes, "
-     "max_restarts, metrics_file, recent, runners, state_dir, sustain, threshold, unit, window)"),
+    ("[watchdog]\nbogus = 1\n", ":2: [watchdog] bogus: unknown key (known: %s)"
+     % ", ".join(sorted(config._SCHEMA["watchdog"]))),
     ("[runner x]\n", "[runner x]: runner 'x' is not listed in [watchdog] runners (forgejo_runner)"),
     ("[watchdog]\nrunners = a b\n[runner x]\nthreshold = 3\nrecent = 9\n", ":4: [runner x]: runner 'x' is not listed in [watchdog] runners (a b)"),
 ])
@@ -485,10 +505,9 @@ def test_a_notify_program_that_is_missing(tmp_path):
 
 def test_named_keys_only_in_notify(tmp_path):
     _, message = load_error(tmp_path, "[watchdog]\ncommand.x = /bin/true\n")
-    assert message.endswith(":2: [watchdog] command.x: unknown key (known: backend, container, "
-                            "cooldown, docker_timeout, fetch_interval, fetch_interval_max, "
-                            "fetch_timeout, flavour, job_prefixes, max_restarts, metrics_file, "
-                            "recent, runners, state_dir, sustain, threshold, unit, window)")
+    assert message.endswith(":2: [watchdog] command.x: unknown key (known: %s)"
+                            % ", ".join(sorted(config._SCHEMA["watchdog"])))
+    assert "runners, state_dir, stop_timeout, sustain, threshold" in message
     _, message = load_error(tmp_path, "[notify]\nbogus.x = 1\n")
     assert message.endswith(":2: [notify] bogus.x: unknown key (known: command, events, timeout)")
 
@@ -536,3 +555,9 @@ def test_a_notify_program_is_looked_up_in_path(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as info:
         config.load(conf)
     assert str(info.value) == "%s:2: [notify] command: notifier is not an executable program in PATH" % conf
+
+
+def test_stop_timeout_bounds(tmp_path):
+    _, message = load_error(tmp_path, "[watchdog]\nstop_timeout = 2h\n")
+    assert message.endswith(":2: [watchdog] stop_timeout: must be at most 1h: '2h'")
+    assert config.load(write(tmp_path / "ok.conf", "[watchdog]\nstop_timeout = 0\n")).watchdog.runners[0].stop_timeout == 0.0

@@ -312,7 +312,7 @@ def test_mail_example_hands_mail_the_subject_and_the_body(tmp_path):
 
 def test_examples_are_shipped_executable():
     listed = open(os.path.join(ROOT, "debian", "forgejo-runner-guard.examples")).read().split()
-    assert listed == ["debian/examples/*"]
+    assert listed == ["debian/examples/*", "contrib/ansible"]  # the notify examples, the role
     for name in ("notify-ntfy", "notify-gotify", "notify-apprise", "notify-mail"):
         mode = os.stat(os.path.join(EXAMPLES, name)).st_mode
         assert mode & stat.S_IXUSR, name

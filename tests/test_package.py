@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 
 import pytest
 
@@ -221,6 +222,14 @@ def test_native_package_contents(packages):
     for example in ("notify-ntfy", "notify-gotify", "notify-apprise", "notify-mail"):
         path = "%s/examples/%s" % (DOC, example)
         assert paths.get(path, "").startswith("-rwxr-xr-x"), (path, paths.get(path))
+    # The Ansible role and its Molecule scenarios, every file as in the tree
+    # (uncompressed: the role is copied into a roles path and used as is).
+    examples = os.path.join(ROOT, "contrib", "ansible")
+    shipped = {p for p in paths if p.startswith(DOC + "/examples/ansible/") and paths[p].startswith("-")}
+    expected = {"%s/examples/ansible/%s" % (DOC, os.path.relpath(os.path.join(top, f), examples))
+                for top, _, files in os.walk(examples) for f in files}
+    assert "%s/examples/ansible/roles/forgejo_runner_guard/tasks/main.yml" % DOC in expected
+    assert shipped == expected
     assert not any("__pycache__" in p or p.endswith(".pyc") for p in paths)
     assert not [p for p in paths if p.startswith("usr/lib/python3/dist-packages/tests")]
 
@@ -789,6 +798,7 @@ def test_watchdog_sandbox_allows_docker_socket_state_lock_and_systemctl(machine)
 
 RUNNER_UNIT = "forgejo-runner.service"
 FAKE_RUNNER = os.path.join(ROOT, "tests", "fakerunner.sh")
+HOST_RUNNER = os.path.join(ROOT, "tests", "hostrunner.sh")
 NATIVE_DROPIN = "etc/forgejo-runner-guard/guard.conf.d/50-native.conf"
 NATIVE_CONF = "[watchdog]\nrunners = native\n\n[runner native]\nbackend = systemd\nunit = %s\n"
 
@@ -804,12 +814,14 @@ class NativeRunner:
         self.dir = os.path.join(machine.root, "usr/local/lib/frg-native")
         self.unit_file = os.path.join(machine.root, "etc/systemd/system", RUNNER_UNIT)
 
-    def start(self, *steps, lines=0):
-        """(Re)start the unit afresh with these fakerunner steps; wait until
-        its journal has `lines` lines.  -> its invocation id."""
+    def start(self, *steps, lines=0, service=None):
+        """(Re)start the unit afresh with these fakerunner steps (or this
+        [Service] section); wait until its journal has `lines` lines.
+        -> its invocation id."""
+        if service is None:
+            service = "ExecStart=/bin/sh /usr/local/lib/frg-native/fakerunner.sh %s\n" % " ".join(steps)
         with open(self.unit_file, "w") as handle:
-            handle.write("[Unit]\nDescription=stand-in Forgejo runner\n\n[Service]\n"
-                         "ExecStart=/bin/sh /usr/local/lib/frg-native/fakerunner.sh %s\n" % " ".join(steps))
+            handle.write("[Unit]\nDescription=stand-in Forgejo runner\n\n[Service]\n" + service)
         self.machine.run("rm", "-f", "/tmp/.fakerunner-started", check=True)
         self.machine.run("systemctl", "daemon-reload", check=True)
         self.machine.run("systemctl", "restart", RUNNER_UNIT, check=True)
@@ -945,6 +957,143 @@ def test_systemd_backend_job_start_after_the_errors_blocks_the_restart(native):
     assert native.invocation() == old
 
 
+def host_runner_service(native, drain, job):
+    """The [Service] lines of a unit running tests/hostrunner.sh installed as
+    forgejo-runner (its command name), logging a wedge of 150 errors, with
+    DRAIN and JOB as it takes them; its state dir (and FIFO) made once."""
+    here = "/usr/local/lib/frg-native"
+    daemon = os.path.join(native.dir, "forgejo-runner")
+    if not os.path.exists(daemon):
+        shutil.copy(HOST_RUNNER, daemon)
+        os.chmod(daemon, 0o755)
+        os.makedirs(os.path.join(native.dir, "state"))
+        os.mkfifo(os.path.join(native.dir, "state", "fifo"))
+    return ("Environment=FAKERUNNER=%s/fakerunner.sh\n"
+            "ExecStart=%s/forgejo-runner %s/state %s %s wedged 150\n" % (here, here, here, drain, job))
+
+
+def test_systemd_backend_a_job_without_a_container_blocks_the_restart(native):
+    # The unit's daemon (tests/hostrunner.sh installed as forgejo-runner: its
+    # command name) logs a wedge and has a child, a host job, in the unit's cgroup.
+    old = native.start(lines=150, service=host_runner_service(native, 0, 3600))
+    status, doc, err = native.watchdog()
+    assert status == 0 and doc["decision"] == "skipped-job" and not doc["restarted"], (doc, err)
+    assert len(doc["blocking_jobs"]) == 1, doc
+    pid = re.fullmatch(r"pid (\d+) \(sleep 3600\)", doc["blocking_jobs"][0]).group(1)
+    assert native.machine.run("cat", "/proc/%s/comm" % pid, check=True).stdout == "sleep\n"
+    assert err.strip().endswith("host job pid %s (sleep 3600) running: wedged, not restarted "
+                                "while a job runs: skipped" % pid), err
+    assert native.invocation() == old
+
+
+def test_systemd_backend_restart_drains_or_reports_the_kill(native):
+    # The unit's own TimeoutStopSec= governs its drain: a runner that drains in
+    # 1 s within 5 s exits by itself; one that needs 5 s within 1 s is killed:
+    # reported, exit 1.  (tests/hostrunner.sh writes what happened to events.)
+    box = os.path.join(native.dir, "state")
+    events = os.path.join(box, "events")
+    for drain, timeout_stop, killed in ((1, 5, False), (5, 1, True)):
+        native.machine.run("systemctl", "stop", RUNNER_UNIT)  # the run before, if any
+        for name in ("started", "events"):
+            if os.path.exists(os.path.join(box, name)):
+                os.unlink(os.path.join(box, name))
+        native.start(lines=150, service="TimeoutStopSec=%d\n" % timeout_stop
+                     + host_runner_service(native, drain, "none"))
+        status, doc, err = native.watchdog("--cooldown", "0")
+        assert doc["restarted"] is True, (doc, err)
+        assert "TimeoutStopSec=%ds, shorter than the runner's stop_timeout (600s)" % timeout_stop \
+            in err
+        lines = open(events).read().splitlines()
+        if killed:
+            assert status == 1 and ("restarted, but forgejo-runner.service did not stop within "
+                                    "1s of SIGTERM: it was killed (SIGKILL)") in doc["error"], err
+            assert lines[:2] == ["idle", "got TERM"] and "exited by itself" not in lines, lines
+        else:
+            assert status == 0 and doc["error"] is None, err
+            assert lines[:3] == ["idle", "got TERM", "exited by itself"], lines
+
+
+CTR_UNIT = "frg-ctr-runner.service"
+# daemon = (none): the engine is the host's, in another pid namespace than the
+# machine's, so the container's processes cannot be seen from here
+# Beside it, runner "plain": a container whose log `docker logs` reads, in the same run.
+CTR_CONF = ("[watchdog]\nrunners = ctr plain\ndaemon =\n\n[runner ctr]\ncontainer = %s\n"
+            "logs = journal\njournal_match = %s\nstop_timeout = 5s\n\n[runner plain]\n"
+            "container = %s\n")
+
+
+@pytest.mark.docker
+def test_a_container_runner_logging_only_to_the_journal(machine, docker_host):
+    """logs = journal: the runner's container has no log (--log-driver none)
+    and runs under a unit that attaches to it (`docker start --attach`,
+    SyslogIdentifier=), as the popular Ansible role does.  The container is
+    on the test engine, reached from the booted machine through a socket in
+    its root (engine.Relay) with the host's docker CLI (one binary)."""
+    import engine as test_engine
+
+    here = os.path.join(machine.root, "usr/local/lib/frg-ctr")
+    os.makedirs(here, exist_ok=True)
+    shutil.copy("/usr/bin/docker", os.path.join(here, "docker"))
+    relay = test_engine.Relay(os.path.join(here, "docker.sock"), docker_host[len("unix://"):])
+    host_env = dict(os.environ, DOCKER_HOST=docker_host)
+    name = "frg-ctr-" + uuid.uuid4().hex[:8]
+    plain = name + "-plain"
+    unit_file = os.path.join(machine.root, "etc/systemd/system", CTR_UNIT)
+    conf = os.path.join(machine.root, "etc/frg-ctr.conf")
+    inside = ["env", "DOCKER_HOST=unix:///usr/local/lib/frg-ctr/docker.sock",
+              "PATH=/usr/local/lib/frg-ctr:/usr/sbin:/usr/bin:/sbin:/bin"]
+
+    def watchdog(match, *args):
+        with open(conf, "w") as handle:
+            handle.write(CTR_CONF % (name, match, plain))
+        proc = machine.run(*inside, "forgejo-runner-watchdog", "--config", "/etc/frg-ctr.conf",
+                           "--json", "--state-dir", "/var/lib/frg-ctr-state", *args, timeout=60)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        docs = json.loads(proc.stdout)["runners"]
+        assert [d["name"] for d in docs] == ["ctr", "plain"], docs
+        assert (docs[1]["decision"], docs[1]["errors"]) == ("healthy", 0), docs
+        return proc, docs[0]
+
+    def started():
+        return sh("docker", "inspect", "--format", "{{.State.StartedAt}}", name,
+                  env=host_env).stdout.strip()
+
+    try:
+        sh("docker", "create", "--init", "--network", "none", "--log-driver", "none", "--name",
+           name, "-v", "%s:/fakerunner.sh:ro" % FAKE_RUNNER, "frg-busybox:latest",
+           "sh", "/fakerunner.sh", "wedged", "60", env=host_env)
+        sh("docker", "run", "-d", "--init", "--network", "none", "--name", plain, "-v",
+           "%s:/fakerunner.sh:ro" % FAKE_RUNNER, "frg-busybox:latest", "sh", "/fakerunner.sh",
+           "healthy", env=host_env)
+        with open(unit_file, "w") as handle:
+            handle.write("[Service]\nSyslogIdentifier=frg-ctr\n"
+                         "Environment=DOCKER_HOST=unix:///usr/local/lib/frg-ctr/docker.sock\n"
+                         "ExecStart=/usr/local/lib/frg-ctr/docker start --attach %s\n" % name)
+        machine.run("systemctl", "daemon-reload", check=True)
+        machine.run("systemctl", "start", CTR_UNIT, check=True)
+        journal(machine, lambda text: len(text.splitlines()) >= 60, "SYSLOG_IDENTIFIER=frg-ctr")
+        before = started()
+        # nothing in the journal under that name: an error naming the setting
+        proc, doc = watchdog("SYSLOG_IDENTIFIER=nosuch", "--dry-run")
+        assert proc.returncode == 1 and doc["decision"] == "error", proc.stderr
+        assert "no journal entries match SYSLOG_IDENTIFIER=nosuch (logs = journal): set " \
+            "journal_match" in proc.stderr
+        proc, doc = watchdog("SYSLOG_IDENTIFIER=frg-ctr")
+        assert proc.returncode == 0, proc.stderr
+        assert doc["decision"] == "wedged" and doc["errors"] == 60 and doc["restarted"], doc
+        assert started() != before
+    finally:
+        machine.run("systemctl", "stop", CTR_UNIT)
+        for path in (unit_file, conf):
+            if os.path.exists(path):
+                os.unlink(path)
+        machine.run("systemctl", "daemon-reload")
+        machine.run("rm", "-rf", "/var/lib/frg-ctr-state")
+        sh("docker", "rm", "-f", name, plain, env=host_env, check=False)
+        relay.stop()
+        shutil.rmtree(here, ignore_errors=True)
+
+
 def test_systemd_backend_dry_run_changes_nothing(native):
     old = native.start("wedged", "150", lines=150)
     state = "/var/lib/frg-native-dry"
@@ -983,7 +1132,12 @@ def test_watchdog_unit_reads_the_journal_and_restarts_from_its_sandbox(native):
         out = journal(machine, lambda text: text.strip().endswith(": restarted"), "_SYSTEMD_UNIT=" + unit,
                       "_SYSTEMD_INVOCATION_ID=" + invocation)
         assert proc.returncode == 0, out
-        assert out.strip().endswith(": restarted") and out.startswith("native: 150 fetch errors"), out
+        # the stand-in unit keeps systemd's TimeoutStopSec (90s): shorter than stop_timeout, said first
+        warning, summary = out.strip().splitlines()
+        assert warning == ("native: unit forgejo-runner.service stops with TimeoutStopSec=90s, "
+                           "shorter than the runner's stop_timeout (600s): systemd kills it sooner "
+                           "(set TimeoutStopSec= in a drop-in)"), out
+        assert summary.endswith(": restarted") and summary.startswith("native: 150 fetch errors"), out
         assert native.invocation() != old and native.active() == "active"
     finally:
         state = os.path.join(machine.root, "var/lib/forgejo-runner-guard/state.json")

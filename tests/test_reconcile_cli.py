@@ -506,10 +506,10 @@ def test_man_pages_say_what_the_tools_do():
         proc = subprocess.run(["lexgrog", os.path.join(ROOT, "debian", "man", name + ".8")],
                               capture_output=True, text=True, timeout=60, check=True)
         assert "forgejo" in proc.stdout.split(" - ", 1)[1].lower(), proc.stdout
-    from forgejo_runner_guard.backends import docker
+    from forgejo_runner_guard import engines
 
     runbook = os.path.join(ROOT, "runbook", "08-forgejo-runner-lan-pin-and-watchdog.md")
     for path in (runbook, page, os.path.join(ROOT, "debian", "man", "forgejo-runner-watchdog.8")):
         with open(path) as handle:
             sockets = set(re.findall(r"unix://[\w/.\\-]*docker\.sock", handle.read()))
-        assert {s.replace("\\-", "-") for s in sockets} <= {docker.DEFAULT_HOST}, (path, sockets)
+        assert {s.replace("\\-", "-") for s in sockets} <= {engines.DEFAULT_HOST}, (path, sockets)

@@ -146,7 +146,7 @@ def test_without_runners_no_docker_module_is_needed(plain):
     conf, hosts = plain
     code = ("import sys; from forgejo_runner_guard import reconcile; "
             "status = reconcile.main(['--config', sys.argv[1], '--check']); "
-            "assert 'sh' not in sys.modules and 'forgejo_runner_guard.backends.docker' not in sys.modules;"
+            "assert 'sh' not in sys.modules and 'forgejo_runner_guard.engines' not in sys.modules;"
             " sys.exit(status)")
     proc = subprocess.run([sys.executable, "-c", code, conf], env=tool_env(),
                           capture_output=True, text=True, timeout=60)
@@ -349,6 +349,31 @@ def test_a_running_job_blocks_the_refresh(site):
     proc = site.run("--check", "--refresh-stale")
     assert proc.returncode == EXIT_DRIFT
     assert "would not restart while a job runs" in site.runner_line(proc)
+
+
+@pytest.mark.docker
+def test_a_job_without_a_container_blocks_the_refresh(site, tmp_path):
+    """A host job: a child of the runner's daemon (tests/hostrunner.sh as
+    forgejo-runner in the container), no job container."""
+    from test_drain_and_host_jobs import DAEMON, FAKE, HOSTRUNNER, wait_for
+
+    box = tmp_path / "box"
+    box.mkdir()
+    os.mkfifo(str(box / "fifo"))
+    site.real.docker("run", "-d", "--init", "--network", "host", "--name", site.name,
+                     "-v", "%s:/state" % box, "-v", "%s:%s:ro" % (HOSTRUNNER, DAEMON),
+                     "-v", "%s:/fakerunner.sh:ro" % FAKE, IMAGE, DAEMON, "/state", "0", "3600",
+                     "healthy")
+    wait_for(box / "events", "idle")
+    started = site.real.started(site.name)
+    top = site.real.docker("top", site.name, "-eo", "pid,comm").splitlines()
+    job = [line.split()[0] for line in top if line.split()[1] == "sleep"]
+    proc = site.run("--refresh-stale")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert site.runner_line(proc).endswith(
+        "stale: forge.azrak.io -> 10.1.0.10 missing: not restarted while a job runs (host "
+        "job pid %s (sleep 3600) running): skipped" % job[0])
+    assert site.real.started(site.name) == started and site.restarts() == []
 
 
 @pytest.mark.docker

@@ -47,6 +47,7 @@ SECTIONS = (
     "Rollback",
     "Job containers",
     "Why this design",
+    "Many hosts",
 )
 # An unmarked ```sh block must need one of these (systemd, apt, the real host).
 # --probe needs the real tunnel to the pinned address; --runners and --refresh-stale a real

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from forgejo_runner_guard import runnerlog
+from forgejo_runner_guard import journalscan as journal_mod
 from forgejo_runner_guard.backends import systemd
 from forgejo_runner_guard.report import GuardError
 
@@ -55,24 +56,24 @@ def sec(seconds):
 
 
 def test_entry_lines_string_bytes_and_repeated_field():
-    assert systemd.entry_lines(entry(sec(T0), ERROR)) == (T0 * 10 ** 9, [ERROR.encode()])
-    ns, messages = systemd.entry_lines(entry(sec(T0) + 7, TTY))
+    assert journal_mod.entry_lines(entry(sec(T0), ERROR)) == (T0 * 10 ** 9, [ERROR.encode()])
+    ns, messages = journal_mod.entry_lines(entry(sec(T0) + 7, TTY))
     assert ns == T0 * 10 ** 9 + 7000 and messages == [TTY]
     assert b"[27," in entry(sec(T0), TTY)  # really the array form
     bad = b"runner \xff said"
-    assert systemd.entry_lines(entry(1, bad))[1] == [bad]
+    assert journal_mod.entry_lines(entry(1, bad))[1] == [bad]
     # a field present twice: an array of values, each a string or a byte array
     two = json.dumps({"__REALTIME_TIMESTAMP": "1", "MESSAGE": [ERROR, list(b"x\xffy")]})
-    assert systemd.entry_lines(two.encode())[1] == [ERROR.encode(), b"x\xffy"]
+    assert journal_mod.entry_lines(two.encode())[1] == [ERROR.encode(), b"x\xffy"]
     # no MESSAGE, no time
-    assert systemd.entry_lines(b'{"__REALTIME_TIMESTAMP":"12"}') == (12000, [])
-    assert systemd.entry_lines(b'{"MESSAGE":"m"}') == (None, [b"m"])
+    assert journal_mod.entry_lines(b'{"__REALTIME_TIMESTAMP":"12"}') == (12000, [])
+    assert journal_mod.entry_lines(b'{"MESSAGE":"m"}') == (None, [b"m"])
 
 
 @pytest.mark.parametrize("line", [b"[1,2]", b'{"MESSAGE":5}', b'{"MESSAGE":[300]}', b"{", b'{"MESSAGE":[{}]}'])
 def test_entry_lines_rejects_what_is_not_an_entry(line):
     with pytest.raises(ValueError):
-        systemd.entry_lines(line)
+        journal_mod.entry_lines(line)
 
 
 # ------------------------------------------------------------ the stream
@@ -88,7 +89,7 @@ def test_journal_scan_counts_fetch_errors_in_every_format_and_nothing_else():
         entry(sec(T0 + 6), ERROR, compact=False),  # spaces around ":" too
         entry(sec(T0 + 7), REFUSED),
     )
-    ev = systemd.scan_journal(data, T0)
+    ev = journal_mod.scan_journal(data, T0)
     assert ev.errors == 4
     assert ev.newest_error == T0 + 7
     assert runnerlog.refused(ev.newest_error_detail)
@@ -97,37 +98,37 @@ def test_journal_scan_counts_fetch_errors_in_every_format_and_nothing_else():
 
 def test_journal_scan_times_come_from_the_journal_not_the_text():
     # The text says 10:00:02; the journal says an hour later: the journal wins.
-    ev = systemd.scan_journal(journal(entry(sec(T0 + 3600), ERROR)), T0 + 3000)
+    ev = journal_mod.scan_journal(journal(entry(sec(T0 + 3600), ERROR)), T0 + 3000)
     assert ev.errors == 1 and ev.newest_error == T0 + 3600
-    ev = systemd.scan_journal(journal(entry(sec(T0 + 60), ERROR)), T0 + 3000)
+    ev = journal_mod.scan_journal(journal(entry(sec(T0 + 60), ERROR)), T0 + 3000)
     assert ev.errors == 0 and ev.newest_error is None
 
 
 def test_journal_scan_window_edge_to_the_microsecond():
     since = T0 + 100.25
     data = journal(entry(sec(since) - 1, ERROR), entry(sec(since), ERROR), entry(sec(since) + 1, ERROR))
-    assert systemd.scan_journal(data, since).errors == 2
+    assert journal_mod.scan_journal(data, since).errors == 2
 
 
 def test_journal_scan_job_starts_and_claims():
     data = journal(entry(sec(T0 + 1), ERROR), entry(sec(T0 + 2), JOB))
-    ev = systemd.scan_journal(data, T0)
+    ev = journal_mod.scan_journal(data, T0)
     assert ev.claimed_tasks == frozenset({42})
     assert ev.last_job_start == T0 + 2 > ev.newest_error
 
 
 def test_journal_scan_entry_without_time_is_untimed_not_counted():
     data = journal(b'{"MESSAGE":%s}' % json.dumps(ERROR).encode())
-    ev = systemd.scan_journal(data, T0)
+    ev = journal_mod.scan_journal(data, T0)
     assert ev.errors == 0 and ev.untimed == 1
 
 
 def test_journal_scan_split_anywhere_gives_the_same_evidence():
     data = journal(*[entry(sec(T0 + i), (ERROR, TTY, INFO, JOB, INJECT)[i % 5]) for i in range(60)])
-    whole = systemd.scan_journal(data, T0 + 10)
+    whole = journal_mod.scan_journal(data, T0 + 10)
     assert whole.errors == 20  # ERROR and TTY from second 10 on
     for size in (1, 2, 3, 7, 64, 1000, len(data)):
-        scan = systemd.JournalScan(runnerlog.LogScan(T0 + 10, source="journal"))
+        scan = journal_mod.JournalScan(runnerlog.LogScan(T0 + 10, source="journal"))
         for i in range(0, len(data), size):
             scan.feed(data[i:i + size])
         assert scan.close() == whole, size
@@ -135,16 +136,16 @@ def test_journal_scan_split_anywhere_gives_the_same_evidence():
 
 
 def test_journal_scan_without_final_newline():
-    ev = systemd.scan_journal(entry(sec(T0), ERROR), T0)
+    ev = journal_mod.scan_journal(entry(sec(T0), ERROR), T0)
     assert ev.errors == 1
 
 
 def test_journal_scan_counts_bad_lines_and_skips_an_overlong_entry(monkeypatch):
-    monkeypatch.setattr(systemd, "MAX_ENTRY", 400)
+    monkeypatch.setattr(journal_mod, "MAX_ENTRY", 400)
     long_line = entry(sec(T0), ERROR + " " + "x" * 1000)
     data = journal(b"-- not json --", b'{"MESSAGE": "fetch task', long_line, entry(sec(T0 + 1), ERROR))
     for size in (5, len(data)):
-        scan = systemd.JournalScan(runnerlog.LogScan(T0, source="journal"))
+        scan = journal_mod.JournalScan(runnerlog.LogScan(T0, source="journal"))
         for i in range(0, len(data), size):
             scan.feed(data[i:i + size])
         ev = scan.close()
@@ -158,7 +159,7 @@ def test_journal_scan_agrees_with_the_docker_scanner():
     docker_text = b"".join(
         runnerlog._stamp(int(round(t * 1e9))) + b" " + m.encode() + b"\n" for t, m in zip(stamps, messages))
     data = journal(*[entry(sec(t), m.encode()) for t, m in zip(stamps, messages)])
-    assert systemd.scan_journal(data, T0 + 1) == runnerlog.scan(docker_text, T0 + 1, source="journal")
+    assert journal_mod.scan_journal(data, T0 + 1) == runnerlog.scan(docker_text, T0 + 1, source="journal")
 
 
 # ------------------------------------------------------------ systemctl show
@@ -218,6 +219,31 @@ def test_parse_show_time():
     assert systemd.parse_show_time("n/a") is None
 
 
+@pytest.mark.parametrize("text, seconds", [
+    ("1min 30s", 90.0), ("10min", 600.0), ("500ms", 0.5), ("1h 5min", 3900.0), ("2s 250ms", 2.25),
+    ("infinity", None), ("", None), ("soon", None), ("5min later", None),
+])
+def test_parse_timespan(text, seconds):
+    # TimeoutStopUSec as `systemctl show` prints it (format_timespan)
+    assert systemd.parse_timespan(text) == seconds
+
+
+def test_parse_show_timeout_stop():
+    assert systemd.parse_show(SHOW + "TimeoutStopUSec=1min 30s\n", "x").timeout_stop == 90.0
+    assert systemd.parse_show(SHOW + "TimeoutStopUSec=infinity\n", "x").timeout_stop is None
+
+
+def test_killed_message_only_when_the_grace_period_ran_out():
+    from forgejo_runner_guard import restart
+
+    assert restart.killed_message("r", 100.0, 109.99, 10) is None
+    assert restart.killed_message("r", 100.0, None, 10) is None
+    assert restart.killed_message("r", None, 200.0, 10) is None
+    text = restart.killed_message("r", 100.0, 110.2, 10)
+    assert text.startswith("restarted, but r did not stop within 10s of SIGTERM: it was "
+                           "killed (SIGKILL) 10s after the restart began")
+
+
 def test_error_mapping_is_one_line_and_typed():
     cases = [
         ("System has not been booted with systemd as init system (PID 1). Can't operate.", systemd.ManagerUnreachable),
@@ -261,7 +287,7 @@ def test_journal_streams_through_sh_in_chunks(fake_bin, tmp_path):
     data = journal(*[entry(sec(T0 + i), ERROR) for i in range(3000)])
     (tmp_path / "journal.json").write_bytes(data)
     fake_bin("journalctl", 'echo "$@" >%s/args; cat %s/journal.json\n' % (tmp_path, tmp_path))
-    scan = systemd.JournalScan(runnerlog.LogScan(T0 + 1000, source="journal"))
+    scan = journal_mod.JournalScan(runnerlog.LogScan(T0 + 1000, source="journal"))
     systemd.Systemd(5).journal("forgejo-runner.service", "a" * 32, T0 + 1000, scan.feed)
     assert scan.close().errors == 2000
     args = (tmp_path / "args").read_text().split()
@@ -283,7 +309,7 @@ def test_show_and_restart_through_sh(fake_bin):
     manager = systemd.Systemd(5)
     assert manager.show("forgejo-runner.service").invocation_id == "653aab686d904056887a129153381f82"
     with pytest.raises(systemd.UnitMissing) as err:
-        manager.restart("nosuch.service")
+        manager.restart("nosuch.service", 10)
     assert "nosuch.service" in str(err.value)
     assert isinstance(err.value, GuardError) and err.value.exit_code == 1
 
@@ -299,13 +325,35 @@ def test_journal_order_breaks_ties_within_a_microsecond():
     # journald stamps all lines of one read with one time: the job start
     # logged after 150 errors is after them, by the journal's order.
     same = sec(T0 + 5)
-    ev = systemd.scan_journal(journal(*([entry(same, ERROR)] * 150 + [entry(same, JOB)])), T0)
+    ev = journal_mod.scan_journal(journal(*([entry(same, ERROR)] * 150 + [entry(same, JOB)])), T0)
     assert ev.errors == 150 and ev.last_job_start > ev.newest_error
     # each tie moves on by one microsecond: times stay close to the journal's
     assert ev.newest_error == pytest.approx(T0 + 5 + 149e-6, abs=1e-6)
     assert ev.last_job_start == pytest.approx(T0 + 5 + 150e-6, abs=1e-6)
-    ev = systemd.scan_journal(journal(entry(same, JOB), entry(same, ERROR)), T0)
+    ev = journal_mod.scan_journal(journal(entry(same, JOB), entry(same, ERROR)), T0)
     assert ev.last_job_start < ev.newest_error
     # a later microsecond is taken as it is
-    ev = systemd.scan_journal(journal(entry(same, ERROR), entry(same, ERROR), entry(same + 50, JOB)), T0)
+    ev = journal_mod.scan_journal(journal(entry(same, ERROR), entry(same, ERROR), entry(same + 50, JOB)), T0)
     assert ev.last_job_start == pytest.approx(T0 + 5 + 50e-6, abs=1e-6)
+
+
+# ------------------------------------------------------------ what the journal's prefilter must let through
+
+GITEA_UNREGISTERED = ('time="2026-06-29T10:00:02Z" level=error msg="server rejected the runner as '
+                      'unregistered, stopping poller" error="unauthenticated: unregistered runner"')
+DEBUG = 'time="2026-06-29T10:00:02Z" level=debug msg="fetching tasks"'
+JOB_OUTPUT = "[ci/build]   | hello"
+
+
+def test_journal_counts_gitea_failure_lines_not_only_fetch_task():
+    ev = journal_mod.scan_journal(journal(entry(sec(T0 + 1), GITEA_UNREGISTERED)), T0)
+    assert ev.errors == 1 and runnerlog.refused(ev.newest_error_detail), ev
+
+
+def test_journal_sees_the_runners_debug_level_and_job_output():
+    ev = journal_mod.scan_journal(journal(entry(sec(T0 + 1), DEBUG)), T0)
+    assert ev.level == "debug" and "log level debug" in ev.ambiguous, ev
+    ev = journal_mod.scan_journal(journal(entry(sec(T0 + 1), JOB_OUTPUT), entry(sec(T0 + 2), INFO)), T0)
+    assert "job output" in ev.ambiguous, ev
+    ev = journal_mod.scan_journal(journal(entry(sec(T0 + 1), INFO)), T0)
+    assert ev.ambiguous == "" and ev.lines == 1, ev

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run_tool
 from forgejo_runner_guard import metrics, safewrite, state
-from forgejo_runner_guard.backends import docker
+from forgejo_runner_guard import engines
 from forgejo_runner_guard.report import GuardError
 
 TOOL = "forgejo-runner-watchdog"
@@ -144,6 +144,20 @@ def test_unreachable_engine_is_one_line_exit_1(tmp_path):
     assert doc["exit_status"] == 1 and doc["runners"][0]["decision"] == "error"
 
 
+def test_no_docker_cli_is_one_line_exit_1_with_the_json_document(tmp_path):
+    # PATH without any docker: the check fails for the runner, and --json
+    # still prints its document (it printed nothing before)
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    result = run_tool(TOOL, "--state-dir", str(tmp_path / "state"), "--container", "forgejo_runner",
+                      "--dry-run", "--json", env={"PATH": str(bare)})
+    assert result.returncode == 1, result.stderr
+    assert "docker: command not found (install docker.io or docker-ce-cli)" in one_line(result)
+    doc = json.loads(result.stdout)
+    assert doc["exit_status"] == 1 and doc["runners"][0]["decision"] == "error"
+    assert "command not found" in doc["runners"][0]["error"]
+
+
 def test_corrupt_state_file_is_a_warning(tmp_path):
     (tmp_path / "state.json").write_text("{not json")
     result = run_tool(TOOL, "--state-dir", str(tmp_path), env=NOWHERE)
@@ -244,31 +258,56 @@ def test_metrics_unwritable_is_a_guard_error(tmp_path):
 
 
 def test_docker_times():
-    assert docker.parse_time("0001-01-01T00:00:00Z") is None
-    assert docker.parse_time("") is None
-    assert docker.parse_time("2026-06-29T10:00:02.5Z") == 1782727202.5
-    assert docker.parse_time("2026-06-29T12:00:02+02:00") == 1782727202.0
+    assert engines.parse_time("0001-01-01T00:00:00Z") is None
+    assert engines.parse_time("") is None
+    assert engines.parse_time("2026-06-29T10:00:02.5Z") == 1782727202.5
+    assert engines.parse_time("2026-06-29T12:00:02+02:00") == 1782727202.0
 
 
 @pytest.mark.parametrize("message, kind, text", [
     ("Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?",
-     docker.EngineUnreachable, "Docker engine unreachable at"),
-    ("Error response from daemon: No such container: r", docker.ContainerMissing,
+     engines.EngineUnreachable, "Docker engine unreachable at"),
+    ("Error response from daemon: No such container: r", engines.ContainerMissing,
      "container r does not exist"),
     ("Error response from daemon: configured logging driver does not support reading",
-     docker.LogsUnreadable, "cannot read the logs of r"),
-    ("something else", docker.DockerError, "docker logs r failed (exit status 1): something else"),
+     engines.LogsUnreadable, "cannot read the logs of r"),
+    ("something else", engines.DockerError, "docker logs r failed (exit status 1): something else"),
 ])
 def test_docker_errors_are_one_clear_line(message, kind, text):
-    exc = docker._error("logs", "r", message, 1)
+    exc = engines._error("logs", "r", message, 1)
     assert type(exc) is kind and text in str(exc) and "\n" not in str(exc)
     assert exc.exit_code == 1
+
+
+def test_podman_times():
+    # what `podman inspect --format '{{.Created}}'` prints (Go's time.String())
+    assert engines.parse_time("2026-06-29 10:00:02.5 +0000 UTC") == 1782727202.5
+    assert engines.parse_time("2026-06-29 12:00:02.25 +0200 CEST") == 1782727202.25
+    assert engines.parse_time("0001-01-01 00:00:00 +0000 UTC") is None
+
+
+@pytest.mark.parametrize("message, kind, text", [
+    # what podman 4.3.1 prints (tests/test_podman.py meets each for real)
+    ('Error: no container with name or ID "r" found: no such container',
+     engines.ContainerMissing, "container r does not exist"),
+    ("Error: this container is using the 'none' log driver, cannot read logs: this container "
+     "is not logging output", engines.LogsUnreadable, "use k8s-file or journald, or logs = journal"),
+    ("Cannot connect to Podman. Please verify your connection to the Linux system using "
+     "`podman system connection list`", engines.EngineUnreachable,
+     "Podman unreachable at this host (podman, no service)"),
+    ("Error: something else", engines.DockerError,
+     "podman logs r failed (exit status 125): Error: something else"),
+])
+def test_podman_errors_are_one_clear_line(message, kind, text, monkeypatch):
+    monkeypatch.delenv("CONTAINER_HOST", raising=False)
+    exc = engines._error("logs", "r", message, 125, "podman")
+    assert type(exc) is kind and text in str(exc) and "\n" not in str(exc)
 
 
 def test_cli_message_skips_log_lines():
     tail = ("2026-06-29T10:00:02.1Z line one\n2026-06-29T10:00:02.2Z line two\n"
             "Error response from daemon: boom\n")
-    assert docker._cli_message(tail) == "Error response from daemon: boom"
+    assert engines._cli_message(tail) == "Error response from daemon: boom"
 
 
 def test_docker_timeout_and_state_dir_from_guard_conf_reach_the_tool(tmp_path):

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-from . import __version__
+from . import __version__, configcheck
 from .report import EXIT_FAILURE, EXIT_USAGE, GuardError, Reporter
 
 
@@ -30,6 +30,14 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(EXIT_USAGE, "%s: error: %s (see --help)\n" % (self.prog, message))
+
+    def parse_known_args(self, args=None, namespace=None):
+        # --check-config checks the configuration and exits, as --help does
+        parsed, extra = super().parse_known_args(args, namespace)
+        wanted = (getattr(parsed, n, None) is not None for n in ("check_config", "check_config_as"))
+        if any(wanted) and not extra:
+            self.exit(configcheck.run(self, parsed))
+        return parsed, extra
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -66,6 +74,7 @@ def make_parser(prog, description, epilog):
         help="configuration file (default: /etc/forgejo-runner-guard/guard.conf, "
         "then every *.conf in PATH.d/ in lexical order)",
     )
+    configcheck.add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")

@@ -40,8 +40,12 @@ OWN_DIRECTORIES = (DEFAULT_STATE_DIR, os.path.dirname(DEFAULT_LOCK_FILE))
 DEFAULT_PINS = (("forge.azrak.io", "10.1.0.10"),)
 DEFAULT_RUNNER = "forgejo_runner"
 DEFAULT_JOB_PREFIXES = ("FORGEJO-ACTIONS-TASK-", "GITEA-ACTIONS-TASK-")
+DEFAULT_DAEMONS = ("forgejo-runner", "act_runner")  # as hostjobs.DEFAULT_DAEMONS
 
 BACKENDS = ("docker", "systemd")
+ENGINES = ("docker", "podman")  # the CLI a docker-backend runner (and job containers) use
+LOG_SOURCES = ("engine", "journal")  # where a docker-backend runner's log is read
+DEFAULT_STOP_TIMEOUT = 600.0  # seconds: 10m
 FLAVOURS = ("forgejo", "gitea")
 
 
@@ -65,6 +69,10 @@ class RunnerConfig:
 
     name: str = DEFAULT_RUNNER
     backend: str = "docker"
+    engine: str = "docker"  # docker: the docker CLI (DOCKER_HOST: also Podman's socket); podman
+    logs: str = "engine"  # docker backend: `docker logs` (engine) or the journal (journal)
+    # logs = journal: journalctl matches (FIELD=VALUE); empty: CONTAINER_NAME=<container>
+    journal_match: Tuple[str, ...] = ()
     container: str = DEFAULT_RUNNER  # docker backend: the container's name
     unit: str = "forgejo-runner.service"  # systemd backend: the unit's name
     threshold: int = 40
@@ -73,6 +81,12 @@ class RunnerConfig:
     cooldown: float = 600.0
     max_restarts: int = 3  # per hour
     job_prefixes: Tuple[str, ...] = DEFAULT_JOB_PREFIXES
+    # a restart sends SIGTERM and waits this long for the runner to drain
+    # (finish its jobs) before the engine kills it
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    # the daemon's command names: a live child of it is a job without a container
+    # (empty: none looked for)
+    daemon: Tuple[str, ...] = DEFAULT_DAEMONS
     # the polling model: wedged when every poll of the last `sustain` failed
     sustain: float = 180.0
     fetch_interval: float = 2.0
@@ -145,6 +159,7 @@ BOUNDS = {
     "fetch_timeout": (0.0, HOUR),
     "fetch_interval_max": (0.0, HOUR),
     "notify_timeout": (0.0, HOUR),
+    "stop_timeout": (None, HOUR),  # 0: kill at once
 }
 def duration_text(seconds):
     """86400 -> '1d', 300 -> '5m', 90 -> '90s' (the largest whole unit)."""
@@ -219,6 +234,20 @@ def parse_words(text):
     return tuple((text or "").split())
 
 
+_MATCH = re.compile(r"^[A-Z0-9_]+=\S+$")
+
+
+def parse_matches(text):
+    """journalctl matches: FIELD=VALUE words (SYSLOG_IDENTIFIER=forgejo-runner,
+    _SYSTEMD_UNIT=forgejo-runner.service, CONTAINER_NAME=forgejo_runner)."""
+    words = parse_words(text)
+    for word in words:
+        if not _MATCH.match(word):
+            raise ValueError("not a journal match FIELD=VALUE (e.g. "
+                             "SYSLOG_IDENTIFIER=forgejo-runner): %r" % word)
+    return words
+
+
 def parse_path(text):
     value = (text or "").strip()
     if not value:
@@ -262,6 +291,9 @@ def parse_events(text):
 # key -> parser, per kind of section
 _RUNNER_KEYS = {
     "backend": lambda t: _choice(t, BACKENDS),
+    "engine": lambda t: _choice(t, ENGINES),
+    "logs": lambda t: _choice(t, LOG_SOURCES),
+    "journal_match": lambda t: parse_matches(t),
     "container": lambda t: _nonempty(t),
     "unit": lambda t: _nonempty(t),
     "threshold": lambda t: parse_count(t, *BOUNDS["threshold"]),
@@ -270,6 +302,8 @@ _RUNNER_KEYS = {
     "cooldown": lambda t: parse_duration(t, BOUNDS["cooldown"]),
     "max_restarts": lambda t: parse_count(t, *BOUNDS["max_restarts"]),
     "job_prefixes": parse_words,
+    "stop_timeout": lambda t: parse_duration(t, BOUNDS["stop_timeout"]),
+    "daemon": parse_words,  # empty: no jobs without a container looked for
     "sustain": lambda t: parse_duration(t, BOUNDS["sustain"]),
     "fetch_interval": lambda t: parse_duration(t, BOUNDS["fetch_interval"]),
     "fetch_timeout": lambda t: parse_duration(t, BOUNDS["fetch_timeout"]),
@@ -468,20 +502,43 @@ def _values(path, text, parser, section, kind):
     return values
 
 
-def load(path=None, used=None):
+def with_candidate(files, path, candidate, as_name=None):
+    """config_files(path) with a drop-in that is not in place yet (pure).
+
+    The candidate is read in the place of <path>.d/<as_name>, in lexical
+    order and instead of the file of that name now there (what the tools
+    will read once it is installed under that name); without as_name it is
+    read after every drop-in.  Errors in it name the candidate's own path."""
+    if as_name is None:
+        return list(files) + [candidate]
+    if os.path.basename(as_name) != as_name or not as_name.endswith(".conf") or as_name == ".conf":
+        raise UsageError("--check-config-as: not a drop-in file name (NAME.conf): %r" % as_name)
+    target = os.path.join(path + ".d", as_name)
+    dropins = sorted(set(files[1:]) | {target})
+    return list(files[:1]) + [candidate if f == target else f for f in dropins]
+
+
+def load(path=None, candidate=None, as_name=None, used=None):
     """Read the configuration.  path=None: the default file, which may be
     missing (built-in defaults).  A path given explicitly must exist.
+    candidate: a drop-in not yet in place, read as with_candidate() says
+    (--check-config); it must exist.
 
     used: the kinds of section the command reads ("reconcile", "watchdog",
-    "runner"; None: all).  A bad value, key or line in a section of
-    another kind does not stop it: it is left out and named in
+    "runner", "notify"; None: all).  A bad value, key or line in a section
+    of another kind does not stop it: it is left out and named in
     Config.warnings (the command that uses it still stops on it)."""
     explicit = path is not None
     path = DEFAULT_CONFIG if path is None else path
     errors = _Errors(None if used is None else frozenset(used))
     merged = {}  # section -> key -> (value, where)
     files = []
-    for number, name in enumerate(config_files(path)):
+    names = config_files(path)
+    if candidate is not None:
+        if not os.path.isfile(candidate):
+            raise ConfigError("%s: no such configuration file" % candidate)
+        names = with_candidate(names, path, candidate, as_name)
+    for number, name in enumerate(names):
         if number == 0 and not os.path.exists(name):
             if explicit:
                 raise ConfigError("%s: no such configuration file" % name)

@@ -251,10 +251,13 @@ class Decision:
 
 
 def jobs_phrase(names, what="running"):
-    """'job container A running', 'job containers A and 2 more running'."""
+    """'job container A running', 'job containers A and 2 more running';
+    a job without a container (hostjobs.HostJob.name, "pid N (command)",
+    never a container's name): 'host job pid N (command) running'."""
+    kind = "host job" if names[0].startswith("pid ") else "job container"
     if len(names) == 1:
-        return "job container %s %s" % (names[0], what)
-    return "job containers %s and %d more %s" % (names[0], len(names) - 1, what)
+        return "%s %s %s" % (kind, names[0], what)
+    return "%ss %s and %d more %s" % (kind, names[0], len(names) - 1, what)
 
 
 def poll_model(cfg):

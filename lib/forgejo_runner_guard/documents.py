@@ -51,10 +51,12 @@ def summary(c, dry_run):
                                                d.threshold)]
         if d.newest_error_age is not None:
             parts.append("newest %ds ago" % max(0, round(d.newest_error_age)))
-    if c.jobs_from_log:
+    if d.blocking:
+        parts.append(decide.jobs_phrase(d.blocking))
+    elif c.jobs_from_log:
         parts.append("no job running (no Docker engine; by the log)")
     elif c.jobs_checked:
-        parts.append(decide.jobs_phrase(d.blocking) if d.blocking else "no job running")
+        parts.append("no job running")
     if d.orphans:
         parts.append(decide.jobs_phrase(d.orphans,
                                         "orphaned (from before the runner's start; ignored)"))

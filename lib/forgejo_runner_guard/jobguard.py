@@ -13,6 +13,12 @@ A job runs in a container named with one of the runner's job_prefixes
 guard() does both for the watchdog's checks (backends/*.py call it with
 their engine); runnerpins calls list_jobs() and split() for the stale
 runners it may refresh, then the budget.
+
+A job without a container (host labels) is a live child of the runner's
+daemon process (hostjobs.py): guard_host() adds them to each check's
+blocking jobs, from the processes the backend reads (proctree.py: a
+container's process tree, a unit's cgroup); container_host_jobs() does it
+for one container, for runnerpins.
 """
 
 from .report import GuardError
@@ -27,7 +33,7 @@ def list_jobs(engine, cfgs):
 
 def split(name, cfg, jobs, started_at, claims):
     """-> (blocking, orphans): decide.JobContainer lists of runner `name`
-    among `jobs` (docker.JobRecord).  claims: {runner: task ids} of every
+    among `jobs` (engines.JobRecord).  claims: {runner: task ids} of every
     runner checked in the run ({} when none are known)."""
     from . import decide
 
@@ -61,3 +67,41 @@ def guard(checks, engine, claims, reporter, no_engine=()):
         c.jobs_checked = True
         reporter.debug("%s: job containers: %d blocking, %d orphaned"
                        % (c.name, len(c.blocking), len(c.orphans)))
+
+
+def host_jobs(name, cfg, procs, reporter=None):
+    """The host jobs (hostjobs.HostJob) among a runner's processes."""
+    from . import hostjobs
+
+    found = hostjobs.find(procs, cfg.daemon)
+    if reporter is not None:
+        reporter.debug("%s: %s" % (name, hostjobs.summary(found, cfg.daemon)))
+    return list(found.jobs)
+
+
+def guard_host(checks, read_procs, reporter):
+    """Add each check's host jobs to its blocking jobs, or fail it when its
+    processes cannot be read.  read_procs(check) -> hostjobs.Proc list."""
+    for c in checks:
+        if c.error is not None or not c.cfg.daemon:
+            continue  # daemon = (empty): no jobs without a container looked for
+        try:
+            procs = read_procs(c)
+        except GuardError as exc:
+            c.fail("cannot list the runner's processes (for jobs without a container): %s"
+                   % exc)
+            continue
+        c.blocking = list(c.blocking) + host_jobs(c.name, c.cfg, procs, reporter)
+
+
+def container_host_jobs(engine, cfg):
+    """The host jobs in runner container cfg.container (inspect, then its
+    process tree).  Raises GuardError."""
+    from . import proctree
+
+    if not cfg.daemon:
+        return []
+    state = engine.inspect(cfg.container)
+    if not state.running or not state.pid:
+        return []
+    return host_jobs(cfg.name, cfg, proctree.container(state.pid))

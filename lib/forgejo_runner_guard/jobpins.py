@@ -87,7 +87,7 @@ class RunnerJobs:
 def _parse_inspect(call, container):
     import json
 
-    from .backends import docker
+    from . import engines
 
     try:
         doc = json.loads(call.text("stdout"))[0]
@@ -95,7 +95,7 @@ def _parse_inspect(call, container):
         workdir = (doc.get("Config") or {}).get("WorkingDir") or "/"
         mounts = list(doc.get("Mounts") or [])
     except (ValueError, LookupError, TypeError, AttributeError):
-        raise docker.DockerError("docker inspect %s: unexpected output" % container)
+        raise engines.DockerError("docker inspect %s: unexpected output" % container)
     return argv, workdir, mounts
 
 
@@ -113,9 +113,9 @@ def _parse_show(call):
 def _begin(cfg, timeout):
     """Start asking where the runner's config is -> a Call."""
     if cfg.backend == "docker":
-        from .backends import docker
+        from . import engines
 
-        return docker.Call("inspect", cfg.container,
+        return engines.Call(cfg.engine, "inspect", cfg.container,
                            ["inspect", "--type", "container", "--", cfg.container], timeout,
                            parse=lambda call: _parse_inspect(call, cfg.container))
     from .backends import systemd

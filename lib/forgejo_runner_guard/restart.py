@@ -5,7 +5,9 @@ The caller has already decided (job guard: jobguard.py; budget:
 decide.budget_check) and holds the run lock (state.run_lock), so the two
 tools never both restart a runner.  Here:
 
-    restart             target.begin(): docker restart / systemctl restart.
+    restart             target.begin(): docker restart -t STOP_TIMEOUT /
+                        systemctl restart: SIGTERM, and the runner's
+                        stop_timeout to drain its jobs before a SIGKILL.
                         An error of target.NOT_DONE (engine or systemd
                         unreachable, container or unit missing): it surely
                         did not happen, nothing is recorded; any other
@@ -14,11 +16,13 @@ tools never both restart a runner.  Here:
     record              in the restart history (state.json), via a callback
     confirm             poll target.look() until target.confirmed(state):
                         a container with a start time newer than before, a
-                        unit with a new invocation id; within `timeout`
+                        unit with a new invocation id; within `timeout`;
+                        then target.killed(state): the message when the old
+                        run did not stop by itself in time (an error: exit 1)
 
 A target is the backend's object for one runner: begin(), look(),
-confirmed(state), stuck(state) (the message when it is not confirmed in
-time) and NOT_DONE.  No decisions here and no output: the result says
+confirmed(state), killed(state), stuck(state) (the message when it is
+not confirmed in time) and NOT_DONE.  No decisions here and no output: the result says
 what happened.
 """
 
@@ -54,6 +58,30 @@ def stamp(seconds):
     if seconds is None:
         return "never"
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def killed_message(what, began, stopped_at, stop_timeout, setting="stop_timeout"):
+    """A target's killed(): the report of a runner killed at the end of
+    its grace period, or None when it stopped by itself in time.  The
+    engine (systemd) sends SIGKILL stop_timeout after the SIGTERM, which
+    comes after `began` (epoch seconds, taken before the restart call):
+    an old run that stopped (`stopped_at`) stop_timeout or more after
+    `began` was killed.  `setting`: what gives it longer."""
+    if began is None or stopped_at is None or stopped_at < began + stop_timeout:
+        return None
+    from .decide import human
+
+    return ("restarted, but %s did not stop within %s of SIGTERM: it was killed "
+            "(SIGKILL) %s after the restart began, and any job it was still running "
+            "with it (give it a longer %s, at least the runner's shutdown_timeout)"
+            % (what, human(stop_timeout), human(stopped_at - began), setting))
+
+
+def lock_bound(timeout, runners):
+    """How long a run waits for another's run lock (state.run_lock): three
+    calls' time, plus the longest stop_timeout, since the other run may be
+    restarting a runner that drains that long."""
+    return max(10.0, 3 * timeout) + max((r.stop_timeout for r in runners), default=0.0)
 
 
 def record_restart(history, name, when=None):
@@ -92,6 +120,7 @@ def restart(target, record, timeout, poll=0.1):
         if target.confirmed(state):
             result.restarted = True
             result.state = state
+            result.note(target.killed(state))  # did not drain in time: someone must look
             return result
         if time.monotonic() >= deadline:
             result.note(target.stuck(state))

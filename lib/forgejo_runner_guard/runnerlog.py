@@ -275,7 +275,7 @@ _WINDOW = 16 * 1024  # bytes of whole lines scanned at a time (cache-sized)
 _FETCH_NEEDLE = b"fetch task"
 # the needles: a fetch error, Gitea's other failure lines ("fetching a task
 # timed out", "server rejected the runner as unregistered"), a job start
-_NEEDLES = re.compile(rb"fetch task|fetching a task|rejected the runner| repo is ")
+NEEDLES = re.compile(rb"fetch task|fetching a task|rejected the runner| repo is ")
 _JOB_NEEDLE = b" repo is "
 
 
@@ -375,7 +375,7 @@ class LogScan:
             raise ValueError("LogScan.add after close")
         self._lines += 1
         self._watch.see(b"\n" + message, 0, len(message) + 1)
-        if not _NEEDLES.search(message):
+        if not NEEDLES.search(message):
             return
         kind, task, detail = classify(message, self._tty)
         if kind != OTHER:
@@ -499,7 +499,7 @@ class LogScan:
     def _lines_with(self, data, start, end):
         """classify(), in order, every line of data[start:end] containing a
         needle."""
-        match = _NEEDLES.search(data, start, end)
+        match = NEEDLES.search(data, start, end)
         while match:
             pos = match.start()
             line_start = data.rfind(b"\n", start, pos) + 1 or start
@@ -507,12 +507,12 @@ class LogScan:
             if line_end < 0:
                 line_end = end
             self._one(data[line_start : min(line_end, line_start + MAX_LINE)], True)
-            match = _NEEDLES.search(data, line_end, end)
+            match = NEEDLES.search(data, line_end, end)
 
     def _one(self, line, has_needle=False):
         """One complete line (Docker stamp, space, message), at most
         MAX_LINE bytes; has_needle: it is known to hold a needle."""
-        if not has_needle and not _NEEDLES.search(line):
+        if not has_needle and not NEEDLES.search(line):
             return
         if b"\\" not in line and b"\x1b" not in line:
             # cheap necessary conditions (exact without escapes and ANSI

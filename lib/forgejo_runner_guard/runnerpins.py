@@ -63,10 +63,12 @@ runner containers (--runners, --container, --refresh-stale):
 
   --refresh-stale restarts a stale runner, under the watchdog's rules and
   lock: never while a job container runs (an orphan from before the
-  runner's start does not block; any other blocks every runner), within
-  the restart budget (cooldown, max_restarts per hour, the watchdog's
-  state file), then confirms it runs with a new start time and that the
-  new copy has the pins.  --check, --diff and --probe change nothing:
+  runner's start does not block; any other blocks every runner) or a job
+  without a container (a child of the runner's daemon), within the
+  restart budget (cooldown, max_restarts per hour, the watchdog's state
+  file), with the runner's stop_timeout to drain (docker restart -t), then
+  confirms it runs with a new start time and that the new copy has the
+  pins.  --check, --diff and --probe change nothing:
   with them --refresh-stale only says what it would do.
 
   Exit status with --runners: 0 all fresh, refreshed, stopped or not
@@ -256,12 +258,12 @@ def check(pins, s, mode, host_in_sync, reporter):
     """Check (and with --refresh-stale in a writing run, refresh) the
     runners.  -> list of RunnerPins.  Never raises for Docker's failures:
     they become the runners' errors."""
-    from .backends import docker  # only now: it runs docker through `sh`
+    from .engines import DockerError, Engines  # only now: they run docker through `sh`
 
     pins = tuple(pins or ())
     dry = mode != "apply"
     results = []
-    engine = docker.Docker(s.docker_timeout)
+    engines = Engines(s.docker_timeout)
     calls = []
     for cfg in s.runners:
         r = RunnerPins(cfg.name, cfg.container if cfg.backend == "docker" else cfg.unit)
@@ -272,48 +274,59 @@ def check(pins, s, mode, host_in_sync, reporter):
                         % cfg.backend)
             continue
         try:
-            calls.append((r, cfg, engine.begin_inspect(cfg.container)))
-        except docker.DockerError as exc:
+            calls.append((r, cfg, engines.of(cfg).begin_inspect(cfg.container)))
+        except DockerError as exc:
             r.reason, r.exit_status = str(exc), EXIT_FAILURE
     try:
         for r, cfg, call in calls:
             try:
                 judge(r, call.result(), pins)
-            except docker.DockerError as exc:
+            except DockerError as exc:
                 r.status, r.reason, r.exit_status = ERROR, str(exc), EXIT_FAILURE
             reporter.debug("runner %s: container %s, hosts copy %s" % (r.name, cfg.container,
                                                                     r.hosts_path or "-"))
         stale = [(r, cfg) for r, cfg, _ in calls if r.status == STALE]
         if stale and s.refresh:
             if dry:
-                _would_refresh(stale, engine, s, host_in_sync, reporter)
+                _would_refresh(stale, engines, s, host_in_sync, reporter)
             else:
-                _refresh(stale, engine, s, pins, reporter)
+                _refresh(stale, engines, s, pins, reporter)
         for r, cfg in stale:
             if r.status == STALE and not r.action and not s.refresh:
                 r.action = "restart it between jobs, or run with --refresh-stale"
             if r.status == STALE and mode in ("check", "diff") and r.exit_status != EXIT_FAILURE:
                 r.exit_status = EXIT_DRIFT
     finally:
-        engine.close()
+        engines.close()
     return results
 
 
-def _holds(stale, engine, history, now):
+def _holds(stale, engines, history, now):
     """Job guard and budget for each stale runner.  -> {runner name: (why
     not, exit status)} for the runners that must not be restarted now;
     fills blocking/orphans.  history(name) -> its restart times."""
     from . import decide, jobguard
 
     held = {}
-    try:
-        jobs = jobguard.list_jobs(engine, [cfg for _, cfg in stale])
-    except GuardError as exc:
-        for r, _ in stale:
-            held[r.name] = ("cannot list the job containers: %s" % exc, EXIT_FAILURE)
-        return held
+    jobs = {}  # engine kind -> its job containers, or the error listing them
     for r, cfg in stale:
-        blocking, orphans = jobguard.split(r.name, cfg, jobs, r.started_at, {})
+        if cfg.engine not in jobs:
+            try:
+                jobs[cfg.engine] = jobguard.list_jobs(
+                    engines.of(cfg), [c for _, c in stale if c.engine == cfg.engine])
+            except GuardError as exc:
+                jobs[cfg.engine] = exc
+        if isinstance(jobs[cfg.engine], GuardError):
+            held[r.name] = ("cannot list the job containers: %s" % jobs[cfg.engine],
+                            EXIT_FAILURE)
+            continue
+        blocking, orphans = jobguard.split(r.name, cfg, jobs[cfg.engine], r.started_at, {})
+        try:
+            blocking += jobguard.container_host_jobs(engines.of(cfg), cfg)
+        except GuardError as exc:
+            held[r.name] = ("cannot list the runner's processes (for jobs without a "
+                            "container): %s" % exc, EXIT_FAILURE)
+            continue
         r.blocking_jobs = [j.name for j in blocking]
         r.orphaned_jobs = [j.name for j in orphans]
         if blocking:
@@ -326,12 +339,12 @@ def _holds(stale, engine, history, now):
     return held
 
 
-def _would_refresh(stale, engine, s, host_in_sync, reporter):
+def _would_refresh(stale, engines, s, host_in_sync, reporter):
     """--check/--diff/--probe with --refresh-stale: decide, change nothing."""
     from . import state
 
     history = state.State.load(s.state_dir, reporter.warning)
-    held = _holds(stale, engine, history.history, time.time())
+    held = _holds(stale, engines, history.history, time.time())
     for r, _ in stale:
         if r.name in held:
             why_not, _status = held[r.name]
@@ -342,13 +355,14 @@ def _would_refresh(stale, engine, s, host_in_sync, reporter):
             r.action = "would restart once the hosts file has the pins (nothing changed)"
 
 
-def _refresh(stale, engine, s, pins, reporter):
+def _refresh(stale, engines, s, pins, reporter):
     """Under the watchdog's run lock: fresh evidence, guard, budget,
     restart, confirm, read the new copy."""
     from . import restart, state
-    from .backends import docker
+    from .backends.docker import ContainerRestart
+    from .engines import DockerError
 
-    bound = max(10.0, 3 * s.docker_timeout)
+    bound = restart.lock_bound(s.docker_timeout, s.runners)
     with state.run_lock(s.state_dir, bound,
                         lambda path: reporter.info("waiting for the watchdog's run lock %s "
                                                    "(another run holds it)" % path)):
@@ -356,19 +370,21 @@ def _refresh(stale, engine, s, pins, reporter):
         # the watchdog may have restarted a runner while we waited: look again
         for r, cfg in stale:
             try:
-                judge(r, engine.inspect(cfg.container), pins)
-            except docker.DockerError as exc:
+                judge(r, engines.of(cfg).inspect(cfg.container), pins)
+            except DockerError as exc:
                 r.status, r.reason, r.exit_status = ERROR, str(exc), EXIT_FAILURE
         stale = [(r, cfg) for r, cfg in stale if r.status == STALE]
         if not stale:
             return
-        held = _holds(stale, engine, history.history, time.time())
+        held = _holds(stale, engines, history.history, time.time())
         for r, cfg in stale:
             if r.name in held:
                 r.action, status = held[r.name]
                 r.exit_status = max(r.exit_status, status)
                 continue
-            done = restart.restart(docker.ContainerRestart(engine, cfg.container, r.started_at),
+            done = restart.restart(ContainerRestart(engines.of(cfg), cfg.container,
+                                                           r.started_at,
+                                                           cfg.stop_timeout),
                                    lambda: restart.record_restart(history, r.name),
                                    s.docker_timeout)
             r.restarted = done.restarted
@@ -378,8 +394,8 @@ def _refresh(stale, engine, s, pins, reporter):
                 continue
             before = r.reason
             try:
-                judge(r, engine.inspect(cfg.container), pins)
-            except docker.DockerError as exc:
+                judge(r, engines.of(cfg).inspect(cfg.container), pins)
+            except DockerError as exc:
                 r.status, r.reason = ERROR, "restarted, but: %s" % exc
             if r.status == FRESH:
                 r.status, r.reason = REFRESHED, before

@@ -61,10 +61,14 @@ what "wedged" means:
   runner's own lines on its stderr count (with a TTY: only those in
   logrus's own colours): job output never does.
 
-  A wedged runner is restarted (docker restart), unless:
-    * a job container runs (FORGEJO-ACTIONS-TASK-*, GITEA-ACTIONS-TASK-*):
-      skipped, exit 0.  A job container created before the runner's
-      current start is an orphan of an earlier run: reported, not blocking;
+  A wedged runner is restarted (docker restart -t STOP_TIMEOUT: SIGTERM,
+  then stop_timeout, default 10m, to drain its jobs before SIGKILL; one
+  that had to be killed is reported, exit 1), unless:
+    * a job container runs (FORGEJO-ACTIONS-TASK-*, GITEA-ACTIONS-TASK-*),
+      or a job without a container (host labels: a child process of the
+      runner's daemon, forgejo-runner or act_runner): skipped, exit 0.
+      A job container created before the runner's current start is an
+      orphan of an earlier run: reported, not blocking;
     * the server refuses the runner (unauthenticated, unregistered):
       a restart cannot help, re-register it; exit 1;
     * the failure is the forge's own error (internal: ...): a restart
@@ -78,6 +82,13 @@ what "wedged" means:
   systemctl restart; its job guard is the job containers on the host's
   Docker engine, or, without one, the log (a job start after the newest
   fetch error: "recovered").
+
+  A container runner whose log is only in the journal (log driver none
+  under a unit with SyslogIdentifier=, or the journald log driver):
+  logs = journal, journal_match = SYSLOG_IDENTIFIER=NAME (or
+  _SYSTEMD_UNIT=UNIT; default CONTAINER_NAME=<container>).  Podman:
+  DOCKER_HOST=<Podman's socket> for the docker CLI, or engine = podman
+  for the podman CLI.
 
 examples:
   forgejo-runner-watchdog --dry-run        what would it do now?  (changes nothing)
@@ -335,7 +346,7 @@ def _execute(settings, reporter):
                                   settings.dry_run)
     if settings.dry_run:
         return check(settings, reporter)
-    bound = max(10.0, 3 * settings.docker_timeout)
+    bound = restart.lock_bound(settings.docker_timeout, settings.runners)
     with state.run_lock(settings.state_dir, bound,
                         lambda path: reporter.info("waiting for another watchdog run (%s)" % path)):
         return check(settings, reporter)

@@ -3,11 +3,12 @@
 
 For a runner installed as a systemd service (backend = systemd): the
 unit's state (`systemctl show`), its log (`journalctl -o json`), and a
-restart (`systemctl restart`).  The same small surface as docker.py and
-the same rules as the docker backend: every call runs with _bg=True and _tty_out=False (sh 1.14
-would open a pty), a watch thread kills it at its deadline (a log stream:
-`timeout` seconds without output, STREAM_CAP times `timeout` in all), and
-every failure is a SystemdError (a GuardError, exit 1) with one line.
+restart (`systemctl restart`).  The same rules as the docker and podman
+CLIs (engines.py): every call runs through calls.py with _bg=True and
+_tty_out=False (sh 1.14 would open a pty), a watch thread kills it at its
+deadline (a log stream: `timeout` seconds without output, STREAM_CAP
+times `timeout` in all), and every failure is a SystemdError (a
+GuardError, exit 1) with one line.
 
 The log is the journal of the unit's CURRENT invocation only:
 
@@ -17,31 +18,29 @@ The log is the journal of the unit's CURRENT invocation only:
 Times come from the journal (__REALTIME_TIMESTAMP, microseconds, taken by
 journald when the line arrived), and a line of an earlier run carries
 another invocation id: no start-time margin, no previous-stop bound.
-JournalScan turns each entry into (time, message bytes) for
-runnerlog.LogScan.add(), which judges it with runnerlog.classify().  In
-journal JSON a MESSAGE that is not printable UTF-8 (invalid bytes, ANSI
-colour codes) is an array of byte values, and a field present twice is an
-array of values: both are handled.  stderr stays apart from the JSON
-stream (journalctl's own messages).
+journalscan.JournalScan turns each entry into (time, message bytes) for
+runnerlog.LogScan.add(), which judges it with runnerlog.classify().
+stderr stays apart from the JSON stream (journalctl's own messages).
 
 The backend (class Backend, see backends/__init__.py): systemctl show,
 then the journal of the unit's current invocation since the window's
-start; the job guard is the job containers on the host's Docker engine,
-or, without one, the log; a restart is `systemctl restart`, confirmed by
-a new invocation id.  Measured costs: bench/README.md.
+start; the job guard is the job containers on the host's Docker engine
+(or, without one, the log) and the jobs without a container, children of
+the runner's daemon in the unit's cgroup (hostjobs.py); a restart is
+`systemctl restart`, confirmed by a new invocation id.  Measured costs: bench/README.md.
 """
 
 import dataclasses
-import json
 import os
 import re
+import time
 from typing import Optional
 
 from .. import calls, jobguard, restart, runnerlog
+from ..journalscan import JournalScan
 from ..report import GuardError, why
 from ..restart import stamp
 
-MAX_ENTRY = 1024 * 1024  # a longer JSON line (one journal entry) is skipped
 
 # What `systemctl show` is asked for.  ExecMainStartTimestamp: when the
 # current run's main process started; InactiveEnterTimestamp: when the unit
@@ -58,6 +57,8 @@ PROPERTIES = (
     "InactiveEnterTimestamp",
     "StandardOutput",
     "StandardError",
+    "TimeoutStopUSec",
+    "ControlGroup",
 )
 # Where a unit's stderr reaches the journal
 JOURNAL_OUTPUTS = ("journal", "journal+console", "syslog", "syslog+console")
@@ -143,6 +144,8 @@ class UnitState:
     started_at: Optional[float]  # epoch seconds the current run's main process started
     stopped_at: Optional[float]  # epoch seconds the unit last became inactive
     std_error: str  # where its stderr goes (StandardError, inherit resolved)
+    timeout_stop: Optional[float] = None  # TimeoutStopSec (seconds); None: infinity/unknown
+    cgroup: str = ""  # ControlGroup: its processes (for jobs without a container)
 
     @property
     def running(self):
@@ -190,150 +193,31 @@ def parse_show(text, unit):
         started_at=parse_show_time(props.get("ExecMainStartTimestamp")),
         stopped_at=parse_show_time(props.get("InactiveEnterTimestamp")),
         std_error=err,
+        timeout_stop=parse_timespan(props.get("TimeoutStopUSec")),
+        cgroup=props.get("ControlGroup", ""),
     )
 
 
-# ------------------------------------------------------------ the journal, as log lines
-
-_MESSAGE_ARRAY = re.compile(rb'"MESSAGE"\s*:\s*\[')
-_NEEDLES = (b"fetch task", b" repo is ")
-
-
-def _message_bytes(value):
-    """A MESSAGE value of journal JSON -> list of bytes (one per value)."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value.encode("utf-8", "surrogateescape")]
-    if isinstance(value, list):
-        if all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in value):
-            return [bytes(value)]  # one value that is not printable UTF-8
-        out = []
-        for item in value:  # the field appears more than once
-            if isinstance(item, (str, list)):
-                out.extend(_message_bytes(item))
-            else:
-                raise ValueError("MESSAGE item %r" % (item,))
-        return out
-    raise ValueError("MESSAGE %r" % (value,))
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d|w|M|y)")
+_SPAN_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "min": 60, "h": 3600, "d": 86400,
+               "w": 7 * 86400, "M": 2629800, "y": 31557600}
 
 
-def entry_lines(line):
-    """One line of `journalctl -o json` -> (ns or None, [message bytes]).
-    ValueError when it is not a journal entry."""
-    doc = json.loads(line.decode("utf-8", "surrogateescape") if isinstance(line, bytes) else line)
-    if not isinstance(doc, dict):
-        raise ValueError("not an object")
-    stamp = doc.get("__REALTIME_TIMESTAMP")
-    ns = int(stamp) * 1000 if isinstance(stamp, str) and stamp.isdigit() else None
-    return ns, _message_bytes(doc.get("MESSAGE"))
-
-
-class JournalScan:
-    """Stream `journalctl -o json` output into a runnerlog.LogScan.
-
-        scan = runnerlog.LogScan(since)
-        journal = JournalScan(scan)
-        for chunk in pipe: journal.feed(chunk)   # split anywhere
-        evidence = journal.close()
-
-    Each entry becomes scan.add(ns, message): its time is the journal's
-    __REALTIME_TIMESTAMP, never the text.  Only entries that may matter are
-    parsed as JSON (a needle of runnerlog, or a MESSAGE given as bytes);
-    the rest are counted.  Lines that are not journal entries are counted
-    in `bad`, and an entry longer than MAX_ENTRY is skipped (also `bad`).
-
-    journald stamps every line of one read from a stream with the same
-    microsecond: 150 errors and the job start after them can share one
-    time.  Their order in the journal is what tells which came first, so
-    an entry stamped no later than the one before it in the same
-    microsecond is taken as 1 us after it (times stay within a few
-    microseconds of the journal's; a job start logged after the errors is
-    after them; the Evidence's float seconds resolve about 0.5 us).
-    """
-
-    def __init__(self, scan):
-        self.scan = scan
-        self.bad = 0
-        self.entries = 0
-        self._last = None  # ns of the previous timed entry (after _order)
-        self._ties = 0  # how many entries before it were moved on by _order
-        self._carry = b""
-        self._skipping = False
-
-    def feed(self, chunk):
-        if not chunk:
-            return
-        if not isinstance(chunk, bytes):
-            chunk = bytes(chunk)
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                self._keep(chunk[start:])
-                return
-            if not self._skipping:
-                if self._carry:
-                    self._keep(chunk[start:end])
-                    line, self._carry = self._carry, b""
-                    if not self._skipping:
-                        self._entry(line)
-                elif end - start > MAX_ENTRY:
-                    self.bad += 1
-                else:
-                    self._entry(chunk[start:end])
-            self._skipping = False  # a line ended
-            start = end + 1
-
-    def _keep(self, part):
-        if self._skipping:
-            return
-        if len(self._carry) + len(part) > MAX_ENTRY:
-            self._carry = b""
-            self._skipping = True  # until the end of this line
-            self.bad += 1
-            return
-        self._carry += part
-
-    def _entry(self, line):
-        if not line.strip():
-            return
-        self.entries += 1
-        if not any(n in line for n in _NEEDLES) and not _MESSAGE_ARRAY.search(line):
-            if not line.lstrip().startswith(b"{"):
-                self.bad += 1
-                return
-            self.scan.add(None, b"")  # an entry that cannot matter: counted only
-            return
-        try:
-            ns, messages = entry_lines(line)
-        except ValueError:
-            self.bad += 1
-            return
-        ns = self._order(ns)
-        if not messages:
-            self.scan.add(ns, b"")
-        for message in messages:
-            self.scan.add(ns, message)
-
-    def _order(self, ns):
-        """ns, or 1 us after the previous entry when journald gave it the
-        same microsecond (or it is one such tie later)."""
-        last = self._last
-        if ns is not None and last is not None and last - 1000 * self._ties <= ns <= last:
-            self._ties += 1
-            ns = last + 1000
-        else:
-            self._ties = 0
-        if ns is not None:
-            self._last = ns
-        return ns
-
-    def close(self):
-        if self._carry and not self._skipping:
-            line, self._carry = self._carry, b""
-            self._entry(line)
-        return self.scan.close()
+def parse_timespan(text):
+    """A time span as `systemctl show` prints it ("1min 30s", "10min",
+    "500ms", "infinity") -> seconds; None for infinity or what is not one."""
+    text = (text or "").strip()
+    if not text or text == "infinity":
+        return None
+    total, end = 0.0, 0
+    for match in _SPAN.finditer(text):
+        if text[end:match.start()].strip():
+            return None
+        total += float(match.group(1)) * _SPAN_UNITS[match.group(2)]
+        end = match.end()
+    if end == 0 or text[end:].strip():
+        return None
+    return total
 
 
 # ------------------------------------------------------------ calls
@@ -419,28 +303,60 @@ class Systemd(calls.Calls):
         check_unit_name(unit)
         if not re.match(r"^[0-9a-f]{32}$", invocation_id or ""):
             raise SystemdError("unit %s: no invocation id (%r)" % (unit, invocation_id))
+        return self.begin_entries(unit, ["_SYSTEMD_UNIT=" + unit,
+                                         "_SYSTEMD_INVOCATION_ID=" + invocation_id],
+                                  since, on_chunk)
+
+    def begin_entries(self, what, matches, since, on_chunk, last=False):
+        """Stream the journal entries that `matches` (FIELD=VALUE words,
+        journalctl's matches: one field given twice is either value) pick,
+        from `since` (or only the newest one: last=True), as JSON lines.
+        `what` names them in messages."""
         args = ["--no-pager", "--all", "--output=json", "--output-fields=MESSAGE"]
+        if last:
+            args += ["--quiet", "--lines=1"]
         if since is not None:
             args.append("--since=@%.6f" % (int(max(0.0, since) * 1e6) / 1e6))
-        args += ["_SYSTEMD_UNIT=" + unit, "_SYSTEMD_INVOCATION_ID=" + invocation_id]
-        return self._start("journalctl", "log of", unit, args, self.timeout, on_chunk=on_chunk)
+        args += list(matches)
+        return self._start("journalctl", "log of", what, args, self.timeout, on_chunk=on_chunk)
 
     def journal(self, unit, invocation_id, since, on_chunk):
         return self.begin_journal(unit, invocation_id, since, on_chunk).result()
 
-    def restart(self, unit):
+    def any_entry(self, what, matches):
+        """Does the journal hold any entry these matches pick?"""
+        seen = []
+        self.begin_entries(what, matches, None, seen.append, last=True).result()
+        return any(chunk.strip() for chunk in seen)
+
+    def restart(self, unit, stop_timeout):
+        """systemctl restart: systemd sends SIGTERM and waits the unit's own
+        TimeoutStopSec before SIGKILL; the call may take `stop_timeout`
+        (the longer of that and the runner's stop_timeout) and its own
+        timeout more."""
         check_unit_name(unit)
-        self._start("systemctl", "restart", unit, ["restart", "--", unit], self.timeout).result()
-
-
-def scan_journal(data, since):
-    """Evidence of a whole `journalctl -o json` text held in memory (tests)."""
-    journal = JournalScan(runnerlog.LogScan(since, source="journal"))
-    journal.feed(data)
-    return journal.close()
+        self._start("systemctl", "restart", unit, ["restart", "--", unit],
+                    self.timeout + stop_timeout).result()
 
 
 # ------------------------------------------------------------ the backend
+
+
+def read_evidence(c, read, reporter):
+    """c.evidence from the journal: read(since, feed) streams the entries
+    (from one second before c.since: the scanner draws the exact line)
+    through JournalScan into runnerlog.LogScan.  -> the JournalScan."""
+    from .. import decide
+
+    journal = JournalScan(runnerlog.LogScan(c.since, source="journal",
+                                            model=decide.poll_model(c.cfg)))
+    read(c.since - 1.0, journal.feed)
+    c.evidence = journal.close()
+    if journal.bad:
+        reporter.warning("%s: %d journal entries unreadable, ignored" % (c.name, journal.bad))
+    reporter.debug("%s: %d journal entries, %d fetch errors since %s"
+                   % (c.name, c.evidence.lines, c.evidence.errors, stamp(c.since)))
+    return journal
 
 
 class UnitRestart:
@@ -449,13 +365,25 @@ class UnitRestart:
 
     NOT_DONE = (ManagerUnreachable, UnitMissing)
 
-    def __init__(self, manager, unit, old_invocation_id):
+    def __init__(self, manager, unit, old_invocation_id, stop_timeout, timeout_stop):
         self.manager = manager
         self.unit = unit
         self.old_invocation_id = old_invocation_id
+        self.stop_timeout = stop_timeout  # the runner's: how long the call may wait
+        self.timeout_stop = timeout_stop  # the unit's TimeoutStopSec (None: infinity)
+        self.began = None
 
     def begin(self):
-        self.manager.restart(self.unit)
+        self.began = time.time()
+        self.manager.restart(self.unit, max(self.stop_timeout, self.timeout_stop or 0.0))
+
+    def killed(self, unit):
+        """The unit's TimeoutStopSec governs: a run that became inactive
+        that long or more after the restart began was killed."""
+        if self.timeout_stop is None:
+            return None
+        return restart.killed_message(self.unit, self.began, unit.stopped_at, self.timeout_stop,
+                                      "TimeoutStopSec=")
 
     def look(self):
         return self.manager.show(self.unit)
@@ -519,38 +447,44 @@ class Backend:
                    "use StandardError=journal" % (unit.name, unit.std_error or "nowhere"))
             return
         c.since = decide.window_start(now, c.cfg.window, unit.started_at, None, margin=0.0)
-        journal = JournalScan(runnerlog.LogScan(c.since, source="journal",
-                                                model=decide.poll_model(c.cfg)))
         reporter.debug("%s: unit %s, %s, invocation %s, started %s, last stopped %s, "
                        "counting from %s" % (c.name, unit.name, unit.status, unit.invocation_id,
                                              stamp(unit.started_at), stamp(unit.stopped_at),
                                              stamp(c.since)))
-        # from one second before the window: the scanner draws the exact line
-        self.manager.journal(unit.name, unit.invocation_id, c.since - 1.0, journal.feed)
-        c.evidence = journal.close()
-        if journal.bad:
-            reporter.warning("%s: %d journal entries unreadable, ignored" % (c.name, journal.bad))
-        reporter.debug("%s: %d journal entries, %d fetch errors since %s"
-                       % (c.name, c.evidence.lines, c.evidence.errors, stamp(c.since)))
+        read_evidence(c, lambda since, feed: self.manager.journal(
+            unit.name, unit.invocation_id, since, feed), reporter)
 
     def guard_jobs(self, checks, claims, reporter):
         """The job containers on the host's Docker engine; without an
         engine, the log (a job start after the newest fetch error already
         makes the runner "recovered", so a wedged runner runs none)."""
-        from . import docker
+        from .. import engines as cli, proctree
 
-        engine = docker.Docker(self.timeout)
+        engines = cli.Engines(self.timeout)
         try:
-            jobguard.guard(checks, engine, claims, reporter, no_engine=docker.EngineUnreachable)
+            for engine, group in engines.groups(checks):
+                jobguard.guard(group, engine, claims, reporter,
+                               no_engine=cli.EngineUnreachable)
         finally:
-            engine.close()
+            engines.close()
+        # jobs without a container: live children of the daemon in the unit's cgroup
+        jobguard.guard_host(checks, lambda c: proctree.cgroup(c.state.cgroup) if c.state.cgroup
+                            else [], reporter)
 
     def restart(self, c, record, timeout, reporter):
         """systemctl restart, record it, confirm the unit is active with a
         new invocation id."""
+        unit = c.state
+        if unit.timeout_stop is not None and unit.timeout_stop < c.cfg.stop_timeout:
+            reporter.warning("%s: unit %s stops with TimeoutStopSec=%gs, shorter than the "
+                             "runner's stop_timeout (%gs): systemd kills it sooner (set "
+                             "TimeoutStopSec= in a drop-in)" % (c.name, unit.name,
+                                                                unit.timeout_stop,
+                                                                c.cfg.stop_timeout))
         try:
-            done = restart.restart(UnitRestart(self.manager, c.state.name,
-                                               c.state.invocation_id), record, timeout)
+            done = restart.restart(UnitRestart(self.manager, unit.name, unit.invocation_id,
+                                               c.cfg.stop_timeout, unit.timeout_stop),
+                                   record, timeout)
         finally:
             self.manager.close()
         c.restarted_by(done)
