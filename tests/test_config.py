@@ -561,3 +561,43 @@ def test_stop_timeout_bounds(tmp_path):
     _, message = load_error(tmp_path, "[watchdog]\nstop_timeout = 2h\n")
     assert message.endswith(":2: [watchdog] stop_timeout: must be at most 1h: '2h'")
     assert config.load(write(tmp_path / "ok.conf", "[watchdog]\nstop_timeout = 0\n")).watchdog.runners[0].stop_timeout == 0.0
+
+
+def test_with_candidate_places_a_drop_in_not_yet_in_place():
+    files = ["/e/g.conf", "/e/g.conf.d/10-a.conf", "/e/g.conf.d/30-c.conf"]
+    assert config.with_candidate(files, "/e/g.conf", "/tmp/new") == files + ["/tmp/new"]
+    assert config.with_candidate(files, "/e/g.conf", "/tmp/new", "20-b.conf") == [
+        "/e/g.conf", "/e/g.conf.d/10-a.conf", "/tmp/new", "/e/g.conf.d/30-c.conf"]
+    assert config.with_candidate(files, "/e/g.conf", "/tmp/new", "30-c.conf") == [
+        "/e/g.conf", "/e/g.conf.d/10-a.conf", "/tmp/new"]
+    assert config.with_candidate(["/e/g.conf"], "/e/g.conf", "/tmp/new", "0.conf") == [
+        "/e/g.conf", "/tmp/new"]
+    for bad in ("x", "a/b.conf", ".conf", "x.conf.bak"):
+        with pytest.raises(UsageError) as info:
+            config.with_candidate(files, "/e/g.conf", "/tmp/new", bad)
+        assert str(info.value) == "--check-config-as: not a drop-in file name (NAME.conf): %r" % bad
+
+
+def test_load_with_a_candidate(tmp_path):
+    main = write(tmp_path / "g.conf", "[watchdog]\nthreshold = 5\n")
+    later = write(tmp_path / "g.conf.d" / "50-late.conf", "[watchdog]\nthreshold = 7\n")
+    cand = write(tmp_path / "cand.conf", "[watchdog]\nthreshold = 6\n")
+    assert config.load(main, cand).watchdog.runners[0].threshold == 6  # read last
+    cfg = config.load(main, cand, "10-early.conf")  # read before 50-late
+    assert cfg.watchdog.runners[0].threshold == 7 and cfg.files == (main, cand, later)
+    with pytest.raises(ConfigError) as info:
+        config.load(main, str(tmp_path / "nope.conf"))
+    assert str(info.value) == "%s: no such configuration file" % (tmp_path / "nope.conf")
+    with pytest.raises(ConfigError) as info:
+        config.load(main, str(tmp_path))  # a directory is no file
+    assert str(info.value) == "%s: no such configuration file" % tmp_path
+
+
+def test_journal_matches():
+    assert config.parse_matches("SYSLOG_IDENTIFIER=forgejo-runner _SYSTEMD_UNIT=a.service") == (
+        "SYSLOG_IDENTIFIER=forgejo-runner", "_SYSTEMD_UNIT=a.service")
+    assert config.parse_matches("") == ()
+    with pytest.raises(ValueError) as info:
+        config.parse_matches("A=1 b=2")
+    assert str(info.value) == ("not a journal match FIELD=VALUE (e.g. SYSLOG_IDENTIFIER=forgejo-runner): "
+                               "'b=2'")
