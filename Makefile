@@ -1,11 +1,14 @@
 # forgejo-runner-guard: build, install, test.
 #
-#   make install   build the .deb (installing build deps) and apt-get install it
-#   make check     every test: unit, real Docker engine, .deb, real systemd
-#   make check-fleet  the Ansible role under Molecule on a systemd container
-#   make demo      the whole story against a simulated runner, in under a minute
-#   make bench     print the benchmark figures
-#   make fixtures  regenerate tests/fixtures/logrus/ (the runners' real log bytes; needs Go)
+#:  make install   build the native .deb (installing build deps) and apt-get install it
+#:                 (reinstalled even when its version is the one installed)
+#:  make check     every test: unit, real Docker engine, .deb, real systemd
+#:  make check-fleet  the Ansible role under Molecule on a systemd container
+#:  make demo      the whole story against a simulated runner, in under a minute
+#:  make bench     print the benchmark figures
+#:  make deb       build both packages into out/ (native and stdeb; tools/build-deb)
+#:  make mutation  mutation testing of the pure modules (tools/mutation; slow)
+#:  make fixtures  regenerate tests/fixtures/logrus/ (the runners' real log bytes; needs Go)
 #
 # Runs as root on Debian 12.  Everything the tests need is installed here.
 
@@ -34,10 +37,11 @@ TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-containe
 FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-go-isatty-dev \
 	golang-golang-x-sys-dev
 
-.PHONY: help deps build-deps venvs check check-fleet test-unit test-sh1 test-py39 deb install demo bench fixtures clean
+.PHONY: help deps build-deps venvs check check-fleet test-unit test-sh1 test-py39 deb install demo \
+	bench mutation fixtures clean
 
 help:
-	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+	@sed -n 's/^#:  //p' $(firstword $(MAKEFILE_LIST))
 
 # Install the Debian packages in $(1) that are missing (apt-get update only if needed).
 define apt_install
@@ -103,44 +107,29 @@ FLEET_ARGS ?=
 check-fleet: deps
 	$(SYSPY) tests/fleet.py $(FLEET_ARGS)
 
-# Both packages, each built from a clean copy of the tree (the tracked files
-# and the new ones .gitignore does not exclude), so the tree stays as it is:
-#   $(OUT)/forgejo-runner-guard_$(VERSION)_all.deb   the native package (of record),
-#                                    with its .dsc, .tar.xz, .changes; linted
-#   $(OUT)/stdeb/                    the same files built by stdeb from the sdist
-# Build logs: $(OUT)/build.log, $(OUT)/stdeb/build.log.
+# Both packages (see tools/build-deb for what lands where); make install
+# builds the native one only.
 deb: build-deps
-	rm -rf $(OUT) && mkdir -p $(OUT)/stdeb
-	@out=$(abspath $(OUT)); tmp=$$(mktemp -d /tmp/frg-deb.XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
-	copy() { mkdir -p "$$1"; \
-		if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
-			git ls-files -z --cached --others --exclude-standard \
-				| tar --null -T - --ignore-failed-read -cf - 2>/dev/null; \
-		else tar --exclude=./.git --exclude='./.venv*' --exclude=./$(OUT) -cf - .; fi \
-		| tar -xf - -C "$$1"; }; \
-	built() { "$$@" || { tail -n 40 "$$log" >&2; echo "failed; whole log: $$log" >&2; exit 1; }; }; \
-	echo "== native: dpkg-buildpackage -us -uc (log: $(OUT)/build.log)"; \
-	src=$$tmp/forgejo-runner-guard-$(VERSION); copy "$$src"; log=$$out/build.log; \
-	built sh -c 'cd "$$1" && env -u PYTHONPATH dpkg-buildpackage -us -uc >"$$2" 2>&1' - "$$src" "$$log"; \
-	mv "$$tmp"/forgejo-runner-guard_$(VERSION)[_.]* "$$out"/; \
-	echo "== stdeb: $(SYSPY) setup.py --command-packages=stdeb.command bdist_deb (log: $(OUT)/stdeb/build.log)"; \
-	src=$$tmp/stdeb/forgejo-runner-guard-$(VERSION); copy "$$src"; log=$$out/stdeb/build.log; \
-	built sh -c 'cd "$$1" && env -u PYTHONPATH $(SYSPY) setup.py --command-packages=stdeb.command bdist_deb >"$$2" 2>&1' - "$$src" "$$log"; \
-	find "$$src/deb_dist" -maxdepth 1 -type f -exec mv {} "$$out/stdeb/" \;
-	lintian -I --pedantic --fail-on error,warning $(OUT)/forgejo-runner-guard_$(VERSION)_*.changes
-	@ls -l $(OUT)/*.deb $(OUT)/stdeb/*.deb
+	tools/build-deb $(OUT)
 
 # Dependencies (python3-sh) come from the archive; fetch the package lists
-# first if apt has none that can provide them.
-install: deb
+# first if apt has none that can provide them.  --reinstall: a rebuilt
+# package of the same version replaces the installed one, so
+# `git pull && make install` installs the code that was pulled.
+install: build-deps
+	tools/build-deb --native-only $(OUT)
 	deb=$(abspath $(OUT))/forgejo-runner-guard_$(VERSION)_all.deb; \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$$deb" || { \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$$deb"; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall "$$deb" || { \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall "$$deb"; }
 
 demo: deps
 	demo/demo.sh
 
 # Figures, not pass/fail: every bench/bench_*.py on sh 2.x, then on sh 1.14.
+# Not part of make check: mutmut in its own venv ($(VENV)/mutmut), tens of minutes.
+mutation:
+	VENV=$(abspath $(VENV)) OUT=$(abspath $(OUT)) tools/mutation
+
 bench: deps $(VENV)/sh2/.stamp $(VENV)/sh1/.stamp
 	@for v in sh2 sh1; do for b in bench/bench_*.py; do \
 		echo "== $$b ($$($(VENV)/$$v/bin/python -c 'import sh; print("sh", sh.__version__)'))"; \

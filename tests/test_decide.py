@@ -54,7 +54,7 @@ def evidence(errors=40, newest_age=2.0, detail="unavailable: unexpected EOF", jo
     ],
 )
 def test_window_start(started, finished, expected):
-    assert window_start(NOW, 300.0, started, finished) == pytest.approx(expected)
+    assert window_start(NOW, 300.0, started, finished) == expected  # exactly: an epoch is never compared approximately
 
 
 def test_window_start_margin():
@@ -415,3 +415,84 @@ def test_fixture_log_to_decision(name):
     # a minute after the burst ended: recovered, not wedged
     assert decide(scan(data, t0), t0 + 148 + 61, CFG, [], []).kind == "recovered"
     assert decide(scan(data, t0), t0 + 148 + 59, CFG, [], []).kind == "wedged"
+
+
+# ------------------------------------------------------------ edges the mutation run found untested
+
+
+def test_a_job_created_exactly_at_start_minus_margin_blocks():
+    edge = JobContainer("FORGEJO-ACTIONS-TASK-1_W_J", START - 2.0, 1)
+    assert blocking_jobs("a", [edge], START, {}) == ([edge], [])
+    just_before = JobContainer("FORGEJO-ACTIONS-TASK-1_W_J", START - 2.0 - 1e-6, 1)
+    assert blocking_jobs("a", [just_before], START, {}) == ([], [just_before])
+
+
+def test_restarts_last_hour_counts_strictly_less_than_an_hour_ago():
+    exactly = decide(evidence(), NOW, CFG, [], [NOW - 3600.0, NOW - 700.0])
+    assert (exactly.restarts_last_hour, exactly.last_restart_age) == (1, 700.0)
+    inside = decide(evidence(), NOW, CFG, [], [NOW - 3599.0, NOW - 700.0])
+    assert inside.restarts_last_hour == 2
+    # a restart up to 60 s ahead (clock set back) counts; further ahead does not
+    ahead = decide(evidence(), NOW, CFG, [], [NOW + 60.0, NOW + 61.0])
+    assert (ahead.restarts_last_hour, ahead.last_restart_age) == (1, -60.0)
+    error = decide(None, NOW, CFG, history=[NOW - 10.0], logs_ok=False)
+    assert (error.kind, error.restarts_last_hour, error.last_restart_age) == ("error", 1, 10.0)
+
+
+def test_cooldown_zero_with_a_restart_stamped_in_the_future():
+    # up to 60 s ahead is "just now" (age 0), not a negative age that a
+    # zero cooldown would still refuse
+    assert budget_check([NOW + 30], NOW, 0.0, 3) is None
+    assert budget_check([NOW + 30], NOW, 0.0, 3, slack=0.0) is None
+    assert budget_check([NOW + 30], NOW, 1.0, 3, slack=0.0) == (
+        "cooldown: last restart 0s ago (cooldown 1s)")
+    assert budget_check([NOW + 61], NOW, 600.0, 1) is None
+    assert budget_check([NOW + 60], NOW, 600.0, 1, slack=0.0).startswith("cooldown")
+
+
+def test_the_cooldown_edge_with_slack():
+    # refused while ago < cooldown - slack: 570 s is allowed, 569.999 is not
+    assert budget_check([NOW - 570.0], NOW, 600.0, 3) is None
+    assert budget_check([NOW - 569.5], NOW, 600.0, 3) == (
+        "cooldown: last restart 9m30s ago (cooldown 10m)")
+
+
+def test_a_wedged_runner_with_the_budget_spent_and_a_job_running_is_skipped_job():
+    spent = [NOW - 50 * MIN, NOW - 35 * MIN, NOW - 20 * MIN]
+    job = JobContainer("FORGEJO-ACTIONS-TASK-9_W_J", NOW - 30, 9)
+    decision = decide(evidence(), NOW, CFG, [job], spent)
+    assert (decision.kind, decision.restart, exit_status(decision)) == ("skipped-job", False, 0)
+    assert decision.restarts_last_hour == 3
+
+
+def test_the_decision_edges():
+    # exactly threshold errors, newest exactly recent - 1 s old: wedged
+    assert decide(evidence(errors=40, newest_age=59.0), NOW, CFG, [], []).kind == "wedged"
+    # newest exactly `recent` old: over
+    assert decide(evidence(newest_age=60.0), NOW, CFG, [], []).kind == "recovered"
+    # a job started at the very time of the newest error does not end the burst
+    assert decide(evidence(newest_age=2.0, job_age=2.0), NOW, CFG, [], []).kind == "wedged"
+    assert decide(evidence(newest_age=2.0, job_age=1.0), NOW, CFG, [], []).kind == "recovered"
+
+
+def test_every_reason_and_the_base_fields_exactly():
+    orphans = ["FORGEJO-ACTIONS-TASK-3_x"]  # names are taken as they are
+    error = decide(None, NOW, CFG, history=[NOW - 10.0], logs_ok=False, orphans=orphans)
+    healthy = decide(evidence(errors=3), NOW, CFG, [], [], orphans=orphans)
+    over = decide(evidence(newest_age=90.0), NOW, CFG, [], [], orphans=orphans)
+    refused_ = decide(evidence(detail="unauthenticated"), NOW, CFG, [], [], orphans=orphans)
+    assert [(d.kind, d.reason) for d in (error, healthy, over, refused_)] == [
+        ("error", "cannot read the logs"), ("healthy", "below threshold"),
+        ("recovered", "burst over (recent 1m)"),
+        ("refused", "refused by the server: re-register the runner")]
+    for d in (error, healthy, over, refused_):
+        assert (d.threshold, d.window, d.orphans, d.job_running) == (40, 300.0, tuple(orphans), False)
+
+
+def test_prefixes_and_a_leading_slash():
+    assert parse_job_container("/X-12_y", ["X-"]) == JobContainer("X-12_y", 0.0, 12)
+    assert parse_job_container("XX-1", ["X-"]) is None
+
+
+def test_human_hours_without_minutes():
+    assert [human(s) for s in (3630, 7199, 7200)] == ["1h", "1h59m", "2h"]

@@ -5,6 +5,7 @@ import ipaddress
 import os
 import shutil
 import subprocess
+import zlib
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -377,7 +378,7 @@ def test_only_candidate_lines_are_parsed():
 @pytest.mark.parametrize("name,why", [
     ("", "empty"),
     ("a..b", "empty label"),
-    ("forge.azrak.io.", "empty label"),
+    ("forge.azrak.io.", "a trailing dot is not allowed (write 'forge.azrak.io')"),
     (".forge", "empty label"),
     ("x" * 64 + ".io", "label longer than 63"),
     (".".join(["a" * 63] * 4) + ".ab", "longer than 253"),
@@ -404,28 +405,419 @@ def test_good_names(name):
 
 
 @pytest.mark.parametrize("address", ["10.1.0.256", "10.1.0", "", "   ", "10.1.0.10/24",
-                                     "forge.azrak.io", "2001:db8:::1", "1.2.3.4.5"])
+                                     "forge.azrak.io", "2001:db8:::1", "1.2.3.4.5",
+                                     "fe80::1%eth0", "fe80::1%"])
 def test_bad_addresses(address):
     with pytest.raises(UsageError) as info:
         hf.validate_address(address)
     assert repr(address) in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_zone_index_is_refused_naming_it():
+    with pytest.raises(UsageError, match=r"'fe80::1%eth0': the resolver ignores a hosts line "
+                       r"with a zone index \(%eth0\)"):
+        hf.plan(b"", [("forge.azrak.io", "fe80::1%eth0")])
+
+
 @pytest.mark.parametrize("address,canonical", [("10.1.0.10", "10.1.0.10"),
-                                               ("2001:DB8:0::10", "2001:db8::10"), ("::1", "::1")])
+                                               ("2001:DB8:0::10", "2001:db8::10"), ("::1", "::1"),
+                                               ("::ffff:a01:a", "::ffff:10.1.0.10"),
+                                               ("::FFFF:10.1.0.10", "::ffff:10.1.0.10")])
 def test_good_addresses(address, canonical):
     assert hf.validate_address(address) == canonical
+
+
+def test_an_ipv4_mapped_pin_is_written_and_reported_as_an_admin_would():
+    plan = hf.plan(b"", [("forge.azrak.io", "::ffff:a01:a")])
+    assert plan.text == b"::ffff:10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+    assert hf.plan(plan.text, [("forge.azrak.io", "::ffff:10.1.0.10")]).owned == [
+        ("forge.azrak.io", "::ffff:10.1.0.10", 1)]
+    # an owned line readdressed to a mapped address, and one left unwanted
+    old = b"2001:db8::1\tforge.azrak.io # forgejo-runner-guard pin\n" \
+          b"::ffff:a01:b\tother.io # forgejo-runner-guard pin\n"
+    plan = hf.plan(old, [("forge.azrak.io", "::ffff:a01:a")])
+    assert plan.text.splitlines()[0] == b"::ffff:10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin"
+    assert plan.outcomes[-1] == hf.Outcome("other.io", "::ffff:10.1.0.11", hf.UNWANTED, line=2)
+
+
+def test_an_admin_line_with_a_zone_index_maps_nothing():
+    """glibc ignores it: it is not switched off, and the pin is added."""
+    old = b"fe80::1%eth0 forge.azrak.io\n"
+    plan = hf.plan(old, [("forge.azrak.io", "fe80::1")])
+    assert plan.text == old + b"fe80::1\tforge.azrak.io # forgejo-runner-guard pin\n"
+    assert [o.outcome for o in plan.outcomes] == [hf.ADDED]
+
+
+@pytest.mark.parametrize("pin,message", [
+    (("10.1.0.10", "forge.azrak.io"), "bad address 'forge.azrak.io': not an IPv4 or IPv6 address "
+     "(name and address swapped? '10.1.0.10' is an address, expected NAME then ADDRESS)"),
+    (("1.2.3", "forge.azrak.io"), "bad address 'forge.azrak.io': not an IPv4 or IPv6 address"),
+    (("forge.azrak.io", "10.1.0.256"), "bad address '10.1.0.256': not an IPv4 or IPv6 address"),
+    (("FORGE.AZRAK.IO.", "10.1.0.10"), "bad host name 'FORGE.AZRAK.IO.': a trailing dot is not "
+     "allowed (write 'FORGE.AZRAK.IO')"),
+])
+def test_pin_messages_say_what_is_wrong(pin, message):
+    with pytest.raises(UsageError) as info:
+        hf.validate_pin(*pin)
+    assert str(info.value) == message
 
 
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(hosts_file(), pin_set(), st.integers(1, 40))
 def test_chunked_search_finds_names_across_chunk_boundaries(data, pins, chunk):
-    expected = hf.plan(data, pins).text
+    expected = hf.plan(data, pins)
     saved = hf._CHUNK
     hf._CHUNK = chunk
     try:
-        assert hf.plan(data, pins).text == expected
-        assert hf.plan(expected, pins).text is expected
+        got = hf.plan(data, pins)  # the same lines found, with the same line numbers
+        assert (got.text, got.outcomes, got.owned, got.warnings) == (
+            expected.text, expected.outcomes, expected.owned, expected.warnings)
+        assert hf.plan(expected.text, pins).text is expected.text
     finally:
         hf._CHUNK = saved
+
+
+CHUNKED = (b"127.0.0.1 localhost\n"
+           b"203.0.113.5 www FORGE.azrak.io\n"
+           b"\n\n# comment forge.azrak.io\n"
+           b"10.1.0.9\tother.io # forgejo-runner-guard pin\n"
+           b"forge.azrak.io\n"
+           b"198.51.100.7 forge.azrak.io\n"
+           b"192.0.2.1 other.io")
+
+
+def test_every_chunk_size_finds_the_same_lines_and_numbers(monkeypatch):
+    """Every chunk size from 1 byte to past the file: needles at a chunk's
+    first byte, straddling a boundary, newlines counted across overlaps."""
+    pins = [("forge.azrak.io", "10.1.0.10"), ("other.io", "10.1.0.11")]
+    expected = hf.plan(CHUNKED, pins)
+    assert expected.outcomes[0].switched_off == [2, 8]
+    assert [(o.name, o.outcome, o.line, o.switched_off) for o in expected.outcomes] == [
+        ("forge.azrak.io", hf.ADDED, None, [2, 8]), ("other.io", hf.REPLACED, 6, [9])]
+    # other.io's line is found by the marker alone (the longest needle)
+    alone = hf.plan(CHUNKED, pins[:1])
+    assert alone.outcomes[-1] == hf.Outcome("other.io", "10.1.0.9", hf.UNWANTED, line=6)
+    for chunk in range(1, len(CHUNKED) + 2):
+        monkeypatch.setattr(hf, "_CHUNK", chunk)
+        for want, plan in ((pins, expected), (pins[:1], alone)):
+            got = hf.plan(CHUNKED, want)
+            assert (got.text, got.outcomes, got.owned) == (plan.text, plan.outcomes, plan.owned), chunk
+
+
+# ------------------------------------------------------------ edges the mutation run found untested
+
+
+def test_a_keep_line_moved_away_from_its_record_is_not_claimed():
+    """An admin's line between a keep line and its record: the record is
+    left as it is with a warning, by --unpin and --unpin-all alike; the
+    keep line stays (what it maps stays mapped) and the admin's line too."""
+    pinned = hf.plan(b"127.0.0.1 localhost\n203.0.113.5 www forge.azrak.io\n", PIN).text
+    head, pin, keep, record = pinned.splitlines(True)
+    assert keep == b"203.0.113.5\twww # forgejo-runner-guard keep\n"
+    edited = head + pin + keep + b"192.0.2.7 admin-line\n" + record
+    expected = head + keep + b"192.0.2.7 admin-line\n" + record
+    warning = "line 5: changed since the tool switched it off; left as it is (restore it by hand)"
+    for plan in (hf.plan(edited, unpin_all=True), hf.plan(edited, unpins=["forge.azrak.io"])):
+        assert plan.text == expected
+        assert plan.warnings == [warning]
+        assert [(o.outcome, o.removed, o.restored) for o in plan.outcomes] == [
+            (hf.UNPINNED, [2], [])]
+    # adjacent again: the record and its keep line are the tool's once more
+    again = hf.plan(head + pin + keep + record, unpin_all=True)
+    assert again.text == b"127.0.0.1 localhost\n203.0.113.5 www forge.azrak.io\n"
+
+
+def test_crlf_keep_lines_and_replaced_pin_lines_keep_crlf():
+    old = (b"127.0.0.1 localhost\r\n203.0.113.5 www forge.azrak.io\r\n"
+           b"10.1.0.9\tother.io # forgejo-runner-guard pin\r\n")
+    plan = hf.plan(old, [("forge.azrak.io", "10.1.0.10"), ("other.io", "10.1.0.11")])
+    assert plan.text == (
+        b"127.0.0.1 localhost\r\n"
+        b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\r\n"
+        b"203.0.113.5\twww # forgejo-runner-guard keep\r\n"
+        b"#forgejo-runner-guard off forge.azrak.io %s: 203.0.113.5 www forge.azrak.io\r\n"
+        b"10.1.0.11\tother.io # forgejo-runner-guard pin\r\n"
+        % b"%08x" % zlib.crc32(b"203.0.113.5 www forge.azrak.io\r"))
+    assert [o.outcome for o in plan.outcomes] == [hf.ADDED, hf.REPLACED]
+    assert hf.plan(plan.text, unpin_all=True).text == old.replace(
+        b"10.1.0.9\tother.io # forgejo-runner-guard pin\r\n", b"")
+    # a last line without newline keeps its missing newline, the pin goes before it
+    plan = hf.plan(b"127.0.0.1 localhost\r\n10.1.0.9\tother.io # forgejo-runner-guard pin\r",
+                   [("other.io", "10.1.0.11"), ("forge.azrak.io", "10.1.0.10")])
+    assert plan.text == (b"127.0.0.1 localhost\r\n10.1.0.10\tforge.azrak.io "
+                         b"# forgejo-runner-guard pin\r\n"
+                         b"10.1.0.11\tother.io # forgejo-runner-guard pin\r")
+
+
+def _crc(orig):
+    return b"%08x" % zlib.crc32(orig)
+
+
+TOOL_LINES = (
+    b"127.0.0.1 localhost\n"
+    b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+    b"2001:db8::10\tforge.azrak.io # forgejo-runner-guard pin\n"
+    b"10.1.0.11\tother.io # forgejo-runner-guard pin\n"
+    b"203.0.113.5\twww # forgejo-runner-guard keep\n"
+    b"#forgejo-runner-guard off forge.azrak.io,other.io " + _crc(b"203.0.113.5 www forge.azrak.io other.io")
+    + b": 203.0.113.5 www forge.azrak.io other.io\n"
+    b"bogus forge.azrak.io # forgejo-runner-guard pin\n"
+    b"192.0.2.1\tstray # forgejo-runner-guard keep\n"
+    b"#forgejo-runner-guard off x.io 00000000: 198.51.100.1 x.io\n"
+    b"#forgejo-runner-guard off f\xc3\xb6.io " + _crc(b"192.0.2.9 f\xc3\xb6.io") + b": 192.0.2.9 f\xc3\xb6.io\n"
+    b"192.0.2.2\tlast # forgejo-runner-guard keep\n")
+
+
+def test_unpin_all_exactly():
+    """Every pin line goes (two addresses of one name, another name), every
+    record the tool can vouch for is restored (one switched off for two
+    names, one whose name is not ASCII), a stray pin-tagged line and a
+    keep line with no record after it go; a record changed since (wrong
+    CRC) stays with the keep line before it, and a warning."""
+    plan = hf.plan(TOOL_LINES, unpin_all=True)
+    assert plan.text == (b"127.0.0.1 localhost\n"
+                         b"203.0.113.5 www forge.azrak.io other.io\n"
+                         b"192.0.2.1\tstray # forgejo-runner-guard keep\n"
+                         b"#forgejo-runner-guard off x.io 00000000: 198.51.100.1 x.io\n"
+                         b"192.0.2.9 f\xc3\xb6.io\n")
+    assert plan.warnings == ["line 9: changed since the tool switched it off; left as it is "
+                             "(restore it by hand)"]
+    assert plan.outcomes == [
+        hf.Outcome("forge.azrak.io", None, hf.UNPINNED, removed=[2, 3], restored=[6]),
+        hf.Outcome("other.io", None, hf.UNPINNED, removed=[4], restored=[6]),
+        hf.Outcome("f\ufffd\ufffd.io", None, hf.UNPINNED, restored=[10]),
+    ]
+    assert plan.owned == [("forge.azrak.io", "10.1.0.10", 2), ("forge.azrak.io", "2001:db8::10", 3),
+                          ("other.io", "10.1.0.11", 4)]
+
+
+def test_unpin_of_one_name_exactly():
+    plan = hf.plan(TOOL_LINES, unpins=["OTHER.io"])
+    lines = TOOL_LINES.splitlines(True)
+    orig = b"203.0.113.5 www forge.azrak.io other.io"
+    assert plan.text == b"".join(
+        lines[:3] + [b"203.0.113.5\twww other.io # forgejo-runner-guard keep\n",
+                     b"#forgejo-runner-guard off forge.azrak.io " + _crc(orig) + b": " + orig + b"\n"]
+        + lines[6:])
+    assert plan.outcomes == [hf.Outcome("OTHER.io", None, hf.UNPINNED, removed=[4], restored=[6])]
+    assert plan.warnings == []
+    # x.io's record was changed since: a warning, and it stays
+    plan = hf.plan(TOOL_LINES, unpins=["x.io"])
+    assert plan.text == TOOL_LINES and not plan.changed
+    assert plan.outcomes == [hf.Outcome("x.io", None, hf.NOT_PINNED)]
+    assert plan.warnings == ["line 9: changed since the tool switched it off; left as it is "
+                             "(restore it by hand)"]
+    plan = hf.plan(TOOL_LINES, unpins=["nothing.io"])
+    assert plan.outcomes == [hf.Outcome("nothing.io", None, hf.NOT_PINNED)] and not plan.changed
+
+
+def test_a_line_with_two_comments_is_split_at_the_first_hash():
+    old = b"203.0.113.5 www forge.azrak.io # admin # note\n"
+    plan = hf.plan(old, PIN)
+    orig = old[:-1]
+    assert plan.text == (b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         b"203.0.113.5\twww # forgejo-runner-guard keep\n"
+                         b"#forgejo-runner-guard off forge.azrak.io " + _crc(orig) + b": " + orig
+                         + b"\n")
+    assert hf.plan(plan.text, unpin_all=True).text == old
+
+
+def test_a_new_pin_never_goes_between_a_keep_line_and_its_record_on_the_last_line():
+    """The record is the last line, without newline: a new pin line goes
+    before its keep line (found by the PURGE_SED property test)."""
+    first = hf.plan(b"203.0.113.5 forge.azrak.io a.example", PIN).text
+    second = hf.plan(first, PIN + [("b-1.example", "10.1.0.10")])
+    head, keep, record = first.split(b"\n")
+    assert second.text == (head + b"\n10.1.0.10\tb-1.example # forgejo-runner-guard pin\n" + keep
+                           + b"\n" + record)
+    assert hf.plan(second.text, unpin_all=True).text == b"203.0.113.5 forge.azrak.io a.example"
+
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: hf.validate_name(""), "bad host name '': empty"),
+    (lambda: hf.validate_name(None), "bad host name None: empty"),
+    (lambda: hf.validate_name("a" * 254), "bad host name '%s': longer than 253 characters" % ("a" * 254)),
+    (lambda: hf.validate_name("a..b"), "bad host name 'a..b': empty label"),
+    (lambda: hf.validate_name("."), "bad host name '.': empty label"),
+    (lambda: hf.validate_name("x.%s.y" % ("b" * 64)),
+     "bad host name 'x.%s.y': label longer than 63 characters" % ("b" * 64)),
+    (lambda: hf.validate_name("a.b_c"), "bad host name 'a.b_c': character '_' not allowed"),
+    (lambda: hf.validate_name("a.X-"), "bad host name 'a.X-': label 'X-' starts or ends with '-'"),
+    (lambda: hf.validate_name("forge.io.."), "bad host name 'forge.io..': a trailing dot is not "
+     "allowed (write 'forge.io')"),
+    (lambda: hf.validate_address(""), "bad address '': empty"),
+    (lambda: hf.validate_address(None), "bad address None: empty"),
+    (lambda: hf.validate_address("fe80::1%eth0%1"), "bad address 'fe80::1%eth0%1': the resolver "
+     "ignores a hosts line with a zone index (%eth0%1); pin an address without one"),
+    (lambda: hf.validate_address("10.1.0.256"), "bad address '10.1.0.256': not an IPv4 or IPv6 address"),
+    (lambda: hf.validate_pin("10.1.0.10", "forgé.io"), "bad address 'forgé.io': not an IPv4 or IPv6 "
+     "address (name and address swapped? '10.1.0.10' is an address, expected NAME then ADDRESS)"),
+])
+def test_validation_messages_exactly(call, message):
+    with pytest.raises(UsageError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_a_name_with_a_dash_inside_a_label_is_fine():
+    assert hf.validate_name("a-b.c-d") == "a-b.c-d"
+    assert hf.validate_name("x" * 63 + "." + "y" * 63 + "." + "z" * 63 + "." + "w" * 61) is not None
+
+
+def test_pin_outcomes_exactly():
+    old = (b"10.1.0.9\tforge.azrak.io # forgejo-runner-guard pin\n"  # 1: readdressed (v4)
+           b"2001:db8::9\tforge.azrak.io # forgejo-runner-guard pin\n"  # 2: readdressed (v6)
+           b"10.1.0.11\tother.io # forgejo-runner-guard pin\n"  # 3: present
+           b"10.1.0.12 third.io\n"  # 4: the admin's: unmanaged
+           b"10.1.0.13\tfourth.io # forgejo-runner-guard pin\n"  # 5: kept ...
+           b"10.1.0.99\tfourth.io # forgejo-runner-guard pin\n"  # 6: ... this one goes
+           b"192.0.2.1 fourth.io\n")  # 7: switched off
+    pins = [("forge.azrak.io", "2001:db8::10"), ("forge.azrak.io", "10.1.0.10"),
+            ("other.io", "10.1.0.11"), ("third.io", "10.1.0.12"), ("fourth.io", "10.1.0.13")]
+    plan = hf.plan(old, pins)
+    assert plan.outcomes == [
+        hf.Outcome("forge.azrak.io", "2001:db8::10", hf.REPLACED, line=2),
+        hf.Outcome("forge.azrak.io", "10.1.0.10", hf.REPLACED, line=1),
+        hf.Outcome("other.io", "10.1.0.11", hf.PRESENT, line=3),
+        hf.Outcome("third.io", "10.1.0.12", hf.UNMANAGED, line=4),
+        hf.Outcome("fourth.io", "10.1.0.13", hf.CORRECTED, line=5, switched_off=[7], removed=[6]),
+    ]
+    assert plan.text == (b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         b"2001:db8::10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         + old.splitlines(True)[2] + old.splitlines(True)[3]
+                         + old.splitlines(True)[4]
+                         + b"#forgejo-runner-guard off fourth.io " + _crc(b"192.0.2.1 fourth.io")
+                         + b": 192.0.2.1 fourth.io\n")
+
+
+def test_a_repin_goes_before_the_keep_line_of_its_old_record():
+    """The admin deleted the tool's pin line; the record of what it switched
+    off is still there: pinning again puts the new line before that
+    record's keep line, and reports it added."""
+    first = hf.plan(b"127.0.0.1 localhost\n203.0.113.5 www forge.azrak.io\n192.0.2.9 z\n", PIN).text
+    head, pin, keep, record, tail = first.splitlines(True)
+    plan = hf.plan(head + keep + record + tail, PIN)
+    assert plan.text == head + pin + keep + record + tail
+    assert plan.outcomes == [hf.Outcome("forge.azrak.io", "10.1.0.10", hf.ADDED)]
+    # to another address: the same place
+    plan = hf.plan(head + keep + record + tail, [("forge.azrak.io", "10.1.0.20")])
+    assert plan.text == head + pin.replace(b"10.1.0.10", b"10.1.0.20") + keep + record + tail
+
+
+def test_lines_that_are_nearly_the_tools():
+    """A record whose prefix is malformed, a pin-tagged line with a third
+    field or a bad name, a comment naming the tool: none is the tool's own
+    line; --unpin-all leaves each (the records with a warning)."""
+    data = (b"#forgejo-runner-guard off forge.azrak.io nothex!!: 203.0.113.5 forge.azrak.io\n"
+            b"10.1.0.10 forge.azrak.io extra # forgejo-runner-guard pin\n"
+            b"10.1.0.10\tbad_name # forgejo-runner-guard pin\n"
+            b"# see forgejo-runner-guard(8)\n")
+    plan = hf.plan(data, PIN)
+    assert plan.owned == []
+    assert plan.outcomes == [hf.Outcome("forge.azrak.io", "10.1.0.10", hf.UNMANAGED, line=2)]
+    assert not plan.changed
+    undone = hf.plan(data, unpin_all=True)
+    assert undone.text == data.splitlines(True)[0] + data.splitlines(True)[3]
+    assert undone.warnings == ["line 1: changed since the tool switched it off; left as it is "
+                               "(restore it by hand)"]
+    # a pin line with a second comment is still the tool's
+    note = b"10.1.0.10\tforge.azrak.io # note # forgejo-runner-guard pin\n"
+    assert hf.plan(note, PIN).outcomes == [hf.Outcome("forge.azrak.io", "10.1.0.10", hf.PRESENT, line=1)]
+
+
+def test_a_record_whose_keep_line_was_deleted_is_left_with_a_warning():
+    first = hf.plan(b"203.0.113.5 www forge.azrak.io\n", PIN).text
+    pin, keep, record = first.splitlines(True)
+    plan = hf.plan(pin + record, unpin_all=True)
+    assert plan.text == record and plan.warnings == [
+        "line 2: changed since the tool switched it off; left as it is (restore it by hand)"]
+
+
+def test_request_errors_and_unpin_all_with_names_exactly():
+    with pytest.raises(UsageError) as info:
+        hf.plan(b"", PIN, unpins=["FORGE.azrak.io"])
+    assert str(info.value) == "FORGE.azrak.io is both pinned and unpinned"
+    with pytest.raises(UsageError) as info:
+        hf.plan(b"", PIN, unpin_all=True)
+    assert str(info.value) == "--unpin-all cannot be combined with pins"
+    pinned = hf.plan(b"127.0.0.1 localhost\n", PIN).text
+    plan = hf.plan(pinned, unpins=["forge.azrak.io"], unpin_all=True)  # the names add nothing
+    assert plan.outcomes == [hf.Outcome("forge.azrak.io", None, hf.UNPINNED, removed=[2])]
+    same = hf.plan(pinned, PIN)
+    assert same.text is pinned and not same.changed
+
+
+def test_line_endings_and_the_last_line_are_read_from_the_file():
+    # the first line decides: CRLF even when the first line is empty
+    assert hf.plan(b"\r\n127.0.0.1 localhost\n", PIN).text.endswith(
+        b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\r\n")
+    assert hf.plan(b"127.0.0.1 localhost\n10.0.0.1 a\r\n", PIN).text.endswith(
+        b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n")
+    # a new line goes before the LAST line when it has no newline
+    plan = hf.plan(b"1.1.1.1 a\n2.2.2.2 b\n3.3.3.3 c", PIN)
+    assert plan.text == (b"1.1.1.1 a\n2.2.2.2 b\n10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         b"3.3.3.3 c")
+
+
+def test_a_repin_goes_before_its_own_record_not_another_names():
+    base = hf.plan(b"192.0.2.1 other.io\n127.0.0.1 localhost\n203.0.113.5 www forge.azrak.io\n",
+                   [("other.io", "10.1.0.11"), ("forge.azrak.io", "10.1.0.10")]).text
+    lines = base.splitlines(True)
+    assert lines[0] == b"10.1.0.11\tother.io # forgejo-runner-guard pin\n"
+    forge_pin = lines.index(b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n")
+    without = b"".join(lines[:forge_pin] + lines[forge_pin + 1:])
+    plan = hf.plan(without, [("other.io", "10.1.0.11"), ("forge.azrak.io", "10.1.0.10")])
+    assert plan.text == base
+
+
+def test_a_second_address_is_readdressed_after_a_first_that_holds():
+    old = b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n2001:db8::9\tforge.azrak.io # forgejo-runner-guard pin\n"
+    plan = hf.plan(old, [("forge.azrak.io", "10.1.0.10"), ("forge.azrak.io", "2001:db8::10")])
+    assert plan.text == old.replace(b"2001:db8::9", b"2001:db8::10")
+    assert [o.outcome for o in plan.outcomes] == [hf.PRESENT, hf.REPLACED]
+
+
+def test_unpin_goes_on_past_a_changed_record():
+    one = hf.plan(b"203.0.113.5 forge.azrak.io\n", PIN).text
+    pin, record = one.splitlines(True)
+    two = hf.plan(b"198.51.100.1 forge.azrak.io\n", PIN).text.splitlines(True)[1]
+    changed = record.replace(b"203.0.113.5", b"203.0.113.6")  # CRC no longer matches
+    plan = hf.plan(pin + changed + two, unpins=["forge.azrak.io"])
+    assert plan.text == changed + b"198.51.100.1 forge.azrak.io\n"
+    assert plan.outcomes == [hf.Outcome("forge.azrak.io", None, hf.UNPINNED, removed=[1],
+                                        restored=[3])]
+
+
+def test_a_new_address_goes_after_a_readdressed_line_it_follows():
+    old = b"10.1.0.9\tforge.azrak.io # forgejo-runner-guard pin\n203.0.113.5 forge.azrak.io\n"
+    plan = hf.plan(old, [("forge.azrak.io", "10.1.0.10"), ("forge.azrak.io", "2001:db8::10")])
+    assert plan.text == (b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         b"2001:db8::10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         b"#forgejo-runner-guard off forge.azrak.io " + _crc(b"203.0.113.5 forge.azrak.io")
+                         + b": 203.0.113.5 forge.azrak.io\n")
+
+
+def test_more_messages_and_pin_forms():
+    for name, message in (("X.", "bad host name 'X.': a trailing dot is not allowed (write 'X')"),
+                          ("aX.", "bad host name 'aX.': a trailing dot is not allowed (write 'aX')"),
+                          ("a-b_c", "bad host name 'a-b_c': character '_' not allowed")):
+        with pytest.raises(UsageError) as info:
+            hf.validate_name(name)
+        assert str(info.value) == message
+    with pytest.raises(UsageError) as info:
+        hf.normalize_pins([("a.io", "10.1.0.1"), ("A.io", "10.1.0.2")])
+    assert str(info.value) == ("A.io pinned to two IPv4 addresses (10.1.0.1, 10.1.0.2): pin one IPv4 "
+                               "and/or one IPv6 address")
+    from forgejo_runner_guard.config import Pin  # a dataclass: not a tuple
+
+    assert hf.normalize_pins([Pin("a.io", "10.1.0.1"), ("a.io", "10.1.0.1"), ("b.io", "10.1.0.2")]) == {
+        "a.io": ("a.io", ["10.1.0.1"]), "b.io": ("b.io", ["10.1.0.2"])}
+
+
+def test_names_in_a_comment_do_not_map():
+    for line in (b"203.0.113.5 www # forge.azrak.io # note\n", b"203.0.113.5 www # forge.azrak.io\n"):
+        plan = hf.plan(line, PIN)
+        assert plan.text == line + b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+        assert plan.outcomes == [hf.Outcome("forge.azrak.io", "10.1.0.10", hf.ADDED)]

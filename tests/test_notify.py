@@ -367,6 +367,7 @@ def test_reconcile_notifies_pin_drift_once_and_its_end(tmp_path):
     out = tmp_path / "events"
     rec = write(tmp_path / "rec", "#!/bin/sh\ncat >>%s\n" % out, 0o755)
     hosts = write(tmp_path / "hosts", "127.0.0.1 localhost\n203.0.113.7 forge.azrak.io\n")
+    (tmp_path / "state").mkdir()  # the tool creates only the package's own directories
     conf = write(tmp_path / "guard.conf",
                  "[reconcile]\nhosts_file = %s\nstate_dir = %s\nlock_file = %s\n"
                  "[notify]\ncommand = %s\n" % (hosts, tmp_path / "state", tmp_path / "lock", rec))

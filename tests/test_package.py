@@ -417,6 +417,7 @@ def test_postrm_purge_unpins_a_bind_mounted_or_symlinked_hosts_file(packages, so
     with open(conf, "w") as handle:
         handle.write("[reconcile]\nhosts_file = %s\nlock_file = %s/lock/hosts.lock\nstate_dir = %s/state\n"
                      % (pinned_file, work, work))
+    os.makedirs(os.path.join(work, "lock"))  # the tool creates only the package's own directories
     proc = run_tool("optimus-boot-reconcile", "--config", conf)
     assert proc.returncode == 0, proc
     pinned = open(pinned_file).read()
@@ -847,6 +848,7 @@ class NativeRunner:
         """Run the installed watchdog (Debian's python3, python3-sh 1.14)
         with --json; -> (exit status, the runner's JSON or None, stderr)."""
         state = state or "/var/lib/frg-native-%d" % time.monotonic_ns()
+        self.machine.run("mkdir", "-p", state, check=True)  # only the package's own are created
         proc = self.machine.run("forgejo-runner-watchdog", "--json", "--state-dir", state, *args, timeout=60)
         assert "Traceback" not in proc.stderr, proc.stderr
         doc = json.loads(proc.stdout)["runners"][0] if proc.stdout.strip() else None

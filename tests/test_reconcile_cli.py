@@ -6,16 +6,19 @@ state dir."""
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
 from conftest import ROOT, run_tool, tool_env
 
 from forgejo_runner_guard import hostsfile as hf
+from forgejo_runner_guard import safewrite
 
 TOOL = "optimus-boot-reconcile"
 PIN_LINE = "10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
@@ -32,6 +35,8 @@ class Site:
         self.state = os.path.join(self.root, "state")
         self.conf = os.path.join(self.root, "guard.conf")
         os.makedirs(os.path.dirname(self.hosts))
+        os.makedirs(os.path.dirname(self.lock))  # only the package's own directories are
+        os.makedirs(self.state)  # created by the tool
         pins = "\n    ".join(pins.splitlines())
         with open(self.conf, "w") as handle:
             handle.write("[reconcile]\nhosts_file = %s\nlock_file = %s\nstate_dir = %s\npins = %s\n"
@@ -185,6 +190,9 @@ def test_diff_of_a_file_without_final_newline(site):
     (["--pin=-forge.io=10.1.0.10"], "'-forge.io'"),
     (["--pin", "forge#io=10.1.0.10"], "'forge#io'"),
     (["--pin", "forge.azrak.io"], "expected NAME=ADDRESS"),
+    (["--pin", "forge.azrak.io=fe80::1%eth0"], "zone index (%eth0)"),
+    (["--pin", "10.1.0.10=forge.azrak.io"], "name and address swapped?"),
+    (["--pin", "FORGE.AZRAK.IO.=10.1.0.10"], "a trailing dot is not allowed"),
     (["--pin", "a.io=10.1.0.10", "--unpin", "A.io"], "both pinned and unpinned"),
     (["--pin", "a.io=10.1.0.10", "--unpin-all"], "--unpin-all"),
     (["--unpin", "a/b"], "'a/b'"),
@@ -211,6 +219,22 @@ def test_configuration_errors_exit_2(site, tmp_path):
     assert proc.returncode == 2 and "missing.conf" in one_line(proc)
 
 
+def test_a_broken_watchdog_section_does_not_stop_the_boot_pin(site):
+    with open(site.conf, "a") as handle:
+        handle.write("[watchdog]\nthreshold = forty\n")
+    proc = site.run()
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == ("%s: warning: %s:7: [watchdog] threshold: not a whole number: 'forty' "
+                        "(ignored: this command does not use [watchdog])" % (TOOL, site.conf))
+    assert PIN_LINE in site.read() and len(lines) == 2
+    # the commands that read [watchdog] still stop on it
+    proc = site.run("--runners")
+    assert proc.returncode == 2 and "threshold: not a whole number" in one_line(proc)
+    proc = run_tool("forgejo-runner-watchdog", "--config", site.conf, "--dry-run")
+    assert proc.returncode == 2 and "threshold: not a whole number" in one_line(proc)
+
+
 # ---------------------------------------------------------------- exit 1
 
 
@@ -223,6 +247,72 @@ def test_missing_directory_is_exit_1(site):
 def test_unreadable_hosts_file_is_exit_1(site):
     proc = site.run("--hosts-file", site.root)  # a directory
     assert proc.returncode == 1 and "cannot read" in one_line(proc)
+
+
+@pytest.mark.parametrize("kind", ["chr", "fifo", "fifo-link"])
+@pytest.mark.parametrize("mode", [[], ["--check"], ["--unpin-all"]])
+def test_a_device_or_fifo_is_refused_and_left_as_it_is(site, kind, mode):
+    """A copy of /dev/null made with mknod, a FIFO (which would block a
+    reader forever), a symlink to a FIFO: one line, exit 1, untouched."""
+    node = os.path.join(site.root, "etc", "node")
+    if kind == "chr":
+        os.mknod(node, stat.S_IFCHR | 0o644, os.makedev(1, 3))
+    else:
+        os.mkfifo(node, 0o644)
+    path = node
+    if kind == "fifo-link":
+        path = os.path.join(site.root, "etc", "link")
+        os.symlink("node", path)
+    before = os.lstat(node)
+    proc = run_tool(TOOL, "--config", site.conf, "--hosts-file", path, *mode, timeout=30)
+    what = "a character device" if kind == "chr" else "a FIFO"
+    assert proc.returncode == 1
+    assert "cannot read %s: it is %s, not a regular file" % (path, what) in one_line(proc)
+    after = os.lstat(node)
+    assert (after.st_ino, after.st_mode, after.st_rdev) == (before.st_ino, before.st_mode,
+                                                             before.st_rdev)
+    assert sorted(os.listdir(os.path.dirname(node))) == sorted(
+        ["hosts", "node"] + (["link"] if kind == "fifo-link" else []))
+
+
+def test_json_document_is_printed_with_the_error(site):
+    os.chmod(site.hosts, 0o640)
+    proc = site.run("--json", env={"FRG_TEST_FAIL": "rename"})
+    assert proc.returncode == 1 and "injected" in one_line(proc)
+    doc = json.loads(proc.stdout)
+    assert doc["error"] == proc.stderr.split(": error: ", 1)[1].rstrip("\n")
+    assert (doc["file"], doc["mode"], doc["changed"], doc["written"]) == (site.hosts, "apply",
+                                                                          True, False)
+    assert [p["outcome"] for p in doc["pins"]] == ["added"] and site.read() == ADMIN
+    # failing before there is a plan: the document says so
+    proc = site.run("--json", "--hosts-file", site.root)
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["changed"] is None and doc["pins"] == [] and "it is a directory" in doc["error"]
+    assert "error" not in json.loads(site.run("--json").stdout)
+
+
+def test_a_permission_error_not_as_root_says_so(tmp_path):
+    """As nobody (setpriv): the lock cannot be created in root's directory.
+    (The tree must be readable by nobody, as /work is.)"""
+    top = tempfile.mkdtemp(prefix="frg-nonroot-", dir="/tmp")
+    try:
+        os.chmod(top, 0o755)
+        site = Site(top)
+        os.chmod(site.conf, 0o644)
+        proc = subprocess.run(
+            # Debian's python3: nobody may not reach a venv's interpreter (pyenv under /root)
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+             os.path.join(ROOT, "bin", TOOL), "--config", site.conf],
+            env=tool_env(), capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1
+        assert one_line(proc) == ("%s: error: cannot open lock file %s: Permission denied "
+                                  "(not running as root: try sudo)\n" % (TOOL, site.lock))
+        assert site.read() == ADMIN
+        proc = site.run("--hosts-file", os.path.join(top, "nodir", "x"))  # root: no hint
+        assert "sudo" not in proc.stderr
+    finally:
+        shutil.rmtree(top)
 
 
 def test_lock_failure_is_exit_1(site):
@@ -305,7 +395,7 @@ def test_injected_ebusy_takes_the_in_place_path(site):
     assert proc.returncode == 0, proc.stderr
     assert "in place, not atomically" in proc.stderr
     assert os.stat(site.hosts).st_ino == ino and PIN_LINE in site.read()
-    with open(os.path.join(site.state, "hosts.before-in-place")) as handle:
+    with open(safewrite.backup_path(site.hosts, site.state)) as handle:
         assert handle.read() == ADMIN
     assert site.temps() == []
 
@@ -326,7 +416,7 @@ def test_bind_mounted_hosts_file_is_rewritten_in_place(site):
     with open(source) as handle:  # written through the bind mount, in place
         assert PIN_LINE in handle.read()
     assert site.read() == "placeholder\n"  # the mount was private to that namespace
-    with open(os.path.join(site.state, "hosts.before-in-place")) as handle:
+    with open(safewrite.backup_path(site.hosts, site.state)) as handle:
         assert handle.read() == ADMIN
     assert site.temps() == []
 
@@ -398,3 +488,28 @@ def test_man_page_is_lint_clean():
     for option in ("--hosts-file", "--pin", "--unpin-all", "--list", "--check", "--diff",
                    "--json", "JOURNAL_STREAM", "forgejo-runner-watchdog", "hosts.before-in-place"):
         assert option in text, option
+
+
+def test_man_pages_say_what_the_tools_do():
+    """The --json outcomes the page lists are the ones the tool prints;
+    `man -k forgejo` finds both pages (lexgrog reads what mandb indexes);
+    the docs name the Docker socket the tool uses by default."""
+    page = os.path.join(ROOT, "debian", "man", "optimus-boot-reconcile.8")
+    with open(page) as handle:
+        text = handle.read()
+    listed = text.split(".TP\n.B \\-\\-json\n", 1)[1].split(".TP", 1)[0]  # the option
+    outcomes = {re.sub(r"^\.(?:RB|BR|B) (\( )?", "", line).split()[0].replace("\\-", "-")
+                for line in listed.splitlines() if line.startswith((".RB (", ".BR ", ".B "))}
+    assert outcomes == {hf.PRESENT, hf.UNMANAGED, hf.ADDED, hf.REPLACED, hf.CORRECTED,
+                        hf.UNPINNED, hf.NOT_PINNED, hf.UNWANTED}
+    for name in ("optimus-boot-reconcile", "forgejo-runner-watchdog"):
+        proc = subprocess.run(["lexgrog", os.path.join(ROOT, "debian", "man", name + ".8")],
+                              capture_output=True, text=True, timeout=60, check=True)
+        assert "forgejo" in proc.stdout.split(" - ", 1)[1].lower(), proc.stdout
+    from forgejo_runner_guard import engines
+
+    runbook = os.path.join(ROOT, "runbook", "08-forgejo-runner-lan-pin-and-watchdog.md")
+    for path in (runbook, page, os.path.join(ROOT, "debian", "man", "forgejo-runner-watchdog.8")):
+        with open(path) as handle:
+            sockets = set(re.findall(r"unix://[\w/.\\-]*docker\.sock", handle.read()))
+        assert {s.replace("\\-", "-") for s in sockets} <= {engines.DEFAULT_HOST}, (path, sockets)

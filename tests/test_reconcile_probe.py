@@ -40,6 +40,7 @@ def site(tmp_path):
         % (Site.hosts, Site.lock, tmp_path / "state", NAME)
     )
     Site.hosts.write_text("127.0.0.1\tlocalhost\n")
+    Site.lock.parent.mkdir()
     return Site()
 
 
@@ -82,7 +83,7 @@ def test_probe_alone_never_writes_or_locks(site, pki):
     assert "not in sync, would change: %s -> 127.0.0.1 added" % NAME in done.stderr
     assert "verified" in probe_lines(done.stderr)[0]
     assert site.hosts.read_bytes() == data
-    assert not site.lock.exists() and not site.lock.parent.exists()
+    assert not site.lock.exists() and os.listdir(str(site.lock.parent)) == []
 
 
 @pytest.mark.parametrize(
@@ -186,7 +187,9 @@ def test_ipv6_pin_from_the_command_line(site, pki):
     [
         (["--probe-port", "8443"], "--probe-port only makes sense with --probe"),
         (["--probe", "--probe-port", "70000"], "--probe-port: not a TCP port (1-65535): '70000'"),
-        (["--probe", "--probe-timeout", "-1"], "--probe-timeout: not a duration"),
+        (["--probe", "--probe-timeout", "-1"], "--probe-timeout: must be more than zero: '-1'"),
+        (["--probe", "--probe-timeout", "301"], "--probe-timeout: must be at most 5m: '301'"),
+        (["--probe", "--probe-timeout", "soon"], "--probe-timeout: not a duration"),
         (["--probe", "--ca-file", "/nonexistent/ca.pem"], "--ca-file: /nonexistent/ca.pem: cannot use"),
         (["--probe", "--unpin", NAME], "--probe cannot be combined with --list, --unpin or --unpin-all"),
         (["--probe", "--list"], "--probe cannot be combined with --list, --unpin or --unpin-all"),

@@ -208,7 +208,7 @@ def test_refused(detail, expected):
     ],
 )
 def test_parse_time(text, expected):
-    assert parse_time(text) == pytest.approx(expected, abs=1e-6)
+    assert parse_time(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "yesterday", "2026-13-01T00:00:00Z", "2026-06-29 10:00", "2026-06-29T10:00:02"])
@@ -231,8 +231,8 @@ def test_scan_logfmt_fixture():
     assert evidence.errors == 45
     assert evidence.lines == 53
     assert evidence.claimed_tasks == frozenset({4711})
-    assert evidence.last_job_start == pytest.approx(T0 + 3)
-    assert evidence.newest_error == pytest.approx(T0 + 60 + 44 * 2 + 0.123456789)
+    assert evidence.last_job_start == T0 + 3
+    assert evidence.newest_error == runnerlog.to_seconds((T0 + 60 + 44 * 2) * 10 ** 9 + 123456789)
     assert evidence.newest_error_detail == RESET
     assert evidence.untimed == 0
     assert evidence.since == T0
@@ -243,7 +243,7 @@ def test_scan_tty_fixture():
     assert evidence.errors == 45
     assert evidence.lines == 49
     assert evidence.claimed_tasks == frozenset({815})
-    assert evidence.newest_error == pytest.approx(T0 + 60 + 44 * 2)
+    assert evidence.newest_error == T0 + 60 + 44 * 2
     assert evidence.newest_error_detail == RESET
 
 
@@ -254,7 +254,7 @@ def test_scan_counts_only_since(name):
     late = scan(data, since=T0 + 100)
     assert late.errors == 25
     # job starts before `since` are still claims
-    assert late.claimed_tasks and late.last_job_start == pytest.approx(T0 + 3)
+    assert late.claimed_tasks and late.last_job_start == T0 + 3
     nothing = scan(data, since=T0 + 3600)
     assert (nothing.errors, nothing.newest_error, nothing.newest_error_detail) == (0, None, "")
     assert scan(data, since=None).errors == 45
@@ -561,3 +561,103 @@ def test_failure_class_and_label(detail, cls, label):
 ])
 def test_classify_by_stream_kind(line, tty, kind):
     assert classify(line, tty)[0] == kind
+
+
+# ------------------------------------------------------------ edges the mutation run found untested
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("since", [T0 + 100, T0 + 100.5, T0 + 100.25])
+def test_the_first_counted_nanosecond_is_the_window_edge(fast, since):
+    """A line stamped at the first nanosecond the window counts (the first
+    whose time, as a float, is >= since) counts; one a nanosecond earlier
+    does not, on the block (fast) path and line by line alike."""
+    edge = runnerlog._since_ns(since)
+    assert runnerlog.to_seconds(edge) >= since > runnerlog.to_seconds(edge - 1)
+    sec, ns = divmod(edge - T0 * 10 ** 9, 10 ** 9)
+    before = divmod(edge - 1 - T0 * 10 ** 9, 10 ** 9)
+    for early, late in ((20, 20), (1, 1), (20, 1)):
+        data = (error_line(*before, text="early") * early + error_line(sec, ns, text="edge") * late)
+        evidence = scan(data.encode(), since=since, fast=fast)
+        assert evidence.errors == late, (early, late)
+        assert evidence.newest_error == runnerlog.to_seconds(edge)
+        assert evidence.newest_error_detail == "edge"
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('level=info level=error msg="failed to fetch task"', (OTHER, None, "")),
+    ('level=error msg="hello" msg="failed to fetch task"', (OTHER, None, "")),
+    ('level=error msg="failed to fetch task" error="first" error="second"',
+     (FETCH_ERROR, None, "first")),
+    ('level=error level=info msg="failed to fetch task" error="x"', (FETCH_ERROR, None, "x")),
+])
+def test_the_first_of_a_duplicated_logfmt_key_wins(line, expected):
+    assert classify(('time="%s" ' % TS + line).encode()) == expected
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("count", [1, 20])
+def test_uncoloured_tty_error_lines_pass_the_case_insensitive_prefilter(fast, count):
+    lines = "".join("%s ERRO[0002] failed to fetch task                        error=\"boom %d\"\n"
+                    % (stamp(sec), sec) for sec in range(count))
+    evidence = scan(lines.encode(), since=T0, fast=fast)
+    assert (evidence.errors, evidence.newest_error_detail) == (count, "boom %d" % (count - 1))
+    assert evidence.newest_error == T0 + count - 1
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_warning_level_fetch_lines_count_nothing_on_either_path(fast):
+    warn = "".join('%s time="%s" level=warning msg="failed to fetch task" error="x"\n'
+                   % (stamp(sec), TS) for sec in range(20))
+    tty = "".join("%s WARN[0002] failed to fetch task error=x\n" % stamp(sec) for sec in range(20))
+    for data in (warn, tty, warn + tty):
+        evidence = scan(data.encode(), since=T0, fast=fast)
+        assert (evidence.errors, evidence.newest_error, evidence.newest_error_detail) == (0, None, "")
+    mixed = scan((warn + "".join(error_line(30 + sec) for sec in range(20))).encode(), since=T0,
+                 fast=fast)
+    assert (mixed.errors, mixed.newest_error) == (20, T0 + 49)
+
+
+@pytest.mark.parametrize("text, valid", [
+    ("2026-12-31T23:59:59Z", True), ("2026-01-01T00:00:00z", True), ("2026-06-30T23:59:60Z", True),
+    ("2026-06-31T00:00:00Z", True),  # the day is checked against 31 only, as before
+    ("2026-00-01T00:00:00Z", False), ("2026-13-01T00:00:00Z", False), ("2026-01-32T00:00:00Z", False),
+    ("2026-01-00T00:00:00Z", False), ("2026-01-01T24:00:00Z", False), ("2026-01-01T00:60:00Z", False),
+    ("2026-01-01T00:00:61Z", False), ("2026-01-01T00:00:00Zé", False), ("é", False),
+])
+def test_parse_time_ranges(text, valid):
+    assert (parse_time(text) is not None) == valid
+
+
+def test_parse_time_values_at_the_edges():
+    assert parse_time("2026-12-31T23:59:59Z") == calendar.timegm((2026, 12, 31, 23, 59, 59, 0, 0, 0))
+    assert parse_time("2026-01-01T00:00:00z") == calendar.timegm((2026, 1, 1, 0, 0, 0, 0, 0, 0))
+
+
+def test_add_judges_lines_whose_time_comes_apart():
+    """LogScan.add (the journal's way): lines in any order, time given
+    apart (integer ns, or None: untimed), counted like feed()."""
+    since_ns = runnerlog._since_ns(T0 + 100)  # the first nanosecond counted
+    scanner = LogScan(T0 + 100)
+    err = b'time="%s" level=error msg="failed to fetch task" error="e%d"'
+    scanner.add(since_ns + 5, err % (TS.encode(), 1))
+    scanner.add(since_ns - 1, err % (TS.encode(), 2))  # before the window: not counted
+    scanner.add(since_ns, err % (TS.encode(), 3))  # the edge counts
+    scanner.add(None, err % (TS.encode(), 4))  # untimed
+    scanner.add(since_ns + 9, b'time="x" level=info msg="task 42 repo is o/r https://a https://b"')
+    scanner.add(since_ns + 7, b'time="x" level=info msg="task 41 repo is o/r https://a https://b"')
+    scanner.add(since_ns + 8, b"level=info msg=hello")
+    scanner.add(since_ns + 6, b'level=warning msg="failed to fetch task"')
+    evidence = scanner.close()
+    fields = ("errors", "newest_error", "newest_error_detail", "last_job_start", "claimed_tasks",
+              "lines", "untimed", "since")
+    assert {f: getattr(evidence, f) for f in fields} == dict(
+        errors=2, newest_error=runnerlog.to_seconds(since_ns + 5), newest_error_detail="e1",
+        last_job_start=runnerlog.to_seconds(since_ns + 9), claimed_tasks=frozenset({41, 42}),
+        lines=8, untimed=1, since=T0 + 100)
+    with pytest.raises(ValueError) as info:
+        scanner.add(since_ns, err % (TS.encode(), 5))
+    assert str(info.value) == "LogScan.add after close"
+    with pytest.raises(ValueError) as info:
+        scanner.feed(b"x\n")
+    assert str(info.value) == "LogScan.feed after close"

@@ -33,6 +33,16 @@ def one_line(result):
     (["--cooldown", "soon"], "--cooldown"),
     (["--max-restarts", "-1"], "--max-restarts"),
     (["--docker-timeout", "0"], "--docker-timeout"),
+    (["--threshold", "-1"], "--threshold: must be at least 1: '-1'"),
+    (["--window", "-5m"], "--window: must be more than zero: '-5m'"),
+    (["--threshold", "99999999999999999999999"], "--threshold: must be at most 10000"),
+    (["--max-restarts", "61"], "--max-restarts: must be at most 60: '61'"),
+    (["--docker-timeout", "99999999999999999999h"], "--docker-timeout: must be at most 1h"),
+    (["--window", "1d1s"], "--window: not a duration"),
+    (["--window", "86401"], "--window: must be at most 1d"),
+    (["--recent", "25h"], "--recent: must be at most 1d"),
+    (["--cooldown", "2d"], "--cooldown: must be at most 1d"),
+    (["--cooldown", "-1s"], "--cooldown: must not be negative"),
     (["--container", "-x"], "--container"),
     (["--container", "a b"], "--container"),
     (["--state-dir", ""], "--state-dir"),
@@ -56,6 +66,43 @@ def test_bad_config_exits_2_naming_file_line_key(tmp_path):
     line = one_line(result)
     assert "%s:3:" % conf in line and "window" in line
     assert not (tmp_path / "s").exists()
+
+
+def test_out_of_range_in_a_dropin_exits_2_in_one_line(tmp_path):
+    conf = tmp_path / "guard.conf"
+    conf.write_text("[watchdog]\n")
+    (tmp_path / "guard.conf.d").mkdir()
+    (tmp_path / "guard.conf.d" / "x.conf").write_text("[watchdog]\ndocker_timeout = 99999999999999999999h\n")
+    result = run_tool(TOOL, "--config", str(conf), "--state-dir", str(tmp_path), env=NOWHERE)
+    assert result.returncode == 2
+    assert one_line(result).endswith("x.conf:2: [watchdog] docker_timeout: must be at most 1h: "
+                                     "'99999999999999999999h'")
+
+
+def test_a_window_too_short_for_the_threshold_is_warned_about(tmp_path):
+    result = run_tool(TOOL, "--state-dir", str(tmp_path), "--dry-run", "--window", "30s", "-q",
+                      env=NOWHERE)
+    assert result.stderr.splitlines()[0] == (
+        TOOL + ": warning: runner forgejo_runner: a window of 30s holds at most 16 fetch errors "
+        "(one per poll every 2s), fewer than threshold 40: the threshold can never be reached")
+    result = run_tool(TOOL, "--state-dir", str(tmp_path), "--dry-run", "--window", "78s", "-q",
+                      env=NOWHERE)
+    assert "warning" not in result.stderr
+
+
+def test_a_mistyped_state_dir_or_metrics_dir_is_an_error_never_created(tmp_path):
+    typo = tmp_path / "nonexistent" / "x"
+    result = run_tool(TOOL, "--state-dir", str(typo), env=NOWHERE)
+    assert result.returncode == 1
+    assert one_line(result) == ("%s: error: cannot open lock file %s/watchdog.lock: directory %s "
+                                "does not exist" % (TOOL, typo, typo))
+    result = run_tool(TOOL, "--state-dir", str(tmp_path), "--metrics-file", str(typo) + ".prom",
+                      env=NOWHERE)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "%s: error: cannot write the metrics file %s.prom: directory %s does not exist"
+        % (TOOL, typo, typo.parent))
+    assert not typo.parent.exists()
 
 
 def test_missing_config_exits_2(tmp_path):
@@ -128,6 +175,7 @@ def test_corrupt_state_file_is_a_warning(tmp_path):
 
 def test_state_round_trip(tmp_path):
     warnings = []
+    (tmp_path / "d").mkdir()
     st = state.State.load(str(tmp_path / "d"), warnings.append)
     assert st.history("r") == [] and st.restarts_total("r") == 0
     now = time.time()
@@ -260,3 +308,31 @@ def test_cli_message_skips_log_lines():
     tail = ("2026-06-29T10:00:02.1Z line one\n2026-06-29T10:00:02.2Z line two\n"
             "Error response from daemon: boom\n")
     assert engines._cli_message(tail) == "Error response from daemon: boom"
+
+
+def test_docker_timeout_and_state_dir_from_guard_conf_reach_the_tool(tmp_path):
+    """An engine that accepts and never answers: the docker call is killed
+    after guard.conf's docker_timeout (1 s, not the default 30 s), and the
+    run's lock lives in guard.conf's state_dir."""
+    import socket
+
+    state_dir = tmp_path / "st"
+    state_dir.mkdir()
+    conf = tmp_path / "guard.conf"
+    conf.write_text("[watchdog]\nstate_dir = %s\ndocker_timeout = 1s\n" % state_dir)
+    listener = socket.socket(socket.AF_UNIX)
+    try:
+        listener.bind(str(tmp_path / "d.sock"))
+        listener.listen(16)
+        start = time.monotonic()
+        result = run_tool(TOOL, "--config", str(conf), "--json",
+                          env={"DOCKER_HOST": "unix://%s" % (tmp_path / "d.sock")})
+        took = time.monotonic() - start
+    finally:
+        listener.close()
+    assert result.returncode == 1
+    assert "timed out (no answer within 1s" in one_line(result)
+    assert took < 10, took
+    doc = json.loads(result.stdout)
+    assert doc["state_dir"] == str(state_dir) and doc["runners"][0]["decision"] == "error"
+    assert sorted(os.listdir(state_dir)) == ["watchdog.lock"]

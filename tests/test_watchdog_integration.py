@@ -93,6 +93,8 @@ def eng(docker_host):
 def watchdog(eng, state_dir, *args, env=None):
     extra = {"DOCKER_HOST": eng.host}
     extra.update(env or {})
+    if "--dry-run" not in args:  # the tool creates only the package's own directories
+        os.makedirs(str(state_dir), exist_ok=True)
     return run_tool(TOOL, "--state-dir", str(state_dir), *args, env=extra, timeout=60)
 
 
@@ -454,3 +456,31 @@ def test_stopped_runner_is_an_error(eng, tmp_path):
     assert result.returncode == 1
     assert "is not running" in result.stderr
     no_traceback(result)
+
+
+def test_budget_spent_and_a_job_running_is_skipped_job_exit_0(eng, tmp_path):
+    """The job guard comes before the budget: with a job running the
+    answer is skipped-job (exit 0), even when no restart is allowed."""
+    runner = eng.runner("wedged", "60", lines=60)
+    job = eng.job()
+    before = eng.started_at(runner)
+    result = watchdog(eng, tmp_path, "--container", runner, "--max-restarts", "0", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = as_json(result)
+    assert (doc["decision"], doc["restarted"], doc["blocking_jobs"]) == ("skipped-job", False, [job])
+    assert eng.started_at(runner) == before
+
+
+def test_a_failed_restart_exits_1(eng, tmp_path):
+    """A real failure: the runner's bind-mounted file is gone, so Docker
+    cannot start it again after stopping it."""
+    extra = tmp_path / "extra"
+    extra.write_text("x\n")
+    runner = eng.runner("wedged", "60", lines=60, options=("-v", "%s:/extra:ro" % extra))
+    extra.unlink()
+    result = watchdog(eng, tmp_path / "state", "--container", runner, "--json")
+    assert result.returncode == 1, result.stderr
+    doc = as_json(result)
+    assert doc["decision"] == "wedged" and doc["restarted"] is False, doc
+    assert "restart" in result.stderr.splitlines()[-1], result.stderr
+    assert restarts_in_state(tmp_path / "state", runner) == 1  # it may have happened: counted

@@ -9,6 +9,8 @@ traceback.  Only a real bug shows a traceback.
 """
 
 import argparse
+import os
+import re
 import sys
 
 from . import __version__, configcheck
@@ -16,7 +18,15 @@ from .report import EXIT_FAILURE, EXIT_USAGE, GuardError, Reporter
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors (exit 2)."""
+    """argparse with one-line usage errors (exit 2).
+
+    A value that starts with '-' and a digit ('--window -5m') is a value,
+    not an option, so its own check says what is wrong with it rather than
+    argparse's "expected one argument" (no option starts that way)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\d")
 
     def error(self, message):
         self.exit(EXIT_USAGE, "%s: error: %s (see --help)\n" % (self.prog, message))
@@ -82,7 +92,7 @@ def run(prog, body, argv=None):
     try:
         return body(sys.argv[1:] if argv is None else argv, reporter)
     except GuardError as exc:
-        reporter.error(str(exc))
+        reporter.error(str(exc) + _hint(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         reporter.error("interrupted")
@@ -102,6 +112,17 @@ def main(prog, build_parser, configure, execute, argv=None):
         settings = configure(args)
         for path in settings.config_files:
             reporter.debug("configuration: %s" % path)
+        for text in settings.warnings:  # e.g. errors in sections the command does not use
+            reporter.warning(text)
         return execute(settings, reporter)
 
     return run(prog, body, argv)
+
+
+def _hint(exc):
+    """A hint for a failure caused by a PermissionError in a run that is
+    not root (the tools manage root's files), else ""."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, PermissionError) and os.geteuid() != 0:
+        return " (not running as root: try sudo)"
+    return ""

@@ -21,6 +21,7 @@ Only load() touches the file system; parse_* helpers are pure.
 """
 
 import configparser
+import contextlib
 import dataclasses
 import glob
 import os
@@ -33,6 +34,9 @@ DEFAULT_CONFIG = "/etc/forgejo-runner-guard/guard.conf"
 DEFAULT_HOSTS_FILE = "/etc/hosts"
 DEFAULT_LOCK_FILE = "/run/lock/forgejo-runner-guard/hosts.lock"
 DEFAULT_STATE_DIR = "/var/lib/forgejo-runner-guard"
+# The directories the tools create when missing (their last component only,
+# see safewrite.ensure_directory); any other directory must exist.
+OWN_DIRECTORIES = (DEFAULT_STATE_DIR, os.path.dirname(DEFAULT_LOCK_FILE))
 DEFAULT_PINS = (("forge.azrak.io", "10.1.0.10"),)
 DEFAULT_RUNNER = "forgejo_runner"
 DEFAULT_JOB_PREFIXES = ("FORGEJO-ACTIONS-TASK-", "GITEA-ACTIONS-TASK-")
@@ -129,30 +133,75 @@ class Config:
     watchdog: WatchdogConfig = WatchdogConfig()
     notify: NotifyConfig = NotifyConfig()
     files: Tuple[str, ...] = ()  # the files that were read, in order
+    warnings: Tuple[str, ...] = ()  # errors in sections the command does not use (load)
 
 
 # ---------------------------------------------------------------- values
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
+# The bounds of every count and duration (settings and options alike),
+# ones an operator would find reasonable; documented in guard.conf and the
+# man pages.  key -> (least, most); durations in seconds, 0.0 as the least
+# meaning "more than zero".
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+BOUNDS = {
+    "threshold": (1, 10000),  # errors in the window (at one poll every 2 s: 5.5 h)
+    "max_restarts": (0, 60),  # per hour
+    "window": (0.0, DAY),
+    "recent": (0.0, DAY),
+    "cooldown": (None, DAY),  # 0 allowed: no cooldown
+    "docker_timeout": (0.0, HOUR),
+    "probe_timeout": (0.0, 5 * MINUTE),
+    "sustain": (0.0, DAY),
+    "fetch_interval": (0.0, HOUR),
+    "fetch_timeout": (0.0, HOUR),
+    "fetch_interval_max": (0.0, HOUR),
+    "notify_timeout": (0.0, HOUR),
+    "stop_timeout": (None, HOUR),  # 0: kill at once
+}
+def duration_text(seconds):
+    """86400 -> '1d', 300 -> '5m', 90 -> '90s' (the largest whole unit)."""
+    for unit in "dhm":
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return "%d%s" % (seconds // _UNITS[unit], unit)
+    return "%gs" % seconds
 
-def parse_duration(text):
-    """'90', '90s', '5m', '1h', '1d' -> seconds (float); ValueError otherwise."""
+
+def parse_duration(text, bounds=(None, None)):
+    """'90', '90s', '5m', '1h', '1d' -> seconds (float); ValueError otherwise.
+
+    bounds: (least, most) seconds, None for no bound; a least of 0.0 means
+    "more than zero"."""
     match = _DURATION.match(text or "")
     if not match:
         raise ValueError("not a duration (use e.g. 90, 90s, 5m, 1h): %r" % text)
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+    seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    least, most = bounds
+    if least == 0.0 and seconds <= 0:
+        raise ValueError("must be more than zero: %r" % text)
+    if seconds < 0:
+        raise ValueError("must not be negative: %r" % text)
+    if most is not None and seconds > most:
+        raise ValueError("must be at most %s: %r" % (duration_text(most), text))
+    return seconds
 
 
-def parse_count(text, minimum=0):
-    """A whole number >= minimum; ValueError otherwise."""
+def parse_count(text, minimum=0, maximum=None):
+    """A whole number from minimum to maximum (None: no upper bound);
+    ValueError otherwise, naming the bound that was crossed."""
     value = (text or "").strip()
-    if not re.fullmatch(r"\d+", value):
+    if not re.fullmatch(r"[+-]?\d+", value):
         raise ValueError("not a whole number: %r" % text)
+    digits = value.lstrip("+-").lstrip("0")
+    if maximum is not None and not value.startswith("-") and len(digits) > len(str(maximum)):
+        raise ValueError("must be at most %d: %r" % (maximum, text))  # before int(): any length
     number = int(value)
     if number < minimum:
         raise ValueError("must be at least %d: %r" % (minimum, text))
+    if maximum is not None and number > maximum:
+        raise ValueError("must be at most %d: %r" % (maximum, text))
     return number
 
 
@@ -247,18 +296,18 @@ _RUNNER_KEYS = {
     "journal_match": lambda t: parse_matches(t),
     "container": lambda t: _nonempty(t),
     "unit": lambda t: _nonempty(t),
-    "threshold": lambda t: parse_count(t, 1),
-    "window": lambda t: _positive(parse_duration(t)),
-    "recent": lambda t: _positive(parse_duration(t)),
-    "cooldown": parse_duration,
-    "max_restarts": lambda t: parse_count(t, 0),
+    "threshold": lambda t: parse_count(t, *BOUNDS["threshold"]),
+    "window": lambda t: parse_duration(t, BOUNDS["window"]),
+    "recent": lambda t: parse_duration(t, BOUNDS["recent"]),
+    "cooldown": lambda t: parse_duration(t, BOUNDS["cooldown"]),
+    "max_restarts": lambda t: parse_count(t, *BOUNDS["max_restarts"]),
     "job_prefixes": parse_words,
-    "stop_timeout": parse_duration,
+    "stop_timeout": lambda t: parse_duration(t, BOUNDS["stop_timeout"]),
     "daemon": parse_words,  # empty: no jobs without a container looked for
-    "sustain": lambda t: _positive(parse_duration(t)),
-    "fetch_interval": lambda t: _positive(parse_duration(t)),
-    "fetch_timeout": lambda t: _positive(parse_duration(t)),
-    "fetch_interval_max": lambda t: _positive(parse_duration(t)),
+    "sustain": lambda t: parse_duration(t, BOUNDS["sustain"]),
+    "fetch_interval": lambda t: parse_duration(t, BOUNDS["fetch_interval"]),
+    "fetch_timeout": lambda t: parse_duration(t, BOUNDS["fetch_timeout"]),
+    "fetch_interval_max": lambda t: parse_duration(t, BOUNDS["fetch_interval_max"]),
     "flavour": lambda t: _choice(t, FLAVOURS),
 }
 _SCHEMA = {
@@ -273,17 +322,23 @@ _SCHEMA = {
         runners=lambda t: _nonempty_words(t),
         state_dir=parse_path,
         metrics_file=parse_optional_path,
-        docker_timeout=lambda t: _positive(parse_duration(t)),
+        docker_timeout=lambda t: parse_duration(t, BOUNDS["docker_timeout"]),
     ),
     "runner": _RUNNER_KEYS,
     "notify": {
         "command": parse_argv,
         "events": parse_events,
-        "timeout": lambda t: _positive(parse_duration(t)),
+        "timeout": lambda t: parse_duration(t, BOUNDS["notify_timeout"]),
     },
 }
 # keys with a NAME: command.NAME, events.NAME (NAME: letters, digits, _ -)
 _NAMED_KEY = re.compile(r"(command|events)\.[a-z0-9][a-z0-9_-]*")
+
+
+def setting(key):
+    """The parser of a [watchdog] setting, for the command line option of
+    the same name: text -> value, ValueError naming what is wrong."""
+    return _SCHEMA["watchdog"][key]
 
 
 def _choice(text, choices):
@@ -305,12 +360,6 @@ def _nonempty_words(text):
     if not words:
         raise ValueError("empty list")
     return words
-
-
-def _positive(seconds):
-    if seconds <= 0:
-        raise ValueError("must be more than zero")
-    return seconds
 
 
 def _section_kind(section):
@@ -350,31 +399,74 @@ def config_files(path):
     return [path] + sorted(glob.glob(os.path.join(glob.escape(path + ".d"), "*.conf")))
 
 
-def _read_one(path):
-    """-> {section: {key: (raw value, lineno)}} for one file."""
+def _section_at(text, lineno):
+    """The section whose part of `text` holds line `lineno`, or None."""
+    current = None
+    for number, line in enumerate(text.splitlines()[:lineno], 1):
+        header = re.fullmatch(r"\[([^\]]*)\]", line.strip())
+        if header and number < lineno:
+            current = header.group(1).strip()
+    return current
+
+
+class _Errors:
+    """Collects the errors of one load: an error in a kind of section the
+    command uses is raised; in one it does not use, it becomes a warning."""
+
+    def __init__(self, used):
+        self.used = used  # kinds of section ("reconcile", "watchdog", "runner"); None: all
+        self.warnings = []
+
+    def add(self, section, message):
+        kind = _section_kind(section)[0] if section is not None else None
+        if self.used is None or kind is None or kind in self.used:
+            raise ConfigError(message)
+        self.warnings.append("%s (ignored: this command does not use [%s])" % (message, section))
+
+
+def _parse(path, text, errors):
+    """-> configparser.ConfigParser of `text`, its syntax errors raised or
+    (in a section the command does not use) warned about."""
+    def parser(strict=True):
+        return configparser.ConfigParser(interpolation=None, strict=strict,
+                                         default_section="\0no-default-section")
+    result = parser()
+    try:
+        result.read_string(text, source=path)
+    except (configparser.DuplicateOptionError, configparser.DuplicateSectionError) as exc:
+        option = getattr(exc, "option", None)
+        errors.add(exc.section, "%s:%s: [%s]%s: %s" % (
+            path, exc.lineno, exc.section, " " + option if option else "",
+            "set twice in one section" if option else "section appears twice"))
+        result = parser(strict=False)  # not used here: read the rest
+        with contextlib.suppress(configparser.ParsingError):
+            result.read_string(text, source=path)
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigError("%s:%s: %s" % (path, exc.lineno, _no_header(exc.line)))
+    except configparser.ParsingError as exc:
+        for lineno, _ in exc.errors:
+            line = text.splitlines()[lineno - 1].strip()
+            if line.startswith("["):
+                raise ConfigError("%s:%s: %s" % (path, lineno, _no_header(line)))
+            errors.add(_section_at(text, lineno), "%s:%s: cannot parse %s" % (path, lineno, line))
+    return result  # read_string raises no other configparser.Error
+
+
+def _no_header(line):
+    line = line.strip()
+    if line.startswith("["):  # "[...]" would have been a header
+        return "unclosed section header %s (missing ']')" % line
+    return "a setting before any [section]: %s" % line
+
+
+def _read_one(path, errors):
+    """-> {section: {key: (value, "file:line")}} for one file."""
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except UnicodeDecodeError as exc:
         raise ConfigError("%s: not UTF-8 text (%s)" % (path, exc.reason))
-    parser = configparser.ConfigParser(
-        interpolation=None, default_section="\0no-default-section", strict=True
-    )
-    try:
-        parser.read_string(text, source=path)
-    except configparser.DuplicateOptionError as exc:
-        raise ConfigError(
-            "%s:%s: [%s] %s: set twice in one section" % (path, exc.lineno, exc.section, exc.option)
-        )
-    except configparser.DuplicateSectionError as exc:
-        raise ConfigError("%s:%s: [%s]: section appears twice" % (path, exc.lineno, exc.section))
-    except configparser.MissingSectionHeaderError as exc:
-        raise ConfigError("%s:%s: a setting before any [section]" % (path, exc.lineno))
-    except configparser.ParsingError as exc:
-        lineno, line = exc.errors[0]
-        raise ConfigError("%s:%s: cannot parse %s" % (path, lineno, line.strip()))
-    except configparser.Error as exc:
-        raise ConfigError("%s: %s" % (path, " ".join(str(exc).split())))
+    parser = _parse(path, text, errors)
     result = {}
     for section in parser.sections():
         kind, _ = _section_kind(section)
@@ -383,24 +475,31 @@ def _read_one(path):
                 "%s:%d: [%s]: unknown section (expected [reconcile], [watchdog], [runner NAME] or [notify])"
                 % (path, _lineno(text, section, None), section)
             )
-        values = {}
-        for key, raw in parser.items(section):
-            lineno = _lineno(text, section, key)
-            parse = _SCHEMA[kind].get(key)
-            if parse is None and kind == "notify" and _NAMED_KEY.fullmatch(key):
-                parse = _SCHEMA[kind][key.partition(".")[0]]
-            if parse is None:
-                raise ConfigError(
-                    "%s:%d: [%s] %s: unknown key (known: %s)"
-                    % (path, lineno, section, key, ", ".join(sorted(_SCHEMA[kind])))
-                )
-            try:
-                value = parse(raw)
-            except ValueError as exc:
-                raise ConfigError("%s:%d: [%s] %s: %s" % (path, lineno, section, key, exc))
-            values[key] = (value, "%s:%d" % (path, lineno))
-        result[section] = values
+        try:
+            result[section] = _values(path, text, parser, section, kind)
+        except ConfigError as exc:
+            errors.add(section, str(exc))
     return result
+
+
+def _values(path, text, parser, section, kind):
+    values = {}
+    for key, raw in parser.items(section):
+        lineno = _lineno(text, section, key)
+        parse = _SCHEMA[kind].get(key)
+        if parse is None and kind == "notify" and _NAMED_KEY.fullmatch(key):
+            parse = _SCHEMA[kind][key.partition(".")[0]]
+        if parse is None:
+            raise ConfigError(
+                "%s:%d: [%s] %s: unknown key (known: %s)"
+                % (path, lineno, section, key, ", ".join(sorted(_SCHEMA[kind])))
+            )
+        try:
+            value = parse(raw)
+        except ValueError as exc:
+            raise ConfigError("%s:%d: [%s] %s: %s" % (path, lineno, section, key, exc))
+        values[key] = (value, "%s:%d" % (path, lineno))
+    return values
 
 
 def with_candidate(files, path, candidate, as_name=None):
@@ -419,13 +518,19 @@ def with_candidate(files, path, candidate, as_name=None):
     return list(files[:1]) + [candidate if f == target else f for f in dropins]
 
 
-def load(path=None, candidate=None, as_name=None):
+def load(path=None, candidate=None, as_name=None, used=None):
     """Read the configuration.  path=None: the default file, which may be
     missing (built-in defaults).  A path given explicitly must exist.
     candidate: a drop-in not yet in place, read as with_candidate() says
-    (--check-config); it must exist."""
+    (--check-config); it must exist.
+
+    used: the kinds of section the command reads ("reconcile", "watchdog",
+    "runner", "notify"; None: all).  A bad value, key or line in a section
+    of another kind does not stop it: it is left out and named in
+    Config.warnings (the command that uses it still stops on it)."""
     explicit = path is not None
     path = DEFAULT_CONFIG if path is None else path
+    errors = _Errors(None if used is None else frozenset(used))
     merged = {}  # section -> key -> (value, where)
     files = []
     names = config_files(path)
@@ -439,16 +544,32 @@ def load(path=None, candidate=None, as_name=None):
                 raise ConfigError("%s: no such configuration file" % name)
             continue
         try:
-            sections = _read_one(name)
+            sections = _read_one(name, errors)
         except OSError as exc:
             raise ConfigError("%s: cannot read: %s" % (name, why(exc)))
         files.append(name)
         for section, values in sections.items():
             merged.setdefault(section, {}).update(values)
-    result = build(merged, tuple(files))
-    for command in result.notify.commands:
-        _check_program(command)
-    return result
+    try:
+        conf = build(merged, tuple(files))
+    except _NotListed as exc:
+        errors.add(exc.section, str(exc))
+        merged = {s: v for s, v in merged.items() if _section_kind(s)[0] != "runner"}
+        conf = build(merged, tuple(files))
+    for command in conf.notify.commands:
+        try:
+            _check_program(command)
+        except ConfigError as exc:
+            errors.add("notify", str(exc))
+    return dataclasses.replace(conf, warnings=tuple(errors.warnings))
+
+
+class _NotListed(ConfigError):
+    """A [runner NAME] section whose NAME [watchdog] runners does not list."""
+
+    def __init__(self, message, section):
+        super().__init__(message)
+        self.section = section
 
 
 def build(merged, files=()):
@@ -467,11 +588,10 @@ def build(merged, files=()):
         kind, name = _section_kind(section)
         if kind == "runner":
             if name not in names:
-                where = next(iter(values.values()), (None, section))[1]
-                raise ConfigError(
-                    "%s: [%s]: runner %r is not listed in [watchdog] runners (%s)"
-                    % (where, section, name, " ".join(names))
-                )
+                where = next(("%s: " % w for _, w in values.values()), "")  # the first key's
+                raise _NotListed(
+                    "%s[%s]: runner %r is not listed in [watchdog] runners (%s)"
+                    % (where, section, name, " ".join(names)), section)
             sections[name] = {k: v for k, (v, _) in values.items()}
     runners = tuple(runner_config(name, wd, sections.get(name, {})) for name in names)
     watchdog = WatchdogConfig(runners=runners, defaults=runner_config(DEFAULT_RUNNER, wd), **top)
@@ -524,6 +644,20 @@ def runner_config(name, defaults=None, overrides=None):
     values.update(overrides or {})
     values.setdefault("container", name)
     return RunnerConfig(name=name, **values)
+
+
+def unreachable(runner):
+    """A warning when `runner`'s window is too short for its threshold ever
+    to be reached at the runner's fastest poll rate (one failed fetch every
+    fetch_interval seconds), else None.  (The sustain rule may still find
+    it wedged.)"""
+    most = int(runner.window // runner.fetch_interval) + 1
+    if most >= runner.threshold:
+        return None
+    return ("runner %s: a window of %s holds at most %d fetch errors (one per poll every %gs), "
+            "fewer than threshold %d: the threshold can never be reached"
+            % (runner.name, duration_text(runner.window), most, runner.fetch_interval,
+               runner.threshold))
 
 
 CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # Docker's own rule

@@ -49,9 +49,9 @@ tool's lines by hand: `--unpin-all` then leaves the changed record (and
 its keep line) and warns, sed restores blindly.  Run it with LC_ALL=C so
 that bytes that are not valid UTF-8 are matched as bytes.
 
-Stable interfaces: validate_name(), validate_address() (raise
-report.UsageError with a one-line message naming the value), PURGE_SED,
-plan(), owned_pins().
+Stable interfaces: validate_name(), validate_address(), validate_pin()
+(raise report.UsageError with a one-line message naming the value),
+PURGE_SED, plan() (Plan.owned: the pins the tool owns in the old file).
 """
 
 import collections
@@ -115,6 +115,9 @@ def validate_name(name):
         raise UsageError("bad host name %r: empty" % (name,))
     if len(name) > 253:
         raise UsageError("bad host name %r: longer than 253 characters" % name)
+    if name.endswith(".") and name.strip("."):
+        raise UsageError("bad host name %r: a trailing dot is not allowed (write %r)"
+                         % (name, name.rstrip(".")))
     for label in name.split("."):
         if not label:
             raise UsageError("bad host name %r: empty label" % name)
@@ -130,13 +133,42 @@ def validate_name(name):
 
 def validate_address(address):
     """Return the canonical text of an IPv4 or IPv6 address, else raise
-    UsageError naming the value ('10.1.0.256', '10.1.0', '' are errors)."""
+    UsageError naming the value ('10.1.0.256', '10.1.0', '' are errors).
+
+    Refused too: what glibc's resolver ignores in a hosts file, an IPv6
+    zone index ('fe80::1%eth0').  An IPv4-mapped address is written as an
+    admin would, '::ffff:10.1.0.10' (see address_text)."""
     if not isinstance(address, str) or not address.strip():
         raise UsageError("bad address %r: empty" % (address,))
+    if "%" in address:
+        raise UsageError("bad address %r: the resolver ignores a hosts line with a zone index "
+                         "(%%%s); pin an address without one" % (address, address.split("%", 1)[1]))
     try:
-        return str(ipaddress.ip_address(address))
+        return address_text(ipaddress.ip_address(address))
     except ValueError:
         raise UsageError("bad address %r: not an IPv4 or IPv6 address" % address) from None
+
+
+def address_text(ip):
+    """The canonical text of an ipaddress object; an IPv4-mapped IPv6
+    address as '::ffff:a.b.c.d' (what Python 3.13 prints; older versions
+    print '::ffff:a01:a')."""
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return "::ffff:%s" % mapped if mapped is not None else str(ip)
+
+
+def validate_pin(name, address):
+    """-> (name, canonical address) of one pin; UsageError naming what is
+    wrong, and saying so when the two look swapped ('10.1.0.10' pinned to
+    'forge.azrak.io')."""
+    validate_name(name)
+    try:
+        return name, validate_address(address)
+    except UsageError as exc:
+        if _ip(name.encode("ascii")) is None or _ip(address.encode("ascii", "replace")) is not None:
+            raise
+        raise UsageError("%s (name and address swapped? %r is an address, expected NAME then "
+                         "ADDRESS)" % (exc, name)) from None
 
 
 def normalize_pins(pins):
@@ -147,9 +179,7 @@ def normalize_pins(pins):
     """
     result = collections.OrderedDict()
     for pin in pins:
-        name, address = (pin.name, pin.address) if hasattr(pin, "name") else pin
-        validate_name(name)
-        address = validate_address(address)
+        name, address = validate_pin(*((pin.name, pin.address) if hasattr(pin, "name") else pin))
         entry = result.setdefault(name.lower(), (name, []))
         if address in entry[1]:
             continue
@@ -192,29 +222,32 @@ class Plan:
 # ---------------------------------------------------------------- parsing
 
 
+_Span = collections.namedtuple("_Span", "start end lineno eol")  # one line of the file
+
+
 class _Pin:
     """A valid owned pin line."""
 
     kind = "pin"
 
-    def __init__(self, start, end, lineno, body, eol, ip, name):
-        self.start, self.end, self.lineno = start, end, lineno
-        self.body, self.eol, self.ip, self.name = body, eol, ip, name
+    def __init__(self, span, body, ip, name):
+        self.start, self.end, self.lineno, self.eol = span
+        self.body, self.ip, self.name = body, ip, name
         self.lname = name.lower()
         self.delete = False
         self.new_ip = None
 
 
 class _Group:
-    """A mapping line of the admin's, active (an entry, S0 empty) or
-    switched off for the names S0 (a record, with its keep line).  `s`
-    is the set of names switched off after this run."""
+    """A mapping line of the admin's, active (an entry: `was_off` empty) or
+    switched off for the names `was_off` (a record, with its keep line).
+    `off` is the set of names switched off after this run."""
 
-    def __init__(self, start, end, lineno, orig, eol, s0, kind):
-        self.start, self.end, self.lineno = start, end, lineno
-        self.orig, self.eol = orig, eol
-        self.s0 = frozenset(s0)
-        self.s = set(s0)
+    def __init__(self, span, orig, was_off, kind):
+        self.start, self.end, self.lineno, self.eol = span
+        self.orig = orig
+        self.was_off = frozenset(was_off)
+        self.off = set(was_off)
         self.kind = kind  # "entry" or "record"
         self.keep = None  # the bound keep line (start, end) of a record
         self.frozen = False  # a record the admin changed: never touched
@@ -224,20 +257,22 @@ class _Group:
         self.delete = False  # --unpin-all: a stray tool line to drop
 
     def active(self, lname):
-        return (not self.frozen and self.ip is not None and lname not in self.s
+        return (not self.frozen and self.ip is not None and lname not in self.off
                 and any(t.lower() == lname for t in self.tokens))
 
     def render(self):
         if self.delete:
             return b""
-        if not self.s:
+        if not self.off:
             return self.orig + self.eol
-        names = b",".join(sorted(self.s))
+        names = b",".join(sorted(self.off))
         record = OFF_PREFIX + names + b" " + _digest(self.orig) + b": " + self.orig + self.eol
-        return _keep_line(self.orig, self.s) + record
+        return _keep_line(self.orig, self.off) + record
 
 
 def _ip(token):
+    if b"%" in token:
+        return None  # a zone index: glibc ignores the line
     try:
         return ipaddress.ip_address(token.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
@@ -319,15 +354,16 @@ def _parse(data, needles):
         lineno = 1 + newlines[base // size] + data.count(b"\n", base, start)
         line = data[start:end]
         body, eol = (line[:-1], b"\n") if line.endswith(b"\n") else (line, b"")
+        span = _Span(start, end, lineno, eol)
         if _OFF_LOOSE.match(body):
             match = _OFF_STRICT.match(body)
             if match:
                 orig = body[match.end():]
                 names = set(match.group(1).lower().split(b","))
-                group = _Group(start, end, lineno, orig, eol, names, "record")
+                group = _Group(span, orig, names, "record")
                 group.frozen = match.group(2) != _digest(orig)
             else:
-                group = _Group(start, end, lineno, body, eol, (), "record")
+                group = _Group(span, body, (), "record")
                 group.frozen = True
             items.append(group)
             continue
@@ -341,16 +377,16 @@ def _parse(data, needles):
                 except (UsageError, UnicodeDecodeError):
                     name = None
                 if name is not None:
-                    items.append(_Pin(start, end, lineno, body, eol, ip, name))
+                    items.append(_Pin(span, body, ip, name))
                     continue
-        group = _Group(start, end, lineno, body, eol, (), "entry")
+        group = _Group(span, body, (), "entry")
         group.tag = "pin" if pin_tag else ("keep" if _KEEP_RE.search(body) else None)
         items.append(group)
     # bind keep lines to the records right after them
     previous = None
     for item in items:
         if isinstance(item, _Group) and item.kind == "record" and not item.frozen:
-            expected = _keep_line(item.orig, item.s0)
+            expected = _keep_line(item.orig, item.was_off)
             if expected:
                 if (previous is not None and getattr(previous, "tag", None) == "keep"
                         and previous.end == item.start and previous.orig + previous.eol == expected):
@@ -368,13 +404,6 @@ def _parse(data, needles):
 
 
 # ---------------------------------------------------------------- planning
-
-
-def owned_pins(text):
-    """[(name, address, line)] of the pins the tool owns in `text`."""
-    data = _as_bytes(text)
-    pins, _ = _parse(data, (MARKER,))
-    return [(p.name, str(p.ip), p.lineno) for p in pins]
 
 
 def plan(text, pins=None, unpins=(), unpin_all=False):
@@ -401,71 +430,129 @@ def plan(text, pins=None, unpins=(), unpin_all=False):
             raise UsageError("--unpin-all cannot be combined with pins")
     needles = set(wanted or ()) | set(unpin_names)
     needles = {n.encode("ascii") for n in needles} | {MARKER}
-    pin_lines, groups = _parse(data, needles)
-    owned = [(p.name, str(p.ip), p.lineno) for p in pin_lines]
-    first = data.find(b"\n")
-    eol = b"\r\n" if first > 0 and data[first - 1:first] == b"\r" else b"\n"
-    outcomes, warnings = [], []
-    inserts = collections.defaultdict(list)  # offset -> [bytes]
-
+    planner = _Planner(data, *_parse(data, needles))
     if unpin_all:
-        _unpin_all(pin_lines, groups, outcomes, warnings)
+        planner.unpin_all()
     for lname, name in ([] if unpin_all else unpin_names.items()):
-        _unpin(lname, name, pin_lines, groups, outcomes, warnings)
+        planner.unpin(lname, name)
     if wanted is not None:
-        end = len(data)
-        if data and not data.endswith(b"\n"):
-            end = data.rfind(b"\n") + 1  # before a last line without newline
         for lname, (name, addresses) in wanted.items():
-            _pin(lname, name, addresses, pin_lines, groups, outcomes, inserts, end, eol)
-        unwanted = [p for p in pin_lines if not p.delete and p.lname not in wanted
-                    and p.lname not in unpin_names]
-        for p in unwanted:
-            outcomes.append(Outcome(p.name, str(p.ip), UNWANTED, line=p.lineno))
-
-    new = _render(data, pin_lines, groups, inserts)
+            planner.pin(lname, name, addresses)
+        planner.unwanted(wanted, unpin_names)
+    new = planner.render()
     changed = new != data
-    return Plan(new if changed else data, changed, outcomes, warnings, owned)
+    return Plan(new if changed else data, changed, planner.outcomes, planner.warnings,
+                planner.owned)
 
 
-def _unpin_all(pin_lines, groups, outcomes, warnings):
-    names = collections.OrderedDict()
-    for p in pin_lines:
-        p.delete = True
-        names.setdefault(p.lname, Outcome(p.name, None, UNPINNED)).removed.append(p.lineno)
-    for i, g in enumerate(groups):
-        if g.kind == "record":
-            if g.frozen:
-                warnings.append(_changed_warning(g))
-                continue
-            for n in sorted(g.s):
-                n = n.decode("ascii", "replace")
-                names.setdefault(n, Outcome(n, None, UNPINNED)).restored.append(g.lineno)
-            g.s.clear()
-        elif getattr(g, "tag", None) is not None:
-            following = groups[i + 1] if i + 1 < len(groups) else None
-            if g.tag == "keep" and following is not None and following.start == g.end and following.frozen:
-                continue  # the keep line of a record left alone
-            g.delete = True
-    outcomes.extend(names.values())
+class _Planner:
+    """One plan over the parsed file: the owned pin lines and the admin's
+    lines (groups) are marked (deleted, readdressed, switched off or back
+    on) and the results accumulate in outcomes, warnings and inserts."""
 
+    def __init__(self, data, pin_lines, groups):
+        self.data, self.pin_lines, self.groups = data, pin_lines, groups
+        self.owned = [(p.name, address_text(p.ip), p.lineno) for p in pin_lines]
+        first = data.find(b"\n")
+        self.eol = b"\r\n" if first > 0 and data[first - 1:first] == b"\r" else b"\n"
+        self.end = len(data)  # where a new pin line goes when nothing is switched off
+        if data and not data.endswith(b"\n"):
+            self.end = data.rfind(b"\n") + 1  # before a last line without newline
+            for g in groups:  # ... and before its keep line, when it is a record
+                if g.start == self.end and g.keep is not None:
+                    self.end = g.keep.start
+        self.outcomes, self.warnings = [], []
+        self.inserts = collections.defaultdict(list)  # offset -> [bytes]
 
-def _unpin(lname, name, pin_lines, groups, outcomes, warnings):
-    outcome = Outcome(name, None, NOT_PINNED)
-    for p in pin_lines:
-        if p.lname == lname and not p.delete:
+    def unpin_all(self):
+        names = collections.OrderedDict()
+        for p in self.pin_lines:
             p.delete = True
-            outcome.removed.append(p.lineno)
-    for g in groups:
-        if g.kind == "record" and lname.encode("ascii") in g.s:
-            if g.frozen:
-                warnings.append(_changed_warning(g))
+            names.setdefault(p.lname, Outcome(p.name, None, UNPINNED)).removed.append(p.lineno)
+        groups = self.groups
+        for i, g in enumerate(groups):
+            if g.kind == "record":
+                if g.frozen:
+                    self.warnings.append(_changed_warning(g))
+                    continue
+                for n in sorted(g.off):
+                    n = n.decode("ascii", "replace")
+                    names.setdefault(n, Outcome(n, None, UNPINNED)).restored.append(g.lineno)
+                g.off.clear()
+            elif getattr(g, "tag", None) is not None:
+                following = groups[i + 1] if i + 1 < len(groups) else None
+                if g.tag == "keep" and following is not None and following.frozen:
+                    # the keep line of a record left alone, even one the admin
+                    # moved away from it: what it maps stays mapped
+                    continue
+                g.delete = True
+        self.outcomes.extend(names.values())
+
+    def unpin(self, lname, name):
+        outcome = Outcome(name, None, NOT_PINNED)
+        for p in self.pin_lines:
+            if p.lname == lname and not p.delete:
+                p.delete = True
+                outcome.removed.append(p.lineno)
+        for g in self.groups:
+            if g.kind == "record" and lname.encode("ascii") in g.off:
+                if g.frozen:
+                    self.warnings.append(_changed_warning(g))
+                    continue
+                g.off.discard(lname.encode("ascii"))
+                outcome.restored.append(g.lineno)
+        if outcome.removed or outcome.restored:
+            outcome.outcome = UNPINNED
+        self.outcomes.append(outcome)
+
+    def pin(self, lname, name, addresses):
+        key = lname.encode("ascii")
+        ips = [ipaddress.ip_address(a) for a in addresses]
+        own = [p for p in self.pin_lines if p.lname == lname and not p.delete]
+        mapped = [g for g in self.groups if g.active(key)]
+        chosen, replaced, spare = _choose(ips, own, mapped)
+        removed, switched, first = [], [], None
+        for p in spare:
+            p.delete = True
+            removed.append(p.lineno)
+        for g in mapped:
+            if g in chosen.values():
                 continue
-            g.s.discard(lname.encode("ascii"))
-            outcome.restored.append(g.lineno)
-    if outcome.removed or outcome.restored:
-        outcome.outcome = UNPINNED
-    outcomes.append(outcome)
+            g.off.add(key)
+            switched.append(g.lineno)
+            first = g if first is None else first
+        if first is None:
+            first = next((g for g in self.groups if g.kind == "record" and key in g.off), None)
+        at = self.end if first is None else (first.keep.start if first.keep is not None
+                                             else first.start)
+        changed_other = bool(switched or removed)
+        results = []
+        for address, ip in zip(addresses, ips):
+            line = chosen.get(ip)
+            if line is None:
+                self.inserts[at].append(address.encode("ascii") + b"\t" + name.encode("ascii")
+                                        + PIN_TAG + self.eol)
+                result = Outcome(name, address, ADDED)
+            elif ip in replaced:
+                result = Outcome(name, address, REPLACED, line=line.lineno)
+            elif changed_other:
+                result = Outcome(name, address, CORRECTED, line=line.lineno)
+            else:
+                result = Outcome(name, address, PRESENT if isinstance(line, _Pin) else UNMANAGED,
+                                 line=line.lineno)
+            results.append(result)
+        # the switched-off and removed lines are reported once, on the first outcome
+        results[0].switched_off, results[0].removed = switched, removed
+        self.outcomes.extend(results)
+
+    def unwanted(self, wanted, unpin_names):
+        """Report the pins in the file that this run does not ask for."""
+        for p in self.pin_lines:
+            if not p.delete and p.lname not in wanted and p.lname not in unpin_names:
+                self.outcomes.append(Outcome(p.name, address_text(p.ip), UNWANTED, line=p.lineno))
+
+    def render(self):
+        return _render(self.data, self.pin_lines, self.groups, self.inserts)
 
 
 def _changed_warning(group):
@@ -473,11 +560,11 @@ def _changed_warning(group):
             "(restore it by hand)" % group.lineno)
 
 
-def _pin(lname, name, addresses, pin_lines, groups, outcomes, inserts, end, eol):
-    key = lname.encode("ascii")
-    ips = [ipaddress.ip_address(a) for a in addresses]
-    own = [p for p in pin_lines if p.lname == lname and not p.delete]
-    mapped = [g for g in groups if g.active(key)]
+def _choose(ips, own, mapped):
+    """-> (chosen, replaced, spare) for pinning to `ips`: the line that
+    will map each address (the tool's own line of it, else an admin's
+    line that already maps it, else a spare own line readdressed, same
+    family first), the readdressed ones, and the own lines left over."""
     chosen = {}
     for ip in ips:
         line = next((p for p in own if p.ip == ip), None)
@@ -485,8 +572,6 @@ def _pin(lname, name, addresses, pin_lines, groups, outcomes, inserts, end, eol)
             line = next((g for g in mapped if g.ip == ip), None)
         if line is not None:
             chosen[ip] = line
-    # an owned line of this name with an address no longer wanted is
-    # readdressed (same family first)
     spare = [p for p in own if p not in chosen.values()]
     replaced = {}
     for ip in ips:
@@ -497,37 +582,7 @@ def _pin(lname, name, addresses, pin_lines, groups, outcomes, inserts, end, eol)
         line.new_ip = ip
         chosen[ip] = line
         replaced[ip] = line
-    removed, switched, first = [], [], None
-    for p in spare:
-        p.delete = True
-        removed.append(p.lineno)
-    for g in mapped:
-        if g in chosen.values():
-            continue
-        g.s.add(key)
-        switched.append(g.lineno)
-        first = g if first is None else first
-    if first is None:
-        first = next((g for g in groups if g.kind == "record" and key in g.s), None)
-    at = end if first is None else (first.keep.start if first.keep is not None else first.start)
-    changed_other = bool(switched or removed)
-    results = []
-    for address, ip in zip(addresses, ips):
-        line = chosen.get(ip)
-        if line is None:
-            inserts[at].append(address.encode("ascii") + b"\t" + name.encode("ascii") + PIN_TAG + eol)
-            result = Outcome(name, address, ADDED)
-        elif ip in replaced:
-            result = Outcome(name, address, REPLACED, line=line.lineno)
-        elif changed_other:
-            result = Outcome(name, address, CORRECTED, line=line.lineno)
-        else:
-            result = Outcome(name, address, PRESENT if isinstance(line, _Pin) else UNMANAGED,
-                             line=line.lineno)
-        results.append(result)
-    # the switched-off and removed lines are reported once, on the first outcome
-    results[0].switched_off, results[0].removed = switched, removed
-    outcomes.extend(results)
+    return chosen, replaced, spare
 
 
 def _render(data, pin_lines, groups, inserts):
@@ -537,10 +592,10 @@ def _render(data, pin_lines, groups, inserts):
             edits.append((p.start, p.end, b""))
         elif p.new_ip is not None and p.new_ip != p.ip:
             line_eol = (b"\r" if p.body.endswith(b"\r") else b"") + p.eol
-            edits.append((p.start, p.end, str(p.new_ip).encode("ascii") + b"\t"
+            edits.append((p.start, p.end, address_text(p.new_ip).encode("ascii") + b"\t"
                           + p.name.encode("ascii") + PIN_TAG + line_eol))
     for g in groups:
-        if g.delete or g.s != g.s0:
+        if g.delete or g.off != g.was_off:
             start = g.keep.start if g.keep is not None else g.start
             edits.append((start, g.end, g.render()))
     for at, lines in inserts.items():

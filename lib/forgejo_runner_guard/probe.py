@@ -23,7 +23,7 @@ import os
 import time
 from typing import Optional
 
-from .config import parse_duration
+from .config import BOUNDS, parse_duration
 from .report import EXIT_OK, EXIT_PROBE, UsageError
 
 VERIFIED = "verified"
@@ -274,7 +274,8 @@ def add_arguments(parser):
     group.add_argument(
         "--probe-timeout",
         metavar="DURATION",
-        help="time allowed per pin for connect and handshake (default: %gs)" % DEFAULT_TIMEOUT,
+        help="time allowed per pin for connect and handshake (default: %gs; at most 5m)"
+        % DEFAULT_TIMEOUT,
     )
     group.add_argument(
         "--ca-file",
@@ -308,11 +309,9 @@ def settings(args):
     timeout = DEFAULT_TIMEOUT
     if args.probe_timeout is not None:
         try:
-            timeout = parse_duration(args.probe_timeout)
+            timeout = parse_duration(args.probe_timeout, BOUNDS["probe_timeout"])
         except ValueError as exc:
             raise UsageError("--probe-timeout: %s" % exc)
-        if timeout <= 0:
-            raise UsageError("--probe-timeout: must be more than zero: %r" % args.probe_timeout)
     if args.ca_file is not None:
         try:
             make_context(args.ca_file)

@@ -94,10 +94,13 @@ writing:
   In-place fallback (NOT atomic): where rename cannot work -- a
   bind-mounted /etc/hosts, as in containers (EBUSY), or a directory this
   process may not write -- the file is rewritten in place instead, after
-  its old contents are saved to STATE_DIR/hosts.before-in-place
-  (state_dir in guard.conf, default /var/lib/forgejo-runner-guard).  A
-  crash in the middle of that rewrite can leave a partial file: restore
-  it from that copy.
+  its old contents are saved to STATE_DIR/etc-hosts.before-in-place
+  (state_dir in guard.conf, default /var/lib/forgejo-runner-guard; the
+  file's whole path, escaped as systemd-escape --path does).  A crash in
+  the middle of that rewrite can leave a partial file: restore it from
+  that copy.  Where the file cannot be opened for writing either (a
+  read-only mount, an immutable file) nothing is written and no copy is
+  made; a rewrite that fails says whether the file is unchanged.
 
   A pin no longer asked for (gone from the configuration, or not named by
   this run's --pin) is reported, never removed: only --unpin and
@@ -118,6 +121,7 @@ class Run:
     state_dir: str
     json: bool
     config_files: Tuple[str, ...] = ()
+    warnings: Tuple[str, ...] = ()  # errors in sections this command does not use
     existed: bool = True
     old: bytes = b""
     plan: Optional[hostsfile.Plan] = None
@@ -165,7 +169,11 @@ def build_parser():
 
 def configure(args):
     """Command line + configuration -> Run.  Raises UsageError (exit 2)."""
-    conf = config.load(args.config)
+    # the boot pin depends only on what it reads ([reconcile], [notify]): a
+    # broken [watchdog] is a warning here (--runners reads the watchdog's
+    # sections too)
+    runners = args.runners or args.container or args.refresh_stale
+    conf = config.load(args.config, used=None if runners else ("reconcile", "notify"))
     mode = "list" if args.list else "check" if args.check else "diff" if args.diff else "apply"
     if mode == "list" and (args.pin or args.unpin or args.unpin_all):
         raise UsageError("--list cannot be combined with --pin, --unpin or --unpin-all")
@@ -194,6 +202,7 @@ def configure(args):
     run = Run(mode=mode, hosts_file=hosts, pins=pins, unpins=tuple(args.unpin),
               unpin_all=args.unpin_all, lock_file=conf.reconcile.lock_file,
               state_dir=conf.reconcile.state_dir, json=args.json, config_files=conf.files,
+              warnings=conf.warnings,
               probe_settings=probe_settings, runner_settings=runner_settings,
               want_resolve=args.resolve, notify=conf.notify)
     # contradictions (--pin X --unpin X, --unpin-all with --pin) are caught here,
@@ -206,8 +215,7 @@ def _parse_pin(text):
     name, sep, address = text.partition("=")
     if not sep:
         raise UsageError("--pin %r: expected NAME=ADDRESS" % text)
-    hostsfile.validate_name(name)
-    return config.Pin(name, hostsfile.validate_address(address))
+    return config.Pin(*hostsfile.validate_pin(name, address))
 
 
 def read(run, reporter):
@@ -364,21 +372,26 @@ def _details(o):
             yield "%s: line(s) %s %s" % (what, ", ".join(map(str, lines)), key.replace("_", " "))
 
 
-def document(run):
+def document(run, error=None):
+    """The --json document; `error`: the failure that ended the run (exit
+    1), with what was known by then (no plan yet: no pins)."""
     p = run.plan
     doc = {
         "file": run.hosts_file,
         "mode": run.mode,
         "existed": run.existed,
-        "changed": p.changed,
+        "changed": p.changed if p is not None else None,
         "written": run.written,
         "method": run.method,
-        "pins": [dataclasses.asdict(o) for o in p.outcomes],
-        "owned": [{"name": n, "address": a, "line": line} for n, a, line in p.owned],
-        "warnings": list(p.warnings),
+        "pins": [dataclasses.asdict(o) for o in p.outcomes] if p is not None else [],
+        "owned": [{"name": n, "address": a, "line": line} for n, a, line in p.owned]
+        if p is not None else [],
+        "warnings": list(p.warnings) if p is not None else [],
     }
     if run.resolve_results is not None:
         doc["resolved"] = [result.as_dict() for result in run.resolve_results]
+    if error is not None:
+        doc["error"] = error
     if run.probe_results is not None:
         doc["probes"] = [result.as_dict() for result in run.probe_results]
     if run.runner_results is not None:
@@ -425,6 +438,15 @@ def _shift_hunk(header, offset):
 
 
 def _execute(run, reporter):
+    try:
+        return _steps(run, reporter)
+    except GuardError as exc:
+        if run.json:  # the document, with the error, as far as the run got
+            print_json(document(run, error=str(exc)))
+        raise
+
+
+def _steps(run, reporter):
     if run.mode == "apply":
         reporter.debug("lock: %s" % run.lock_file)
         with safewrite.lock(run.lock_file):

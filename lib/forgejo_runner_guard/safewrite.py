@@ -20,6 +20,7 @@ import fcntl
 import os
 import stat
 
+from .config import OWN_DIRECTORIES
 from .report import GuardError, why
 
 TEMP_PREFIX = ".frg-tmp."
@@ -33,13 +34,32 @@ def fsync_dir(directory):
         os.close(fd)
 
 
+def ensure_directory(directory):
+    """Make sure `directory` exists.  Only the package's own directories
+    (config.OWN_DIRECTORIES) are created, and only their last component: any
+    other directory that is missing (a typo such as /nonexistent/x) is an
+    OSError "directory ... does not exist"."""
+    if os.path.isdir(directory):
+        return
+    if os.path.normpath(directory) in OWN_DIRECTORIES:
+        parent = os.path.dirname(os.path.normpath(directory))
+        if not os.path.isdir(parent):
+            raise OSError(errno.ENOENT, "directory %s does not exist" % parent)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o755)
+        return
+    raise OSError(errno.ENOENT, "directory %s does not exist" % directory)
+
+
 def atomic_write(path, data, mode=0o644):
     """Write bytes `data` to `path` atomically (temp + fsync + rename).
 
     Raises OSError; on failure the temporary file is removed and `path`
-    is as it was.
+    is as it was.  The directory must exist.
     """
     temp = temp_name(os.path.abspath(path))
+    if not os.path.isdir(os.path.dirname(temp)):
+        raise OSError(errno.ENOENT, "directory %s does not exist" % os.path.dirname(temp))
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         try:
@@ -69,7 +89,7 @@ def lock(path, wait=True):
     directory = os.path.dirname(path)
     try:
         if directory:
-            os.makedirs(directory, mode=0o755, exist_ok=True)
+            ensure_directory(directory)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise GuardError("cannot open lock file %s: %s" % (path, why(exc)))
@@ -119,14 +139,37 @@ def _why(exc):
     return exc.strerror or str(exc)
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode):
+    """What a file of `mode` is, when it is not a regular file."""
+    return next((text for test, text in _KINDS if test(mode)), "not a regular file")
+
+
+def check_regular(path, st, verb="use"):
+    """GuardError (exit 1) unless `st` (of `path`, symlinks followed) is a
+    regular file: a device, FIFO or directory is never read or replaced."""
+    if not stat.S_ISREG(st.st_mode):
+        raise GuardError("cannot %s %s: it is %s, not a regular file; left as it is"
+                         % (verb, path, _kind(st.st_mode)))
+
+
 def read_file(path):
     """The bytes of `path`, or None when it does not exist (its directory
-    must).  Raises GuardError (exit 1) for anything else."""
+    must).  Raises GuardError (exit 1) for anything else, including a
+    path that is not a regular file (or a symlink to one): a FIFO is
+    opened without blocking and refused, a device is never read."""
     try:
-        with open(path, "rb") as handle:
+        check_regular(path, os.stat(path), "read")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as handle:
+            check_regular(path, os.fstat(fd), "read")  # replaced since the stat above
             return handle.read()
     except FileNotFoundError:
-        directory = os.path.dirname(os.path.realpath(path)) or "."
+        directory = os.path.dirname(os.path.realpath(path))  # realpath: absolute
         if not os.path.isdir(directory):
             raise GuardError("cannot read %s: directory %s does not exist" % (path, directory))
         return None
@@ -219,35 +262,91 @@ def _replace_by_rename(target, data, st, mode):
 
 
 def backup_path(target, backup_dir):
-    return os.path.join(backup_dir, os.path.basename(target) + ".before-in-place")
+    """The in-place backup of `target` (an absolute path): named by the
+    whole path, escaped as systemd-escape --path does, so no two files
+    share one: /etc/hosts -> BACKUP_DIR/etc-hosts.before-in-place."""
+    return os.path.join(backup_dir, escape_path(target) + ".before-in-place")
+
+
+def escape_path(path):
+    """systemd-escape --path: '/' between components becomes '-', and any
+    byte but ASCII letters, digits, ':', '_' and a non-leading '.' becomes
+    \\xNN ('-' included), so the name is unambiguous."""
+    text = os.path.normpath(path).strip("/") or "-"
+    if text == "-":
+        return "-"
+    out = []
+    for index, byte in enumerate(os.fsencode(text)):
+        char = chr(byte)
+        if char == "/":
+            out.append("-")
+        elif (char.isascii() and (char.isalnum() or char in ":_")) or (char == "." and index):
+            out.append(char)
+        else:
+            out.append("\\x%02x" % byte)
+    return "".join(out)
 
 
 def write_in_place(target, data, backup_dir):
-    """Rewrite `target` in place (same inode): NOT atomic.  A copy of the
-    old contents is first saved (atomically) to backup_path(); then the
-    file is overwritten from offset 0, truncated and fsynced.  Returns
-    the backup's path.  Raises GuardError."""
+    """Rewrite `target` in place (same inode): NOT atomic.  Returns the
+    backup's path.  Raises GuardError saying what is true of the file.
+
+    The file is opened for writing first: where that fails (a read-only
+    mount, an immutable file) nothing is written, no backup either.  Then
+    its old contents are saved (atomically) to backup_path(), and it is
+    overwritten from offset 0, truncated and fsynced.  When that fails the
+    file is read back: still as it was, the backup is removed; otherwise
+    the backup is kept and the message names it."""
     backup = backup_path(target, backup_dir)
     try:
-        with open(target, "rb") as handle:
-            old = handle.read()
-        os.makedirs(backup_dir, mode=0o755, exist_ok=True)
-        atomic_write(backup, old, mode=0o600)
+        fd = os.open(target, os.O_RDWR | os.O_CLOEXEC)
     except OSError as exc:
-        raise GuardError("cannot save a backup of %s to %s before rewriting it in place: %s"
-                         % (target, backup, _why(exc)))
+        raise GuardError("cannot rewrite %s in place either: %s; the file is unchanged"
+                         % (target, _why(exc)))
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
         try:
+            old = _read_all(fd)
+            ensure_directory(backup_dir)
+            atomic_write(backup, old, mode=0o600)
+        except OSError as exc:
+            raise GuardError("cannot save a backup of %s to %s before rewriting it in place: %s; "
+                             "the file is unchanged" % (target, backup, _why(exc)))
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
             _write_all(fd, data)
             os.ftruncate(fd, len(data))
             os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise GuardError("cannot rewrite %s in place: %s (its old contents are in %s)"
-                         % (target, _why(exc), backup))
+        except OSError as exc:
+            raise _failed_in_place(fd, target, old, backup, exc)
+    finally:
+        os.close(fd)
     return backup
+
+
+def _read_all(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _failed_in_place(fd, target, old, backup, exc):
+    """The GuardError for a failed in-place rewrite, after reading the
+    file back: unchanged (backup removed) or not (backup kept)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        unchanged = _read_all(fd) == old
+    except OSError:
+        unchanged = False
+    if unchanged:
+        with contextlib.suppress(OSError):
+            os.unlink(backup)
+        return GuardError("cannot rewrite %s in place: %s; the file is unchanged"
+                          % (target, _why(exc)))
+    return GuardError("cannot rewrite %s in place: %s; it may be partly written: restore it from "
+                      "%s" % (target, _why(exc), backup))
 
 
 def replace_file(path, data, backup_dir, mode=0o644):
@@ -277,6 +376,8 @@ def replace_file(path, data, backup_dir, mode=0o644):
         st = None
     except OSError as exc:
         raise GuardError("cannot write %s: %s" % (path, _why(exc)))
+    if st is not None:
+        check_regular(path, st, "write")
     try:
         _replace_by_rename(target, data, st, mode)
         return ("rename" if st is not None else "created"), ""

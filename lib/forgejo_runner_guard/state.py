@@ -119,7 +119,7 @@ class State:
         data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
         directory = os.path.dirname(self.path)
         try:
-            os.makedirs(directory, mode=0o755, exist_ok=True)
+            safewrite.ensure_directory(directory)
             safewrite.atomic_write(self.path, data, 0o644)
         except OSError as exc:
             raise GuardError("cannot write the state file %s: %s" % (self.path, why(exc)))

@@ -142,13 +142,6 @@ def _arg(parse):
     return convert
 
 
-def _positive_duration(text):
-    seconds = config.parse_duration(text)
-    if seconds <= 0:
-        raise ValueError("must be more than zero: %r" % text)
-    return seconds
-
-
 def _container_name(text):
     if not config.CONTAINER_NAME.match(text or ""):
         raise ValueError("not a container name: %r" % text)
@@ -168,24 +161,28 @@ def build_parser():
                         help="check this runner only (a [runner NAME] of the configuration, or "
                         "a runner container of that name with the [watchdog] defaults); "
                         "repeatable (default: the configured runners, forgejo_runner)")
-    parser.add_argument("--threshold", metavar="N", type=_arg(lambda t: config.parse_count(t, 1)),
-                        help="fetch errors in the window that make a runner wedged (default 40)")
-    parser.add_argument("--window", metavar="DURATION", type=_arg(_positive_duration),
-                        help="how far back to count (default 5m; 90, 90s, 5m, 1h)")
-    parser.add_argument("--recent", metavar="DURATION", type=_arg(_positive_duration),
+    parser.add_argument("--threshold", metavar="N", type=_arg(config.setting("threshold")),
+                        help="fetch errors in the window that make a runner wedged (default 40; "
+                        "1-10000)")
+    parser.add_argument("--window", metavar="DURATION", type=_arg(config.setting("window")),
+                        help="how far back to count (default 5m; 90, 90s, 5m, 1h; at most 1d)")
+    parser.add_argument("--recent", metavar="DURATION", type=_arg(config.setting("recent")),
                         help="the newest error must be younger than this for the burst to be "
-                        "still going on (default 60s)")
-    parser.add_argument("--cooldown", metavar="DURATION", type=_arg(config.parse_duration),
-                        help="no restart within this long of the last one (default 10m)")
-    parser.add_argument("--max-restarts", metavar="N", type=_arg(lambda t: config.parse_count(t, 0)),
-                        help="at most N restarts per runner per hour (default 3; 0: never restart)")
+                        "still going on (default 60s; at most 1d)")
+    parser.add_argument("--cooldown", metavar="DURATION", type=_arg(config.setting("cooldown")),
+                        help="no restart within this long of the last one (default 10m; at most 1d)")
+    parser.add_argument("--max-restarts", metavar="N", type=_arg(config.setting("max_restarts")),
+                        help="at most N restarts per runner per hour (default 3, at most 60; 0: never "
+                        "restart)")
     parser.add_argument("--state-dir", metavar="DIR", type=_arg(_directory),
-                        help="restart history and lock (default /var/lib/forgejo-runner-guard)")
+                        help="restart history and lock (default /var/lib/forgejo-runner-guard; "
+                        "any other must exist)")
     parser.add_argument("--metrics-file", metavar="PATH", type=_arg(_directory),
-                        help="write Prometheus metrics here (node_exporter textfile collector)")
-    parser.add_argument("--docker-timeout", metavar="DURATION", type=_arg(_positive_duration),
+                        help="write Prometheus metrics here (node_exporter textfile collector; "
+                        "its directory must exist)")
+    parser.add_argument("--docker-timeout", metavar="DURATION", type=_arg(config.setting("docker_timeout")),
                         help="kill any docker call that takes longer (a log read: that "
-                        "long without output) (default 30s)")
+                        "long without output) (default 30s; at most 1h)")
     parser.add_argument("--dry-run", action="store_true",
                         help="decide and report, change nothing: no restart, no state, no metrics, "
                         "no notification (it says what it would send)")
@@ -210,6 +207,7 @@ class Settings(NamedTuple):
     config_files: tuple = ()
     notify: config.NotifyConfig = config.NotifyConfig()
     notify_test: bool = False
+    warnings: tuple = ()  # printed before the run (cli.main)
 
 
 _OVERRIDES = (
@@ -242,6 +240,7 @@ def configure(args):
         config_files=conf.files,
         notify=conf.notify,
         notify_test=args.notify_test,
+        warnings=conf.warnings + tuple(filter(None, map(config.unreachable, runners))),
     )
 
 
