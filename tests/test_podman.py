@@ -75,6 +75,7 @@ class Way(Engine):
 
 @pytest.fixture(params=["podman", "docker-api"])
 def way(request, podman, tmp_path):
+    (tmp_path / "state").mkdir()  # a state_dir other than the package's own must exist
     w = Way(podman, request.param, tmp_path)
     yield w
     w.cleanup()
