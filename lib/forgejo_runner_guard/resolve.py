@@ -19,8 +19,6 @@ Exit status 3 unless every pinned name is exact.
 
 import dataclasses
 import ipaddress
-import socket
-import threading
 import time
 from typing import Tuple
 
@@ -104,6 +102,8 @@ def by_name(pins):
 
 
 def _lookup(name, out):
+    import socket  # only with --resolve: the boot unit's plain run never pays for it
+
     try:
         infos = socket.getaddrinfo(name, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
         out["got"] = unique(info[4][0] for info in infos)
@@ -113,6 +113,8 @@ def _lookup(name, out):
 
 def resolve_pins(pins, timeout=TIMEOUT):
     """Ask the resolver for every pinned name, all at once -> (Resolved, ...)."""
+    import threading
+
     asks = []
     for name, pinned in by_name(pins or ()):
         out = {}
