@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from forgejo_runner_guard import runnerlog
+from forgejo_runner_guard import calls, runnerlog
 from forgejo_runner_guard import journalscan as journal_mod
 from forgejo_runner_guard.backends import systemd
 from forgejo_runner_guard.report import GuardError
@@ -273,7 +273,7 @@ def test_unit_names_checked(name):
 def fake_bin(tmp_path, monkeypatch):
     """A PATH directory for stand-in systemctl/journalctl scripts."""
     monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ.get("PATH", "")))
-    monkeypatch.setattr(systemd, "_commands", {})
+    monkeypatch.setattr(calls, "_commands", {})
 
     def make(name, script):
         path = tmp_path / name

@@ -26,6 +26,26 @@ STREAM_CAP = 10  # a log stream may take this many times the timeout in all
 DEFAULT_TIMEOUT = 30.0  # seconds a call may take
 
 
+_commands = {}  # program -> sh.Command, made once per process
+
+
+def command(program, error, missing):
+    """sh's Command for `program`, made on first use (import sh costs
+    25-80 ms: a run that calls nothing never pays it).  error: the
+    GuardError class for a missing sh library (a packaging fault);
+    missing(): the exception when `program` is not on PATH."""
+    if program not in _commands:
+        try:
+            import sh
+        except ImportError as exc:  # pragma: no cover - a packaging fault
+            raise error("cannot import the sh library: %s (install python3-sh)" % exc)
+        try:
+            _commands[program] = sh.Command(program)
+        except sh.CommandNotFound:
+            raise missing()
+    return _commands[program]
+
+
 class Watch(threading.Thread):
     """Kills a command at its deadline: `timeout` after the start, or,
     for a stream, after `timeout` seconds without output (and STREAM_CAP

@@ -36,8 +36,6 @@ from .report import GuardError, why
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 PACKAGES = {"docker": "docker.io or docker-ce-cli", "podman": "podman"}
 
-_commands = {}
-
 
 class DockerError(GuardError):
     """A docker call failed; the message is one line (exit 1)."""
@@ -74,19 +72,9 @@ _TITLES = {"docker": "Docker engine", "podman": "Podman"}
 
 
 def _command(program="docker"):
-    """sh's docker (or podman) command, made on first use (import sh costs
-    25-80 ms)."""
-    if program not in _commands:
-        try:
-            import sh
-        except ImportError as exc:  # pragma: no cover - a packaging fault
-            raise DockerError("cannot import the sh library: %s (install python3-sh)" % exc)
-        try:
-            _commands[program] = sh.Command(program)
-        except sh.CommandNotFound:
-            raise DockerMissing("%s: command not found (install %s)"
-                                % (program, PACKAGES.get(program, program)))
-    return _commands[program]
+    """sh's docker (or podman) command (calls.command)."""
+    return calls.command(program, DockerError, lambda: DockerMissing(
+        "%s: command not found (install %s)" % (program, PACKAGES.get(program, program))))
 
 
 # ------------------------------------------------------------ times

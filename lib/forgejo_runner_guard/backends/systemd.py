@@ -65,8 +65,6 @@ JOURNAL_OUTPUTS = ("journal", "journal+console", "syslog", "syslog+console")
 
 _UNIT = re.compile(r"^[A-Za-z0-9:_.\\@-]+$")
 
-_commands = {}
-
 
 class SystemdError(GuardError):
     """A systemctl or journalctl call failed; the message is one line (exit 1)."""
@@ -89,17 +87,9 @@ class JournalUnreadable(SystemdError):
 
 
 def _command(name):
-    """sh's command for systemctl / journalctl, made on first use."""
-    if name not in _commands:
-        try:
-            import sh
-        except ImportError as exc:  # pragma: no cover - a packaging fault
-            raise SystemdError("cannot import the sh library: %s (install python3-sh)" % exc)
-        try:
-            _commands[name] = sh.Command(name)
-        except sh.CommandNotFound:
-            raise ManagerUnreachable("%s: command not found (the systemd backend needs systemd)" % name)
-    return _commands[name]
+    """sh's command for systemctl / journalctl (calls.command)."""
+    return calls.command(name, SystemdError, lambda: ManagerUnreachable(
+        "%s: command not found (the systemd backend needs systemd)" % name))
 
 
 def check_unit_name(unit):
