@@ -35,6 +35,7 @@ without one never pays for it.
 import os
 
 from . import calls
+from .report import why
 
 RESTARTED = "restarted"
 RESTART_FAILED = "restart-failed"
@@ -162,7 +163,7 @@ class NotifyCall(calls.Call):
             raise NotifyError("cannot run it: %s" % (lines[-1].strip() if lines else "exec failed"))
 
     def launch_error(self, exc):
-        return NotifyError("cannot run it: %s" % (getattr(exc, "strerror", None) or exc))
+        return NotifyError("cannot run it: %s" % why(exc))
 
     def timed_out(self, reason):
         return NotifyError("killed it: %s" % reason)
@@ -234,7 +235,7 @@ def watchdog_events(checks, history, dry_run, now, summary, tool):
             changed = True
         if event is None:
             continue
-        evidence = getattr(c.evidence, "recent_errors", ()) if c.evidence is not None else ()
+        evidence = c.evidence.recent_errors if c.evidence is not None else ()
         docs.append(event_document(event, c.name, d.kind, summary(c),
                                    error=d.newest_error_detail or c.error or "",
                                    evidence=evidence, now=now, tool=tool, previous=previous,

@@ -135,10 +135,6 @@ class _Fallback(Exception):
     """Rename cannot be used for this file; carries the OSError."""
 
 
-def _why(exc):
-    return exc.strerror or str(exc)
-
-
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISSOCK, "a socket"))
@@ -174,7 +170,7 @@ def read_file(path):
             raise GuardError("cannot read %s: directory %s does not exist" % (path, directory))
         return None
     except OSError as exc:
-        raise GuardError("cannot read %s: %s" % (path, _why(exc)))
+        raise GuardError("cannot read %s: %s" % (path, why(exc)))
 
 
 def temp_name(target):
@@ -302,7 +298,7 @@ def write_in_place(target, data, backup_dir):
         fd = os.open(target, os.O_RDWR | os.O_CLOEXEC)
     except OSError as exc:
         raise GuardError("cannot rewrite %s in place either: %s; the file is unchanged"
-                         % (target, _why(exc)))
+                         % (target, why(exc)))
     try:
         try:
             old = _read_all(fd)
@@ -310,7 +306,7 @@ def write_in_place(target, data, backup_dir):
             atomic_write(backup, old, mode=0o600)
         except OSError as exc:
             raise GuardError("cannot save a backup of %s to %s before rewriting it in place: %s; "
-                             "the file is unchanged" % (target, backup, _why(exc)))
+                             "the file is unchanged" % (target, backup, why(exc)))
         try:
             os.lseek(fd, 0, os.SEEK_SET)
             _write_all(fd, data)
@@ -344,9 +340,9 @@ def _failed_in_place(fd, target, old, backup, exc):
         with contextlib.suppress(OSError):
             os.unlink(backup)
         return GuardError("cannot rewrite %s in place: %s; the file is unchanged"
-                          % (target, _why(exc)))
+                          % (target, why(exc)))
     return GuardError("cannot rewrite %s in place: %s; it may be partly written: restore it from "
-                      "%s" % (target, _why(exc), backup))
+                      "%s" % (target, why(exc), backup))
 
 
 def replace_file(path, data, backup_dir, mode=0o644):
@@ -375,7 +371,7 @@ def replace_file(path, data, backup_dir, mode=0o644):
     except FileNotFoundError:
         st = None
     except OSError as exc:
-        raise GuardError("cannot write %s: %s" % (path, _why(exc)))
+        raise GuardError("cannot write %s: %s" % (path, why(exc)))
     if st is not None:
         check_regular(path, st, "write")
     try:
@@ -384,8 +380,8 @@ def replace_file(path, data, backup_dir, mode=0o644):
     except _Fallback as fallback:
         reason = fallback.args[0]
         if st is None:
-            raise GuardError("cannot create %s: %s" % (path, _why(reason)))
+            raise GuardError("cannot create %s: %s" % (path, why(reason)))
     except OSError as exc:
-        raise GuardError("cannot write %s: %s; the file is unchanged" % (path, _why(exc)))
+        raise GuardError("cannot write %s: %s; the file is unchanged" % (path, why(exc)))
     backup = write_in_place(target, data, backup_dir)
-    return "in-place", "rename impossible (%s); old contents saved to %s" % (_why(reason), backup)
+    return "in-place", "rename impossible (%s); old contents saved to %s" % (why(reason), backup)
