@@ -105,7 +105,7 @@ check: deps venvs
 # FLEET_ARGS=bad_pin runs one scenario.
 FLEET_ARGS ?=
 check-fleet: deps
-	$(SYSPY) tests/fleet.py $(FLEET_ARGS)
+	$(SYSPY) tests/package/fleet.py $(FLEET_ARGS)
 
 # Both packages (see tools/build-deb for what lands where); make install
 # builds the native one only.

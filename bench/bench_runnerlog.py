@@ -72,7 +72,7 @@ def generate(path, kind, count):
 CHILD = r"""
 import os, resource, sys, time
 sys.path.insert(0, os.path.join(%(root)r, "lib"))
-from forgejo_runner_guard.runnerlog import LogScan
+from forgejo_runner_guard.logs.runnerlog import LogScan
 fd = sys.stdin.buffer.fileno()
 t0 = time.perf_counter()
 scan = LogScan(%(since)r)
@@ -89,7 +89,7 @@ print(t1 - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, ev.lines, ev.
 BARE = r"""
 import os, resource, sys
 sys.path.insert(0, os.path.join(%(root)r, "lib"))
-import forgejo_runner_guard.runnerlog
+import forgejo_runner_guard.logs.runnerlog
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

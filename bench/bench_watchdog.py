@@ -4,8 +4,8 @@
     .venv/sh2/bin/python bench/bench_watchdog.py [--lines N] [--repeat N]
 
 Uses the engine at DOCKER_HOST, or starts a throwaway one with
-tests/engine.py (and stops it after).  Runs fake runners
-(tests/fakerunner.sh) under names of its own, never forgejo_runner.
+tests/helpers/engine.py (and stops it after).  Runs fake runners
+(tests/helpers/fakerunner.sh) under names of its own, never forgejo_runner.
 
 1. One check of a wedged runner (150 errors; dry run) and one of a healthy
    runner, each side by side with the plain
@@ -30,17 +30,17 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-import engine  # noqa: E402  (tests/engine.py)
+sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
+import engine  # noqa: E402  (tests/helpers/engine.py)
 
 TOOL = os.path.join(ROOT, "bin", "forgejo-runner-watchdog")
-FAKE = os.path.join(ROOT, "tests", "fakerunner.sh")
+FAKE = os.path.join(ROOT, "tests", "helpers", "fakerunner.sh")
 
 # runs the watchdog in this interpreter and reports its own peak RSS
 WRAPPER = r"""
 import resource, sys
 sys.argv[0] = "forgejo-runner-watchdog"
-from forgejo_runner_guard.watchdog import main
+from forgejo_runner_guard.watchdog.command import main
 status = main(sys.argv[2:])
 with open(sys.argv[1], "w") as out:
     out.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))

@@ -7,7 +7,7 @@
 #   make demo                 (or demo/demo.sh)
 #
 # It uses the Docker engine at $DOCKER_HOST when one answers there, else it
-# starts a throwaway engine (tests/engine.py) under its temp dir.  Every
+# starts a throwaway engine (tests/helpers/engine.py) under its temp dir.  Every
 # container, file and engine it starts is removed when it ends, also on
 # Ctrl-C.  It never touches this machine's /etc/hosts, /var/lib or
 # /run/lock, and nothing it runs has a network: the runner is a busybox
@@ -56,7 +56,7 @@ if [ -z "${FRG_DEMO_WORK:-}" ]; then
         fi
         if [ -f "$WORK/engine/dockerd.pid" ]; then
             # the throwaway engine: its containers go with it
-            "$PYTHON" "$ROOT/tests/engine.py" stop "$WORK/engine" >/dev/null 2>&1
+            "$PYTHON" "$ROOT/tests/helpers/engine.py" stop "$WORK/engine" >/dev/null 2>&1
         elif [ -s "$WORK/containers" ] && [ -n "${DOCKER_HOST:-}" ]; then
             xargs docker rm -f <"$WORK/containers" >/dev/null 2>&1
         fi
@@ -147,11 +147,11 @@ else
         echo "demo: starting a Docker engine needs root; run as root or set DOCKER_HOST" >&2
         exit 1
     fi
-    line=$("$PYTHON" "$ROOT/tests/engine.py" start "$WORK/engine")
+    line=$("$PYTHON" "$ROOT/tests/helpers/engine.py" start "$WORK/engine")
     export DOCKER_HOST=${line#DOCKER_HOST=}
     note "listening on $DOCKER_HOST"
 fi
-PYTHONPATH="$ROOT/tests" "$PYTHON" -c 'import engine, os; engine.ensure_image(os.environ["DOCKER_HOST"])'
+PYTHONPATH="$ROOT/tests/helpers" "$PYTHON" -c 'import engine, os; engine.ensure_image(os.environ["DOCKER_HOST"])'
 
 cat >"$WORK/guard.conf" <<EOF
 # The demo's configuration: state and locks in its temp dir.
@@ -179,7 +179,7 @@ note "Like the real one it logs to stderr; it fails to fetch a task every"
 note "$EVERY s instead of every 2 s, so five minutes of trouble take seconds."
 track "$RUNNER"
 docker run -d --init --network none --name "$RUNNER" \
-    -v "$ROOT/tests/fakerunner.sh:/fakerunner.sh:ro" "$IMAGE" \
+    -v "$ROOT/tests/helpers/fakerunner.sh:/fakerunner.sh:ro" "$IMAGE" \
     sh /fakerunner.sh healthy wedged 0 "$EVERY" >/dev/null
 for _ in $(seq 100); do
     [ "$(errors_logged)" -ge 45 ] && break

@@ -1,5 +1,6 @@
-"""Shared fixtures: the source tree on sys.path, the tools as real
-subprocesses, and a real Docker engine started for the test session."""
+"""Shared fixtures: the source tree and tests/ on sys.path (helpers/ is
+the one place for what several tests use), a real Docker engine and a
+real Podman started for the test session, and the runner stand-ins."""
 
 import os
 import subprocess
@@ -8,40 +9,18 @@ import tempfile
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LIB = os.path.join(ROOT, "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+_TESTS = os.path.dirname(os.path.abspath(__file__))
+for _path in (os.path.join(os.path.dirname(_TESTS), "lib"), _TESTS):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
-import engine  # noqa: E402  (tests/engine.py)
+from helpers import engine  # noqa: E402
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "docker: needs the real Docker engine (started by the fixture)")
     config.addinivalue_line("markers", "podman: needs the real Podman (set up by the fixture)")
     config.addinivalue_line("markers", "package: builds, lints and installs the .deb; boots systemd")
-
-
-def tool_env(extra=None):
-    """Environment for running the tools from the source tree."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = LIB + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.pop("JOURNAL_STREAM", None)
-    env.update(extra or {})
-    return env
-
-
-def run_tool(name, *args, env=None, timeout=120, input=None):
-    """Run bin/NAME with this interpreter; returns CompletedProcess (text)."""
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "bin", name), *args],
-        env=tool_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=input,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -66,12 +45,22 @@ def docker_host():
         subprocess.run(["rm", "-rf", root])
 
 
+@pytest.fixture
+def eng(docker_host):
+    """The tests' docker calls on that engine; removes what the test started."""
+    from helpers.runners import Engine
+
+    made = Engine(docker_host)
+    yield made
+    made.cleanup()
+
+
 @pytest.fixture(scope="session")
 def podman():
-    """A throwaway Podman (tests/podman_engine.py): private storage and
+    """A throwaway Podman (helpers/podman_engine.py): private storage and
     configuration, the busybox image, and its Docker-compatible API served
     on a socket of its own (podman.docker_host)."""
-    import podman_engine
+    from helpers import podman_engine
 
     root = tempfile.mkdtemp(prefix="frg-podman-", dir="/tmp")
     made = podman_engine.start(root)
@@ -79,3 +68,11 @@ def podman():
         yield made
     finally:
         made.stop()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A CA and the forge's certificate (helpers/tlsserver.py)."""
+    from helpers import tlsserver
+
+    return tlsserver.make_pki(str(tmp_path_factory.mktemp("pki")))

@@ -13,7 +13,8 @@ import os
 import re
 import sys
 
-from . import __version__, configcheck
+from . import __version__
+from .config import check
 from .report import EXIT_FAILURE, EXIT_USAGE, GuardError, Reporter
 
 
@@ -36,7 +37,7 @@ class Parser(argparse.ArgumentParser):
         parsed, extra = super().parse_known_args(args, namespace)
         wanted = (getattr(parsed, n, None) is not None for n in ("check_config", "check_config_as"))
         if any(wanted) and not extra:
-            self.exit(configcheck.run(self, parsed))
+            self.exit(check.run(self, parsed))
         return parsed, extra
 
 
@@ -74,7 +75,7 @@ def make_parser(prog, description, epilog):
         help="configuration file (default: /etc/forgejo-runner-guard/guard.conf, "
         "then every *.conf in PATH.d/ in lexical order)",
     )
-    configcheck.add_arguments(parser)
+    check.add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")

@@ -33,30 +33,21 @@ without one never pays for it.
 """
 
 import os
+from typing import NamedTuple
 
-from . import calls
+from .config.values import RECOVERED, RESTART_FAILED, RESTARTED, TEST
 from .report import why
+from .system import calls
 
-RESTARTED = "restarted"
-RESTART_FAILED = "restart-failed"
-REFUSED = "refused"
-SERVER_ERROR = "server-error"
-BUDGET_EXHAUSTED = "budget-exhausted"
-RECOVERED = "recovered"
-STALE_PIN = "stale-pin"
-PIN_DRIFT = "pin-drift"
-TEST = "test"
-EVENTS = (RESTARTED, RESTART_FAILED, REFUSED, SERVER_ERROR, BUDGET_EXHAUSTED, RECOVERED,
-          STALE_PIN, PIN_DRIFT)
 
-# decide's kinds (decide.REFUSED, FORGE_ERROR: the forge's own error,
-# SKIPPED_BUDGET) that are a persisting problem -> their event
-PROBLEMS = {
-    "refused": REFUSED,
-    "forge-error": SERVER_ERROR,
-    "skipped-budget": BUDGET_EXHAUSTED,
-}
-FINE = ("healthy", "recovered")  # decide's kinds that end a condition
+class Kinds(NamedTuple):
+    """A tool's vocabulary for transition(): its kinds that are a
+    persisting problem -> their event, and its kinds that end a condition
+    (watchdog.output.notify_kinds(), pins.command.notify_kinds())."""
+
+    problems: dict
+    fine: tuple
+
 RECONCILE_STATE = "reconcile.json"  # reconcile's conditions, in its state_dir
 OUTPUT_TAIL = 200  # characters of a failed command's output in the warning
 
@@ -64,24 +55,25 @@ OUTPUT_TAIL = 200  # characters of a failed command's output in the warning
 # ---------------------------------------------------------------- pure
 
 
-def transition(previous, kind, restarted=False, restart_failed=False):
+def transition(previous, kind, kinds, restarted=False, restart_failed=False):
     """The event one check sends and the condition it leaves.
 
     previous        the subject's open condition (an event name) or None
-    kind            decide's kind, or for reconcile "stale"/"drift" (a
-                    problem), "fresh"/"in-sync" (fine), anything else
-                    (unknown: changes nothing)
+    kind            the tool's kind of the check: decide's, or for
+                    reconcile "stale"/"drift"/"fresh"/"in-sync"
+    kinds           the tool's Kinds: which kinds are a problem (and its
+                    event), which are fine; anything else is unknown and
+                    changes nothing
     restarted       the check restarted the runner (or, dry run, would)
     restart_failed  it tried and failed
     -> (event or None, condition or None)
     """
     if restarted:
         return RESTARTED, RESTARTED
-    problem = RESTART_FAILED if restart_failed else PROBLEMS.get(kind) or \
-        {"stale": STALE_PIN, "drift": PIN_DRIFT}.get(kind)
+    problem = RESTART_FAILED if restart_failed else kinds.problems.get(kind)
     if problem is not None:
         return (None if problem == previous else problem), problem
-    if kind in FINE or kind in ("fresh", "in-sync"):
+    if kind in kinds.fine:
         return (RECOVERED if previous else None), None
     return None, previous  # a job holds it, an error: the condition stands
 
@@ -217,32 +209,6 @@ def _about(doc):
 # ---------------------------------------------------------------- the tools
 
 
-def watchdog_events(checks, history, dry_run, now, summary, tool):
-    """The watchdog's events for its checks (backends.Check), their
-    conditions updated in `history` (state.State; saved by the caller).
-    summary(check) -> its summary line.  -> (event documents, whether a
-    condition changed)."""
-    docs, changed = [], False
-    for c in checks:
-        d = c.decision
-        previous = history.notified(c.name)
-        attempted = bool(d.restart)
-        restarted = c.restarted or (attempted and dry_run)
-        event, condition = transition(previous, d.kind, restarted,
-                                      attempted and not dry_run and not c.restarted)
-        if condition != previous or restarted:
-            history.set_notified(c.name, condition, now)
-            changed = True
-        if event is None:
-            continue
-        evidence = c.evidence.recent_errors if c.evidence is not None else ()
-        docs.append(event_document(event, c.name, d.kind, summary(c),
-                                   error=d.newest_error_detail or c.error or "",
-                                   evidence=evidence, now=now, tool=tool, previous=previous,
-                                   backend=c.cfg.backend, dry_run=dry_run))
-    return docs, changed
-
-
 class Subject:
     """One thing reconcile judged: its key in RECONCILE_STATE, the runner
     (or ""), its kind for transition(), summary line and error text."""
@@ -252,13 +218,14 @@ class Subject:
             key, runner, kind, summary, error
 
 
-def subject_events(subjects, history, now, tool):
-    """Events for reconcile's subjects, their conditions updated in
-    `history` (a state.State of RECONCILE_STATE).  -> (documents, changed)."""
+def subject_events(subjects, history, now, tool, kinds):
+    """Events for reconcile's subjects (of Kinds `kinds`), their
+    conditions updated in `history` (a state.State of RECONCILE_STATE).
+    -> (documents, changed)."""
     docs, changed = [], False
     for s in subjects:
         previous = history.notified(s.key)
-        event, condition = transition(previous, s.kind)
+        event, condition = transition(previous, s.kind, kinds)
         if condition != previous:
             history.set_notified(s.key, condition, now)
             changed = True

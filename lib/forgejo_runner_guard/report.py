@@ -10,6 +10,7 @@ is prefixed with its syslog priority (<3> error, <4> warning, <6> info,
 
 import os
 import sys
+import time
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # runtime failure: cannot read/lock/write, Docker unreachable, ...
@@ -18,6 +19,13 @@ EXIT_DRIFT = 3  # --check / --diff found something to change
 EXIT_PROBE = 4  # --probe: a pinned address failed its probe
 
 ERROR, WARNING, INFO, DEBUG = 3, 4, 6, 7
+
+
+def combine(*statuses):
+    """One exit status from several, for both commands: 2 (usage) beats 1
+    (a failure) beats 3 (drift) beats 4 (a failed probe) beats 0."""
+    rank = {EXIT_OK: 0, EXIT_PROBE: 1, EXIT_DRIFT: 2, EXIT_FAILURE: 3}
+    return max(statuses, key=lambda s: (rank.get(s, 4), s))
 
 
 class GuardError(Exception):
@@ -113,3 +121,26 @@ def print_json(document, stream=None):
         stream.flush()
     except (OSError, ValueError, AttributeError) as exc:  # closed, full disk, no stdout
         raise GuardError("cannot write the JSON document to stdout: %s" % why(exc))
+
+
+# ------------------------------------------------------------ times as text
+
+
+def human(seconds):
+    """A short plain duration: 45s, 4m, 9m31s, 2h, 1h05m."""
+    seconds = int(round(max(0.0, seconds)))
+    if seconds < 60:
+        return "%ds" % seconds
+    if seconds < 3600:
+        minutes, secs = divmod(seconds, 60)
+        return "%dm" % minutes if not secs else "%dm%02ds" % (minutes, secs)
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    return "%dh" % hours if not minutes else "%dh%02dm" % (hours, minutes)
+
+
+def stamp(seconds):
+    """Epoch seconds -> 2026-06-29T10:00:02Z, or "never"."""
+    if seconds is None:
+        return "never"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))

@@ -1,0 +1,169 @@
+"""The watchdog's memory: restart history per runner, and its lock.
+
+<state_dir>/state.json survives reboots (the default state dir is under
+/var/lib).  It is small and written whole with safewrite.atomic_write, so
+it is the old file or the new one, never a mix:
+
+    {"version": 1,
+     "runners": {"forgejo_runner": {"restarts": [1782727200.5, ...],
+                                    "restarts_total": 7}}}
+
+`restarts` holds the epoch times of the restarts of the last day (the
+budget looks at the last hour; a day leaves room to read it);
+`restarts_total` counts every restart ever made, for the metrics counter.
+With [notify] commands a runner may also have "notified": {"condition":
+"refused", "since": 1782727200.5}, the condition notified and not yet
+ended (notify.py).
+
+A missing file is an empty history.  A corrupt one (not JSON, wrong
+shape) is an empty history and a warning, never a crash: the next write
+replaces it.
+
+One watchdog run at a time per state dir: a run that may restart holds
+an exclusive lock on <state_dir>/watchdog.lock from before it reads the
+evidence until after it has recorded the restart.  A second run (the
+timer and a manual run) waits for it, a bounded time, then judges with
+fresh evidence: it sees the restart and never restarts again.  If the
+lock is still held when the bound runs out, the run fails (exit 1).
+"""
+
+import contextlib
+import json
+import os
+import time
+
+from ..system import safewrite
+from ..report import GuardError, why
+
+STATE_FILE = "state.json"
+LOCK_FILE = "watchdog.lock"
+VERSION = 1
+KEEP = 86400.0  # seconds of restart history kept
+KEEP_MAX = 100  # and at most this many entries per runner
+LOCK_POLL = 0.05
+
+
+class State:
+    """Restart history per runner name; load(), record(), save()."""
+
+    def __init__(self, path, runners=None):
+        self.path = path
+        self.runners = runners if runners is not None else {}
+
+    @classmethod
+    def load(cls, state_dir, warn, filename=STATE_FILE):
+        """Read <state_dir>/state.json (or `filename`); warn(text) on a corrupt file."""
+        path = os.path.join(state_dir, filename)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            return cls(path)
+        except OSError as exc:
+            warn("cannot read the state file %s (%s): restart history unknown"
+                 % (path, why(exc)))
+            return cls(path)
+        try:
+            doc = json.loads(data.decode("utf-8"))
+            runners = {}
+            for name, entry in doc["runners"].items():
+                restarts = sorted(float(t) for t in entry.get("restarts", []))
+                total = int(entry.get("restarts_total", len(restarts)))
+                runners[str(name)] = {"restarts": restarts, "restarts_total": max(total, 0)}
+                notified = _notified(entry.get("notified"))
+                if notified:
+                    runners[str(name)]["notified"] = notified
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            warn("the state file %s is corrupt (%s): starting with an empty restart history; "
+                 "the next run that restarts a runner replaces it" % (path, _why(exc)))
+            return cls(path)
+        return cls(path, runners)
+
+    def history(self, runner):
+        """Epoch times of the runner's recorded restarts, oldest first."""
+        return list(self.runners.get(runner, {}).get("restarts", []))
+
+    def restarts_total(self, runner):
+        return int(self.runners.get(runner, {}).get("restarts_total", 0))
+
+    def last_restart(self, runner):
+        history = self.history(runner)
+        return history[-1] if history else None
+
+    def notified(self, runner):
+        """The condition notified for `runner` and not yet ended, or None."""
+        return (self.runners.get(runner, {}).get("notified") or {}).get("condition")
+
+    def set_notified(self, runner, condition, when):
+        """Open (condition: an event name) or end (None) its condition."""
+        entry = self.runners.setdefault(runner, {"restarts": [], "restarts_total": 0})
+        if condition is None:
+            entry.pop("notified", None)
+        else:
+            entry["notified"] = {"condition": condition, "since": float(when)}
+
+    def record(self, runner, when):
+        entry = self.runners.setdefault(runner, {"restarts": [], "restarts_total": 0})
+        entry["restarts"] = sorted(entry["restarts"] + [float(when)])
+        entry["restarts_total"] = int(entry.get("restarts_total", 0)) + 1
+
+    def prune(self, now):
+        for entry in self.runners.values():
+            kept = [t for t in entry["restarts"] if now - t < KEEP]
+            entry["restarts"] = kept[-KEEP_MAX:]
+
+    def save(self, now=None):
+        """Write the file atomically (its directory is created)."""
+        self.prune(time.time() if now is None else now)
+        doc = {"version": VERSION, "runners": self.runners}
+        data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
+        directory = os.path.dirname(self.path)
+        try:
+            safewrite.ensure_directory(directory)
+            safewrite.atomic_write(self.path, data, 0o644)
+        except OSError as exc:
+            raise GuardError("cannot write the state file %s: %s" % (self.path, why(exc)))
+
+
+def _notified(value):
+    """A runner's "notified" entry, or None when absent or damaged (a
+    condition forgotten is at worst notified again; the restart history
+    is kept)."""
+    try:
+        return {"condition": str(value["condition"]), "since": float(value["since"])}
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _why(exc):
+    if isinstance(exc, KeyError):
+        return "no %s" % exc
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def run_lock(state_dir, bound, waiting=None):
+    """Hold <state_dir>/watchdog.lock for a run that may restart.
+
+    Waits at most `bound` seconds for another run to finish (calling
+    waiting(path) once when it has to wait), then raises GuardError."""
+    path = os.path.join(state_dir, LOCK_FILE)
+    deadline = time.monotonic() + bound
+    told = False
+    with contextlib.ExitStack() as stack:
+        while True:
+            try:
+                stack.enter_context(safewrite.lock(path, wait=False))
+                break
+            except safewrite.LockBusy:
+                pass
+            if time.monotonic() >= deadline:
+                raise GuardError(
+                    "another watchdog run has held %s for %gs: giving up (that run decides)"
+                    % (path, bound)
+                )
+            if not told and waiting is not None:
+                waiting(path)
+                told = True
+            time.sleep(LOCK_POLL)
+        yield path

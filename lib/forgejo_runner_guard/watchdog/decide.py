@@ -1,0 +1,250 @@
+"""Deciding what to do about one runner: where the restart is decided.
+
+Pure: evidence, settings and the time `now` (epoch seconds) in, a
+Decision out.  No clock, no Docker, no files.  The caller (command.py)
+gathers the facts, calls assess() through needs_job_guard() to learn
+whether it must list the running jobs, then decide() once, acts on
+Decision.restart and turns exit_status() into the unit's exit status.
+
+The log's verdict (assess()), from the fetch errors the runner's own
+logger wrote since the window's start:
+
+  The runner is WEDGED when either rule holds:
+    polling    every poll it made for the last `sustain` failed: the
+               streak of failures the newest one ends (failures no further
+               apart than its polling model allows: fetch_interval, or for
+               Gitea the backoff cap fetch_interval_max, times 1.5, plus
+               fetch_timeout for a failure that waited out a timeout) began
+               `sustain` or more before now, and the newest failure is
+               recent by the same model (the next poll, had it failed,
+               would not be due yet);
+    threshold  at least `threshold` fetch errors in the window, the newest
+               younger than `recent`;
+  and no job started after the newest failure (a fetch worked).
+  Otherwise it is HEALTHY (no rule comes near: fewer than `threshold`
+  errors and no failing streak of `sustain`) or RECOVERED (a rule's count
+  or streak is there, but the failures stopped or a job started after
+  them).
+
+Then, in this order:
+
+  1. error           the logs could not be read: never call that healthy.
+  2. healthy / recovered, as above: nothing to do.
+  3. refused         the newest failure says the server refuses the runner
+                     (unauthenticated, permission_denied, unregistered): a
+                     restart cannot help; it must be re-registered.
+  4. forge-error     the newest failure is the forge's own error
+                     (`internal:`, `unknown: rpc error: code = Internal`): a
+                     restart cannot help; someone must look at the forge.
+  5. skipped-job     a job container this runner may own is running.
+  6. skipped-budget  cooldown or hourly cap forbids another restart.
+  7. wedged          restart=True: the only outcome that restarts.
+
+Exit status (exit_status()): 1 for refused, forge-error, skipped-budget and
+error (someone must look), 0 for the rest.
+"""
+
+import dataclasses
+from typing import Optional, Tuple
+
+from .. import report
+from ..logs.failures import SERVER, failure_class, failure_label, poll_model, REFUSED as REFUSED_CLASS, slow
+from ..report import human
+from ..runners.jobs import jobs_phrase
+from ..runners.restart import CLOCK_SKEW, HOUR, budget_check
+
+HEALTHY = "healthy"
+RECOVERED = "recovered"
+WEDGED = "wedged"
+REFUSED = "refused"
+SKIPPED_JOB = "skipped-job"
+SKIPPED_BUDGET = "skipped-budget"
+FORGE_ERROR = "forge-error"
+ERROR = "error"
+KINDS = (HEALTHY, RECOVERED, WEDGED, REFUSED, FORGE_ERROR, SKIPPED_JOB, SKIPPED_BUDGET, ERROR)
+
+
+
+# ------------------------------------------------------------ the decision
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """The outcome for one runner and the numbers its report needs.
+
+    kind                one of KINDS
+    restart             True only for kind "wedged" when nothing forbids it
+    reason              a short phrase for the summary line
+    errors, threshold   fetch errors counted / the threshold
+    window              configured window (s); span: seconds actually
+                        counted (shorter after a recent start), or None
+    newest_error_age    seconds since the newest counted error, or None
+    newest_error_detail its error text
+    job_start_age       seconds since the newest job start, or None
+    job_running         a blocking job container runs
+    blocking, orphans   names of blocking / orphaned job containers
+    restarts_last_hour  restarts in the last hour before this decision
+    last_restart_age    seconds since the last restart, or None
+    streak              seconds the failing streak has lasted (now - its first
+                        failure), or None
+    streak_polls        failures in that streak
+    failure_class       class of the newest failure: transport, server,
+                        refused ("" when none)
+    rule                which rule made it wedged: "polling", "threshold",
+                        "polling+threshold" ("" when not wedged)
+    polling             polling_phrase() when the polling rule holds, else ""
+    ambiguous           why the log source could not tell job output from
+                        the runner's lines ("" when it could)
+    """
+
+    kind: str
+    restart: bool
+    reason: str
+    errors: int = 0
+    threshold: int = 0
+    window: float = 0.0
+    span: Optional[float] = None
+    newest_error_age: Optional[float] = None
+    newest_error_detail: str = ""
+    job_start_age: Optional[float] = None
+    job_running: bool = False
+    blocking: Tuple[str, ...] = ()
+    orphans: Tuple[str, ...] = ()
+    restarts_last_hour: int = 0
+    last_restart_age: Optional[float] = None
+    streak: Optional[float] = None
+    streak_polls: int = 0
+    failure_class: str = ""
+    rule: str = ""
+    polling: str = ""
+    ambiguous: str = ""
+
+
+def _polling(evidence, now, cfg):
+    """The polling rule: (holds, streak seconds or None)."""
+    start, newest = evidence.streak_start, evidence.newest_error
+    if start is None or newest is None:
+        return False, None
+    streak = now - start
+    due = poll_model(cfg).bound(slow(evidence.newest_error_detail))
+    return streak >= cfg.sustain and now - newest <= due, streak
+
+
+def polling_phrase(evidence, now, cfg):
+    """'every poll failed for 3m12s (7 polls, deadline exceeded,
+    fetch_timeout 30s)': the polling rule's case, for reports."""
+    detail = evidence.newest_error_detail
+    label = failure_label(detail)
+    if slow(detail):
+        setting = "fetch_timeout %s" % human(cfg.fetch_timeout)
+    elif poll_model(cfg).interval > cfg.fetch_interval:
+        setting = "fetch_interval_max %s" % human(cfg.fetch_interval_max)
+    else:
+        setting = "fetch_interval %s" % human(cfg.fetch_interval)
+    polls = evidence.streak_polls
+    return "every poll failed for %s (%d poll%s, %s, %s)" % (
+        human(now - evidence.streak_start), polls, "" if polls == 1 else "s", label, setting)
+
+
+def assess(evidence, now, cfg):
+    """What the log alone says: (kind, reason), kind one of HEALTHY,
+    RECOVERED, REFUSED, FORGE_ERROR or WEDGED (see the module docstring;
+    the job guard and the budget come after)."""
+    newest = evidence.newest_error
+    job = evidence.last_job_start
+    if newest is None:
+        return HEALTHY, "below threshold"
+    polling, streak = _polling(evidence, now, cfg)
+    counted = evidence.errors >= cfg.threshold
+    threshold = counted and now - newest < cfg.recent
+    if not (polling or threshold):
+        if counted:
+            return RECOVERED, "burst over (recent %s)" % human(cfg.recent)
+        if streak is not None and streak >= cfg.sustain:
+            return RECOVERED, "polls failed for %s, but none in the last %s" % (human(streak), human(now - newest))
+        return HEALTHY, "below threshold"
+    if job is not None and job > newest:
+        return RECOVERED, "a job started after the newest error"
+    cls = evidence.newest_class or failure_class(evidence.newest_error_detail)
+    if cls == REFUSED_CLASS:
+        return REFUSED, "refused by the server: re-register the runner"
+    if cls == SERVER:
+        return FORGE_ERROR, "the forge's own error (%s): a restart cannot help, not restarted" % (
+            evidence.newest_error_detail)
+    if polling and not threshold:
+        return WEDGED, polling_phrase(evidence, now, cfg) + ", no job running: restart"
+    return WEDGED, "no job running: restart"
+
+
+def needs_job_guard(evidence, now, cfg):
+    """Does deciding for this evidence need the running jobs?  Only when
+    the log says wedged (the job guard comes before the budget); a caller
+    lists the jobs for these runners only, then decides once."""
+    return evidence is not None and assess(evidence, now, cfg)[0] == WEDGED
+
+
+def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orphans=()):
+    """Decide for one runner.  See the module docstring for the rules.
+
+    evidence       runnerlog.Evidence of the window (its `since` gives span)
+    now            epoch seconds
+    cfg            config.RunnerConfig (threshold, recent, window, sustain,
+                   fetch_interval, fetch_timeout, fetch_interval_max,
+                   flavour, cooldown, max_restarts)
+    blocking_jobs  JobContainer (or names) from blocking_jobs()[0]
+    history        epoch seconds of earlier restarts of this runner
+    logs_ok        False when the logs could not be read
+    orphans        JobContainer (or names) from blocking_jobs()[1], only
+                   reported
+    """
+    blocking = tuple(getattr(j, "name", j) for j in blocking_jobs)
+    past = [t for t in history if t <= now + CLOCK_SKEW]
+    base = dict(
+        threshold=cfg.threshold,
+        window=cfg.window,
+        job_running=bool(blocking),
+        blocking=blocking,
+        orphans=tuple(getattr(j, "name", j) for j in orphans),
+        restarts_last_hour=sum(1 for t in past if now - t < HOUR),
+        last_restart_age=(now - max(past)) if past else None,
+    )
+    if not logs_ok or evidence is None:
+        return Decision(ERROR, False, "cannot read the logs", **base)
+
+    newest = evidence.newest_error
+    job = evidence.last_job_start
+    base.update(
+        errors=evidence.errors,
+        span=None if evidence.since is None else now - evidence.since,
+        newest_error_age=None if newest is None else now - newest,
+        newest_error_detail=evidence.newest_error_detail,
+        job_start_age=None if job is None else now - job,
+        streak=None if evidence.streak_start is None else now - evidence.streak_start,
+        streak_polls=evidence.streak_polls,
+        failure_class=evidence.newest_class,
+        ambiguous=evidence.ambiguous,
+    )
+    kind, reason = assess(evidence, now, cfg)
+    if kind in (WEDGED, REFUSED, FORGE_ERROR):
+        polling, _ = _polling(evidence, now, cfg)
+        threshold = evidence.errors >= cfg.threshold and now - newest < cfg.recent
+        base["rule"] = "+".join(r for r, on in (("polling", polling), ("threshold", threshold)) if on)
+        base["polling"] = polling_phrase(evidence, now, cfg) if polling else ""
+    if kind != WEDGED:
+        return Decision(kind, False, reason, **base)
+    if blocking:
+        return Decision(SKIPPED_JOB, False, jobs_phrase(blocking) + ": skipped", **base)
+    why = budget_check(history, now, cfg.cooldown, cfg.max_restarts)
+    if why is not None:
+        return Decision(SKIPPED_BUDGET, False, why, **base)
+    return Decision(WEDGED, True, reason, **base)
+
+
+def exit_status(decision):
+    """The exit status one decision asks for: 1 when someone must look
+    (refused, forge-error, skipped-budget, error), else 0 (healthy,
+    recovered, wedged and restarted, skipped for a job).  Several runners:
+    the maximum."""
+    if decision.kind in (REFUSED, FORGE_ERROR, SKIPPED_BUDGET, ERROR):
+        return report.EXIT_FAILURE
+    return report.EXIT_OK

@@ -1,0 +1,96 @@
+"""Prometheus text format for node_exporter's textfile collector.
+
+One file for all runners, rewritten whole by every run that is not a dry
+run (safewrite.atomic_write: the collector never reads half a file).
+Point --metrics-file (or metrics_file in guard.conf) into the collector's
+directory, e.g. /var/lib/prometheus/node-exporter/forgejo-runner-watchdog.prom.
+
+    forgejo_runner_watchdog_up{container}                     1 checked, 0 could not check
+    forgejo_runner_watchdog_fetch_errors{container}           errors in the window
+    forgejo_runner_watchdog_threshold{container}              the threshold
+    forgejo_runner_watchdog_wedged{container}                 1 wedged (restarted or not)
+    forgejo_runner_watchdog_restarts_total{container}         restarts ever made (counter)
+    forgejo_runner_watchdog_last_check_timestamp_seconds{container}
+    forgejo_runner_watchdog_last_restart_timestamp_seconds{container}   0 when never
+"""
+
+import dataclasses
+from typing import Optional
+
+from ..system import safewrite
+from ..report import GuardError, why
+
+PREFIX = "forgejo_runner_watchdog_"
+
+_METRICS = (
+    ("up", "gauge", "1 when the last check could read the runner's state and logs, else 0."),
+    ("fetch_errors", "gauge", "Fetch errors the runner logged in the watchdog's window."),
+    ("threshold", "gauge", "Fetch errors in the window at which the runner counts as wedged."),
+    ("wedged", "gauge", "1 when the last check found the runner wedged, else 0."),
+    ("restarts_total", "counter", "Restarts the watchdog has made of this runner."),
+    ("last_check_timestamp_seconds", "gauge", "When the watchdog last checked the runner."),
+    ("last_restart_timestamp_seconds", "gauge",
+     "When the watchdog last restarted the runner (0: never)."),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """The figures of one runner at one check."""
+
+    container: str
+    up: bool
+    fetch_errors: Optional[int]
+    threshold: int
+    wedged: Optional[bool]
+    restarts_total: int
+    last_check: float
+    last_restart: Optional[float]
+
+
+def escape(value):
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value):
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def render(samples):
+    """Samples -> the text of the file (str)."""
+    lines = []
+    for name, kind, text in _METRICS:
+        values = []
+        for s in samples:
+            value = {
+                "up": s.up,
+                "fetch_errors": s.fetch_errors,
+                "threshold": s.threshold,
+                "wedged": s.wedged,
+                "restarts_total": s.restarts_total,
+                "last_check_timestamp_seconds": s.last_check,
+                "last_restart_timestamp_seconds": s.last_restart or 0,
+            }[name]
+            if value is None:
+                continue  # unknown (the check failed): no sample rather than a false one
+            values.append('%s%s{container="%s"} %s' % (PREFIX, name, escape(s.container), _number(value)))
+        if values:
+            lines.append("# HELP %s%s %s" % (PREFIX, name, text))
+            lines.append("# TYPE %s%s %s" % (PREFIX, name, kind))
+            lines.extend(values)
+    return "\n".join(lines) + "\n"
+
+
+def write(path, samples):
+    """Write the file atomically; GuardError (exit 1) when it cannot."""
+    try:
+        safewrite.atomic_write(path, render(samples).encode("utf-8"), 0o644)
+    except OSError as exc:
+        raise GuardError("cannot write the metrics file %s: %s"
+                         % (path, why(exc)))
+    return path
+

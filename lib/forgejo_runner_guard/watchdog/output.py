@@ -1,0 +1,203 @@
+"""What the watchdog says about its checks: the summary line, the --json
+document and the metric samples of each runner (backends.Check).  Pure
+but for the backends' describe() and target(), which read only the check.
+"""
+
+from ..logs.failures import failure_label
+from ..report import EXIT_FAILURE, combine
+from ..runners import backends
+from . import decide
+
+
+def _plural(count, word):
+    return "%d %s%s" % (count, word, "" if count == 1 else "s")
+
+
+def outcome(c, dry_run):
+    d = c.decision
+    if d.kind == decide.HEALTHY:
+        return "healthy"
+    if d.kind == decide.RECOVERED:
+        return "recovered: " + d.reason
+    if d.kind == decide.REFUSED:
+        detail = d.newest_error_detail
+        return "refused by the server%s: the runner must be re-registered (a restart cannot " \
+               "help)" % (" (%s)" % detail if detail else "")
+    if d.kind == decide.FORGE_ERROR:
+        return d.reason
+    if d.kind == decide.SKIPPED_JOB:
+        return "wedged, not restarted while a job runs: skipped"
+    if d.kind == decide.SKIPPED_BUDGET:
+        return "wedged, not restarted: " + d.reason
+    if d.kind == decide.WEDGED:
+        if dry_run:
+            return "wedged: would restart (dry run)"
+        if c.error:
+            return "wedged: " + c.error
+        return "restarted"
+    return c.error or d.reason
+
+
+def _what(d):
+    """' (transport: connection reset)': the newest failure's class (can a
+    restart help?) and its short name; '' when unknown."""
+    if not d.failure_class:
+        return ""
+    return " (%s: %s)" % (d.failure_class, failure_label(d.newest_error_detail))
+
+
+def summary(c, dry_run):
+    """One line: what the log shows (with the newest failure's class), the
+    jobs, the outcome; when only the polling rule holds, the failing streak
+    stands for the count; a log source that cannot tell job output apart
+    says so at the end."""
+    d = c.decision
+    if d.kind == decide.ERROR:
+        return "%s: %s" % (c.name, c.error or d.reason)
+    if d.rule == "polling":
+        parts = [d.polling]
+    else:
+        span = d.span if d.span is not None else d.window
+        parts = ["%s in %ds (threshold %d)" % (_plural(d.errors, "fetch error"), round(span),
+                                               d.threshold)]
+        if d.newest_error_age is not None:
+            parts.append("newest %ds ago%s" % (max(0, round(d.newest_error_age)), _what(d)))
+    if d.blocking:
+        parts.append(decide.jobs_phrase(d.blocking))
+    elif c.jobs_from_log:
+        parts.append("no job running (no Docker engine; by the log)")
+    elif c.jobs_checked:
+        parts.append("no job running")
+    if d.orphans:
+        parts.append(decide.jobs_phrase(d.orphans,
+                                        "orphaned (from before the runner's start; ignored)"))
+    line = "%s: %s: %s" % (c.name, ", ".join(parts), outcome(c, dry_run))
+    if d.ambiguous:
+        line += " (beware: %s)" % d.ambiguous
+    return line
+
+
+def exit_status(c):
+    status = decide.exit_status(c.decision)
+    if c.error:
+        status = combine(status, EXIT_FAILURE)
+    return status
+
+
+def _rounded(seconds):
+    return None if seconds is None else round(seconds, 3)
+
+
+def runner(c, dry_run):
+    """One runner's part of the --json document."""
+    d = c.decision
+    doc = backends.of(c.cfg).describe(c)
+    doc.update({
+        "name": c.name,
+        "backend": c.cfg.backend,
+        "decision": d.kind,
+        "restarted": c.restarted,
+        "reason": d.reason,
+        "error": c.error,
+        "summary": summary(c, dry_run),
+        "errors": None if d.kind == decide.ERROR else d.errors,
+        "threshold": c.cfg.threshold,
+        "window": c.cfg.window,
+        "span": _rounded(d.span),
+        "recent": c.cfg.recent,
+        "newest_error_age": _rounded(d.newest_error_age),
+        "newest_error": d.newest_error_detail or None,
+        "failure_class": d.failure_class or None,
+        "rule": d.rule or None,
+        "sustain": c.cfg.sustain,
+        "streak": _rounded(d.streak),
+        "streak_polls": d.streak_polls,
+        "log_source": None if c.evidence is None else c.evidence.source,
+        "ambiguous": d.ambiguous or None,
+        "job_start_age": _rounded(d.job_start_age),
+        "job_running": d.job_running if c.jobs_checked else None,
+        "blocking_jobs": list(d.blocking),
+        "orphaned_jobs": list(d.orphans),
+        "restarts_last_hour": d.restarts_last_hour,
+        "last_restart_age": _rounded(d.last_restart_age),
+        "started_at": c.started_at,
+        "new_started_at": c.new_started_at,
+        "exit_status": exit_status(c),
+    })
+    return doc
+
+
+def document(checks, settings, now, status):
+    return {
+        "checked_at": now,
+        "dry_run": settings.dry_run,
+        "state_dir": settings.state_dir,
+        "exit_status": status,
+        "runners": [runner(c, settings.dry_run) for c in checks],
+    }
+
+
+def samples(checks, history, now):
+    """Metric samples (metrics.Sample) of the checks; history: state.State."""
+    from . import metrics
+
+    result = []
+    for c in checks:
+        d = c.decision
+        up = d.kind != decide.ERROR
+        result.append(metrics.Sample(
+            container=backends.of(c.cfg).target(c.cfg),
+            up=up,
+            fetch_errors=d.errors if up else None,
+            threshold=c.cfg.threshold,
+            wedged=(d.kind in (decide.WEDGED, decide.REFUSED, decide.FORGE_ERROR,
+                               decide.SKIPPED_JOB, decide.SKIPPED_BUDGET)) if up else None,
+            restarts_total=history.restarts_total(c.name),
+            last_check=now,
+            last_restart=history.last_restart(c.name),
+        ))
+    return result
+
+
+# ---------------------------------------------------------------- notifications
+
+
+def notify_kinds():
+    """decide's kinds, for notify.transition()."""
+    from .. import notify
+
+    from ..config import values
+
+    return notify.Kinds(
+        problems={decide.REFUSED: values.REFUSED,
+                  decide.FORGE_ERROR: values.SERVER_ERROR,  # the forge's own error
+                  decide.SKIPPED_BUDGET: values.BUDGET_EXHAUSTED},
+        fine=(decide.HEALTHY, decide.RECOVERED))
+
+
+def notify_events(checks, history, dry_run, now, tool):
+    """The watchdog's events for its checks (backends.Check), their
+    conditions updated in `history` (state.State; saved by the caller).
+    -> (event documents, whether a condition changed)."""
+    from .. import notify
+
+    kinds = notify_kinds()
+    docs, changed = [], False
+    for c in checks:
+        d = c.decision
+        previous = history.notified(c.name)
+        attempted = bool(d.restart)
+        restarted = c.restarted or (attempted and dry_run)
+        event, condition = notify.transition(previous, d.kind, kinds, restarted,
+                                      attempted and not dry_run and not c.restarted)
+        if condition != previous or restarted:
+            history.set_notified(c.name, condition, now)
+            changed = True
+        if event is None:
+            continue
+        evidence = c.evidence.recent_errors if c.evidence is not None else ()
+        docs.append(notify.event_document(event, c.name, d.kind, summary(c, dry_run),
+                                   error=d.newest_error_detail or c.error or "",
+                                   evidence=evidence, now=now, tool=tool, previous=previous,
+                                   backend=c.cfg.backend, dry_run=dry_run))
+    return docs, changed

@@ -1,0 +1,108 @@
+"""runnerlog over the bytes the runners really write (tests/fixtures/logrus/,
+made by `make fixtures` with Debian's logrus; see generate.py there): every
+line's ground truth, in every configuration (Forgejo, Gitea, a legacy
+runner; info, debug, trace, warn; text and TTY), through classify() and
+through LogScan as the watchdog reads each source."""
+
+import os
+
+import pytest
+
+from forgejo_runner_guard.logs import runnerlog
+from forgejo_runner_guard.logs.failures import failure_class
+from forgejo_runner_guard.logs.runnerlog import FETCH_ERROR, JOB_START, OTHER, LogScan, classify
+
+from forgejo_runner_guard.logs import stamps
+from helpers.logrus import (CONFIGS, HERE, TEXT, TTY, ambiguous, docker_logs, flavour_level,
+                            physical_lines, stream_lines, truth)
+
+def test_every_configuration_is_there():
+    assert len(TEXT) == len(TTY) == 12
+    for config in TEXT:
+        for ext in (".stdout", ".stderr"):
+            assert os.path.exists(os.path.join(HERE, config + ext))
+
+
+def test_stdout_carries_job_output_only_where_runners_print_it():
+    for config in TEXT:
+        flavour, level = flavour_level(config)
+        rows = [r for r in truth(config) if r[0] == "stdout"]
+        with open(os.path.join(HERE, config + ".stdout"), "rb") as handle:
+            lines = physical_lines(handle.read())
+        assert len(lines) == len(rows)
+        printed = flavour == "legacy" or level in ("debug", "trace")
+        assert bool(lines) is printed, config
+        if printed:
+            # the reason stdout is never read: a job's line there reads as the runner's
+            fooled = [line for line in lines if classify(line)[0] != OTHER]
+            assert len(fooled) >= 3, config
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_classify_matches_the_ground_truth(config):
+    tty = config.endswith("-tty")
+    for (stream, stamp, level, kind, cls, note), line in stream_lines(config):
+        got, task, detail = classify(line, tty)
+        if kind == OTHER and got != OTHER and ambiguous(config):
+            # a job printing logrus's own colour codes on a terminal: the
+            # source is flagged ambiguous (below); nothing else may slip
+            assert note == "job-raw" and line.startswith(b"\x1b[31mERRO\x1b[0m["), line
+            continue
+        assert got == kind, (config, line)
+        if kind == FETCH_ERROR:
+            assert level in ("error", "warning"), line  # trace never counts
+            assert failure_class(detail) == cls, (line, detail)
+        if kind == JOB_START:
+            assert task == 31
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("fast", [True, False])
+def test_scan_counts_exactly_the_runners_own_errors(config, fast):
+    pairs = stream_lines(config)
+    source = "tty" if config.endswith("-tty") else "stderr"
+    evidence = runnerlog.scan(docker_logs(pairs), since=None, fast=fast, source=source)
+    want = [row for row, _ in pairs if row[3] == FETCH_ERROR]
+    imitations = [row for row, line in pairs if row[3] == OTHER and row[5] == "job-raw"
+                  and line.startswith(b"\x1b[31mERRO\x1b[0m[")]
+    expected = len(want) + (len(imitations) if ambiguous(config) else 0)
+    assert evidence.errors == expected
+    # at warn the runner does not log a job's start
+    assert evidence.claimed_tasks == (frozenset() if flavour_level(config)[1] == "warn" else frozenset({31}))
+    assert bool(evidence.ambiguous) is ambiguous(config), evidence.ambiguous
+    if source == "stderr":
+        assert evidence.level == ""  # never needed: stderr is the runner's alone
+
+
+@pytest.mark.parametrize("config", TEXT)
+def test_journal_merging_both_streams_is_flagged_when_it_cannot_tell(config):
+    """A journal (StandardOutput=journal) gets stdout and stderr in the
+    order written: without job output in it, the count is exact; with it
+    (debug, trace, an old runner), the check says the source is ambiguous."""
+    flavour, level = flavour_level(config)
+    rows = truth(config)
+    streams = {}
+    for name in ("stdout", "stderr"):
+        with open(os.path.join(HERE, "%s.%s" % (config, name)), "rb") as handle:
+            streams[name] = iter(physical_lines(handle.read()))
+    scan = LogScan(None, source="journal")
+    for stream, stamp, *_ in rows:
+        scan.add(stamps.parse_ns(stamp), next(streams[stream]))
+    evidence = scan.close()
+    own = sum(1 for r in rows if r[0] == "stderr" and r[3] == FETCH_ERROR)
+    mixed = flavour == "legacy" or level in ("debug", "trace")
+    assert bool(evidence.ambiguous) is mixed, (config, evidence.ambiguous)
+    if mixed:
+        assert evidence.errors >= own
+        assert ("log level %s" % level in evidence.ambiguous) is (level in ("debug", "trace"))
+    else:
+        assert evidence.errors == own
+
+
+@pytest.mark.parametrize("config", TEXT)
+def test_newest_failure_and_its_class(config):
+    pairs = stream_lines(config)
+    evidence = runnerlog.scan(docker_logs(pairs), since=None)
+    last = [row for row, _ in pairs if row[3] == FETCH_ERROR][-1]
+    assert stamps.format_ns(int(round(evidence.newest_error * 1e9))) == last[1]
+    assert evidence.newest_class == last[4]

@@ -1,0 +1,663 @@
+"""runnerlog: what counts as a fetch error, and the streaming scan.
+
+Pure unit tests (no Docker): they run on Python 3.9 too."""
+
+import calendar
+import os
+import tracemalloc
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from helpers.tools import FIXTURES
+from forgejo_runner_guard.logs import runnerlog, stamps
+from forgejo_runner_guard.logs.runnerlog import (
+    FETCH_ERROR,
+    JOB_START,
+    OTHER,
+    Evidence,
+    LogScan,
+    classify,
+    scan,
+)
+from forgejo_runner_guard.logs.failures import refused
+from forgejo_runner_guard.logs.stamps import parse_time
+
+T0 = calendar.timegm((2026, 6, 29, 10, 0, 0, 0, 0, 0))  # 2026-06-29T10:00:00Z
+RESET = "unavailable: read tcp 10.1.0.5:51234->203.0.113.7:443: read: connection reset by peer"
+DEADLINE = "deadline exceeded; increase fetch_timeout if this error is persistent"
+UNREG = "unknown: rpc error: code = Unauthenticated desc = unregistered runner"
+ERRO = "\x1b[31mERRO\x1b[0m"
+INFO = "\x1b[36mINFO\x1b[0m"
+TS = "2026-06-29T10:00:02Z"
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name), "rb") as handle:
+        return handle.read()
+
+
+def stamp(sec, ns=0):
+    """Docker's prefix for T0 + sec seconds + ns nanoseconds."""
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(T0 + sec)) + ".%09dZ" % ns
+
+
+def error_line(sec, ns=0, text="unavailable: unexpected EOF"):
+    return '%s time="%s" level=error msg="failed to fetch task" error="%s"\n' % (stamp(sec, ns), TS, text)
+
+
+def job_line(sec, task, ns=0):
+    return '%s time="%s" level=info msg="task %d repo is o/r https://data.forgejo.org https://f"\n' % (
+        stamp(sec, ns), TS, task)
+
+
+# ------------------------------------------------------------ classify
+
+FETCH_LINES = [
+    # (line, detail) -- every format of the issue
+    ('time="%s" level=error msg="failed to fetch task" error="%s"' % (TS, RESET), RESET),
+    ('time="%s" level=error msg="failed to fetch task" error="unavailable: unexpected EOF"' % TS,
+     "unavailable: unexpected EOF"),
+    ('time="%s" level=error msg="failed to fetch task" error="unavailable: dial tcp 203.0.113.7:443: '
+     'connect: connection refused"' % TS, "unavailable: dial tcp 203.0.113.7:443: connect: connection refused"),
+    ('time="%s" level=error msg="failed to fetch task" error="unavailable: 502 Bad Gateway"' % TS,
+     "unavailable: 502 Bad Gateway"),
+    ('time="%s" level=error msg="failed to fetch task" error="%s"' % (TS, UNREG), UNREG),
+    # level debug: func/file follow msg
+    ('time="%s" level=error msg="failed to fetch task" func="[fetchTask]" file="[poller.go:95]" error="%s"'
+     % (TS, RESET), RESET),
+    # newer runners: no error field
+    ('time="%s" level=error msg="failed to fetch task: %s"' % (TS, DEADLINE), DEADLINE),
+    # unquoted time, no time at all, bare error value
+    ("time=%s level=error msg=\"failed to fetch task\" error=EOF" % TS, "EOF"),
+    ('level=error msg="failed to fetch task" error="x"', "x"),
+    # Go %q escapes in the error field are undone
+    (r'level=error msg="failed to fetch task" error="bad \"gateway\" \\ tab\there \u00e9"',
+     'bad "gateway" \\ tab\there \u00e9'),
+    # TTY format, with and without colours, truncated and full level name
+    ("ERRO[%s] failed to fetch task                          error=\"%s\"" % (TS, RESET), RESET),
+    ('%s[%s] failed to fetch task                          \x1b[31merror\x1b[0m="%s"' % (ERRO, TS, RESET), RESET),
+    ("%s[%s] failed to fetch task: %s" % (ERRO, TS, DEADLINE), DEADLINE),
+    ("ERROR[%s] failed to fetch task   error=EOF" % TS, "EOF"),
+    ("ERRO[0002] failed to fetch task   error=\"unavailable: EOF\"", "unavailable: EOF"),
+    ("ERRO[%s] failed to fetch task" % TS, ""),
+]
+
+
+@pytest.mark.parametrize("text,detail", FETCH_LINES)
+@pytest.mark.parametrize("ending", ["", "\n", "\r\n", "\r"])
+def test_fetch_errors_in_every_format(text, detail, ending):
+    assert classify((text + ending).encode()) == (FETCH_ERROR, None, detail)
+
+
+NOT_FETCH_ERRORS = [
+    # relayed job output: whatever it says, it is info/debug level
+    'time="%s" level=info msg="[ci/build]   | failed to fetch task"' % TS,
+    'time="%s" level=info msg="[ci/build]   | time=\\"%s\\" level=error msg=\\"failed to fetch task\\""' % (TS, TS),
+    'time="%s" level=debug msg="[ci/build]   | ERRO[0004] failed to fetch task"' % TS,
+    "INFO[%s] [ci/build] | ERRO[%s] failed to fetch task" % (TS, TS),
+    "%s[%s] [ci/build] | %s[%s] failed to fetch task error=x" % (INFO, TS, ERRO, TS),
+    'INFO[%s] [ci/build] | time="%s" level=error msg="failed to fetch task"' % (TS, TS),
+    "DEBU[%s] failed to fetch task" % TS,
+    # other levels
+    'time="%s" level=warning msg="failed to fetch task" error="x"' % TS,
+    'time="%s" level=info msg="failed to fetch task" error="x"' % TS,
+    "WARN[%s] failed to fetch task error=x" % TS,
+    "INFO[%s] failed to fetch task" % TS,
+    # error level, but the message does not start with the phrase
+    'time="%s" level=error msg="job 3: failed to fetch task log" error="x"' % TS,
+    'time="%s" level=error msg=" failed to fetch task"' % TS,
+    "ERRO[%s] cannot ping the docker daemon: failed to fetch task" % TS,
+    # fields only in the message, or not the runner's format at all
+    'time="%s" msg="failed to fetch task level=error"' % TS,
+    'time="%s" level=error error="failed to fetch task"' % TS,
+    "failed to fetch task",
+    "level=error failed to fetch task",
+    '+ echo level=error msg="failed to fetch task"',
+    "  ERRO[%s] failed to fetch task" % TS,
+    "",
+    "\r\n",
+]
+
+
+@pytest.mark.parametrize("text", NOT_FETCH_ERRORS)
+def test_injected_and_other_lines_never_count(text):
+    assert classify(text.encode())[0] != FETCH_ERROR
+
+
+JOB_LINES = [
+    ('time="%s" level=info msg="task 123 repo is owner/repo https://data.forgejo.org https://forge.azrak.io"' % TS,
+     123),
+    ("INFO[%s] task 77 repo is owner/repo https://data.forgejo.org https://forge.azrak.io   " % TS, 77),
+    ("%s[%s] task 9 repo is a/b https://x https://y\r" % (INFO, TS), 9),
+]
+
+
+@pytest.mark.parametrize("text,task", JOB_LINES)
+def test_job_start(text, task):
+    kind, task_id, detail = classify(text.encode())
+    assert (kind, task_id) == (JOB_START, task)
+    assert detail.startswith(("owner/repo https://", "a/b https://"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'time="%s" level=info msg="[ci/build]   | task 5 repo is o/r https://a https://b"' % TS,
+        'time="%s" level=debug msg="task 5 repo is o/r https://a https://b"' % TS,
+        'time="%s" level=error msg="task 5 repo is o/r https://a https://b"' % TS,
+        "INFO[%s] [ci/build] | task 5 repo is o/r https://a" % TS,
+        'time="%s" level=info msg="task x repo is o/r"' % TS,
+        'time="%s" level=info msg="task 5 repo is "' % TS,
+    ],
+)
+def test_not_a_job_start(text):
+    assert classify(text.encode())[0] == OTHER
+
+
+def test_classify_survives_garbage():
+    for raw in (b"\xff\xfe level=error", b"\x1b[", b'level=error msg="failed to fetch task\\', b"=" * 100,
+                b'level=error msg="failed to fetch task', b"ERRO[" + b"x" * 10000):
+        kind, _, _ = classify(raw)
+        assert kind in (FETCH_ERROR, OTHER)
+    # a line cut short inside the msg quotes (Docker splits lines at 16 KiB) still counts
+    assert classify(b'level=error msg="failed to fetch task" error="unavailable: une')[0] == FETCH_ERROR
+
+
+# ------------------------------------------------------------ refused
+
+
+@pytest.mark.parametrize(
+    "detail,expected",
+    [
+        (UNREG, True),
+        ("unauthenticated: runner token invalid", True),
+        ("UNAUTHENTICATED", True),
+        ("permission_denied: runner disabled", True),
+        ("PERMISSION_DENIED", True),
+        ("rpc error: code = PermissionDenied desc = no", True),
+        ("Permission denied", True),
+        ("Unregistered Runner", True),
+        (RESET, False),
+        ("unavailable: unexpected EOF", False),
+        (DEADLINE, False),
+        ("authenticated fine", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_refused(detail, expected):
+    assert refused(detail) is expected
+
+
+# ------------------------------------------------------------ time
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2026-06-29T10:00:02.123456789Z", T0 + 2.123456789),
+        ("2026-06-29T10:00:02.5Z", T0 + 2.5),
+        ("2026-06-29T10:00:02Z", T0 + 2.0),
+        ("2026-06-29T12:00:02.25+02:00", T0 + 2.25),
+        ("2026-06-29T09:30:02-00:30", T0 + 2.0),
+        (b"2026-06-29T10:00:02.000000001Z", T0 + 2.000000001),
+        ("1970-01-01T00:00:00Z", 0.0),
+    ],
+)
+def test_parse_time(text, expected):
+    assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "2026-13-01T00:00:00Z", "2026-06-29 10:00", "2026-06-29T10:00:02"])
+def test_parse_time_rejects(text):
+    assert parse_time(text) is None
+
+
+def test_parse_time_agrees_with_fast_path():
+    for ns in (0, 1, 999999999, 123456789, 500000000):
+        text = stamp(2, ns)
+        assert parse_time(text) == T0 + 2 + ns / 1e9
+        assert parse_time(text) == parse_time(text.encode())
+
+
+# ------------------------------------------------------------ the scan
+
+
+def test_scan_logfmt_fixture():
+    evidence = scan(fixture("docker-logs-logfmt.txt"), since=T0)
+    assert evidence.errors == 45
+    assert evidence.lines == 53
+    assert evidence.claimed_tasks == frozenset({4711})
+    assert evidence.last_job_start == T0 + 3
+    assert evidence.newest_error == runnerlog.to_seconds((T0 + 60 + 44 * 2) * 10 ** 9 + 123456789)
+    assert evidence.newest_error_detail == RESET
+    assert evidence.untimed == 0
+    assert evidence.since == T0
+
+
+def test_scan_tty_fixture():
+    evidence = scan(fixture("docker-logs-tty.txt"), since=T0)
+    assert evidence.errors == 45
+    assert evidence.lines == 49
+    assert evidence.claimed_tasks == frozenset({815})
+    assert evidence.newest_error == T0 + 60 + 44 * 2
+    assert evidence.newest_error_detail == RESET
+
+
+@pytest.mark.parametrize("name", ["docker-logs-logfmt.txt", "docker-logs-tty.txt"])
+def test_scan_counts_only_since(name):
+    data = fixture(name)
+    # the burst runs from T0+60 every 2 s: since T0+100 leaves 45 - 20 errors
+    late = scan(data, since=T0 + 100)
+    assert late.errors == 25
+    # job starts before `since` are still claims
+    assert late.claimed_tasks and late.last_job_start == T0 + 3
+    nothing = scan(data, since=T0 + 3600)
+    assert (nothing.errors, nothing.newest_error, nothing.newest_error_detail) == (0, None, "")
+    assert scan(data, since=None).errors == 45
+
+
+def test_window_edge_is_inclusive():
+    """A line counts when its time (as a float, which resolves about 0.25 us
+    today) is >= since; since taken from a stamp counts that stamp's line."""
+    data = (error_line(10, 500) + error_line(20, 0)).encode()
+    for fast in (True, False):
+        assert scan(data, since=parse_time(stamp(10, 500)), fast=fast).errors == 2
+        assert scan(data, since=parse_time(stamp(10, 1500)), fast=fast).errors == 1
+        assert scan(data, since=parse_time(stamp(20, 0)), fast=fast).errors == 1
+        assert scan(data, since=T0 + 20.000001, fast=fast).errors == 0
+        assert scan(data, since=T0 + 10 - 1e-6, fast=fast).errors == 2
+
+
+def test_window_edge_inclusive_on_the_fast_path():
+    # 40 lines in one block take the block regex; the edge must not move
+    data = "".join(error_line(i, 7) for i in range(40)).encode()
+    for edge in (0, 1, 17, 39):
+        since = parse_time(stamp(edge, 7))
+        assert scan(data, since, fast=True).errors == 40 - edge
+        assert scan(data, since + 1e-6, fast=True).errors == 39 - edge
+        assert scan(data, since, fast=True) == scan(data, since, fast=False)
+
+
+def test_newest_is_the_latest_time_not_the_last_line():
+    data = (error_line(30, text="late") + error_line(10, text="early")).encode()
+    evidence = scan(data, since=T0)
+    assert (evidence.newest_error, evidence.newest_error_detail) == (T0 + 30, "late")
+
+
+def test_equal_times_take_the_later_line():
+    data = (error_line(30, text="first") + error_line(30, text="second")).encode()
+    assert scan(data, T0).newest_error_detail == "second"
+    many = "".join(error_line(30, text="n%d" % i) for i in range(40)).encode()
+    assert scan(many, T0, fast=True).newest_error_detail == "n39"
+    assert scan(many, T0, fast=False).newest_error_detail == "n39"
+
+
+def test_job_start_newest_and_claims():
+    data = (job_line(5, 1) + error_line(6) + job_line(50, 2) + job_line(7, 3)).encode()
+    evidence = scan(data, since=T0)
+    assert evidence.claimed_tasks == frozenset({1, 2, 3})
+    assert evidence.last_job_start == T0 + 50
+    assert evidence.errors == 1
+
+
+def test_lines_without_docker_time_are_untimed():
+    data = b'time="x" level=error msg="failed to fetch task" error="y"\n' + error_line(5).encode()
+    data += b'garbage level=error msg="failed to fetch task"\n'
+    data += b'2026-99-29T10:00:02.000000000Z level=error msg="failed to fetch task"\n'
+    data += b"plain line\n"
+    evidence = scan(data, since=T0)
+    assert (evidence.errors, evidence.untimed, evidence.lines) == (1, 3, 5)
+
+
+def test_last_line_without_newline_counts_at_close():
+    data = (error_line(1) + error_line(2)).rstrip("\n").encode()
+    scanner = LogScan(T0)
+    scanner.feed(data)
+    evidence = scanner.close()
+    assert (evidence.errors, evidence.lines) == (2, 2)
+    assert scanner.close() is evidence  # idempotent
+    with pytest.raises(ValueError):
+        scanner.feed(b"more\n")
+
+
+def test_empty_input():
+    evidence = scan(b"", since=T0)
+    assert evidence == Evidence(since=T0)
+    scanner = LogScan(T0)
+    scanner.feed(b"")
+    scanner.feed(bytearray(error_line(3).encode()))
+    assert scanner.close().errors == 1
+
+
+def test_every_split_point_gives_the_same_evidence():
+    data = fixture("docker-logs-logfmt.txt")[:3000] + fixture("docker-logs-tty.txt")[:2500]
+    whole = scan(data, since=T0)
+    assert whole.errors > 0 and whole.claimed_tasks
+    for cut in range(len(data) + 1):
+        scanner = LogScan(T0)
+        scanner.feed(data[:cut])
+        scanner.feed(data[cut:])
+        assert scanner.close() == whole, cut
+
+
+def test_byte_by_byte_feeding():
+    data = fixture("docker-logs-tty.txt")
+    scanner = LogScan(T0)
+    for i in range(len(data)):
+        scanner.feed(data[i : i + 1])
+    assert scanner.close() == scan(data, T0)
+
+
+def test_fast_and_slow_paths_agree_on_fixtures():
+    for name in ("docker-logs-logfmt.txt", "docker-logs-tty.txt"):
+        data = fixture(name)
+        for since in (None, T0, T0 + 61, T0 + 100.000005):
+            assert scan(data, since, fast=True) == scan(data, since, fast=False)
+
+
+def test_fast_path_is_taken_and_bails_out_on_injection(mocker):
+    burst = "".join(error_line(i) for i in range(40))
+    spy = mocker.spy(LogScan, "_fast_errors")
+    assert scan(burst.encode(), T0).errors == 40
+    assert spy.call_count == 1
+    # one injected line in the block: the whole block is judged line by line
+    injected = burst + '%s time="%s" level=info msg="[ci/x] | failed to fetch task"\n' % (stamp(50), TS)
+    spy.reset_mock()
+    assert scan(injected.encode(), T0).errors == 40
+    assert spy.call_count == 0
+
+
+def test_long_line_is_capped_and_memory_stays_flat():
+    scanner = LogScan(T0)
+    head = error_line(1).rstrip("\n").encode()
+    scanner.feed(head)
+    for _ in range(200):  # a 12.8 MB line
+        scanner.feed(b"x" * 65536)
+        assert len(scanner._carry) <= runnerlog.MAX_LINE
+    scanner.feed(b"\n" + error_line(2).encode())
+    evidence = scanner.close()
+    assert (evidence.errors, evidence.lines) == (2, 2)
+
+
+def test_memory_does_not_grow_with_the_log():
+    chunk = "".join(error_line(i % 50, i) for i in range(2000)).encode()  # ~0.25 MB, a wedged runner
+    chunk += "".join(job_line(i, i) for i in range(20)).encode()
+    scanner = LogScan(T0)
+    scanner.feed(chunk)  # warm caches
+    tracemalloc.start()
+    try:
+        for _ in range(40):  # 80,000 more lines
+            scanner.feed(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    evidence = scanner.close()
+    assert evidence.errors == 41 * 2000
+    assert peak < 3 * len(chunk), peak
+
+
+# ------------------------------------------------------------ properties
+
+POOL = [
+    error_line(1, 5),
+    error_line(2, 6, RESET),
+    error_line(3, 7, UNREG),
+    error_line(99, 1, "newest"),
+    '%s time="%s" level=error msg="failed to fetch task" func="[fetchTask]" file="[poller.go:95]" error="d"\n'
+    % (stamp(4), TS),
+    '%s time="%s" level=error msg="failed to fetch task: %s"\n' % (stamp(5), TS, DEADLINE),
+    '%s %s[%s] failed to fetch task         \x1b[31merror\x1b[0m="unavailable: EOF"\r\n' % (stamp(6), ERRO, TS),
+    "%s ERRO[%s] failed to fetch task: %s\r\n" % (stamp(7), TS, DEADLINE),
+    '%s time="%s" level=info msg="[ci/build]   | failed to fetch task"\n' % (stamp(8), TS),
+    "%s %s[%s] [ci/build] | %s[%s] failed to fetch task\r\n" % (stamp(9), INFO, TS, ERRO, TS),
+    '%s time="%s" level=info msg="[ci/build] caf\u00e9 \U0001f680 \u65e5\u672c"\n' % (stamp(10), TS),
+    job_line(11, 42),
+    job_line(12, 43),
+    "%s %s[%s] task 44 repo is o/r https://a https://b\r\n" % (stamp(13), INFO, TS),
+    '%s time="%s" level=info msg="[ci/x] | task 45 repo is o/r https://a"\n' % (stamp(14), TS),
+    'no stamp level=error msg="failed to fetch task"\n',
+    '%s time="%s" level=info msg="[ci/x] | \\"q\\" failed to fetch task repo is"\n' % (stamp(16), TS),
+    '%s time="%s" level=ERROR msg="failed to fetch task" error="upper"\n' % (stamp(17), TS),
+    '%s time="%s" level=info msg="\\x74ask 46 repo is o/r https://a"\n' % (stamp(18), TS),
+    '%s time="%s" level=\x1b[1merror\x1b[0m msg="failed to fetch task"\n' % (stamp(19), TS),
+    "%s\n" % stamp(15),
+    "\n",
+    error_line(-30, 0, "before since"),
+]
+LOGS = st.lists(st.sampled_from(POOL), max_size=80).map(lambda lines: "".join(lines).encode("utf-8"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=LOGS, cuts=st.lists(st.integers(min_value=0, max_value=10 ** 6), max_size=12),
+       tail=st.booleans(), window=st.sampled_from([1, 60, 250, 1000, 16384]))
+def test_property_any_split_same_evidence(data, cuts, tail, window):
+    """Feeding a log split anywhere, scanned in windows of any size, gives
+    the Evidence of feeding it whole, and the fast path agrees."""
+    if tail:
+        data = data.rstrip(b"\n")  # a last line without newline
+    whole = scan(data, since=T0)
+    saved = runnerlog._WINDOW
+    runnerlog._WINDOW = window
+    try:
+        assert scan(data, since=T0, fast=False) == whole
+        assert scan(data, since=T0) == whole
+        points = sorted({c % (len(data) + 1) for c in cuts})
+        scanner = LogScan(T0)
+        previous = 0
+        for point in points + [len(data)]:
+            scanner.feed(data[previous:point])
+            previous = point
+        assert scanner.close() == whole
+    finally:
+        runnerlog._WINDOW = saved
+
+
+def test_big_chunks_are_scanned_in_windows():
+    burst = "".join(error_line(i % 100, i) for i in range(3000))  # ~0.4 MB
+    data = (fixture("docker-logs-logfmt.txt").decode() + burst + "x" * 40000 + "\n" + job_line(200, 5)).encode()
+    evidence = scan(data, since=T0)
+    assert (evidence.errors, evidence.lines) == (45 + 3000, 53 + 3000 + 2)
+    assert evidence.claimed_tasks == frozenset({4711, 5})
+    assert evidence == scan(data, since=T0, fast=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=LOGS)
+def test_property_counts_match_classify(data):
+    """The scan counts exactly the lines classify() calls fetch errors
+    (timed, since T0) -- the reference model, line by line."""
+    errors = untimed = 0
+    claims = set()
+    for raw in data.split(b"\n"):
+        stamp_, _, message = raw.partition(b" ")
+        kind, task, _ = classify(message)
+        if kind == OTHER:
+            continue
+        when = parse_time(stamp_)
+        if when is None:
+            untimed += 1
+        elif kind == FETCH_ERROR and when >= T0:
+            errors += 1
+        elif kind == JOB_START:
+            claims.add(task)
+    evidence = scan(data, since=T0)
+    assert (evidence.errors, evidence.untimed, evidence.claimed_tasks) == (errors, untimed, frozenset(claims))
+
+
+FRAGMENTS = st.sampled_from(
+    ['time="%s" ' % TS, "time=%s " % TS, 'time="a\\" ', "level=error ", "level=info ", 'msg="failed to fetch task',
+     '"', "\\", " ", "ERRO", "ERROR", "INFO", "\x1b[31m", "\x1b[0m", "[", "]", "] ", "failed to fetch task",
+     " error=", "x", "\r", "=", ": deadline", "ERRO\x1b[0m", "[poller.go:199] [fetchTasks] ", "[p.go:1] ",
+     "\x1b[2;37m", "TRAC", "level=warning ", 'msg="fetching a task timed out', "\n"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(FRAGMENTS, max_size=10))
+def test_property_fast_regex_only_matches_fetch_errors(parts):
+    """Every line the block regex takes is one classify() calls a fetch
+    error: the fast path can never count what the slow path would not."""
+    message = "".join(parts).encode()
+    line = b"\n" + stamp(1).encode() + b" " + message
+    for tty in (False, True):
+        if runnerlog._FAST_ERROR[tty].match(line):
+            assert classify(message.split(b"\n")[0], tty)[0] == FETCH_ERROR, (tty, message)
+
+
+def test_journal_level_is_the_most_verbose_seen():
+    scanner = LogScan(T0, source="journal")
+    scanner.add(int(T0 * 1e9), b'time="x" level=debug msg="a"')
+    scanner.add(int(T0 * 1e9) + 1, b'time="x" level=trace msg="b"')
+    evidence = scanner.close()
+    assert evidence.level == "trace" and "log level trace" in evidence.ambiguous
+    clean = LogScan(T0, source="journal")
+    clean.add(int(T0 * 1e9), b'time="x" level=info msg="[poller 0] launched"')
+    assert clean.close().ambiguous == ""
+    legacy = LogScan(T0, source="journal")
+    legacy.add(int(T0 * 1e9), b"[ci/build]   | hello")
+    assert "job output" in legacy.close().ambiguous
+
+
+def test_unknown_source_is_refused():
+    with pytest.raises(ValueError):
+        LogScan(T0, source="stdout")
+
+
+@pytest.mark.parametrize("detail, cls, label", [
+    ("unavailable: read tcp 1.2.3.4:5->6.7.8.9:443: read: connection reset by peer", "transport", "connection reset"),
+    ("unavailable: unexpected EOF", "transport", "unexpected EOF"),
+    ("unavailable: dial tcp: lookup forge.azrak.io on 127.0.0.11:53: no such host", "transport", "DNS failure"),
+    ("unavailable: HTTP status 502 Bad Gateway", "transport", "HTTP 502"),
+    ("unknown: HTTP status 500 Internal Server Error", "transport", "HTTP 500"),
+    ("deadline exceeded; increase fetch_timeout if this error is persistent", "transport", "deadline exceeded"),
+    ("deadline exceeded: fetching a task timed out after 30s", "transport", "deadline exceeded"),
+    ("internal: pick task: CreateTaskForRunner: resource does not exist", "server", "internal"),
+    ("unknown: rpc error: code = Internal desc = boom", "server", "unknown"),
+    ("unknown: rpc error: code = Unauthenticated desc = unregistered runner", "refused", "unregistered runner"),
+    ("unauthenticated: unregistered runner", "refused", "unregistered runner"),
+    ("permission_denied: runner is disabled", "refused", "permission_denied"),
+])
+def test_failure_class_and_label(detail, cls, label):
+    from forgejo_runner_guard.logs.failures import failure_class, failure_label
+
+    assert (failure_class(detail), failure_label(detail)) == (cls, label)
+
+
+@pytest.mark.parametrize("line, tty, kind", [
+    (b'\x1b[31mERRO\x1b[0m[2026-06-29T10:00:02Z][poller.go:199] [fetchTasks] failed to fetch task  '
+     b'\x1b[31merror\x1b[0m="unavailable: unexpected EOF"\r', True, FETCH_ERROR),
+    (b'ERRO[2026-06-29T10:00:02Z] failed to fetch task  error="unavailable: unexpected EOF"\r', True, OTHER),
+    (b'level=error msg="failed to fetch task"', True, OTHER),
+    (b'\x1b[2;37mTRAC\x1b[0m[2026-06-29T10:00:02Z][reporter.go:1] [Fire] failed to fetch task', True, OTHER),
+    (b'time="t" level=warning msg="fetching a task timed out after 30s, raise runner.fetch_timeout if '
+     b'this persists"', False, FETCH_ERROR),
+    (b'time="t" level=trace msg="failed to fetch task: deadline exceeded"', False, OTHER),
+    (b'time="t" level=error msg="server rejected the runner as unregistered, stopping poller" '
+     b'func="[fetchTask]" file="[poller.go:9]" error="unauthenticated: unregistered runner"', False, FETCH_ERROR),
+])
+def test_classify_by_stream_kind(line, tty, kind):
+    assert classify(line, tty)[0] == kind
+
+
+# ------------------------------------------------------------ edges the mutation run found untested
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("since", [T0 + 100, T0 + 100.5, T0 + 100.25])
+def test_the_first_counted_nanosecond_is_the_window_edge(fast, since):
+    """A line stamped at the first nanosecond the window counts (the first
+    whose time, as a float, is >= since) counts; one a nanosecond earlier
+    does not, on the block (fast) path and line by line alike."""
+    edge = stamps.since_ns(since)
+    assert runnerlog.to_seconds(edge) >= since > runnerlog.to_seconds(edge - 1)
+    sec, ns = divmod(edge - T0 * 10 ** 9, 10 ** 9)
+    before = divmod(edge - 1 - T0 * 10 ** 9, 10 ** 9)
+    for early, late in ((20, 20), (1, 1), (20, 1)):
+        data = (error_line(*before, text="early") * early + error_line(sec, ns, text="edge") * late)
+        evidence = scan(data.encode(), since=since, fast=fast)
+        assert evidence.errors == late, (early, late)
+        assert evidence.newest_error == runnerlog.to_seconds(edge)
+        assert evidence.newest_error_detail == "edge"
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('level=info level=error msg="failed to fetch task"', (OTHER, None, "")),
+    ('level=error msg="hello" msg="failed to fetch task"', (OTHER, None, "")),
+    ('level=error msg="failed to fetch task" error="first" error="second"',
+     (FETCH_ERROR, None, "first")),
+    ('level=error level=info msg="failed to fetch task" error="x"', (FETCH_ERROR, None, "x")),
+])
+def test_the_first_of_a_duplicated_logfmt_key_wins(line, expected):
+    assert classify(('time="%s" ' % TS + line).encode()) == expected
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("count", [1, 20])
+def test_uncoloured_tty_error_lines_pass_the_case_insensitive_prefilter(fast, count):
+    lines = "".join("%s ERRO[0002] failed to fetch task                        error=\"boom %d\"\n"
+                    % (stamp(sec), sec) for sec in range(count))
+    evidence = scan(lines.encode(), since=T0, fast=fast)
+    assert (evidence.errors, evidence.newest_error_detail) == (count, "boom %d" % (count - 1))
+    assert evidence.newest_error == T0 + count - 1
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_warning_level_fetch_lines_count_nothing_on_either_path(fast):
+    warn = "".join('%s time="%s" level=warning msg="failed to fetch task" error="x"\n'
+                   % (stamp(sec), TS) for sec in range(20))
+    tty = "".join("%s WARN[0002] failed to fetch task error=x\n" % stamp(sec) for sec in range(20))
+    for data in (warn, tty, warn + tty):
+        evidence = scan(data.encode(), since=T0, fast=fast)
+        assert (evidence.errors, evidence.newest_error, evidence.newest_error_detail) == (0, None, "")
+    mixed = scan((warn + "".join(error_line(30 + sec) for sec in range(20))).encode(), since=T0,
+                 fast=fast)
+    assert (mixed.errors, mixed.newest_error) == (20, T0 + 49)
+
+
+@pytest.mark.parametrize("text, valid", [
+    ("2026-12-31T23:59:59Z", True), ("2026-01-01T00:00:00z", True), ("2026-06-30T23:59:60Z", True),
+    ("2026-06-31T00:00:00Z", True),  # the day is checked against 31 only, as before
+    ("2026-00-01T00:00:00Z", False), ("2026-13-01T00:00:00Z", False), ("2026-01-32T00:00:00Z", False),
+    ("2026-01-00T00:00:00Z", False), ("2026-01-01T24:00:00Z", False), ("2026-01-01T00:60:00Z", False),
+    ("2026-01-01T00:00:61Z", False), ("2026-01-01T00:00:00Zé", False), ("é", False),
+])
+def test_parse_time_ranges(text, valid):
+    assert (parse_time(text) is not None) == valid
+
+
+def test_parse_time_values_at_the_edges():
+    assert parse_time("2026-12-31T23:59:59Z") == calendar.timegm((2026, 12, 31, 23, 59, 59, 0, 0, 0))
+    assert parse_time("2026-01-01T00:00:00z") == calendar.timegm((2026, 1, 1, 0, 0, 0, 0, 0, 0))
+
+
+def test_add_judges_lines_whose_time_comes_apart():
+    """LogScan.add (the journal's way): lines in any order, time given
+    apart (integer ns, or None: untimed), counted like feed()."""
+    since_ns = stamps.since_ns(T0 + 100)  # the first nanosecond counted
+    scanner = LogScan(T0 + 100)
+    err = b'time="%s" level=error msg="failed to fetch task" error="e%d"'
+    scanner.add(since_ns + 5, err % (TS.encode(), 1))
+    scanner.add(since_ns - 1, err % (TS.encode(), 2))  # before the window: not counted
+    scanner.add(since_ns, err % (TS.encode(), 3))  # the edge counts
+    scanner.add(None, err % (TS.encode(), 4))  # untimed
+    scanner.add(since_ns + 9, b'time="x" level=info msg="task 42 repo is o/r https://a https://b"')
+    scanner.add(since_ns + 7, b'time="x" level=info msg="task 41 repo is o/r https://a https://b"')
+    scanner.add(since_ns + 8, b"level=info msg=hello")
+    scanner.add(since_ns + 6, b'level=warning msg="failed to fetch task"')
+    evidence = scanner.close()
+    fields = ("errors", "newest_error", "newest_error_detail", "last_job_start", "claimed_tasks",
+              "lines", "untimed", "since")
+    assert {f: getattr(evidence, f) for f in fields} == dict(
+        errors=2, newest_error=runnerlog.to_seconds(since_ns + 5), newest_error_detail="e1",
+        last_job_start=runnerlog.to_seconds(since_ns + 9), claimed_tasks=frozenset({41, 42}),
+        lines=8, untimed=1, since=T0 + 100)
+    with pytest.raises(ValueError) as info:
+        scanner.add(since_ns, err % (TS.encode(), 5))
+    assert str(info.value) == "LogScan.add after close"
+    with pytest.raises(ValueError) as info:
+        scanner.feed(b"x\n")
+    assert str(info.value) == "LogScan.feed after close"

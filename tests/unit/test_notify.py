@@ -1,0 +1,508 @@
+"""[notify]: the condition rule, the configuration, running the commands
+(real programs, real failures), the shipped examples against a real HTTP
+server on loopback (the real curl and the real Apprise CLI),
+--notify-test, reconcile's pin-drift, and the evidence lines runnerlog
+keeps.  The watchdog's engine scenarios: test_notify_watchdog.py."""
+
+import http.server
+import io
+import json
+import os
+import stat
+import sys
+import threading
+import time
+
+import pytest
+
+from helpers.tools import ROOT, run_tool
+from forgejo_runner_guard.config import config
+from forgejo_runner_guard import notify
+from forgejo_runner_guard.logs import runnerlog, stamps
+from forgejo_runner_guard.report import Reporter
+
+EXAMPLES = os.path.join(ROOT, "debian", "examples")
+EVIDENCE = (
+    '2026-06-29T10:00:01.000000000Z time="2026-06-29T10:00:01Z" level=error '
+    'msg="failed to fetch task" error="unavailable: unexpected EOF"',
+    '2026-06-29T10:00:03.000000000Z time="2026-06-29T10:00:03Z" level=error '
+    'msg="failed to fetch task" error="unavailable: connection reset by peer"',
+)
+
+
+# ---------------------------------------------------------------- the rule
+
+
+@pytest.mark.parametrize("previous, kind, restarted, failed, expect", [
+    (None, "wedged", True, False, ("restarted", "restarted")),
+    ("restarted", "wedged", True, False, ("restarted", "restarted")),  # every restart
+    ("restarted", "healthy", False, False, ("recovered", None)),
+    ("restarted", "recovered", False, False, ("recovered", None)),
+    (None, "healthy", False, False, (None, None)),
+    (None, "refused", False, False, ("refused", "refused")),
+    ("refused", "refused", False, False, (None, "refused")),  # persists: once
+    ("refused", "skipped-budget", False, False, ("budget-exhausted", "budget-exhausted")),
+    ("budget-exhausted", "skipped-budget", False, False, (None, "budget-exhausted")),
+    (None, "wedged", False, True, ("restart-failed", "restart-failed")),
+    ("restart-failed", "wedged", False, True, (None, "restart-failed")),
+    # issue 10's decision kind for the forge's own error maps to server-error
+    (None, "forge-error", False, False, ("server-error", "server-error")),
+    ("server-error", "forge-error", False, False, (None, "server-error")),
+    # a job holds a wedged runner, or the check failed: the condition stands
+    ("refused", "skipped-job", False, False, (None, "refused")),
+    ("refused", "error", False, False, (None, "refused")),
+    (None, "error", False, False, (None, None)),
+    # reconcile's subjects
+    (None, "stale", False, False, ("stale-pin", "stale-pin")),
+    ("stale-pin", "stale", False, False, (None, "stale-pin")),
+    ("stale-pin", "fresh", False, False, ("recovered", None)),
+    (None, "drift", False, False, ("pin-drift", "pin-drift")),
+    ("pin-drift", "in-sync", False, False, ("recovered", None)),
+    ("pin-drift", "not-running", False, False, (None, "pin-drift")),
+])
+def test_transition(previous, kind, restarted, failed, expect):
+    from forgejo_runner_guard.pins import command as reconcile
+    from forgejo_runner_guard.watchdog import output
+
+    kinds = reconcile.notify_kinds() if kind in ("stale", "fresh", "drift", "in-sync",
+                                                 "not-running") else output.notify_kinds()
+    assert notify.transition(previous, kind, kinds, restarted, failed) == expect
+
+
+def test_every_problem_is_a_kind_decide_gives():
+    from forgejo_runner_guard.config import values
+    from forgejo_runner_guard.pins import command as reconcile
+    from forgejo_runner_guard.watchdog import decide, output
+
+    kinds = output.notify_kinds()
+    assert set(kinds.problems) == {decide.REFUSED, decide.FORGE_ERROR, decide.SKIPPED_BUDGET}
+    assert set(kinds.fine) == {decide.HEALTHY, decide.RECOVERED}
+    assert set(kinds.problems) | set(kinds.fine) <= set(decide.KINDS)
+    events = set(kinds.problems.values()) | set(reconcile.notify_kinds().problems.values())
+    assert events | {notify.RESTARTED, notify.RESTART_FAILED, notify.RECOVERED} <= set(values.EVENTS)
+
+
+def test_filters():
+    every = config.NotifyCommand("command", ("true",))
+    some = config.NotifyCommand("command.x", ("true",), ("refused", "recovered"))
+    assert notify.wants(every, "restarted") and notify.wants(every, "pin-drift")
+    assert notify.wants(some, "refused") and not notify.wants(some, "restarted")
+    assert notify.wants(some, "test")  # --notify-test goes through every command
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def write(path, text, mode=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    if mode is not None:
+        path.chmod(mode)
+    return str(path)
+
+
+def test_notify_section(tmp_path):
+    conf = write(tmp_path / "guard.conf",
+                 "[notify]\ncommand = true --flag 'two words'\n"
+                 "command.mail = /bin/echo root\nevents.mail = refused recovered refused\n"
+                 "timeout = 3s\n")
+    n = config.load(conf).notify
+    assert n.timeout == 3.0
+    assert [(c.key, c.name, c.argv, c.events) for c in n.commands] == [
+        ("command", "command", ("true", "--flag", "two words"), ()),
+        ("command.mail", "mail", ("/bin/echo", "root"), ("refused", "recovered")),
+    ]
+    assert n.commands[1].where == "%s:3" % conf
+    assert config.load(write(tmp_path / "empty.conf", "[notify]\ncommand =\n")).notify == \
+        config.NotifyConfig()
+    assert config.Config().notify == config.NotifyConfig(commands=(), timeout=10.0)
+
+
+@pytest.mark.parametrize("text, line, key, what", [
+    ("[notify]\ncommand = {script}\n", 2, "command", "is not an executable program"),
+    ("[notify]\n\ncommand.x = no-such-program-here\n", 3, "command.x",
+     "no-such-program-here is not an executable program in PATH"),
+    ("[notify]\ncommand = true\nevents = restarted bogus\n", 3, "events", "unknown event 'bogus'"),
+    ("[notify]\nevents.x = refused\n", 2, "events.x", "no command.x to filter"),
+    ("[notify]\ncommand = true 'unbalanced\n", 2, "command", "cannot split into words"),
+    ("[notify]\ncommand.Bad/Name = true\n", 2, "command.bad/name", "unknown key"),
+    ("[notify]\ncommand = true\ntimeout = 0\n", 3, "timeout", "must be more than zero"),
+])
+def test_bad_notify_config_is_one_line_exit_2(tmp_path, text, line, key, what):
+    script = write(tmp_path / "notify.sh", "#!/bin/sh\nexit 0\n", 0o644)  # not executable
+    conf = write(tmp_path / "guard.conf", text.format(script=script))
+    before = open(conf, "rb").read()
+    runs = [("forgejo-runner-watchdog", ("--notify-test",))]
+    if key == "command":  # every command reads [notify] the same way
+        runs += [("forgejo-runner-watchdog", ("--dry-run",)),
+                 ("optimus-boot-reconcile", ("--check", "--hosts-file", str(tmp_path / "h")))]
+    for tool, args in runs:
+        result = run_tool(tool, "--config", conf, *args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines() == [
+            result.stderr.splitlines()[0]], result.stderr  # one line
+        assert result.stderr.startswith("%s: error: %s:%d: [notify] %s: " % (tool, conf, line, key))
+        assert what in result.stderr
+    assert open(conf, "rb").read() == before
+
+
+# ---------------------------------------------------------------- running
+
+
+def reporter():
+    stream = io.StringIO()
+    return Reporter("tool", verbosity=0, stream=stream, journal=False), stream
+
+
+def doc(event="refused", runner="forgejo_runner", evidence=EVIDENCE):
+    return notify.event_document(event, runner, "refused", "forgejo_runner: 60 fetch errors: refused",
+                                 error="unauthenticated: unregistered runner", evidence=evidence,
+                                 host="build-1", now=1782727200.5, tool="forgejo-runner-watchdog")
+
+
+def test_a_command_gets_the_event_in_its_environment_and_on_stdin(tmp_path):
+    out = tmp_path / "got"
+    script = write(tmp_path / "rec", "#!/bin/sh\n{ env | grep ^GUARD_ | sort; echo ---; cat; } >%s\n"
+                   "printf %%s \"$GUARD_EVIDENCE\" >%s.evidence\n" % (out, out), 0o755)
+    rep, stream = reporter()
+    results = notify.send([config.NotifyCommand("command", (script,))], [doc()], 5, rep)
+    assert results == [(results[0][0], "command", None)] and stream.getvalue() == ""
+    env, _, stdin = out.read_text().partition("---\n")
+    assert json.loads(stdin) == doc()
+    assert "GUARD_EVENT=refused\n" in env and "GUARD_RUNNER=forgejo_runner\n" in env
+    assert "GUARD_HOST=build-1\n" in env and "GUARD_DECISION=refused\n" in env
+    assert "GUARD_SUMMARY=forgejo_runner: 60 fetch errors: refused\n" in env
+    assert "GUARD_ERROR=unauthenticated: unregistered runner\n" in env
+    assert (tmp_path / "got.evidence").read_text() == "\n".join(EVIDENCE)
+    assert "GUARD_TIME=1782727200.500\n" in env
+
+
+def test_failures_are_one_warning_line_each(tmp_path):
+    gone = write(tmp_path / "gone", "#!/bin/sh\n", 0o755)
+    os.unlink(gone)  # configured, then removed
+    commands = [
+        config.NotifyCommand("command.fails", ("sh", "-c", "echo 'bad token' >&2; exit 22")),
+        config.NotifyCommand("command.gone", (gone,)),
+        config.NotifyCommand("command.hangs", ("sh", "-c", "sleep 30 & sleep 40")),
+        config.NotifyCommand("command.noexec", (write(tmp_path / "data", "not a program\n", 0o755),)),
+        config.NotifyCommand("command.ok", ("true",)),
+        config.NotifyCommand("command.other", ("false",), ("restarted",)),  # filtered out
+    ]
+    rep, stream = reporter()
+    start = time.monotonic()
+    results = notify.send(commands, [doc()], 1.0, rep)
+    took = time.monotonic() - start
+    assert took < 1.9, took  # side by side, and the hung one's child killed with it
+    assert [(key, error is None) for _, key, error in results] == [
+        ("command.fails", False), ("command.gone", False), ("command.hangs", False),
+        ("command.noexec", False), ("command.ok", True)]
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 4, lines
+    prefix = "tool: warning: notify refused (forgejo_runner) through [notify] "
+    assert lines[0] == prefix + "command.fails failed: exit status 22: bad token"
+    assert lines[1].startswith(prefix + "command.gone failed: ") and gone in lines[1]
+    assert lines[2] == prefix + "command.hangs failed: killed it: no answer within 1s"
+    assert lines[3].startswith(prefix + "command.noexec failed: cannot run it: ")
+    assert "Exec format error" in lines[3]
+
+
+def test_dry_run_runs_nothing_and_says_what_it_would_send(tmp_path):
+    mark = tmp_path / "ran"
+    rep, stream = reporter()
+    commands = [config.NotifyCommand("command", ("touch", str(mark))),
+                config.NotifyCommand("command.x", ("touch", str(mark)), ("restarted",))]
+    assert notify.send(commands, [doc()], 5, rep, dry_run=True) == []
+    assert not mark.exists()
+    assert stream.getvalue() == \
+        "tool: would notify refused (forgejo_runner) through command (dry run)\n"
+
+
+# ---------------------------------------------------------------- the examples
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.requests.append((self.path, dict(self.headers.items()), body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"id": 1}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    """A real HTTP server on loopback that records every POST."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    httpd.requests = []
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    httpd.url = "http://127.0.0.1:%d" % httpd.server_address[1]
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def send_one(argv, event=None):
+    rep, stream = reporter()
+    results = notify.send([config.NotifyCommand("command.example", tuple(argv))],
+                          [event or doc()], 20, rep)
+    assert stream.getvalue() == "" and results[0][2] is None, stream.getvalue()
+
+
+def test_ntfy_example_with_curl(server, tmp_path):
+    token = write(tmp_path / "ntfy.token", "tk_secret")
+    send_one([os.path.join(EXAMPLES, "notify-ntfy"), server.url + "/forgejo-runner", token])
+    [(path, headers, body)] = server.requests
+    assert path == "/forgejo-runner"
+    assert headers["Title"] == "refused: forgejo_runner on build-1"
+    assert headers["Priority"] == "high" and headers["Authorization"] == "Bearer tk_secret"
+    text = body.decode()
+    assert text.startswith("forgejo_runner: 60 fetch errors: refused\n")
+    assert "%s\n%s" % EVIDENCE in text
+
+
+def test_gotify_example_with_curl(server, tmp_path):
+    token = write(tmp_path / "gotify.token", "AbCdEf\n")
+    event = doc("recovered", evidence=())
+    event["summary"] = "@/etc/shadow"  # sent as text, never read as a file
+    send_one([os.path.join(EXAMPLES, "notify-gotify"), server.url + "/", token], doc())
+    send_one([os.path.join(EXAMPLES, "notify-gotify"), server.url, token], event)
+    (path, headers, body), (_, _, body2) = server.requests
+    assert path == "/message" and headers["X-Gotify-Key"] == "AbCdEf"
+    assert headers["Content-Type"].startswith("multipart/form-data")
+    text = body.decode()
+    assert 'name="title"\r\n\r\nrefused: forgejo_runner on build-1\r\n' in text
+    assert 'name="priority"\r\n\r\n8\r\n' in text
+    assert "forgejo_runner: 60 fetch errors: refused\n\nlast fetch errors:\n%s\n%s\r\n" % EVIDENCE \
+        in text
+    assert 'name="message"\r\n\r\n@/etc/shadow\r\n' in body2.decode()
+
+
+def test_apprise_example_with_the_apprise_cli(server):
+    apprise = os.path.join(os.path.dirname(sys.executable), "apprise")
+    assert os.access(apprise, os.X_OK), "apprise is not installed in this venv (tests/requirements.txt)"
+    port = server.server_address[1]
+    send_one([os.path.join(EXAMPLES, "notify-apprise"), apprise,
+              "json://127.0.0.1:%d/hook" % port])
+    [(path, headers, body)] = server.requests
+    assert path == "/hook"
+    got = json.loads(body)
+    assert got["title"] == "refused: forgejo_runner on build-1"
+    assert got["type"] == "failure"
+    assert got["message"].startswith("forgejo_runner: 60 fetch errors: refused")
+    assert all(line in got["message"] for line in EVIDENCE)
+
+
+def test_mail_example_hands_mail_the_subject_and_the_body(tmp_path):
+    """mail(1) needs an MTA this machine must not run: a stand-in `mail`
+    on PATH records what the example hands it."""
+    got = tmp_path / "mail.out"
+    write(tmp_path / "bin" / "mail", "#!/bin/sh\n{ printf '%%s\\n' \"$@\"; echo ---; cat; } >%s\n"
+          % got, 0o755)
+    path = str(tmp_path / "bin") + os.pathsep + os.environ["PATH"]
+    event = doc()
+    old = os.environ["PATH"]
+    os.environ["PATH"] = path
+    try:
+        send_one([os.path.join(EXAMPLES, "notify-mail"), "root", "ops@example.org"], event)
+    finally:
+        os.environ["PATH"] = old
+    args, _, body = got.read_text().partition("---\n")
+    assert args.splitlines() == ["-s", "[forgejo-runner-guard] refused: forgejo_runner on build-1",
+                                 "root", "ops@example.org"]
+    assert body.startswith("forgejo_runner: 60 fetch errors: refused\n")
+    assert "newest error: unauthenticated: unregistered runner" in body
+    assert "%s\n%s" % EVIDENCE in body
+    assert json.loads(body.split("the event:\n", 1)[1]) == event
+
+
+def test_examples_are_shipped_executable():
+    listed = open(os.path.join(ROOT, "debian", "forgejo-runner-guard.examples")).read().split()
+    assert listed == ["debian/examples/*", "contrib/ansible"]  # the notify examples, the role
+    for name in ("notify-ntfy", "notify-gotify", "notify-apprise", "notify-mail"):
+        mode = os.stat(os.path.join(EXAMPLES, name)).st_mode
+        assert mode & stat.S_IXUSR, name
+    for name in ("notify-failure@.service", "onfailure.conf", "notify-network.conf"):
+        assert os.path.isfile(os.path.join(EXAMPLES, name)), name
+
+
+# ---------------------------------------------------------------- --notify-test
+
+
+def test_notify_test_sends_one_test_event_through_every_command(tmp_path):
+    out = tmp_path / "events"
+    rec = write(tmp_path / "rec", "#!/bin/sh\n{ echo \"$GUARD_EVENT $1\"; cat; } >%s.$1\n" % out,
+                0o755)  # the commands run side by side: a file each
+    conf = write(tmp_path / "guard.conf",
+                 "[watchdog]\nrunners = a b\n[notify]\ncommand = %s one\n"
+                 "command.two = %s two\nevents.two = refused\n" % (rec, rec))
+    result = run_tool("forgejo-runner-watchdog", "--config", conf, "--notify-test")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "forgejo-runner-watchdog: notify test: [notify] command: sent",
+        "forgejo-runner-watchdog: notify test: [notify] command.two: sent"]
+    one, two = (open("%s.%s" % (out, n)).read().splitlines() for n in ("one", "two"))
+    assert (one[0], two[0]) == ("test one", "test two")
+    assert one[1] == two[1]
+    event = json.loads(one[1])
+    assert (event["event"], event["runner"], event["decision"]) == ("test", "a b", "test")
+    assert event["host"] == os.uname().nodename
+
+
+def test_notify_test_exit_1_when_one_fails_and_2_without_commands(tmp_path):
+    conf = write(tmp_path / "guard.conf", "[notify]\ncommand = true\ncommand.bad = false\n")
+    result = run_tool("forgejo-runner-watchdog", "--config", conf, "--notify-test")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "forgejo-runner-watchdog: warning: notify test (forgejo_runner) through [notify] "
+        "command.bad failed: exit status 1",
+        "forgejo-runner-watchdog: notify test: [notify] command: sent"]
+    dry = run_tool("forgejo-runner-watchdog", "--config", conf, "--notify-test", "--dry-run")
+    assert dry.returncode == 0 and "would notify test" in dry.stderr
+    none = run_tool("forgejo-runner-watchdog", "--config", write(tmp_path / "none.conf", ""),
+                    "--notify-test")
+    assert none.returncode == 2
+    assert none.stderr == "forgejo-runner-watchdog: error: --notify-test: no command in [notify] " \
+        "of the configuration\n"
+
+
+# ---------------------------------------------------------------- reconcile: pin-drift
+
+
+def test_reconcile_notifies_pin_drift_once_and_its_end(tmp_path):
+    out = tmp_path / "events"
+    rec = write(tmp_path / "rec", "#!/bin/sh\ncat >>%s\n" % out, 0o755)
+    hosts = write(tmp_path / "hosts", "127.0.0.1 localhost\n203.0.113.7 forge.azrak.io\n")
+    (tmp_path / "state").mkdir()  # the tool creates only the package's own directories
+    conf = write(tmp_path / "guard.conf",
+                 "[reconcile]\nhosts_file = %s\nstate_dir = %s\nlock_file = %s\n"
+                 "[notify]\ncommand = %s\n" % (hosts, tmp_path / "state", tmp_path / "lock", rec))
+
+    def events():
+        return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+
+    for _ in range(2):  # drift seen twice: notified once
+        result = run_tool("optimus-boot-reconcile", "--config", conf, "--check")
+        assert result.returncode == 3, result.stderr
+    [drift] = events()
+    assert (drift["event"], drift["runner"], drift["decision"]) == ("pin-drift", "", "drift")
+    assert drift["summary"].startswith("%s: not in sync, would change" % hosts)
+    applied = run_tool("optimus-boot-reconcile", "--config", conf)
+    assert applied.returncode == 0, applied.stderr
+    again = run_tool("optimus-boot-reconcile", "--config", conf, "--check")
+    assert again.returncode == 0, again.stderr
+    assert [e["event"] for e in events()] == ["pin-drift", "recovered"]
+    assert events()[1]["previous"] == "pin-drift"
+    state = json.load(open(tmp_path / "state" / notify.RECONCILE_STATE))
+    assert state["runners"] == {"hosts:" + hosts: {"restarts": [], "restarts_total": 0}}
+
+
+# ---------------------------------------------------------------- evidence
+
+
+def _line(second, text="unexpected EOF", fmt="logfmt"):
+    stamp = "2026-06-29T10:00:%02d.000000000Z" % second
+    if fmt == "tty":
+        return '%s \x1b[31mERRO\x1b[0m[2026-06-29T10:00:%02dZ] failed to fetch task    ' \
+               '\x1b[31merror\x1b[0m="unavailable: %s"\n' % (stamp, second, text)
+    return '%s time="2026-06-29T10:00:%02dZ" level=error msg="failed to fetch task" ' \
+           'error="unavailable: %s"\n' % (stamp, second, text)
+
+
+def test_evidence_keeps_the_newest_counted_fetch_error_lines():
+    since = stamps.parse_time("2026-06-29T10:00:05Z")
+    data = "".join(_line(s, "n%d" % s) for s in range(0, 40)).encode()
+    data += b'2026-06-29T10:00:50.000000000Z time="x" level=info msg="task 3 repo is o/r"\n'
+    for fast in (True, False):
+        ev = runnerlog.scan(data, since, fast=fast)
+        assert ev.errors == 35
+        assert ev.recent_errors == tuple(_line(s, "n%d" % s).rstrip("\n") for s in range(35, 40))
+    # fewer than five, all before `since` but one, and the tty format's colours removed
+    data = (_line(1) + _line(2, fmt="tty") + _line(7, "late", fmt="tty")).encode()
+    ev = runnerlog.scan(data, stamps.parse_time("2026-06-29T10:00:02Z"))
+    assert ev.recent_errors == (
+        '2026-06-29T10:00:02.000000000Z ERRO[2026-06-29T10:00:02Z] failed to fetch task    '
+        'error="unavailable: unexpected EOF"',
+        '2026-06-29T10:00:07.000000000Z ERRO[2026-06-29T10:00:07Z] failed to fetch task    '
+        'error="unavailable: late"')
+
+
+def test_evidence_from_the_journal_and_bounded():
+    scan = runnerlog.LogScan(None)
+    base = stamps.parse_time("2026-06-29T10:00:00Z")
+    for n in range(2000):  # any order; a long line is cut
+        ns = (int(base) + n % 100) * 10 ** 9
+        scan.add(ns, b'level=error msg="failed to fetch task" error="' + b"x" * 5000 + b'"')
+    ev = scan.close()
+    assert ev.errors == 2000 and len(ev.recent_errors) == runnerlog.RECENT_ERRORS
+    assert all(len(line) == runnerlog.EVIDENCE_LINE for line in ev.recent_errors)
+    assert ev.recent_errors[-1].startswith("2026-06-29T10:01:39.000000000Z level=error")
+
+
+def test_onfailure_unit_verifies_and_the_drop_in_names_it(tmp_path):
+    import configparser
+    import subprocess
+
+    unit = "notify-failure@forgejo-runner-watchdog.service.service"  # as OnFailure= starts it
+    with open(os.path.join(EXAMPLES, "notify-failure@.service")) as handle:
+        (tmp_path / unit).write_text(handle.read())
+    proc = subprocess.run(["systemd-analyze", "verify", unit], cwd=str(tmp_path), text=True,
+                          capture_output=True, env=dict(os.environ, SYSTEMD_UNIT_PATH="%s:" % tmp_path))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    drop_in = configparser.ConfigParser(interpolation=None)
+    drop_in.read(os.path.join(EXAMPLES, "onfailure.conf"))
+    assert drop_in["Unit"]["OnFailure"] == "notify-failure@%n.service"
+    assert drop_in.sections() == ["Unit"]
+
+
+@pytest.mark.parametrize("tail", [0, 1, 2, 7])
+@pytest.mark.parametrize("chunk", [4096, 64 * 1024, 1 << 20])
+def test_evidence_the_same_on_the_fast_and_the_slow_path(tail, chunk):
+    """A flood (the fast path, block by block), then `tail` stragglers
+    among info lines: the newest five are the same either way."""
+    def stamp(i):
+        return "2026-06-29T10:%02d:%02d.%09dZ" % (i // 60000, i // 1000 % 60, i % 1000 * 1000)
+
+    flood = "".join('%s level=error msg="failed to fetch task" error="n%d"\n' % (stamp(i), i)
+                    for i in range(3000))
+    info = "".join('%s level=info msg="poll %d"\n' % (stamp(3000 + i), i) for i in range(400))
+    stragglers = "".join('%s level=error msg="failed to fetch task" error="s%d"\n'
+                         % (stamp(4000 + i), i) for i in range(tail))
+    data = (flood + info + stragglers).encode()
+    since = stamps.parse_time(stamp(2990))
+    results = []
+    for fast in (True, False):
+        scan = runnerlog.LogScan(since, fast=fast)
+        for start in range(0, len(data), chunk):
+            scan.feed(data[start : start + chunk])
+        results.append(scan.close())
+    assert results[0] == results[1]
+    want = ['error="n%d"' % i for i in range(2990, 3000)] + ['error="s%d"' % i for i in range(tail)]
+    assert [line.rsplit(" ", 1)[1] for line in results[0].recent_errors] == want[-5:]
+
+
+def test_state_keeps_the_condition_and_survives_a_damaged_one(tmp_path):
+    from forgejo_runner_guard.runners import state
+
+    history = state.State.load(str(tmp_path), pytest.fail)
+    history.record("a", 100.0)
+    history.set_notified("a", "refused", 101.0)
+    history.set_notified("b", "budget-exhausted", 102.0)
+    history.save(200.0)
+    again = state.State.load(str(tmp_path), pytest.fail)
+    assert (again.notified("a"), again.notified("b"), again.notified("c")) == \
+        ("refused", "budget-exhausted", None)
+    assert again.history("a") == [100.0] and again.history("b") == []
+    again.set_notified("a", None, 300.0)
+    again.save(300.0)
+    doc = json.load(open(tmp_path / "state.json"))
+    assert doc["runners"]["a"] == {"restarts": [100.0], "restarts_total": 1}
+    doc["runners"]["b"]["notified"] = {"condition": "refused"}  # damaged: forgotten, nothing else
+    (tmp_path / "state.json").write_text(json.dumps(doc))
+    third = state.State.load(str(tmp_path), pytest.fail)
+    assert third.notified("b") is None and third.history("a") == [100.0]

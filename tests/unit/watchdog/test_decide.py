@@ -1,0 +1,270 @@
+"""decide: the decision, from the evidence, the jobs and the budget.
+
+Pure unit tests (no Docker): they run on Python 3.9 too."""
+
+import dataclasses
+import os
+
+import pytest
+
+from helpers.tools import FIXTURES
+from forgejo_runner_guard.watchdog import decide as d
+from forgejo_runner_guard.config.config import RunnerConfig
+from forgejo_runner_guard.logs.stamps import window_start
+from forgejo_runner_guard.runners.jobs import JobContainer
+from forgejo_runner_guard.watchdog.decide import Decision, decide, exit_status
+from forgejo_runner_guard.logs.runnerlog import Evidence, scan
+
+NOW = 1782727500.0  # 2026-06-29T10:05:00Z
+CFG = RunnerConfig()  # threshold 40, window 5m, recent 60s, cooldown 10m, 3 per hour
+MIN = 60.0
+START = NOW - 1000  # the runner's current start
+
+
+def evidence(errors=40, newest_age=2.0, detail="unavailable: unexpected EOF", job_age=None, since=NOW - 300):
+    return Evidence(
+        errors=errors,
+        newest_error=None if newest_age is None else NOW - newest_age,
+        newest_error_detail=detail if newest_age is not None else "",
+        last_job_start=None if job_age is None else NOW - job_age,
+        since=since,
+    )
+
+
+# ------------------------------------------------------------ decide
+
+
+def test_logs_unreadable_is_error_never_healthy():
+    for ev in (None, evidence(errors=0, newest_age=None), evidence()):
+        decision = decide(ev, NOW, CFG, [], [], logs_ok=False)
+        assert (decision.kind, decision.restart) == ("error", False)
+        assert exit_status(decision) == 1
+
+
+def test_no_errors_is_healthy():
+    decision = decide(evidence(errors=0, newest_age=None), NOW, CFG, [], [])
+    assert (decision.kind, decision.restart, decision.errors) == ("healthy", False, 0)
+    assert decision.newest_error_age is None
+
+
+@pytest.mark.parametrize("errors,kind", [(0, "healthy"), (1, "healthy"), (39, "healthy"), (40, "wedged"),
+                                         (41, "wedged"), (152, "wedged")])
+def test_threshold_boundary(errors, kind):
+    decision = decide(evidence(errors=errors), NOW, CFG, [], [])
+    assert decision.kind == kind
+    assert decision.restart is (kind == "wedged")
+
+
+def test_threshold_from_config():
+    cfg = dataclasses.replace(CFG, threshold=5)
+    assert decide(evidence(errors=5), NOW, cfg, [], []).kind == "wedged"
+    assert decide(evidence(errors=4), NOW, cfg, [], []).kind == "healthy"
+
+
+@pytest.mark.parametrize(
+    "age,kind",
+    [(0.0, "wedged"), (2.0, "wedged"), (59.999, "wedged"), (60.0, "recovered"), (61.0, "recovered"),
+     (-3.0, "wedged")],  # a Docker clock slightly ahead: still the burst
+)
+def test_recent_boundary(age, kind):
+    assert decide(evidence(newest_age=age), NOW, CFG, [], []).kind == kind
+
+
+def test_job_start_after_newest_error_is_recovered():
+    after = decide(evidence(newest_age=10.0, job_age=5.0), NOW, CFG, [], [])
+    assert (after.kind, after.restart, after.reason) == ("recovered", False, "a job started after the newest error")
+    assert after.job_start_age == 5.0
+    same = decide(evidence(newest_age=10.0, job_age=10.0), NOW, CFG, [], [])
+    assert same.kind == "wedged"  # not after: the same instant proves nothing
+    before = decide(evidence(newest_age=10.0, job_age=200.0), NOW, CFG, [], [])
+    assert before.kind == "wedged"
+
+
+def test_recovered_is_not_an_alarm():
+    decision = decide(evidence(newest_age=120.0), NOW, CFG, [], [])
+    assert (decision.kind, decision.restart) == ("recovered", False)
+    assert decision.reason == "burst over (recent 1m)"
+    assert exit_status(decision) == 0
+
+
+@pytest.mark.parametrize(
+    "detail",
+    ["unknown: rpc error: code = Unauthenticated desc = unregistered runner", "UNAUTHENTICATED",
+     "permission_denied: runner disabled", "Unregistered Runner"],
+)
+def test_refused_never_restarts(detail):
+    decision = decide(evidence(detail=detail), NOW, CFG, [], [])
+    assert (decision.kind, decision.restart) == ("refused", False)
+    assert "re-register" in decision.reason
+    assert exit_status(decision) == 1
+    # refused comes before the job and budget checks: a restart cannot help anyway
+    busy = decide(evidence(detail=detail), NOW, CFG, [JobContainer("FORGEJO-ACTIONS-TASK-1_x", NOW, 1)],
+                  [NOW - 60])
+    assert busy.kind == "refused"
+
+
+def test_refused_only_when_otherwise_wedged():
+    detail = "unauthenticated"
+    assert decide(evidence(errors=39, detail=detail), NOW, CFG, [], []).kind == "healthy"
+    assert decide(evidence(newest_age=300.0, detail=detail), NOW, CFG, [], []).kind == "recovered"
+
+
+def test_running_job_skips():
+    jobs = [JobContainer("FORGEJO-ACTIONS-TASK-12_WORKFLOW-x_JOB-y", NOW - 30, 12)]
+    decision = decide(evidence(), NOW, CFG, jobs, [])
+    assert (decision.kind, decision.restart) == ("skipped-job", False)
+    assert decision.reason == "job container FORGEJO-ACTIONS-TASK-12_WORKFLOW-x_JOB-y running: skipped"
+    assert decision.job_running and decision.blocking == ("FORGEJO-ACTIONS-TASK-12_WORKFLOW-x_JOB-y",)
+    assert exit_status(decision) == 0
+    two = decide(evidence(), NOW, CFG, ["A", "B"], [])
+    assert two.reason == "job containers A and 1 more running: skipped"
+
+
+def test_job_guard_before_budget():
+    decision = decide(evidence(), NOW, CFG, ["FORGEJO-ACTIONS-TASK-1_x"], [NOW - 60])
+    assert decision.kind == "skipped-job"
+
+
+def test_orphans_are_reported_not_blocking():
+    orphan = JobContainer("FORGEJO-ACTIONS-TASK-3_x", START - 9000, 3)
+    decision = decide(evidence(), NOW, CFG, [], [], orphans=[orphan])
+    assert (decision.kind, decision.restart, decision.orphans) == ("wedged", True, ("FORGEJO-ACTIONS-TASK-3_x",))
+    assert not decision.job_running
+
+
+def test_cooldown_skips_with_exit_1():
+    decision = decide(evidence(), NOW, CFG, [], [NOW - 240])
+    assert (decision.kind, decision.restart) == ("skipped-budget", False)
+    assert decision.reason == "cooldown: last restart 4m ago (cooldown 10m)"
+    assert exit_status(decision) == 1
+    assert (decision.restarts_last_hour, decision.last_restart_age) == (1, 240.0)
+
+
+def test_cooldown_slack_lets_the_timer_keep_pace():
+    # restarted at the 10:00 tick; the 10:10 tick comes 9m31s later
+    assert decide(evidence(), NOW, CFG, [], [NOW - 571]).kind == "wedged"
+    assert decide(evidence(), NOW, CFG, [], [NOW - 569]).kind == "skipped-budget"
+
+
+def test_hourly_cap_skips():
+    history = [NOW - 55 * MIN, NOW - 40 * MIN, NOW - 25 * MIN]
+    decision = decide(evidence(), NOW, CFG, [], history)
+    assert decision.kind == "skipped-budget"
+    assert decision.reason == "hourly cap: 3 restarts in the last hour (max 3)"
+    assert decision.restarts_last_hour == 3
+    cfg = dataclasses.replace(CFG, max_restarts=4)
+    assert decide(evidence(), NOW, cfg, [], history).kind == "wedged"
+
+
+def test_budget_does_not_matter_when_not_wedged():
+    history = [NOW - 60, NOW - 120, NOW - 180]
+    assert decide(evidence(errors=3), NOW, CFG, [], history).kind == "healthy"
+    assert decide(evidence(newest_age=100.0), NOW, CFG, [], history).kind == "recovered"
+
+
+def test_wedged_restarts():
+    decision = decide(evidence(errors=152, newest_age=2.0), NOW, CFG, [], [NOW - 7200])
+    assert decision == Decision(
+        kind="wedged",
+        restart=True,
+        reason="no job running: restart",
+        errors=152,
+        threshold=40,
+        window=300.0,
+        span=300.0,
+        newest_error_age=2.0,
+        newest_error_detail="unavailable: unexpected EOF",
+        job_start_age=None,
+        job_running=False,
+        blocking=(),
+        orphans=(),
+        restarts_last_hour=0,
+        last_restart_age=7200.0,
+        rule="threshold",
+    )
+    assert exit_status(decision) == 0
+
+
+def test_span_follows_the_evidence_window():
+    assert decide(evidence(since=NOW - 42), NOW, CFG, [], []).span == 42.0
+    assert decide(evidence(since=None), NOW, CFG, [], []).span is None
+
+
+@pytest.mark.parametrize(
+    "kind,status",
+    [("healthy", 0), ("recovered", 0), ("wedged", 0), ("skipped-job", 0), ("refused", 1),
+     ("skipped-budget", 1), ("error", 1)],
+)
+def test_exit_status_table(kind, status):
+    assert exit_status(Decision(kind, kind == "wedged", "")) == status
+    assert kind in d.KINDS
+
+
+# ------------------------------------------------------------ end to end (pure)
+
+
+@pytest.mark.parametrize("name", ["docker-logs-logfmt.txt", "docker-logs-tty.txt"])
+def test_fixture_log_to_decision(name):
+    with open(os.path.join(FIXTURES, name), "rb") as handle:
+        data = handle.read()
+    t0 = 1782727200.0  # the fixtures start at 10:00:00; the burst ends at 10:02:28
+    now = t0 + 150
+    since = window_start(now, CFG.window, t0, None)
+    ev = scan(data, since)
+    assert ev.errors == 45
+    assert decide(ev, now, CFG, [], []).kind == "wedged"
+    # restarted at 10:01:12 (FinishedAt), started 2 s later: 39 errors left
+    since = window_start(now, CFG.window, t0 + 60 + 12 + 2, t0 + 60 + 12)
+    assert decide(scan(data, since), now, CFG, [], []).kind == "healthy"
+    # a minute after the burst ended: recovered, not wedged
+    assert decide(scan(data, t0), t0 + 148 + 61, CFG, [], []).kind == "recovered"
+    assert decide(scan(data, t0), t0 + 148 + 59, CFG, [], []).kind == "wedged"
+
+
+# ------------------------------------------------------------ edges the mutation run found untested
+
+
+def test_restarts_last_hour_counts_strictly_less_than_an_hour_ago():
+    exactly = decide(evidence(), NOW, CFG, [], [NOW - 3600.0, NOW - 700.0])
+    assert (exactly.restarts_last_hour, exactly.last_restart_age) == (1, 700.0)
+    inside = decide(evidence(), NOW, CFG, [], [NOW - 3599.0, NOW - 700.0])
+    assert inside.restarts_last_hour == 2
+    # a restart up to 60 s ahead (clock set back) counts; further ahead does not
+    ahead = decide(evidence(), NOW, CFG, [], [NOW + 60.0, NOW + 61.0])
+    assert (ahead.restarts_last_hour, ahead.last_restart_age) == (1, -60.0)
+    error = decide(None, NOW, CFG, history=[NOW - 10.0], logs_ok=False)
+    assert (error.kind, error.restarts_last_hour, error.last_restart_age) == ("error", 1, 10.0)
+
+
+def test_a_wedged_runner_with_the_budget_spent_and_a_job_running_is_skipped_job():
+    spent = [NOW - 50 * MIN, NOW - 35 * MIN, NOW - 20 * MIN]
+    job = JobContainer("FORGEJO-ACTIONS-TASK-9_W_J", NOW - 30, 9)
+    decision = decide(evidence(), NOW, CFG, [job], spent)
+    assert (decision.kind, decision.restart, exit_status(decision)) == ("skipped-job", False, 0)
+    assert decision.restarts_last_hour == 3
+
+
+def test_the_decision_edges():
+    # exactly threshold errors, newest exactly recent - 1 s old: wedged
+    assert decide(evidence(errors=40, newest_age=59.0), NOW, CFG, [], []).kind == "wedged"
+    # newest exactly `recent` old: over
+    assert decide(evidence(newest_age=60.0), NOW, CFG, [], []).kind == "recovered"
+    # a job started at the very time of the newest error does not end the burst
+    assert decide(evidence(newest_age=2.0, job_age=2.0), NOW, CFG, [], []).kind == "wedged"
+    assert decide(evidence(newest_age=2.0, job_age=1.0), NOW, CFG, [], []).kind == "recovered"
+
+
+def test_every_reason_and_the_base_fields_exactly():
+    orphans = ["FORGEJO-ACTIONS-TASK-3_x"]  # names are taken as they are
+    error = decide(None, NOW, CFG, history=[NOW - 10.0], logs_ok=False, orphans=orphans)
+    healthy = decide(evidence(errors=3), NOW, CFG, [], [], orphans=orphans)
+    over = decide(evidence(newest_age=90.0), NOW, CFG, [], [], orphans=orphans)
+    refused_ = decide(evidence(detail="unauthenticated"), NOW, CFG, [], [], orphans=orphans)
+    assert [(d.kind, d.reason) for d in (error, healthy, over, refused_)] == [
+        ("error", "cannot read the logs"), ("healthy", "below threshold"),
+        ("recovered", "burst over (recent 1m)"),
+        ("refused", "refused by the server: re-register the runner")]
+    for d in (error, healthy, over, refused_):
+        assert (d.threshold, d.window, d.orphans, d.job_running) == (40, 300.0, tuple(orphans), False)
+
+
