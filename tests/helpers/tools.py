@@ -40,7 +40,7 @@ def no_traceback(proc):
 def one_line(proc):
     """The one line a tool wrote on stderr (no traceback), without its newline."""
     no_traceback(proc)
-    lines = proc.stderr.strip().splitlines()
+    lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
     return lines[0]
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 import pytest
-from helpers.tools import ROOT, run_tool, tool_env
+from helpers.tools import ROOT, one_line, run_tool, tool_env
 
 from forgejo_runner_guard.pins import hostsfile as hf
 from forgejo_runner_guard.system import safewrite
@@ -62,16 +62,6 @@ class Site:
 @pytest.fixture
 def site(tmp_path):
     return Site(tmp_path)
-
-
-def no_traceback(proc):
-    assert "Traceback" not in proc.stderr, proc.stderr
-
-
-def one_line(proc):
-    no_traceback(proc)
-    assert len(proc.stderr.splitlines()) == 1, proc.stderr
-    return proc.stderr
 
 
 # ---------------------------------------------------------------- exit 0
@@ -307,7 +297,7 @@ def test_a_permission_error_not_as_root_says_so(tmp_path):
             env=tool_env(), capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1
         assert one_line(proc) == ("%s: error: cannot open lock file %s: Permission denied "
-                                  "(not running as root: try sudo)\n" % (TOOL, site.lock))
+                                  "(not running as root: try sudo)" % (TOOL, site.lock))
         assert site.read() == ADMIN
         proc = site.run("--hosts-file", os.path.join(top, "nodir", "x"))  # root: no hint
         assert "sudo" not in proc.stderr

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from helpers.tools import run_tool
+from helpers.tools import one_line, run_tool
 from forgejo_runner_guard.watchdog import metrics
 from forgejo_runner_guard.system import safewrite
 from forgejo_runner_guard.runners import state
@@ -17,13 +17,6 @@ from forgejo_runner_guard.report import GuardError
 
 TOOL = "forgejo-runner-watchdog"
 NOWHERE = {"DOCKER_HOST": "unix:///nonexistent/frg-test/docker.sock"}
-
-
-def one_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize("args, word", [
