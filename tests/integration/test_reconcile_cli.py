@@ -15,7 +15,7 @@ import tempfile
 import time
 
 import pytest
-from helpers.tools import ROOT, one_line, run_tool, tool_env
+from helpers.tools import ROOT, one_line, run_tool, tool_env, write_conf
 
 from forgejo_runner_guard.pins import hostsfile as hf
 from forgejo_runner_guard.system import safewrite
@@ -37,10 +37,8 @@ class Site:
         os.makedirs(os.path.dirname(self.hosts))
         os.makedirs(os.path.dirname(self.lock))  # only the package's own directories are
         os.makedirs(self.state)  # created by the tool
-        pins = "\n    ".join(pins.splitlines())
-        with open(self.conf, "w") as handle:
-            handle.write("[reconcile]\nhosts_file = %s\nlock_file = %s\nstate_dir = %s\npins = %s\n"
-                         % (self.hosts, self.lock, self.state, pins))
+        write_conf(self.conf, {"reconcile": {"hosts_file": self.hosts, "lock_file": self.lock,
+                                             "state_dir": self.state, "pins": pins}})
         if hosts is not None:
             self.write(hosts)
 

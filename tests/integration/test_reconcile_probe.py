@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from helpers.tools import run_tool
+from helpers.tools import run_tool, write_conf
 
 from helpers import tlsserver
 
@@ -35,10 +35,9 @@ def site(tmp_path):
         def run(self, *args):
             return run_tool(TOOL, "--config", str(self.conf), *args, timeout=30)
 
-    Site.conf.write_text(
-        "[reconcile]\nhosts_file = %s\nlock_file = %s\nstate_dir = %s\npins = %s 127.0.0.1\n"
-        % (Site.hosts, Site.lock, tmp_path / "state", NAME)
-    )
+    write_conf(Site.conf, {"reconcile": {"hosts_file": Site.hosts, "lock_file": Site.lock,
+                                         "state_dir": tmp_path / "state",
+                                         "pins": "%s 127.0.0.1" % NAME}})
     Site.hosts.write_text("127.0.0.1\tlocalhost\n")
     Site.lock.parent.mkdir()
     return Site()

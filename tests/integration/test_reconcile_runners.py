@@ -23,7 +23,7 @@ import time
 import uuid
 
 import pytest
-from helpers.tools import run_tool, tool_env
+from helpers.tools import run_tool, tool_env, write_conf
 
 from helpers import engine
 from forgejo_runner_guard.config import config
@@ -72,13 +72,15 @@ def test_combine_failure_beats_drift_beats_probe():
 # ---------------------------------------------------------------- command line, no Docker
 
 
-def write_conf(path, hosts, state, runners=None, extra=""):
-    with open(path, "w") as handle:
-        handle.write("[reconcile]\nhosts_file = %s\nlock_file = %s.lock\nstate_dir = %s\n"
-                     "pins = forge.azrak.io 10.1.0.10\n" % (hosts, hosts, state))
-        handle.write("[watchdog]\nstate_dir = %s\ndocker_timeout = 10s\n" % state)
-        if runners:
-            handle.write("runners = %s\n" % " ".join(runners))
+def site_conf(path, hosts, state, runners=None, extra=""):
+    """guard.conf of a site: the pin in `hosts`, `runners` watched, `extra` appended."""
+    watchdog = {"state_dir": state, "docker_timeout": "10s"}
+    if runners:
+        watchdog["runners"] = " ".join(runners)
+    write_conf(path, {"reconcile": {"hosts_file": hosts, "lock_file": hosts + ".lock",
+                                    "state_dir": state, "pins": "forge.azrak.io 10.1.0.10"},
+                      "watchdog": watchdog})
+    with open(path, "a") as handle:
         handle.write(extra)
 
 
@@ -88,7 +90,7 @@ def plain(tmp_path):
     with open(hosts, "w") as handle:
         handle.write(BASE)
     conf = str(tmp_path / "guard.conf")
-    write_conf(conf, hosts, str(tmp_path / "state"), ["native"],
+    site_conf(conf, hosts, str(tmp_path / "state"), ["native"],
                "[runner native]\nbackend = systemd\nunit = forgejo-runner.service\n")
     return conf, hosts
 
@@ -111,7 +113,7 @@ def test_usage_errors(plain, args, message):
 
 def test_two_runners_naming_one_container_is_a_usage_error(tmp_path):
     conf = str(tmp_path / "guard.conf")
-    write_conf(conf, str(tmp_path / "hosts"), str(tmp_path / "state"), ["a", "b"],
+    site_conf(conf, str(tmp_path / "hosts"), str(tmp_path / "state"), ["a", "b"],
                "[runner a]\ncontainer = c\n[runner b]\ncontainer = c\n")
     proc = run_tool(TOOL, "--config", conf, "--runners")
     assert proc.returncode == 2 and "runners a and b both watch container c" in proc.stderr
@@ -217,7 +219,7 @@ class Site:
         self.state = str(tmp_path / "state")
         os.makedirs(self.state)  # the tools create only the package's own directories
         self.conf = str(tmp_path / "guard.conf")
-        write_conf(self.conf, real.hosts, self.state, [self.name])
+        site_conf(self.conf, real.hosts, self.state, [self.name])
         real.clean()
         with open(real.hosts, "w") as handle:
             handle.write(BASE)
