@@ -21,7 +21,7 @@ import math
 import threading
 import time
 
-from .. import jobs, registration, restart
+from .. import jobs, restart
 from ...report import stamp
 from ...system.engines import (ContainerMissing, DockerError, EngineUnreachable, Engines,
                                LogsUnreadable)
@@ -110,6 +110,8 @@ class ContainerRestart:
 
 def _parse_launch(call, container):
     import json
+
+    from .. import registration  # only --runners asks: a watchdog check never loads it
 
     try:
         doc = json.loads(call.text("stdout"))[0]

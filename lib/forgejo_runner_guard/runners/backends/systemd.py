@@ -15,7 +15,7 @@ invocation id.  Measured costs: bench/README.md.
 
 import time
 
-from .. import jobs, registration, restart
+from .. import jobs, restart
 from ...logs.stamps import window_start
 from ...report import GuardError, stamp
 from ...system import systemctl
@@ -29,6 +29,8 @@ from .journal import read_evidence
 def _parse_launch(call, unit):
     """ExecStart lines and WorkingDirectory= -> registration.Launch (argv
     None when ExecStart is not one simple command)."""
+    from .. import registration  # only --runners asks: a watchdog check never loads it
+
     execs, workdir = [], "/"
     for line in call.text("stdout").splitlines():
         key, _, value = line.partition("=")
