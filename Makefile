@@ -27,12 +27,13 @@ PYTEST_ARGS ?=
 export PYTHONPATH := $(CURDIR)/lib
 export PYTHONDONTWRITEBYTECODE := 1
 
-# Debian packages the build, the tests, the demo and the benchmarks need.
+# Debian packages the build, the tests, the demo and the benchmarks need (prometheus:
+# its promtool checks and unit-tests the shipped alert rules).
 BUILD_DEBS := debhelper dh-python python3-all python3-setuptools python3-sh python3-stdeb \
 	fakeroot build-essential lintian
 TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-container \
 	python3-venv util-linux iproute2 openssl ca-certificates man-db python3-yaml golang-go curl \
-	podman catatonit
+	podman catatonit prometheus
 # Only `make fixtures` needs these: the tests read the committed fixtures.
 FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-go-isatty-dev \
 	golang-golang-x-sys-dev
