@@ -44,15 +44,11 @@ FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-
 help:
 	@sed -n 's/^#:  //p' $(firstword $(MAKEFILE_LIST))
 
-# Install the Debian packages in $(1) that are missing (apt-get update only if needed).
+# Install the Debian packages in $(1) that are missing, quietly: apt's output
+# goes to a log shown only on failure, and one line per package installed
+# says which version (tools/apt-install).
 define apt_install
-	missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-		| grep -q '^install ok installed$$' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing: $$missing"; \
-		apt-get update -q; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	fi
+	tools/apt-install $(1)
 endef
 
 build-deps:
@@ -113,15 +109,13 @@ check-fleet: deps
 deb: build-deps
 	tools/build-deb $(OUT)
 
-# Dependencies (python3-sh) come from the archive; fetch the package lists
-# first if apt has none that can provide them.  --reinstall: a rebuilt
-# package of the same version replaces the installed one, so
+# Dependencies (python3-sh) come from the archive; tools/apt-install fetches
+# the package lists if apt has none that can provide them.  --reinstall: a
+# rebuilt package of the same version replaces the installed one, so
 # `git pull && make install` installs the code that was pulled.
 install: build-deps
 	tools/build-deb --native-only $(OUT)
-	deb=$(abspath $(OUT))/forgejo-runner-guard_$(VERSION)_all.deb; \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall "$$deb" || { \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall "$$deb"; }
+	tools/apt-install --reinstall $(abspath $(OUT))/forgejo-runner-guard_$(VERSION)_all.deb
 
 demo: deps
 	demo/demo.sh
