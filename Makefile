@@ -27,13 +27,17 @@ PYTEST_ARGS ?=
 export PYTHONPATH := $(CURDIR)/lib
 export PYTHONDONTWRITEBYTECODE := 1
 
-# Debian packages the build, the tests, the demo and the benchmarks need (prometheus:
+# Debian packages the build, the tests and the benchmarks need (prometheus:
 # its promtool checks and unit-tests the shipped alert rules).
 BUILD_DEBS := debhelper dh-python python3-all python3-setuptools python3-sh python3-stdeb \
 	fakeroot build-essential lintian
 TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-container \
 	python3-venv util-linux iproute2 openssl ca-certificates man-db python3-yaml golang-go curl \
 	podman catatonit prometheus
+# Only what demo/demo.sh runs: the Docker engine and CLI, the static busybox
+# its image is made of, and python3-sh for the tools in bin/ (python3 comes
+# with it).  Not the test suite's packages.
+DEMO_DEBS := docker.io busybox-static python3-sh
 # Only `make fixtures` needs these: the tests read the committed fixtures.
 FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-go-isatty-dev \
 	golang-golang-x-sys-dev
@@ -117,7 +121,10 @@ install: build-deps
 	tools/build-deb --native-only $(OUT)
 	tools/apt-install --reinstall $(abspath $(OUT))/forgejo-runner-guard_$(VERSION)_all.deb
 
-demo: deps
+# Only the demo's packages (DEMO_DEBS), not the test suite's.  demo/demo.sh
+# runs the installed tools once `make install` installed them, else bin/.
+demo:
+	@$(call apt_install,$(DEMO_DEBS))
 	demo/demo.sh
 
 # Figures, not pass/fail: every bench/bench_*.py on sh 2.x, then on sh 1.14.
