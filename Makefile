@@ -3,7 +3,7 @@
 #:  make install   build the native .deb (installing build deps) and apt-get install it
 #:                 (reinstalled even when its version is the one installed)
 #:  make check     every test: unit, real Docker engine, .deb, real systemd
-#:  make check-fleet  the Ansible role under Molecule on a systemd container
+#:  make check-fleet  the Ansible role: ansible-lint, then Molecule on a systemd container
 #:  make demo      the whole story against a simulated runner, in under a minute
 #:  make bench     print the benchmark figures
 #:  make deb       build both packages into out/ (native and stdeb; tools/build-deb)
@@ -98,12 +98,14 @@ check: deps venvs
 	$(VENV)/py39/bin/python -m pytest -p no:cacheprovider -m 'not package and not docker' $(PYTEST_ARGS) tests; \
 	echo "make check: all suites passed in $$(( $$(date +%s) - start ))s"
 
-# The Ansible role (contrib/ansible) under Molecule's docker driver: the
-# .deb built by `make deb`, a debootstrapped bookworm with systemd as PID 1
-# in the tests' own throwaway dockerd, scenarios default and bad_pin.  The
-# venv (ansible, molecule from PyPI, pinned in contrib/ansible/requirements.txt)
-# and the image's root tarball are cached under /var/cache/forgejo-runner-guard.
-# FLEET_ARGS=bad_pin runs one scenario.
+# The Ansible role (contrib/ansible): ansible-lint's production profile on
+# the role, site.yml and the scenarios (offline), then Molecule's docker
+# driver: the .deb built by `make deb`, a debootstrapped bookworm with
+# systemd as PID 1 in the tests' own throwaway dockerd, scenarios default
+# and bad_pin.  The venv (ansible, molecule, ansible-lint from PyPI, pinned
+# in contrib/ansible/requirements.txt) and the image's root tarball are
+# cached under /var/cache/forgejo-runner-guard.  FLEET_ARGS=bad_pin runs
+# one scenario (and ansible-lint).
 FLEET_ARGS ?=
 check-fleet: deps
 	$(SYSPY) tests/fleet.py $(FLEET_ARGS)
