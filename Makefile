@@ -3,7 +3,7 @@
 #:  make install   build the native .deb (installing build deps) and apt-get install it
 #:                 (reinstalled even when its version is the one installed)
 #:  make check     every test: unit, real Docker engine, .deb, real systemd
-#:  make check-fleet  the Ansible role under Molecule on a systemd container
+#:  make check-fleet  the Ansible role: ansible-lint, then Molecule on a systemd container
 #:  make demo      the whole story against a simulated runner, in under a minute
 #:  make bench     print the benchmark figures
 #:  make deb       build both packages into out/ (native and stdeb; tools/build-deb)
@@ -27,12 +27,17 @@ PYTEST_ARGS ?=
 export PYTHONPATH := $(CURDIR)/lib
 export PYTHONDONTWRITEBYTECODE := 1
 
-# Debian packages the build, the tests, the demo and the benchmarks need.
+# Debian packages the build, the tests and the benchmarks need (prometheus:
+# its promtool checks and unit-tests the shipped alert rules).
 BUILD_DEBS := debhelper dh-python python3-all python3-setuptools python3-sh python3-stdeb \
 	fakeroot build-essential lintian
 TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-container \
 	python3-venv util-linux iproute2 openssl ca-certificates man-db python3-yaml golang-go curl \
-	podman catatonit
+	podman catatonit prometheus
+# Only what demo/demo.sh runs: the Docker engine and CLI, the static busybox
+# its image is made of, and python3-sh for the tools in bin/ (python3 comes
+# with it).  Not the test suite's packages.
+DEMO_DEBS := docker.io busybox-static python3-sh
 # Only `make fixtures` needs these: the tests read the committed fixtures.
 FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-go-isatty-dev \
 	golang-golang-x-sys-dev
@@ -43,15 +48,11 @@ FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-
 help:
 	@sed -n 's/^#:  //p' $(firstword $(MAKEFILE_LIST))
 
-# Install the Debian packages in $(1) that are missing (apt-get update only if needed).
+# Install the Debian packages in $(1) that are missing, quietly: apt's output
+# goes to a log shown only on failure, and one line per package installed
+# says which version (tools/apt-install).
 define apt_install
-	missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-		| grep -q '^install ok installed$$' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing: $$missing"; \
-		apt-get update -q; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	fi
+	tools/apt-install $(1)
 endef
 
 build-deps:
@@ -97,12 +98,14 @@ check: deps venvs
 	$(VENV)/py39/bin/python -m pytest -p no:cacheprovider -m 'not package and not docker' $(PYTEST_ARGS) tests; \
 	echo "make check: all suites passed in $$(( $$(date +%s) - start ))s"
 
-# The Ansible role (contrib/ansible) under Molecule's docker driver: the
-# .deb built by `make deb`, a debootstrapped bookworm with systemd as PID 1
-# in the tests' own throwaway dockerd, scenarios default and bad_pin.  The
-# venv (ansible, molecule from PyPI, pinned in contrib/ansible/requirements.txt)
-# and the image's root tarball are cached under /var/cache/forgejo-runner-guard.
-# FLEET_ARGS=bad_pin runs one scenario.
+# The Ansible role (contrib/ansible): ansible-lint's production profile on
+# the role, site.yml and the scenarios (offline), then Molecule's docker
+# driver: the .deb built by `make deb`, a debootstrapped bookworm with
+# systemd as PID 1 in the tests' own throwaway dockerd, scenarios default
+# and bad_pin.  The venv (ansible, molecule, ansible-lint from PyPI, pinned
+# in contrib/ansible/requirements.txt) and the image's root tarball are
+# cached under /var/cache/forgejo-runner-guard.  FLEET_ARGS=bad_pin runs
+# one scenario (and ansible-lint).
 FLEET_ARGS ?=
 check-fleet: deps
 	$(SYSPY) tests/package/fleet.py $(FLEET_ARGS)
@@ -112,17 +115,18 @@ check-fleet: deps
 deb: build-deps
 	tools/build-deb $(OUT)
 
-# Dependencies (python3-sh) come from the archive; fetch the package lists
-# first if apt has none that can provide them.  --reinstall: a rebuilt
-# package of the same version replaces the installed one, so
+# Dependencies (python3-sh) come from the archive; tools/apt-install fetches
+# the package lists if apt has none that can provide them.  --reinstall: a
+# rebuilt package of the same version replaces the installed one, so
 # `git pull && make install` installs the code that was pulled.
 install: build-deps
 	tools/build-deb --native-only $(OUT)
-	deb=$(abspath $(OUT))/forgejo-runner-guard_$(VERSION)_all.deb; \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall "$$deb" || { \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall "$$deb"; }
+	tools/apt-install --reinstall $(abspath $(OUT))/forgejo-runner-guard_$(VERSION)_all.deb
 
-demo: deps
+# Only the demo's packages (DEMO_DEBS), not the test suite's.  demo/demo.sh
+# runs the installed tools once `make install` installed them, else bin/.
+demo:
+	@$(call apt_install,$(DEMO_DEBS))
 	demo/demo.sh
 
 # Figures, not pass/fail: every bench/bench_*.py on sh 2.x, then on sh 1.14.

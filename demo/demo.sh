@@ -14,15 +14,23 @@
 # container with --network none, and 10.1.0.10 is only ever written to a
 # temp file.
 #
-# Environment: PYTHON (default /usr/bin/python3) runs the tools and the
-# engine helper; DEMO_PAUSE (default 0) pauses that many seconds between
-# steps, for watching.
+# The tools it runs: the installed package's (/usr/bin/forgejo-runner-watchdog
+# and /usr/bin/optimus-boot-reconcile, after `make install`), else this
+# checkout's bin/ with its lib/; it says which.
+#
+# Environment: PYTHON (default /usr/bin/python3) runs the checkout's tools
+# and the engine helper; DEMO_TOOLS (auto, installed or checkout; default
+# auto: the installed ones when the package is installed) chooses the
+# tools; DEMO_PAUSE (default 0) pauses that many seconds between steps, for
+# watching.
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-/usr/bin/python3}
 PAUSE=${DEMO_PAUSE:-0}
+TOOLS=${DEMO_TOOLS:-auto}
+INSTALLED=/usr/bin
 IMAGE=frg-busybox:latest
 TAG=frgdemo$$
 RUNNER=$TAG-forgejo_runner
@@ -108,7 +116,13 @@ show() {
 tool() {
     local name=$1
     shift
-    PYTHONPATH="$ROOT/lib" "$PYTHON" "$ROOT/bin/$name" "$@"
+    if [ "$TOOLS" = installed ]; then
+        # the package's own library, not this checkout's (make exports
+        # PYTHONPATH=lib)
+        env -u PYTHONPATH "$INSTALLED/$name" "$@"
+    else
+        PYTHONPATH="$ROOT/lib" "$PYTHON" "$ROOT/bin/$name" "$@"
+    fi
 }
 optimus-boot-reconcile() { tool optimus-boot-reconcile "$@"; }
 forgejo-runner-watchdog() { tool forgejo-runner-watchdog "$@"; }
@@ -128,11 +142,37 @@ for tool_needed in docker "$PYTHON"; do
     fi
 done
 
+package_installed() {
+    dpkg-query -W -f='${db:Status-Status}' forgejo-runner-guard 2>/dev/null | grep -qx installed &&
+        [ -x "$INSTALLED/forgejo-runner-watchdog" ] && [ -x "$INSTALLED/optimus-boot-reconcile" ]
+}
+case $TOOLS in
+auto)
+    if package_installed; then TOOLS=installed; else TOOLS=checkout; fi
+    ;;
+installed)
+    if ! package_installed; then
+        echo "demo: DEMO_TOOLS=installed, but the package forgejo-runner-guard is not installed (make install)" >&2
+        exit 1
+    fi
+    ;;
+checkout) ;;
+*)
+    echo "demo: DEMO_TOOLS must be auto, installed or checkout, not '$TOOLS'" >&2
+    exit 2
+    ;;
+esac
+
 START=$SECONDS
 mkdir -p "$WORK/state" "$WORK/lock"
 
 echo "forgejo-runner-guard demo: a wedged Forgejo runner, healed; the forge's name, pinned."
 echo "Everything runs in $WORK (shown as \$DEMO) and in throwaway containers."
+if [ "$TOOLS" = installed ]; then
+    echo "Tools: the installed package's, $INSTALLED/forgejo-runner-watchdog and $INSTALLED/optimus-boot-reconcile ($(tool forgejo-runner-watchdog --version))."
+else
+    echo "Tools: this checkout's, $ROOT/bin/forgejo-runner-watchdog and $ROOT/bin/optimus-boot-reconcile with its lib/ ($(tool forgejo-runner-watchdog --version)); after \`make install\` the demo runs the installed ones."
+fi
 
 # ------------------------------------------------------------ the engine
 if [ -n "${DOCKER_HOST:-}" ] && docker info >/dev/null 2>&1; then

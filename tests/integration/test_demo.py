@@ -16,6 +16,9 @@ import pytest
 from helpers.tools import ROOT
 
 DEMO = os.path.join(ROOT, "demo", "demo.sh")
+# What `make demo` installs: what demo.sh runs (the Docker engine and CLI,
+# busybox for its image, python3-sh for the tools in bin/), and no more.
+DEMO_DEBS = {"docker.io", "busybox-static", "python3-sh"}
 
 
 def _containers(docker_host):
@@ -46,6 +49,13 @@ def _processes_mentioning(text):
     return found
 
 
+def _package_installed():
+    """Is forgejo-runner-guard installed on this machine (make install)?"""
+    result = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Status}", "forgejo-runner-guard"],
+                            capture_output=True, text=True)
+    return result.returncode == 0 and result.stdout == "installed"
+
+
 def _env(docker_host=None):
     env = dict(os.environ, PYTHON=sys.executable, LC_ALL="C.UTF-8")
     env.pop("DOCKER_HOST", None)
@@ -73,8 +83,17 @@ def test_make_demo_tells_the_story_and_cleans_up(docker_host):
     assert elapsed < 60, "the demo took %.0fs" % elapsed
     assert "Traceback" not in out, out
 
+    # the tools it says it runs: the package's once installed, else bin/
+    if _package_installed():
+        tools = (r"Tools: the installed package's, /usr/bin/forgejo-runner-watchdog and "
+                 r"/usr/bin/optimus-boot-reconcile \(forgejo-runner-watchdog \d+\.\d+\.\d+\)\.")
+    else:
+        tools = (r"Tools: this checkout's, %s/bin/forgejo-runner-watchdog and %s/bin/optimus-boot-reconcile "
+                 r"with its lib/ \(forgejo-runner-watchdog \d+\.\d+\.\d+\); after `make install`"
+                 % (re.escape(ROOT), re.escape(ROOT)))
     # the story, in order
     story = [
+        tools,
         r"Docker engine: the one at DOCKER_HOST",
         r'level=error msg="failed to fetch task"',
         r"\$ forgejo-runner-watchdog --config \$DEMO/guard.conf --state-dir \$DEMO/state --dry-run",
@@ -176,3 +195,40 @@ def test_interrupted_demo_on_a_given_engine_removes_its_containers(docker_host):
     assert _containers(docker_host) == containers, "the demo left containers behind"
     assert _demo_dirs() == dirs
     assert work and not os.path.exists(work)
+
+
+def test_make_demo_installs_only_what_the_demo_runs():
+    """Not the test suite's packages (golang-go, podman, debootstrap, ...),
+    no venv, no build: only DEMO_DEBS, then the demo."""
+    result = subprocess.run(["make", "-n", "--no-print-directory", "demo"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    installs = [line.split()[1:] for line in lines if line.split()[:1] == ["tools/apt-install"]]
+    assert len(installs) == 1 and set(installs[0]) == DEMO_DEBS, result.stdout
+    assert lines[-1] == "demo/demo.sh", result.stdout
+    assert len(lines) == 2, result.stdout  # nothing else: no deps, venvs or deb
+    # and the test suite's list is a different, bigger one
+    suite = subprocess.run(["make", "-n", "--no-print-directory", "deps"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60).stdout.split()
+    assert DEMO_DEBS < set(suite) and {"golang-go", "podman", "debootstrap"} <= set(suite), suite
+
+
+def test_demo_with_an_unknown_DEMO_TOOLS_stops_before_starting_anything():
+    dirs = _demo_dirs()
+    result = subprocess.run([DEMO], cwd=ROOT, env=dict(_env(), DEMO_TOOLS="usr-local"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "demo: DEMO_TOOLS must be auto, installed or checkout, not 'usr-local'" in result.stderr
+    assert "Docker engine" not in result.stdout
+    assert _demo_dirs() == dirs
+
+
+@pytest.mark.docker
+def test_demo_runs_the_checkout_tools_when_told_to(docker_host):
+    """DEMO_TOOLS=checkout: bin/ with lib/, also once the package is installed."""
+    result = subprocess.run([DEMO], cwd=ROOT, env=dict(_env(docker_host), DEMO_TOOLS="checkout"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout
+    assert "Tools: this checkout's, %s/bin/forgejo-runner-watchdog" % ROOT in result.stdout
+    assert re.search(r"forgejo_runner: 0 fetch errors in \d+s \(threshold 40\): healthy", result.stdout)

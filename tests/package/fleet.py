@@ -1,4 +1,5 @@
-"""make check-fleet: the Ansible role's Molecule scenarios on a systemd host.
+"""make check-fleet: ansible-lint on the role, then its Molecule scenarios
+on a systemd host.
 
     python3 tests/package/fleet.py [SCENARIO ...]     (default: every scenario)
 
@@ -7,14 +8,22 @@ as the packaging tests cache their chroots:
 
   fleet-venv-<key>/                  a venv (Debian's python3) with the pinned
                                      contrib/ansible/requirements.txt from PyPI:
-                                     ansible, molecule, molecule-plugins[docker];
-                                     <key> hashes that file
+                                     ansible, molecule, molecule-plugins[docker],
+                                     ansible-lint; <key> hashes that file
   bookworm-fleet-<key>.root.tar      the packaging tests' systemd chroot
                                      (tests/helpers/pkg_chroot.py) + systemd-sysv,
                                      python3-apt, python3-yaml and dbus: a Debian
                                      host Ansible can manage, made without any
                                      registry; <key> hashes the systemd root's
                                      name, FLEET_VERSION and those packages
+
+First `ansible-lint --offline --profile production` runs in contrib/ansible
+(the role, site.yml and the Molecule scenarios, with the role on
+ANSIBLE_ROLES_PATH): a change that breaks Ansible's own conventions fails
+check-fleet there, as a failing scenario does (the scenarios still run).
+--offline: it installs nothing and asks no server for newer releases or
+schemas; its caches go to a temporary ANSIBLE_HOME and XDG_CACHE_HOME and
+the venv (VIRTUAL_ENV), not to ~/.ansible or the tree.
 
 Then it builds the .deb (`make deb`, into a temporary OUT; FRG_DEB=PATH
 uses that one instead), starts the
@@ -74,6 +83,29 @@ def venv():
             )
             open(os.path.join(path, ".stamp"), "w").close()
     return os.path.join(path, "bin")
+
+
+def lint(bindir):
+    """ansible-lint's production profile on contrib/ansible -> its exit status."""
+    home = tempfile.mkdtemp(prefix="frg-fleet-lint-", dir="/tmp")
+    env = dict(os.environ)
+    env.update(
+        PATH=bindir + os.pathsep + env.get("PATH", ""),
+        VIRTUAL_ENV=os.path.dirname(bindir),  # ansible-compat's cache: in the venv
+        ANSIBLE_HOME=home,
+        XDG_CACHE_HOME=home,
+        ANSIBLE_ROLES_PATH=os.path.join(ANSIBLE_DIR, "roles"),
+        ANSIBLE_NOCOLOR="1",
+        NO_COLOR="1",
+    )
+    env.pop("PYTHONPATH", None)
+    try:
+        return subprocess.run(
+            [os.path.join(bindir, "ansible-lint"), "--offline", "--profile", "production"],
+            cwd=ANSIBLE_DIR, env=env, timeout=600,
+        ).returncode
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def image_tarball():
@@ -162,7 +194,12 @@ def main(argv):
     total = time.monotonic()
     started = time.monotonic()
     bindir = venv()
-    step("venv (ansible, molecule)", started)
+    step("venv (ansible, molecule, ansible-lint)", started)
+    failed = []
+    started = time.monotonic()
+    if lint(bindir) != 0:
+        failed.append("ansible-lint")
+    step("ansible-lint --profile production", started)
     started = time.monotonic()
     tarball = image_tarball()
     step("systemd host image tarball", started)
@@ -171,7 +208,6 @@ def main(argv):
         started = time.monotonic()
         deb = os.environ.get("FRG_DEB") or build_deb(out)
         step("make deb" if not os.environ.get("FRG_DEB") else "given .deb " + deb, started)
-        failed = []
         with throwaway_engine() as host:
             started = time.monotonic()
             import_image(host, tarball)
@@ -183,10 +219,12 @@ def main(argv):
                 step("molecule test -s %s" % scenario, started)
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    print("check-fleet: %s in %.0fs" % ("FAILED: " + " ".join(failed) if failed else "all scenarios passed",
+    print("check-fleet: %s in %.0fs" % ("FAILED: " + " ".join(failed) if failed
+                                       else "ansible-lint and all scenarios passed",
                                        time.monotonic() - total))
-    # the closing tally, in the plain form test runners' readers know
-    print("check-fleet: %d passed, %d failed" % (len(scenarios) - len(failed), len(failed)), flush=True)
+    # the closing tally (ansible-lint and each scenario), in the plain form
+    # test runners' readers know
+    print("check-fleet: %d passed, %d failed" % (1 + len(scenarios) - len(failed), len(failed)), flush=True)
     return 1 if failed else 0
 
 

@@ -215,6 +215,7 @@ def test_native_package_contents(packages):
         "%s/examples/notify-failure@.service" % DOC,
         "%s/examples/onfailure.conf" % DOC,
         "%s/examples/notify-network.conf" % DOC,
+        "%s/examples/forgejo-runner-guard.rules.yml" % DOC,  # Prometheus alert rules
     ) + tuple("lib/systemd/system/" + unit for unit in UNITS):
         assert path in paths, "%s is not in the package" % path
     for tool in TOOLS:
