@@ -24,7 +24,7 @@ import pytest
 
 from helpers import pkg_chroot
 from helpers import pkg_nspawn
-from helpers.tools import ROOT, run_tool
+from helpers.tools import LIB, ROOT, run_tool
 
 pytestmark = pytest.mark.package
 
@@ -196,16 +196,19 @@ def test_lintian_pedantic_has_no_errors_warnings_or_stale_overrides(packages):
                 assert any(t.startswith("O: ") and " %s " % tag in t + " " for t in tags), "unused: " + line
 
 
+# Every module of the source tree, where the package installs it.
+LIB_MODULES = tuple(sorted(
+    "usr/lib/python3/dist-packages/" + os.path.relpath(os.path.join(d, f), LIB)
+    for d, _, files in os.walk(os.path.join(LIB, "forgejo_runner_guard"))
+    for f in files if f.endswith(".py")))
+
+
 def test_native_package_contents(packages):
     paths = deb_paths(packages["native"])
     for path in (
         "usr/bin/optimus-boot-reconcile",
         "usr/bin/forgejo-runner-watchdog",
-        "usr/lib/python3/dist-packages/forgejo_runner_guard/__init__.py",
-        "usr/lib/python3/dist-packages/forgejo_runner_guard/reconcile.py",
-        "usr/lib/python3/dist-packages/forgejo_runner_guard/watchdog.py",
-        "usr/lib/python3/dist-packages/forgejo_runner_guard/backends/docker.py",
-        "usr/lib/python3/dist-packages/forgejo_runner_guard/backends/systemd.py",
+        *LIB_MODULES,
         CONFFILE,
         "etc/forgejo-runner-guard/guard.conf.d",
         "usr/share/man/man8/optimus-boot-reconcile.8.gz",
@@ -1031,7 +1034,7 @@ def test_a_container_runner_logging_only_to_the_journal(machine, docker_host):
     SyslogIdentifier=), as the popular Ansible role does.  The container is
     on the test engine, reached from the booted machine through a socket in
     its root (engine.Relay) with the host's docker CLI (one binary)."""
-    import engine as test_engine
+    from helpers import engine as test_engine
 
     here = os.path.join(machine.root, "usr/local/lib/frg-ctr")
     os.makedirs(here, exist_ok=True)
