@@ -14,8 +14,9 @@ One run, for every runner it checks:
                get the job guard (backend.guard_jobs, runners/jobs.py); then
                decide.decide() once per runner: healthy, recovered, wedged,
                refused, skipped-job, skipped-budget, error
-    act        backend.restart(): restart, record the restart in the state
-               file, confirm a new run (restart.py, shared with
+    act        backend.restart(): record the restart in the state file
+               (none is made that cannot be recorded first), restart,
+               confirm a new run (restart.py, shared with
                optimus-boot-reconcile --refresh-stale)
     report     one summary line per runner on stderr, --json on stdout,
                --metrics-file (output.py); with [notify] commands, one
@@ -79,7 +80,11 @@ what "wedged" means:
     * the failure is the forge's own error (internal: ...): a restart
       cannot help ("forge-error"); exit 1;
     * the restart budget is spent: COOLDOWN since the last restart (with
-      30s of slack) or MAX_RESTARTS in the last hour; exit 1.
+      30s of slack) or MAX_RESTARTS in the last hour; exit 1;
+    * the restart cannot be recorded first in STATE_DIR/state.json (a full
+      disk, a file that cannot be read or replaced): "wedged, not
+      restarted: ...", naming the file; exit 1.  Every restart is in the
+      history before it is made, so the budget holds whatever the disk does.
 
   A runner installed as a systemd service (backend = systemd, unit = NAME
   in its [runner NAME] section) is read from the journal of the unit's
@@ -288,8 +293,8 @@ def _check(settings, reporter, checks, now, active):
                                        logs_ok=False)
     for c in checks:
         if c.decision.restart and not settings.dry_run:
-            active[backends.kind(c.cfg)].restart(c, lambda: restart.record_restart(history, c.name),
-                                          settings.docker_timeout, reporter)
+            active[backends.kind(c.cfg)].restart(c, restart.Record(history, c.name),
+                                                 settings.docker_timeout, reporter)
     return _report(settings, reporter, checks, now, history)
 
 
