@@ -105,7 +105,9 @@ writing:
   the middle of that rewrite can leave a partial file: restore it from
   that copy.  Where the file cannot be opened for writing either (a
   read-only mount, an immutable file) nothing is written and no copy is
-  made; a rewrite that fails says whether the file is unchanged.
+  made.  A rewrite that fails (a full file system) puts the old bytes
+  back and says the file is unchanged; only when that fails too does it
+  name the copy to restore from.
 
   A pin no longer asked for (gone from the configuration, or not named by
   this run's --pin) is reported, never removed: only --unpin and
