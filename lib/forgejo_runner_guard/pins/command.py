@@ -23,7 +23,6 @@ Stable interface: main(argv=None) -> exit status.
 import dataclasses
 import os
 import re
-import sys
 import time
 from typing import List, Optional, Tuple
 
@@ -31,7 +30,8 @@ from .. import cli
 from ..config import config, pinrules
 from . import hostsfile, job_pins, probe, resolve, runner_copies
 from ..system import safewrite
-from ..report import EXIT_DRIFT, EXIT_OK, GuardError, UsageError, combine, print_json
+from ..report import (EXIT_DRIFT, EXIT_OK, GuardError, UsageError, combine, print_json,
+                      write_stdout)
 
 PROG = "optimus-boot-reconcile"
 
@@ -240,14 +240,7 @@ def plan(run):
 
 def act(run, reporter):
     if run.mode == "diff" and run.plan.changed:
-        out = getattr(sys.stdout, "buffer", None)
-        text = unified_diff(run.old, run.plan.text, run.hosts_file)
-        if out is not None:
-            sys.stdout.flush()
-            out.write(text)
-            out.flush()
-        else:
-            sys.stdout.write(text.decode("utf-8", "replace"))
+        write_stdout(unified_diff(run.old, run.plan.text, run.hosts_file), "the diff")
     if run.mode != "apply" or not run.plan.changed:
         return
     run.method, run.detail = safewrite.replace_file(run.hosts_file, run.plan.text, run.state_dir)
@@ -283,10 +276,9 @@ def report(run, reporter):
     for text in p.warnings:
         reporter.warning("%s: %s" % (run.hosts_file, text))
     if run.mode == "list":
-        if not run.json:
-            for name, address, line in p.owned:
-                sys.stdout.write("%s %s\n" % (name, address))
-            sys.stdout.flush()
+        if not run.json and p.owned:
+            write_stdout("".join("%s %s\n" % (name, address) for name, address, _ in p.owned),
+                         "the list of pins")
         reporter.info("%s: %d pin(s) owned by the tool" % (run.hosts_file, len(p.owned)))
     else:
         reporter.info(summary(run))
