@@ -86,7 +86,8 @@ notifications:
   pin-drift when --check, --diff or --probe finds the file not in sync,
   stale-pin for a runner whose hosts copy lacks the pins (--runners), and
   recovered when a later run finds it in sync; each once, kept in
-  STATE_DIR/reconcile.json.  A failing command is a warning only.
+  STATE_DIR/reconcile.json.  A failing command is a warning only, and
+  so is a mistake in [notify]: it never stops the pin.
 
 writing:
   The hosts file is replaced atomically: a temporary file beside it gets
@@ -176,11 +177,11 @@ def build_parser():
 
 def configure(args):
     """Command line + configuration -> Run.  Raises UsageError (exit 2)."""
-    # the boot pin depends only on what it reads ([reconcile], [notify]): a
-    # broken [watchdog] is a warning here (--runners reads the watchdog's
-    # sections too)
+    # the boot pin depends only on [reconcile]: a broken [watchdog] is a
+    # warning here (--runners reads the watchdog's sections too), and so is a
+    # mistake in [notify], which only sends notifications
     runners = args.runners or args.container or args.refresh_stale
-    conf = config.load(args.config, used=None if runners else ("reconcile", "notify"))
+    conf = config.load(args.config, used=("reconcile",) + (("watchdog", "runner") if runners else ()))
     mode = "list" if args.list else "check" if args.check else "diff" if args.diff else "apply"
     if mode == "list" and (args.pin or args.unpin or args.unpin_all):
         raise UsageError("--list cannot be combined with --pin, --unpin or --unpin-all")

@@ -116,7 +116,9 @@ notifications ([notify] in guard.conf):
   server-error, budget-exhausted, and recovered (the first healthy check
   after any of them); a condition that persists is notified once when it
   starts and once when it ends.  A failing command is one warning line: it
-  never changes what the check does or its exit status.  --dry-run sends
+  never changes what the check does or its exit status; so is a mistake
+  in [notify] (a bad key or value, a missing program): only --notify-test
+  and --check-config stop on it.  --dry-run sends
   nothing and says what it would send.  Examples:
   /usr/share/doc/forgejo-runner-guard/examples/
 
@@ -228,7 +230,11 @@ _OVERRIDES = (
 
 
 def configure(args):
-    conf = config.load(args.config)
+    # a check depends on [watchdog] and [runner NAME]; a mistake in [notify]
+    # (which only sends notifications) or [reconcile] is a warning, but for
+    # --notify-test, which is all about [notify]
+    conf = config.load(args.config, used=("watchdog", "runner") + (("notify",) if args.notify_test
+                                                                   else ()))
     wd = conf.watchdog
     runners = config.select_runners(wd, args.container)
     overrides = {field: getattr(args, dest) for dest, field in _OVERRIDES
