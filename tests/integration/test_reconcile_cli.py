@@ -183,6 +183,11 @@ def test_diff_of_a_file_without_final_newline(site):
     (["--pin", "forge.azrak.io=fe80::1%eth0"], "zone index (%eth0)"),
     (["--pin", "10.1.0.10=forge.azrak.io"], "name and address swapped?"),
     (["--pin", "FORGE.AZRAK.IO.=10.1.0.10"], "a trailing dot is not allowed"),
+    (["--pin", "1.2.3.4=10.1.0.10"], "bad host name '1.2.3.4': inet_aton reads it as the IPv4 "
+     "address 1.2.3.4, so a resolver answers it itself and never looks it up in a hosts file"),
+    (["--pin", "0x7f.1=10.1.0.10"], "'0x7f.1': inet_aton reads it as the IPv4 address 127.0.0.1"),
+    (["--unpin", "017700000001"], "'017700000001': inet_aton reads it as the IPv4 address "
+     "127.0.0.1"),
     (["--pin", "a.io=10.1.0.10", "--unpin", "A.io"], "both pinned and unpinned"),
     (["--pin", "a.io=10.1.0.10", "--unpin-all"], "--unpin-all"),
     (["--unpin", "a/b"], "'a/b'"),

@@ -154,7 +154,8 @@ def build_parser():
                         help="the hosts file (default: hosts_file in guard.conf, /etc/hosts)")
     parser.add_argument("--pin", metavar="NAME=ADDRESS", action="append", default=[],
                         help="pin NAME to ADDRESS (IPv4 or IPv6); repeatable; replaces the "
-                        "configured pins")
+                        "configured pins (a numeric NAME such as 1.2.3.4, which the resolver "
+                        "never looks up in a hosts file, is refused)")
     parser.add_argument("--unpin", metavar="NAME", action="append", default=[],
                         help="remove the pin of NAME and restore what it switched off; repeatable")
     parser.add_argument("--unpin-all", action="store_true",

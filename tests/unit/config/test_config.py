@@ -118,6 +118,8 @@ def test_empty_pins_means_no_pins(tmp_path):
         ("[reconcile]\n# c\npins =\n  a.example 192.0.2.1\n  b.example\n", ":3: [reconcile] pins: expected 'NAME ADDRESS'"),
         ("[reconcile]\npins =\n  forge.azrak.io 10.1.0.256\n", ":2: [reconcile] pins: bad address '10.1.0.256'"),
         ("[reconcile]\npins = -bad-.example 10.1.0.10\n", ":2: [reconcile] pins: bad host name '-bad-.example'"),
+        ("[reconcile]\npins = 1.2.3 10.1.0.10\n", ":2: [reconcile] pins: bad host name '1.2.3': inet_aton "
+         "reads it as the IPv4 address 1.2.0.3"),
         ("[whatever]\nx = 1\n", ":1: [whatever]: unknown section"),
         ("threshold = 1\n", ":1: a setting before any [section]"),
         ("[watchdog]\nthreshold = 1\nthreshold = 2\n", ":3: [watchdog] threshold: set twice"),
