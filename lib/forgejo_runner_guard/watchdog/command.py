@@ -189,7 +189,8 @@ def build_parser():
                         "any other must exist)")
     parser.add_argument("--metrics-file", metavar="PATH", type=_arg(_directory),
                         help="write Prometheus metrics here (node_exporter textfile collector; "
-                        "its directory must exist)")
+                        "its directory must exist; a symlink is followed, a path that is not a "
+                        "regular file, such as /dev/null, is refused)")
     parser.add_argument("--docker-timeout", metavar="DURATION", type=_arg(config.setting("docker_timeout")),
                         help="kill any docker call that takes longer (a log read: that "
                         "long without output) (default 30s; at most 1h)")
