@@ -15,7 +15,7 @@ import sys
 
 from . import __version__
 from .config import check
-from .report import EXIT_FAILURE, EXIT_USAGE, GuardError, Reporter
+from .report import EXIT_FAILURE, EXIT_USAGE, GuardError, Reporter, write_stdout
 
 
 class Parser(argparse.ArgumentParser):
@@ -32,6 +32,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(EXIT_USAGE, "%s: error: %s (see --help)\n" % (self.prog, message))
 
+    def print_help(self, file=None):
+        """--help on stdout: a stdout that cannot take it is one line, exit 1
+        (report.write_stdout), never a traceback nor the help on stderr."""
+        if file is None:
+            write_stdout(self.format_help(), "the help")
+        else:
+            super().print_help(file)
+
     def parse_known_args(self, args=None, namespace=None):
         # --check-config checks the configuration and exits, as --help does
         parsed, extra = super().parse_known_args(args, namespace)
@@ -39,6 +47,21 @@ class Parser(argparse.ArgumentParser):
         if any(wanted) and not extra:
             self.exit(check.run(self, parsed))
         return parsed, extra
+
+
+class _Version(argparse.Action):
+    """--version: print it on stdout and exit 0; a stdout that cannot take
+    it is one line, exit 1 (report.write_stdout)."""
+
+    def __init__(self, option_strings, version, dest=argparse.SUPPRESS,
+                 default=argparse.SUPPRESS, help="show program's version number and exit"):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0,
+                         help=help)
+        self.version = version
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        write_stdout(self.version + "\n", "the version")
+        parser.exit()
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -68,7 +91,7 @@ def make_parser(prog, description, epilog):
         epilog=epilog,
         formatter_class=_Formatter,
     )
-    parser.add_argument("--version", action="version", version="%s %s" % (prog, __version__))
+    parser.add_argument("--version", action=_Version, version="%s %s" % (prog, __version__))
     parser.add_argument(
         "--config",
         metavar="PATH",

@@ -145,7 +145,7 @@ class NotifyCall(calls.Call):
         try:
             executable = sh.Command(program)
         except Exception:  # sh.CommandNotFound (AttributeError, ImportError by version)
-            raise NotifyError("%s: no such program" % program)
+            raise NotifyError("%s is not an executable program" % program)
         data = (json.dumps(doc, sort_keys=True) + "\n").encode("utf-8")
         try:
             super().__init__(executable, command.argv[1:], timeout, _in=data,

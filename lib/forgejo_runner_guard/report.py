@@ -115,12 +115,49 @@ def print_json(document, stream=None):
     """One JSON document on stdout (or `stream`), keys sorted for diffs."""
     import json  # only here: a run without --json never pays for it
 
+    write_stdout(json.dumps(document, indent=2, sort_keys=True) + "\n", "the JSON document",
+                 stream)
+
+
+def write_stdout(data, what=None, stream=None):
+    """Write `data` (str, or bytes: through the binary buffer) to stdout (or
+    `stream`) and flush it.  A stdout that cannot take it (a full device,
+    a closed descriptor, an I/O error) is GuardError (exit 1): "cannot
+    write [WHAT ]to stdout: REASON", one line; what could not be written is
+    dropped, so the interpreter's last flush cannot fail again.  A
+    closed pipe (the reader is gone, `| head`) is BrokenPipeError, which
+    cli.run() ends quietly with exit 1."""
     stream = sys.stdout if stream is None else stream
     try:
-        stream.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
-        stream.flush()
-    except (OSError, ValueError, AttributeError) as exc:  # closed, full disk, no stdout
-        raise GuardError("cannot write the JSON document to stdout: %s" % why(exc))
+        if stream is None:
+            raise ValueError("it is closed")
+        if isinstance(data, bytes) and getattr(stream, "buffer", None) is not None:
+            stream.flush()  # what the text layer holds goes first
+            stream.buffer.write(data)
+            stream.buffer.flush()
+        else:
+            stream.write(data.decode("utf-8", "replace") if isinstance(data, bytes) else data)
+            stream.flush()
+    except (OSError, ValueError) as exc:
+        _discard(stream)
+        if isinstance(exc, BrokenPipeError):
+            raise
+        reason = "it is closed" if isinstance(exc, ValueError) else why(exc)
+        raise GuardError("cannot write %sto stdout: %s" % (what + " " if what else "", reason)) \
+            from None
+
+
+def _discard(stream):
+    """Point `stream`'s descriptor at /dev/null: what is still buffered in
+    it goes nowhere instead of failing at exit (exit status 120)."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.dup2(fd, stream.fileno())
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        pass  # closed, or not a file: nothing is buffered for a descriptor
 
 
 # ------------------------------------------------------------ times as text

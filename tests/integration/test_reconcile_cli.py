@@ -181,6 +181,11 @@ def test_diff_of_a_file_without_final_newline(site):
     (["--pin", "forge.azrak.io=fe80::1%eth0"], "zone index (%eth0)"),
     (["--pin", "10.1.0.10=forge.azrak.io"], "name and address swapped?"),
     (["--pin", "FORGE.AZRAK.IO.=10.1.0.10"], "a trailing dot is not allowed"),
+    (["--pin", "1.2.3.4=10.1.0.10"], "bad host name '1.2.3.4': inet_aton reads it as the IPv4 "
+     "address 1.2.3.4, so a resolver answers it itself and never looks it up in a hosts file"),
+    (["--pin", "0x7f.1=10.1.0.10"], "'0x7f.1': inet_aton reads it as the IPv4 address 127.0.0.1"),
+    (["--unpin", "017700000001"], "'017700000001': inet_aton reads it as the IPv4 address "
+     "127.0.0.1"),
     (["--pin", "a.io=10.1.0.10", "--unpin", "A.io"], "both pinned and unpinned"),
     (["--pin", "a.io=10.1.0.10", "--unpin-all"], "--unpin-all"),
     (["--unpin", "a/b"], "'a/b'"),
@@ -261,6 +266,41 @@ def test_a_device_or_fifo_is_refused_and_left_as_it_is(site, kind, mode):
                                                              before.st_rdev)
     assert sorted(os.listdir(os.path.dirname(node))) == sorted(
         ["hosts", "node"] + (["link"] if kind == "fifo-link" else []))
+
+
+def test_the_lock_backup_and_state_files_that_are_not_regular_are_refused(site):
+    """Every file reconcile writes besides the hosts file: its lock, the
+    in-place backup, reconcile.json.  A device node (made here: c 1 7, a
+    full device) or a FIFO is refused in one line and left as it is."""
+    os.mkfifo(site.lock)
+    proc = run_tool(TOOL, "--config", site.conf, timeout=30)
+    assert proc.returncode == 1
+    assert one_line(proc) == ("%s: error: cannot open lock file %s: it is a FIFO, not a regular "
+                              "file; left as it is" % (TOOL, site.lock))
+    assert stat.S_ISFIFO(os.lstat(site.lock).st_mode) and site.read() == ADMIN
+    os.remove(site.lock)
+    backup = safewrite.backup_path(site.hosts, site.state)
+    os.mknod(backup, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    proc = site.run(env={"FRG_TEST_FAIL": "ebusy"})  # the in-place path, as a bind mount takes
+    assert proc.returncode == 1
+    assert one_line(proc) == ("%s: error: cannot save a backup of %s to %s before rewriting it in "
+                              "place: it is a character device, not a regular file; left as it "
+                              "is; the file is unchanged" % (TOOL, site.hosts, backup))
+    assert stat.S_ISCHR(os.lstat(backup).st_mode) and site.read() == ADMIN
+    os.remove(backup)
+    with open(site.conf, "a") as handle:
+        handle.write("[notify]\ncommand = /bin/true\n")
+    state = os.path.join(site.state, "reconcile.json")
+    os.mkfifo(state)
+    proc = run_tool(TOOL, "--config", site.conf, "--check", timeout=30)  # would block on the FIFO
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.splitlines()[1:] == [
+        "%s: warning: cannot read %s: it is a FIFO, not a regular file; left as it is: history "
+        "unknown" % (TOOL, state),
+        "%s: warning: cannot write the state file %s: it could not be read, so it is not "
+        "replaced: a condition may be notified again" % (TOOL, state)]
+    assert stat.S_ISFIFO(os.lstat(state).st_mode) and sorted(os.listdir(site.state)) == [
+        "reconcile.json"]
 
 
 def test_json_document_is_printed_with_the_error(site):

@@ -409,6 +409,23 @@ def test_the_restart_budget_forbids_the_refresh(site):
 
 
 @pytest.mark.docker
+def test_a_refresh_that_cannot_be_recorded_first_is_not_made(site):
+    """state.json a directory: the restart history can be neither read nor
+    kept, so --refresh-stale does not restart the stale runner."""
+    started = site.start_runner()
+    os.mkdir(os.path.join(site.state, "state.json"))
+    proc = site.run("--refresh-stale")
+    assert proc.returncode == EXIT_FAILURE, proc.stderr
+    assert site.real.started(site.name) == started
+    path = os.path.join(site.state, "state.json")
+    assert site.runner_line(proc).endswith(
+        "not restarted: a restart that cannot be recorded first is never made: the restart "
+        "history cannot be read: cannot read %s: it is a directory, not a regular file; left as "
+        "it is" % path), proc.stderr
+    assert os.listdir(path) == []
+
+
+@pytest.mark.docker
 def test_the_watchdogs_run_lock_is_shared(site):
     from forgejo_runner_guard.system import safewrite
 

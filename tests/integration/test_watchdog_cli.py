@@ -100,6 +100,86 @@ def test_a_mistyped_state_dir_or_metrics_dir_is_an_error_never_created(tmp_path)
     assert not typo.parent.exists()
 
 
+def _special_files(where):
+    """{name: what it is}: device nodes made here (c 1 7 and c 1 3: a full
+    device and a null device, never the real /dev/full or /dev/null), a
+    FIFO, a directory, and a symlink to the full one."""
+    import stat
+
+    os.mknod(str(where / "full"), stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    os.mknod(str(where / "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    os.mkfifo(str(where / "fifo"))
+    (where / "dir").mkdir()
+    os.symlink("full", str(where / "link-to-full"))
+    return {"full": "a character device", "null": "a character device", "fifo": "a FIFO",
+            "dir": "a directory", "link-to-full": "a character device"}
+
+
+def _kinds(where):
+    import stat
+
+    return sorted((name, stat.S_IFMT(os.lstat(str(where / name)).st_mode))
+                  for name in os.listdir(str(where)))
+
+
+def test_a_metrics_file_that_is_not_a_regular_file_is_refused_and_left(tmp_path):
+    """--metrics-file (and metrics_file) on a device, a FIFO, a directory,
+    a symlink to a device: one line naming it, exit 1, nothing replaced."""
+    (tmp_path / "m").mkdir()
+    (tmp_path / "state").mkdir()
+    kinds = _special_files(tmp_path / "m")
+    before = _kinds(tmp_path / "m")
+    for name, kind in kinds.items():
+        path = tmp_path / "m" / name
+        result = run_tool(TOOL, "--state-dir", str(tmp_path / "state"), "--container", "x",
+                          "--metrics-file", str(path), env=NOWHERE, timeout=30)
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 2 and "Traceback" not in result.stderr, result.stderr
+        assert lines[1] == ("%s: error: cannot write the metrics file %s: it is %s, not a regular "
+                            "file; left as it is" % (TOOL, path, kind))
+    conf = tmp_path / "guard.conf"
+    conf.write_text("[watchdog]\nmetrics_file = %s\n" % (tmp_path / "m" / "null"))
+    result = run_tool(TOOL, "--config", str(conf), "--state-dir", str(tmp_path / "state"),
+                      "--container", "x", env=NOWHERE, timeout=30)
+    assert result.returncode == 1 and result.stderr.splitlines()[1].endswith(
+        "metrics file %s: it is a character device, not a regular file; left as it is"
+        % (tmp_path / "m" / "null")), result.stderr
+    assert _kinds(tmp_path / "m") == before
+    assert os.listdir(str(tmp_path / "m" / "dir")) == []
+
+
+def test_a_symlinked_metrics_file_is_written_through_and_stays_a_symlink(tmp_path):
+    (tmp_path / "collector").mkdir()
+    (tmp_path / "collector" / "guard.prom").write_text("old\n")
+    os.symlink("collector/guard.prom", str(tmp_path / "guard.prom"))
+    result = run_tool(TOOL, "--state-dir", str(tmp_path), "--container", "x", "--metrics-file",
+                      str(tmp_path / "guard.prom"), env=NOWHERE, timeout=30)
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert os.readlink(str(tmp_path / "guard.prom")) == "collector/guard.prom"
+    text = (tmp_path / "collector" / "guard.prom").read_text()
+    assert 'forgejo_runner_watchdog_up{container="x"} 0\n' in text
+    assert sorted(os.listdir(str(tmp_path / "collector"))) == ["guard.prom"]
+
+
+def test_a_lock_file_that_is_not_a_regular_file_is_refused(tmp_path):
+    """The watchdog's run lock a FIFO (or a device): one line, exit 1,
+    nothing opened or replaced."""
+    kinds = _special_files(tmp_path)
+    before = _kinds(tmp_path)
+    for name, kind in kinds.items():
+        if name == "dir":
+            continue
+        os.rename(str(tmp_path / name), str(tmp_path / "watchdog.lock"))
+        result = run_tool(TOOL, "--state-dir", str(tmp_path), "--container", "x", env=NOWHERE,
+                          timeout=30)
+        os.rename(str(tmp_path / "watchdog.lock"), str(tmp_path / name))
+        assert result.returncode == 1
+        assert one_line(result) == ("%s: error: cannot open lock file %s/watchdog.lock: it is %s, "
+                                    "not a regular file; left as it is" % (TOOL, tmp_path, kind))
+    assert _kinds(tmp_path) == before
+
+
 def test_missing_config_exits_2(tmp_path):
     result = run_tool(TOOL, "--config", str(tmp_path / "nope.conf"), env=NOWHERE)
     assert result.returncode == 2

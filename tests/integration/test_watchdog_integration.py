@@ -210,6 +210,64 @@ def test_hourly_cap(eng, tmp_path):
     assert restarts_in_state(tmp_path, runner) == 2
 
 
+# A state file that cannot keep the restart history: the tmpfs is full
+# (state.json corrupt, as a crash or an editor might leave it), or
+# state.json is a directory or a FIFO.  Each run is in a private mount
+# namespace over the same state dir.
+_UNKEEPABLE = {
+    "corrupt on a full file system": (
+        'mount -t tmpfs -o size=8k tmpfs "$S" && printf "{not json" > "$S/state.json" && '
+        '(dd if=/dev/zero of="$S/filler" bs=4096 2>/dev/null || true)',
+        "the state file {state}/state.json is corrupt",
+        "cannot write the state file {state}/state.json: No space left on device"),
+    "a directory": (
+        'mkdir "$S/state.json"',
+        "cannot read {state}/state.json: it is a directory, not a regular file; left as it is: "
+        "history unknown",
+        "the restart history cannot be read: cannot read {state}/state.json: it is a directory, "
+        "not a regular file; left as it is"),
+    "a FIFO": (
+        'mkfifo "$S/state.json"',
+        "cannot read {state}/state.json: it is a FIFO, not a regular file; left as it is: "
+        "history unknown",
+        "the restart history cannot be read: cannot read {state}/state.json: it is a FIFO, "
+        "not a regular file; left as it is"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(_UNKEEPABLE))
+def test_a_restart_history_that_cannot_be_kept_never_restarts(eng, tmp_path, what):
+    """Three runs, a wedged runner that wedges again after every restart,
+    cooldown 10m: not one restart, each run exit 1 with the file named."""
+    import sys
+
+    setup, warning, why = (text.replace("{state}", str(tmp_path / "state"))
+                           for text in _UNKEEPABLE[what])
+    (tmp_path / "state").mkdir()
+    runner = eng.runner("wedged", "60", "on-restart", "wedged", "60", lines=60)
+    before = eng.started_at(runner)
+    script = ('%s && for run in 1 2 3; do "$PY" "$TOOL" --state-dir "$S" --container "$R" '
+              '--cooldown 10m; echo "exit $?"; done' % setup)
+    env = dict(os.environ, DOCKER_HOST=eng.host, PYTHONPATH=os.path.join(ROOT, "lib"),
+               S=str(tmp_path / "state"), PY=sys.executable, TOOL=os.path.join(ROOT, "bin", TOOL),
+               R=runner)
+    env.pop("JOURNAL_STREAM", None)
+    proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert eng.started_at(runner) == before, proc.stderr  # never restarted
+    no_traceback(proc)
+    assert proc.stdout.splitlines() == ["exit 1"] * 3, proc.stderr
+    summary = ("%s: error: %s: 60 fetch errors in " % (TOOL, runner))
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 6, proc.stderr
+    for number in range(3):
+        first, second = lines[2 * number:2 * number + 2]
+        assert first.startswith("%s: warning: %s" % (TOOL, warning)), first
+        assert second.startswith(summary), second
+        assert second.endswith("no job running: wedged, not restarted: a restart that cannot be "
+                               "recorded first is never made: " + why), second
+
+
 def test_two_runs_at_once_restart_once(eng, tmp_path):
     runner = eng.runner("wedged", "60", "on-restart", "wedged", "60", lines=60)
     before = eng.started_at(runner)

@@ -127,23 +127,71 @@ def test_notify_section(tmp_path):
     ("[notify]\ncommand = true 'unbalanced\n", 2, "command", "cannot split into words"),
     ("[notify]\ncommand.Bad/Name = true\n", 2, "command.bad/name", "unknown key"),
     ("[notify]\ncommand = true\ntimeout = 0\n", 3, "timeout", "must be more than zero"),
+    ("[notify]\ncommand = true\ntimeout = ten seconds\n", 3, "timeout", "not a duration"),
+    ("[notify]\ncommand = true\ncolour = red\n", 3, "colour", "unknown key"),
 ])
-def test_bad_notify_config_is_one_line_exit_2(tmp_path, text, line, key, what):
+def test_a_notify_mistake_stops_only_notify_test_and_check_config(tmp_path, text, line, key,
+                                                                  what):
+    """[notify] only sends notifications: a mistake in it is one warning
+    line for the boot pin and the check, which carry on; --notify-test
+    (all about [notify]) and --check-config stop on it (exit 2)."""
     script = write(tmp_path / "notify.sh", "#!/bin/sh\nexit 0\n", 0o644)  # not executable
-    conf = write(tmp_path / "guard.conf", text.format(script=script))
+    hosts = write(tmp_path / "hosts", "127.0.0.1 localhost\n")
+    conf = write(tmp_path / "guard.conf", "[reconcile]\nhosts_file = %s\nlock_file = %s\n"
+                 "state_dir = %s\n" % (hosts, tmp_path / "hosts.lock", tmp_path)
+                 + text.format(script=script))
+    line += 4
     before = open(conf, "rb").read()
-    runs = [("forgejo-runner-watchdog", ("--notify-test",))]
-    if key == "command":  # every command reads [notify] the same way
-        runs += [("forgejo-runner-watchdog", ("--dry-run",)),
-                 ("optimus-boot-reconcile", ("--check", "--hosts-file", str(tmp_path / "h")))]
-    for tool, args in runs:
+    head = "%s:%d: [notify] %s: " % (conf, line, key)
+    for tool, args in [("forgejo-runner-watchdog", ("--notify-test",)),
+                       ("forgejo-runner-watchdog", ("--check-config",)),
+                       ("optimus-boot-reconcile", ("--check-config",))]:
         result = run_tool(tool, "--config", conf, *args)
         assert result.returncode == 2, result.stderr
-        assert result.stderr.splitlines() == [
-            result.stderr.splitlines()[0]], result.stderr  # one line
-        assert result.stderr.startswith("%s: error: %s:%d: [notify] %s: " % (tool, conf, line, key))
-        assert what in result.stderr
+        (only,) = result.stderr.splitlines()
+        assert only.startswith("%s: error: %s" % (tool, head)) and what in only, only
+    outcome = ("its notifications will fail, each one a warning" if "executable" in what
+               else "ignored: a mistake in [notify] never stops this command")
+    result = run_tool("optimus-boot-reconcile", "--config", conf, "--pin", "forge.azrak.io=10.1.0.10")
+    assert result.returncode == 0, result.stderr
+    warning, summary = result.stderr.splitlines()
+    assert warning.startswith("optimus-boot-reconcile: warning: " + head) and what in warning
+    assert warning.endswith("(%s)" % outcome)
+    assert summary.endswith("updated (atomic rename): forge.azrak.io -> 10.1.0.10 added")
+    result = run_tool("forgejo-runner-watchdog", "--config", conf, "--dry-run",
+                      env={"DOCKER_HOST": "unix:///nonexistent/frg-test/docker.sock"})
+    assert result.returncode == 1, result.stderr  # the engine, not the configuration
+    warning, error = result.stderr.splitlines()
+    assert warning.startswith("forgejo-runner-watchdog: warning: " + head) and what in warning
+    assert warning.endswith("(%s)" % outcome)
+    assert "Docker engine unreachable" in error
     assert open(conf, "rb").read() == before
+
+
+def test_a_missing_notify_program_at_run_time_is_a_warning(tmp_path):
+    """The boot pin with a [notify] command that is gone: pinned, exit 0;
+    a drift seen by --check: exit 3; the program is named in warnings."""
+    hosts = write(tmp_path / "hosts", "127.0.0.1 localhost\n")
+    conf = write(tmp_path / "guard.conf", "[reconcile]\nhosts_file = %s\nlock_file = %s\n"
+                 "state_dir = %s\n[notify]\ncommand = %s\n"
+                 % (hosts, tmp_path / "hosts.lock", tmp_path, tmp_path / "gone"))
+    load = ("optimus-boot-reconcile: warning: %s:6: [notify] command: %s is not an executable "
+            "program (its notifications will fail, each one a warning)" % (conf, tmp_path / "gone"))
+    result = run_tool("optimus-boot-reconcile", "--config", conf, "--check")
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.splitlines() == [
+        load,
+        "optimus-boot-reconcile: %s: not in sync, would change: forge.azrak.io -> 10.1.0.10 "
+        "added" % hosts,
+        "optimus-boot-reconcile: warning: notify pin-drift through [notify] command failed: %s "
+        "is not an executable program" % (tmp_path / "gone")]
+    result = run_tool("optimus-boot-reconcile", "--config", conf)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3 and lines[0] == load and lines[2] == (
+        "optimus-boot-reconcile: warning: notify recovered through [notify] command failed: %s is "
+        "not an executable program" % (tmp_path / "gone"))  # the drift ended
+    assert "10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin" in open(hosts).read()
 
 
 # ---------------------------------------------------------------- running

@@ -56,7 +56,7 @@ def check(args):
     candidate = args.check_config or None
     conf = config.load(args.config, candidate=candidate, as_name=args.check_config_as)
     config.check_distinct(conf.watchdog.runners)
-    return EXIT_OK, {"valid": True, "files": list(conf.files)}
+    return EXIT_OK, {"valid": True, "files": list(conf.files), "warnings": list(conf.warnings)}
 
 
 def run(parser, args):
@@ -67,6 +67,8 @@ def run(parser, args):
         if others:
             raise UsageError("--check-config does not go with %s" % ", ".join(others))
         status, document = check(args)
+        for text in document["warnings"]:  # what is accepted but not as written (a BOM)
+            reporter.warning(text)
         if args.json:
             print_json(document)
         else:

@@ -275,17 +275,27 @@ def _section_at(text, lineno):
 
 class _Errors:
     """Collects the errors of one load: an error in a kind of section the
-    command uses is raised; in one it does not use, it becomes a warning."""
+    command works from is raised; in one it does not use, or in [notify]
+    for a command that only notifies through it, it becomes a warning
+    (the bad key, line or section is left out)."""
 
     def __init__(self, used):
-        self.used = used  # kinds of section ("reconcile", "watchdog", "runner"); None: all
+        self.used = used  # kinds of section ("reconcile", "watchdog", "runner", "notify"); None: all
         self.warnings = []
 
-    def add(self, section, message):
+    def warn(self, message):
+        self.warnings.append(message)
+
+    def add(self, section, message, outcome=None):
+        """Raise ConfigError(message), or warn: message and `outcome` (what
+        happens instead; default: it is ignored, and why)."""
         kind = _section_kind(section)[0] if section is not None else None
         if self.used is None or kind is None or kind in self.used:
             raise ConfigError(message)
-        self.warnings.append("%s (ignored: this command does not use [%s])" % (message, section))
+        if outcome is None:
+            outcome = ("ignored: a mistake in [notify] never stops this command" if kind == "notify"
+                       else "ignored: this command does not use [%s]" % section)
+        self.warn("%s (%s)" % (message, outcome))
 
 
 def _parse(path, text, errors):
@@ -323,6 +333,9 @@ def _no_header(line):
     return "a setting before any [section]: %s" % line
 
 
+BOM = "\ufeff"
+
+
 def _read_one(path, errors):
     """-> {section: {key: (value, "file:line")}} for one file."""
     try:
@@ -330,6 +343,10 @@ def _read_one(path, errors):
             text = handle.read()
     except UnicodeDecodeError as exc:
         raise ConfigError("%s: not UTF-8 text (%s)" % (path, exc.reason))
+    if text.startswith(BOM):  # some editors write one; invisible, and not part of the INI
+        text = text[len(BOM):]
+        errors.warn("%s: starts with a UTF-8 byte order mark (BOM): ignored (save the file "
+                    "without it)" % path)
     parser = _parse(path, text, errors)
     result = {}
     for section in parser.sections():
@@ -339,14 +356,13 @@ def _read_one(path, errors):
                 "%s:%d: [%s]: unknown section (expected [reconcile], [watchdog], [runner NAME] or [notify])"
                 % (path, _lineno(text, section, None), section)
             )
-        try:
-            result[section] = _values(path, text, parser, section, kind)
-        except ConfigError as exc:
-            errors.add(section, str(exc))
+        result[section] = _values(path, text, parser, section, kind, errors)
     return result
 
 
-def _values(path, text, parser, section, kind):
+def _values(path, text, parser, section, kind, errors):
+    """{key: (value, "file:line")} of one section; a bad key is
+    errors.add()ed (raised, or left out with a warning)."""
     values = {}
     for key, raw in parser.items(section):
         lineno = _lineno(text, section, key)
@@ -354,14 +370,14 @@ def _values(path, text, parser, section, kind):
         if parse is None and kind == "notify" and _NAMED_KEY.fullmatch(key):
             parse = _SCHEMA[kind][key.partition(".")[0]]
         if parse is None:
-            raise ConfigError(
-                "%s:%d: [%s] %s: unknown key (known: %s)"
-                % (path, lineno, section, key, ", ".join(sorted(_SCHEMA[kind])))
-            )
+            errors.add(section, "%s:%d: [%s] %s: unknown key (known: %s)"
+                       % (path, lineno, section, key, ", ".join(sorted(_SCHEMA[kind]))))
+            continue
         try:
             value = parse(raw)
         except ValueError as exc:
-            raise ConfigError("%s:%d: [%s] %s: %s" % (path, lineno, section, key, exc))
+            errors.add(section, "%s:%d: [%s] %s: %s" % (path, lineno, section, key, exc))
+            continue
         values[key] = (value, "%s:%d" % (path, lineno))
     return values
 
@@ -388,10 +404,14 @@ def load(path=None, candidate=None, as_name=None, used=None):
     candidate: a drop-in not yet in place, read as with_candidate() says
     (--check-config); it must exist.
 
-    used: the kinds of section the command reads ("reconcile", "watchdog",
-    "runner", "notify"; None: all).  A bad value, key or line in a section
-    of another kind does not stop it: it is left out and named in
-    Config.warnings (the command that uses it still stops on it)."""
+    used: the kinds of section the command works from ("reconcile",
+    "watchdog", "runner", "notify"; None: all, as --check-config).  A bad
+    value, key or line in a section of another kind does not stop it: it
+    is left out and named in Config.warnings (the command that uses it
+    still stops on it).  Both tools leave out "notify" but for
+    --notify-test: [notify] only sends notifications, so a mistake there
+    (an unknown key, a bad timeout, a program that is missing or not
+    executable) is a warning and never stops the boot pin or a check."""
     explicit = path is not None
     path = DEFAULT_CONFIG if path is None else path
     errors = _Errors(None if used is None else frozenset(used))
@@ -414,6 +434,9 @@ def load(path=None, candidate=None, as_name=None, used=None):
         files.append(name)
         for section, values in sections.items():
             merged.setdefault(section, {}).update(values)
+    for key, message in _unfiltered(merged.get("notify", {})):
+        errors.add("notify", message)
+        del merged["notify"][key]
     try:
         conf = build(merged, tuple(files))
     except _NotListed as exc:
@@ -424,7 +447,7 @@ def load(path=None, candidate=None, as_name=None, used=None):
         try:
             _check_program(command)
         except ConfigError as exc:
-            errors.add("notify", str(exc))
+            errors.add("notify", str(exc), "its notifications will fail, each one a warning")
     return dataclasses.replace(conf, warnings=tuple(errors.warnings))
 
 
@@ -472,13 +495,19 @@ def notify_config(values):
             continue
         events = values.get("events" + key[len("command"):], ((), ""))[0]
         commands.append(NotifyCommand(key, argv, events, where))
-    for key, (events, where) in values.items():
-        if key.partition(".")[0] == "events" and events and not values.get("command" + key[len("events"):],
-                                                               ((), ""))[0]:
-            raise ConfigError("%s: [notify] %s: no command%s to filter"
-                              % (where, key, key[len("events"):]))
+    for _, message in _unfiltered(values):
+        raise ConfigError(message)
     timeout = values.get("timeout", (NotifyConfig.timeout, ""))[0]
     return NotifyConfig(commands=tuple(sorted(commands, key=lambda c: c.key)), timeout=timeout)
+
+
+def _unfiltered(values):
+    """[(key, message)] of the events filters in [notify] {key: (value,
+    where)} whose command is missing or empty (pure)."""
+    return [(key, "%s: [notify] %s: no command%s to filter" % (where, key, key[len("events"):]))
+            for key, (events, where) in values.items()
+            if key.partition(".")[0] == "events" and events
+            and not values.get("command" + key[len("events"):], ((), ""))[0]]
 
 
 def find_program(name, path=None):

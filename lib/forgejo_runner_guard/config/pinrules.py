@@ -11,6 +11,30 @@ import re
 from ..report import UsageError
 
 _LABEL = re.compile(r"[A-Za-z0-9-]+\Z")
+# one part of an address as inet_aton() reads it: strtoul(base 0) on text
+# that starts with a digit: hex after 0x or 0X, octal after 0, else decimal
+_ATON_PART = re.compile(r"0[xX][0-9A-Fa-f]+|0[0-7]*|[1-9][0-9]*")
+_ATON_LAST = (0xFFFFFFFF, 0xFFFFFF, 0xFFFF, 0xFF)  # the last part's bound, by parts before it
+
+
+def inet_aton(text):
+    """The IPv4 address ('a.b.c.d') glibc's inet_aton() reads in `text`
+    (names only: no whitespace), or None when it reads none.  1 to 4
+    dot-separated parts, each decimal, octal (0...) or hex (0x...); every
+    part but the last is a byte, the last fills the bytes left: '1.2.3' is
+    1.2.0.3, '0x7f.1' 127.0.0.1, '017700000001' 127.0.0.1, '1' 0.0.0.1."""
+    parts = text.split(".")
+    if len(parts) > 4 or not all(_ATON_PART.fullmatch(part) for part in parts):
+        return None
+    values = [int(p[2:], 16) if p[1:2] in ("x", "X") else int(p, 8 if p[0] == "0" else 10)
+              for p in parts]
+    *head, last = values
+    if any(value > 0xFF for value in head) or last > _ATON_LAST[len(head)]:
+        return None
+    number = last
+    for shift, value in zip((24, 16, 8), head):
+        number |= value << shift
+    return ".".join(str(number >> shift & 0xFF) for shift in (24, 16, 8, 0))
 
 
 def validate_name(name):
@@ -18,7 +42,10 @@ def validate_name(name):
 
     Rules: 1-253 characters; dot-separated labels of 1-63 letters, digits
     and '-', not starting or ending with '-' (so no empty label, no
-    whitespace, '#', '/', '_' or trailing dot).
+    whitespace, '#', '/', '_' or trailing dot); and not a numeric name,
+    anything inet_aton() reads as an IPv4 address ('1.2.3.4', '1.2.3',
+    '0x7f.1', '017700000001', '1'): the resolver answers such a name
+    itself and never looks it up in a hosts file.
     """
     if not isinstance(name, str) or not name:
         raise UsageError("bad host name %r: empty" % (name,))
@@ -37,6 +64,11 @@ def validate_name(name):
             raise UsageError("bad host name %r: character %r not allowed" % (name, bad))
         if label.startswith("-") or label.endswith("-"):
             raise UsageError("bad host name %r: label %r starts or ends with '-'" % (name, label))
+    address = inet_aton(name)
+    if address is not None:
+        raise UsageError("bad host name %r: inet_aton reads it as the IPv4 address %s, so a "
+                         "resolver answers it itself and never looks it up in a hosts file"
+                         % (name, address))
     return name
 
 
@@ -70,14 +102,16 @@ def validate_pin(name, address):
     """-> (name, canonical address) of one pin; UsageError naming what is
     wrong, and saying so when the two look swapped ('10.1.0.10' pinned to
     'forge.azrak.io')."""
+    if isinstance(name, str) and host_ip(name.encode("ascii", "replace")) is not None:
+        try:  # an address where the name goes: was it swapped with the address?
+            validate_address(address)
+        except UsageError as exc:
+            if host_ip(str(address).encode("ascii", "replace")) is not None:
+                raise
+            raise UsageError("%s (name and address swapped? %r is an address, expected NAME "
+                             "then ADDRESS)" % (exc, name)) from None
     validate_name(name)
-    try:
-        return name, validate_address(address)
-    except UsageError as exc:
-        if host_ip(name.encode("ascii")) is None or host_ip(address.encode("ascii", "replace")) is not None:
-            raise
-        raise UsageError("%s (name and address swapped? %r is an address, expected NAME then "
-                         "ADDRESS)" % (exc, name)) from None
+    return name, validate_address(address)
 
 
 def normalize_pins(pins):

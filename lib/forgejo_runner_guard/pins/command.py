@@ -23,7 +23,6 @@ Stable interface: main(argv=None) -> exit status.
 import dataclasses
 import os
 import re
-import sys
 import time
 from typing import List, Optional, Tuple
 
@@ -31,7 +30,8 @@ from .. import cli
 from ..config import config, pinrules
 from . import hostsfile, job_pins, probe, resolve, runner_copies
 from ..system import safewrite
-from ..report import EXIT_DRIFT, EXIT_OK, GuardError, UsageError, combine, print_json
+from ..report import (EXIT_DRIFT, EXIT_OK, GuardError, UsageError, combine, print_json,
+                      write_stdout)
 
 PROG = "optimus-boot-reconcile"
 
@@ -86,7 +86,8 @@ notifications:
   pin-drift when --check, --diff or --probe finds the file not in sync,
   stale-pin for a runner whose hosts copy lacks the pins (--runners), and
   recovered when a later run finds it in sync; each once, kept in
-  STATE_DIR/reconcile.json.  A failing command is a warning only.
+  STATE_DIR/reconcile.json.  A failing command is a warning only, and
+  so is a mistake in [notify]: it never stops the pin.
 
 writing:
   The hosts file is replaced atomically: a temporary file beside it gets
@@ -105,7 +106,9 @@ writing:
   the middle of that rewrite can leave a partial file: restore it from
   that copy.  Where the file cannot be opened for writing either (a
   read-only mount, an immutable file) nothing is written and no copy is
-  made; a rewrite that fails says whether the file is unchanged.
+  made.  A rewrite that fails (a full file system) puts the old bytes
+  back and says the file is unchanged; only when that fails too does it
+  name the copy to restore from.
 
   A pin no longer asked for (gone from the configuration, or not named by
   this run's --pin) is reported, never removed: only --unpin and
@@ -151,7 +154,8 @@ def build_parser():
                         help="the hosts file (default: hosts_file in guard.conf, /etc/hosts)")
     parser.add_argument("--pin", metavar="NAME=ADDRESS", action="append", default=[],
                         help="pin NAME to ADDRESS (IPv4 or IPv6); repeatable; replaces the "
-                        "configured pins")
+                        "configured pins (a numeric NAME such as 1.2.3.4, which the resolver "
+                        "never looks up in a hosts file, is refused)")
     parser.add_argument("--unpin", metavar="NAME", action="append", default=[],
                         help="remove the pin of NAME and restore what it switched off; repeatable")
     parser.add_argument("--unpin-all", action="store_true",
@@ -174,11 +178,11 @@ def build_parser():
 
 def configure(args):
     """Command line + configuration -> Run.  Raises UsageError (exit 2)."""
-    # the boot pin depends only on what it reads ([reconcile], [notify]): a
-    # broken [watchdog] is a warning here (--runners reads the watchdog's
-    # sections too)
+    # the boot pin depends only on [reconcile]: a broken [watchdog] is a
+    # warning here (--runners reads the watchdog's sections too), and so is a
+    # mistake in [notify], which only sends notifications
     runners = args.runners or args.container or args.refresh_stale
-    conf = config.load(args.config, used=None if runners else ("reconcile", "notify"))
+    conf = config.load(args.config, used=("reconcile",) + (("watchdog", "runner") if runners else ()))
     mode = "list" if args.list else "check" if args.check else "diff" if args.diff else "apply"
     if mode == "list" and (args.pin or args.unpin or args.unpin_all):
         raise UsageError("--list cannot be combined with --pin, --unpin or --unpin-all")
@@ -238,14 +242,7 @@ def plan(run):
 
 def act(run, reporter):
     if run.mode == "diff" and run.plan.changed:
-        out = getattr(sys.stdout, "buffer", None)
-        text = unified_diff(run.old, run.plan.text, run.hosts_file)
-        if out is not None:
-            sys.stdout.flush()
-            out.write(text)
-            out.flush()
-        else:
-            sys.stdout.write(text.decode("utf-8", "replace"))
+        write_stdout(unified_diff(run.old, run.plan.text, run.hosts_file), "the diff")
     if run.mode != "apply" or not run.plan.changed:
         return
     run.method, run.detail = safewrite.replace_file(run.hosts_file, run.plan.text, run.state_dir)
@@ -281,10 +278,9 @@ def report(run, reporter):
     for text in p.warnings:
         reporter.warning("%s: %s" % (run.hosts_file, text))
     if run.mode == "list":
-        if not run.json:
-            for name, address, line in p.owned:
-                sys.stdout.write("%s %s\n" % (name, address))
-            sys.stdout.flush()
+        if not run.json and p.owned:
+            write_stdout("".join("%s %s\n" % (name, address) for name, address, _ in p.owned),
+                         "the list of pins")
         reporter.info("%s: %d pin(s) owned by the tool" % (run.hosts_file, len(p.owned)))
     else:
         reporter.info(summary(run))

@@ -381,12 +381,13 @@ def _refresh(stale, engines, s, pins, reporter):
             done = restart.restart(ContainerRestart(engines.of(cfg), cfg.container,
                                                            r.started_at,
                                                            cfg.stop_timeout),
-                                   lambda: restart.record_restart(history, r.name),
+                                   restart.Record(history, r.name),
                                    s.docker_timeout)
             r.restarted = done.restarted
             r.new_started_at = done.new_started_at
             if not done.restarted:
-                r.action, r.exit_status = "; ".join(done.errors), EXIT_FAILURE
+                r.action = ("not restarted: " if done.held else "") + "; ".join(done.errors)
+                r.exit_status = EXIT_FAILURE
                 continue
             before = r.reason
             try:

@@ -5,15 +5,22 @@ The caller has already decided (job guard: jobs.py; budget:
 decide.budget_check) and holds the run lock (state.run_lock), so the two
 tools never both restart a runner.  Here:
 
+    record              the restart in the restart history (state.json),
+                        written before anything happens (Record.reserve):
+                        a restart that cannot be recorded is never made,
+                        whatever the disk does (a full file system, a
+                        state.json that is a directory or unreadable); the
+                        runner is then not restarted (Restarted.held), an
+                        error naming the file.  So the budget always sees
+                        every restart, and the watchdog never loops
     restart             target.begin(): docker restart -t STOP_TIMEOUT /
                         systemctl restart: SIGTERM, and the runner's
                         stop_timeout to drain its jobs before a SIGKILL.
                         An error of target.NOT_DONE (engine or systemd
                         unreachable, container or unit missing): it surely
-                        did not happen, nothing is recorded; any other
-                        GuardError (a timeout...) may have restarted it, so
-                        it is recorded: the budget must see it
-    record              in the restart history (state.json), via a callback
+                        did not happen, its record is taken back
+                        (Record.cancel); any other GuardError (a
+                        timeout...) may have restarted it: the record stays
     confirm             poll target.look() until target.confirmed(state):
                         a container with a start time newer than before, a
                         unit with a new invocation id; within `timeout`;
@@ -38,6 +45,7 @@ class Restarted:
         self.restarted = False  # confirmed: running again, as a new run
         self.state = None  # the backend's state of the new run, once confirmed
         self.errors = []  # first is the main one
+        self.held = False  # not restarted: the restart could not be recorded first
 
     @property
     def error(self):
@@ -75,32 +83,59 @@ def lock_bound(timeout, runners):
     return max(10.0, 3 * timeout) + max((r.stop_timeout for r in runners), default=0.0)
 
 
-def record_restart(history, name, when=None):
-    """Record a restart of runner `name` in the restart history (a
-    state.State) and save it.  -> None, or the error message when the
-    state file cannot be written."""
-    history.record(name, time.time() if when is None else when)
-    try:
-        history.save()
-    except GuardError as exc:
-        return str(exc)
-    return None
+class Record:
+    """One runner's restart in the restart history (a state.State), saved
+    before the restart is made."""
+
+    def __init__(self, history, name):
+        self.history = history
+        self.name = name
+        self.when = None
+
+    def reserve(self, when=None):
+        """Record the restart about to be made and save the history.
+        -> None, or why it cannot be recorded (then nothing is recorded)."""
+        if self.history.unreadable is not None:
+            return "the restart history cannot be read: %s" % self.history.unreadable
+        self.when = time.time() if when is None else when
+        self.history.record(self.name, self.when)
+        try:
+            self.history.save()
+        except GuardError as exc:
+            self.history.unrecord(self.name, self.when)
+            self.when = None
+            return str(exc)
+        return None
+
+    def cancel(self):
+        """The restart surely did not happen: take its record back.
+        -> None, or the error message when the history cannot be saved."""
+        self.history.unrecord(self.name, self.when)
+        try:
+            self.history.save()
+        except GuardError as exc:
+            return "%s: the restart budget counts one restart that did not happen" % exc
+        return None
 
 
 def restart(target, record, timeout, poll=0.1):
-    """Restart, record(), confirm.  record() -> error str or None.
-    -> Restarted."""
+    """Record (a Record), restart, confirm.  -> Restarted."""
     result = Restarted()
+    error = record.reserve()
+    if error is not None:
+        result.held = True
+        result.note("a restart that cannot be recorded first is never made: %s" % error)
+        return result
     try:
         target.begin()
     except target.NOT_DONE as exc:
         result.note("restart failed: %s" % exc)
+        result.note(record.cancel())
         return result
     except GuardError as exc:
-        result.note("restart failed: %s" % exc)
-        result.note(record())  # it may have happened: the budget must see it
+        result.note("restart failed, it may have happened (counted in the restart budget): %s"
+                    % exc)
         return result
-    result.note(record())
     deadline = time.monotonic() + timeout
     while True:
         try:

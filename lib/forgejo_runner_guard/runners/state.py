@@ -17,7 +17,11 @@ ended (notify.py).
 
 A missing file is an empty history.  A corrupt one (not JSON, wrong
 shape) is an empty history and a warning, never a crash: the next write
-replaces it.
+replaces it.  One that cannot be read (a directory, a device, a FIFO, an
+I/O error) is a warning and an unknown history (State.unreadable): no
+restart is recorded over it, so none is made (restart.Record).  Like every
+file the tools write, a symlink is followed and kept, and anything that
+is not a regular file is never replaced (safewrite).
 
 One watchdog run at a time per state dir: a run that may restart holds
 an exclusive lock on <state_dir>/watchdog.lock from before it reads the
@@ -46,22 +50,24 @@ LOCK_POLL = 0.05
 class State:
     """Restart history per runner name; load(), record(), save()."""
 
-    def __init__(self, path, runners=None):
+    def __init__(self, path, runners=None, unreadable=None):
         self.path = path
         self.runners = runners if runners is not None else {}
+        self.unreadable = unreadable  # why the file could not be read, or None
+
 
     @classmethod
     def load(cls, state_dir, warn, filename=STATE_FILE):
         """Read <state_dir>/state.json (or `filename`); warn(text) on a corrupt file."""
         path = os.path.join(state_dir, filename)
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            return cls(path)
-        except OSError as exc:
-            warn("cannot read the state file %s (%s): restart history unknown"
-                 % (path, why(exc)))
+            data = safewrite.read_file(path)  # a FIFO or a device is never read
+        except GuardError as exc:
+            if not os.path.isdir(state_dir):
+                return cls(path)  # created when it is first written, or refused then
+            warn("%s: history unknown" % exc)
+            return cls(path, unreadable=str(exc))
+        if data is None:
             return cls(path)
         try:
             doc = json.loads(data.decode("utf-8"))
@@ -107,13 +113,24 @@ class State:
         entry["restarts"] = sorted(entry["restarts"] + [float(when)])
         entry["restarts_total"] = int(entry.get("restarts_total", 0)) + 1
 
+    def unrecord(self, runner, when):
+        """Take back record(runner, when): the restart did not happen."""
+        entry = self.runners.get(runner)
+        if entry is not None and float(when) in entry["restarts"]:
+            entry["restarts"].remove(float(when))
+            entry["restarts_total"] = max(0, int(entry.get("restarts_total", 0)) - 1)
+
     def prune(self, now):
         for entry in self.runners.values():
             kept = [t for t in entry["restarts"] if now - t < KEEP]
             entry["restarts"] = kept[-KEEP_MAX:]
 
     def save(self, now=None):
-        """Write the file atomically (its directory is created)."""
+        """Write the file atomically (its directory is created).  A file
+        that could not be read is never replaced: GuardError."""
+        if self.unreadable is not None:
+            raise GuardError("cannot write the state file %s: it could not be read, so it is "
+                             "not replaced" % self.path)
         self.prune(time.time() if now is None else now)
         doc = {"version": VERSION, "runners": self.runners}
         data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")

@@ -54,13 +54,20 @@ def ensure_directory(directory):
 def atomic_write(path, data, mode=0o644):
     """Write bytes `data` to `path` atomically (temp + fsync + rename).
 
-    Raises OSError; on failure the temporary file is removed and `path`
-    is as it was.  The directory must exist.
+    A symlink is followed: its final target is replaced and the link
+    stays.  Anything there that is not a regular file (a device such as
+    /dev/null, a FIFO, a directory, a socket) is refused with NotRegular
+    and left as it is.  Raises OSError; on failure the temporary file is
+    removed and `path` is as it was.  The directory must exist.
     """
-    temp = temp_name(os.path.abspath(path))
+    regular_or_missing(path)
+    target = os.path.realpath(path)
+    temp = temp_name(target)
     if not os.path.isdir(os.path.dirname(temp)):
         raise OSError(errno.ENOENT, "directory %s does not exist" % os.path.dirname(temp))
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)  # left by a dead process of our pid: never written through
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         try:
             os.fchmod(fd, mode)  # the umask must not narrow it
@@ -68,7 +75,7 @@ def atomic_write(path, data, mode=0o644):
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.rename(temp, path)
+        os.rename(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
@@ -84,17 +91,22 @@ class LockBusy(GuardError):
 def lock(path, wait=True):
     """Hold an exclusive flock on `path` (created, with its directory).
 
+    A symlink is followed and stays; anything that is not a regular file
+    is refused (GuardError naming it) and left as it is.
     wait=False raises LockBusy at once when another process holds it.
     """
     directory = os.path.dirname(path)
     try:
         if directory:
             ensure_directory(directory)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        regular_or_missing(path)  # a device or FIFO is never opened
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+                     0o600)
     except OSError as exc:
         raise GuardError("cannot open lock file %s: %s" % (path, why(exc)))
     try:
         try:
+            check_regular(path, os.fstat(fd), "lock")  # replaced since the stat above
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
@@ -145,12 +157,34 @@ def _kind(mode):
     return next((text for test, text in _KINDS if test(mode)), "not a regular file")
 
 
+class NotRegular(OSError):
+    """A path the tools would write is there and is not a regular file (a
+    device, FIFO, directory or socket): it is never replaced or opened."""
+
+
+def _not_regular_text(mode):
+    return "it is %s, not a regular file; left as it is" % _kind(mode)
+
+
+def regular_or_missing(path):
+    """os.stat() of `path` (symlinks followed), or None when nothing is
+    there.  Raises NotRegular (an OSError whose text says what the file
+    is) for anything but a regular file, or another OSError."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegular(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL,
+                         _not_regular_text(st.st_mode))
+    return st
+
+
 def check_regular(path, st, verb="use"):
     """GuardError (exit 1) unless `st` (of `path`, symlinks followed) is a
     regular file: a device, FIFO or directory is never read or replaced."""
     if not stat.S_ISREG(st.st_mode):
-        raise GuardError("cannot %s %s: it is %s, not a regular file; left as it is"
-                         % (verb, path, _kind(st.st_mode)))
+        raise GuardError("cannot %s %s: %s" % (verb, path, _not_regular_text(st.st_mode)))
 
 
 def read_file(path):
@@ -290,9 +324,11 @@ def write_in_place(target, data, backup_dir):
     The file is opened for writing first: where that fails (a read-only
     mount, an immutable file) nothing is written, no backup either.  Then
     its old contents are saved (atomically) to backup_path(), and it is
-    overwritten from offset 0, truncated and fsynced.  When that fails the
-    file is read back: still as it was, the backup is removed; otherwise
-    the backup is kept and the message names it."""
+    overwritten from offset 0, truncated and fsynced.  When that fails (a
+    full file system, an I/O error) the old bytes, still in memory, are
+    written back where they were (they fit: their blocks are the file's
+    own) and the file is read back: as it was, the backup is removed;
+    otherwise the backup is kept and the message names it."""
     backup = backup_path(target, backup_dir)
     try:
         fd = os.open(target, os.O_RDWR | os.O_CLOEXEC)
@@ -308,15 +344,20 @@ def write_in_place(target, data, backup_dir):
             raise GuardError("cannot save a backup of %s to %s before rewriting it in place: %s; "
                              "the file is unchanged" % (target, backup, why(exc)))
         try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            _write_all(fd, data)
-            os.ftruncate(fd, len(data))
-            os.fsync(fd)
+            _overwrite(fd, data)
         except OSError as exc:
             raise _failed_in_place(fd, target, old, backup, exc)
     finally:
         os.close(fd)
     return backup
+
+
+def _overwrite(fd, data):
+    """The whole file of `fd` becomes `data`, fsynced."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    _write_all(fd, data)
+    os.ftruncate(fd, len(data))
+    os.fsync(fd)
 
 
 def _read_all(fd):
@@ -329,11 +370,16 @@ def _read_all(fd):
 
 
 def _failed_in_place(fd, target, old, backup, exc):
-    """The GuardError for a failed in-place rewrite, after reading the
-    file back: unchanged (backup removed) or not (backup kept)."""
+    """The GuardError for a failed in-place rewrite, after putting the
+    old bytes back and reading the file back: unchanged (backup removed)
+    or not (backup kept)."""
     try:
         os.lseek(fd, 0, os.SEEK_SET)
         unchanged = _read_all(fd) == old
+        if not unchanged:
+            _overwrite(fd, old)
+            os.lseek(fd, 0, os.SEEK_SET)
+            unchanged = _read_all(fd) == old
     except OSError:
         unchanged = False
     if unchanged:

@@ -14,8 +14,9 @@ One run, for every runner it checks:
                get the job guard (backend.guard_jobs, runners/jobs.py); then
                decide.decide() once per runner: healthy, recovered, wedged,
                refused, skipped-job, skipped-budget, error
-    act        backend.restart(): restart, record the restart in the state
-               file, confirm a new run (restart.py, shared with
+    act        backend.restart(): record the restart in the state file
+               (none is made that cannot be recorded first), restart,
+               confirm a new run (restart.py, shared with
                optimus-boot-reconcile --refresh-stale)
     report     one summary line per runner on stderr, --json on stdout,
                --metrics-file (output.py); with [notify] commands, one
@@ -79,7 +80,11 @@ what "wedged" means:
     * the failure is the forge's own error (internal: ...): a restart
       cannot help ("forge-error"); exit 1;
     * the restart budget is spent: COOLDOWN since the last restart (with
-      30s of slack) or MAX_RESTARTS in the last hour; exit 1.
+      30s of slack) or MAX_RESTARTS in the last hour; exit 1;
+    * the restart cannot be recorded first in STATE_DIR/state.json (a full
+      disk, a file that cannot be read or replaced): "wedged, not
+      restarted: ...", naming the file; exit 1.  Every restart is in the
+      history before it is made, so the budget holds whatever the disk does.
 
   A runner installed as a systemd service (backend = systemd, unit = NAME
   in its [runner NAME] section) is read from the journal of the unit's
@@ -111,7 +116,9 @@ notifications ([notify] in guard.conf):
   server-error, budget-exhausted, and recovered (the first healthy check
   after any of them); a condition that persists is notified once when it
   starts and once when it ends.  A failing command is one warning line: it
-  never changes what the check does or its exit status.  --dry-run sends
+  never changes what the check does or its exit status; so is a mistake
+  in [notify] (a bad key or value, a missing program): only --notify-test
+  and --check-config stop on it.  --dry-run sends
   nothing and says what it would send.  Examples:
   /usr/share/doc/forgejo-runner-guard/examples/
 
@@ -182,7 +189,8 @@ def build_parser():
                         "any other must exist)")
     parser.add_argument("--metrics-file", metavar="PATH", type=_arg(_directory),
                         help="write Prometheus metrics here (node_exporter textfile collector; "
-                        "its directory must exist)")
+                        "its directory must exist; a symlink is followed, a path that is not a "
+                        "regular file, such as /dev/null, is refused)")
     parser.add_argument("--docker-timeout", metavar="DURATION", type=_arg(config.setting("docker_timeout")),
                         help="kill any docker call that takes longer (a log read: that "
                         "long without output) (default 30s; at most 1h)")
@@ -223,7 +231,11 @@ _OVERRIDES = (
 
 
 def configure(args):
-    conf = config.load(args.config)
+    # a check depends on [watchdog] and [runner NAME]; a mistake in [notify]
+    # (which only sends notifications) or [reconcile] is a warning, but for
+    # --notify-test, which is all about [notify]
+    conf = config.load(args.config, used=("watchdog", "runner") + (("notify",) if args.notify_test
+                                                                   else ()))
     wd = conf.watchdog
     runners = config.select_runners(wd, args.container)
     overrides = {field: getattr(args, dest) for dest, field in _OVERRIDES
@@ -288,8 +300,8 @@ def _check(settings, reporter, checks, now, active):
                                        logs_ok=False)
     for c in checks:
         if c.decision.restart and not settings.dry_run:
-            active[backends.kind(c.cfg)].restart(c, lambda: restart.record_restart(history, c.name),
-                                          settings.docker_timeout, reporter)
+            active[backends.kind(c.cfg)].restart(c, restart.Record(history, c.name),
+                                                 settings.docker_timeout, reporter)
     return _report(settings, reporter, checks, now, history)
 
 

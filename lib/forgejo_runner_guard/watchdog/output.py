@@ -32,6 +32,8 @@ def outcome(c, dry_run):
     if d.kind == decide.WEDGED:
         if dry_run:
             return "wedged: would restart (dry run)"
+        if c.restart is not None and c.restart.held:
+            return "wedged, not restarted: " + c.error
         if c.error:
             return "wedged: " + c.error
         return "restarted"

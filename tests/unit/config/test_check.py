@@ -53,7 +53,7 @@ def test_valid_configuration_exits_0_and_names_the_files(site, tool):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"valid": True, "files": [
         main, str(root / "etc/guard.conf.d/50-ansible.conf"), str(root / "etc/guard.conf.d/90-local.conf"),
-    ]}
+    ], "warnings": []}
     assert snapshot() == before
 
 
@@ -184,3 +184,37 @@ def test_with_candidate_orders_and_replaces():
     for bad in ("a/b.conf", ".conf", "x", ""):
         with pytest.raises(UsageError):
             config.with_candidate(files, "/c/g.conf", "/t/s", bad)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_byte_order_mark_is_accepted_with_a_warning(tmp_path, tool):
+    """A drop-in saved by an editor that writes a UTF-8 BOM: the BOM is
+    left out, the file read as written, and a warning names it, in every
+    run (here --check-config, the dry run and the boot pin)."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    main = tmp_path / "guard.conf"
+    main.write_bytes(b"\xef\xbb\xbf[reconcile]\nhosts_file = %s\nlock_file = %s\nstate_dir = %s\n"
+                     % (str(hosts).encode(), str(tmp_path / "lock").encode(),
+                        str(tmp_path).encode()))
+    dropin = tmp_path / "guard.conf.d" / "50-site.conf"
+    dropin.parent.mkdir()
+    dropin.write_bytes(b"\xef\xbb\xbf[watchdog]\nthreshold = 30\n")
+    warning = "%s: warning: %%s: starts with a UTF-8 byte order mark (BOM): ignored (save the file " \
+        "without it)" % tool
+    proc = run_tool(tool, "--config", str(main), "--check-config", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [warning % main, warning % dropin]
+    assert json.loads(proc.stdout)["warnings"] == [line.split(": warning: ", 1)[1]
+                                                   for line in proc.stderr.splitlines()]
+    if tool == "optimus-boot-reconcile":
+        proc = run_tool(tool, "--config", str(main))
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.splitlines()[:2] == [warning % main, warning % dropin]
+        assert "forge.azrak.io # forgejo-runner-guard pin" in hosts.read_text()
+    else:
+        proc = run_tool(tool, "--config", str(main), "--dry-run", "--json", "--state-dir",
+                        str(tmp_path), env={"DOCKER_HOST": "unix:///nonexistent/frg/docker.sock"})
+        assert proc.returncode == 1, proc.stderr  # the engine, not the configuration
+        assert proc.stderr.splitlines()[:2] == [warning % main, warning % dropin]
+        assert json.loads(proc.stdout)["runners"][0]["threshold"] == 30

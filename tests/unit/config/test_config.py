@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from forgejo_runner_guard.config import config
+from forgejo_runner_guard.config.values import EVENTS
 from forgejo_runner_guard.report import ConfigError, EXIT_USAGE, UsageError
 
 
@@ -117,6 +118,8 @@ def test_empty_pins_means_no_pins(tmp_path):
         ("[reconcile]\n# c\npins =\n  a.example 192.0.2.1\n  b.example\n", ":3: [reconcile] pins: expected 'NAME ADDRESS'"),
         ("[reconcile]\npins =\n  forge.azrak.io 10.1.0.256\n", ":2: [reconcile] pins: bad address '10.1.0.256'"),
         ("[reconcile]\npins = -bad-.example 10.1.0.10\n", ":2: [reconcile] pins: bad host name '-bad-.example'"),
+        ("[reconcile]\npins = 1.2.3 10.1.0.10\n", ":2: [reconcile] pins: bad host name '1.2.3': inet_aton "
+         "reads it as the IPv4 address 1.2.0.3"),
         ("[whatever]\nx = 1\n", ":1: [whatever]: unknown section"),
         ("threshold = 1\n", ":1: a setting before any [section]"),
         ("[watchdog]\nthreshold = 1\nthreshold = 2\n", ":3: [watchdog] threshold: set twice"),
@@ -499,8 +502,9 @@ def test_a_notify_program_that_is_missing(tmp_path):
     with pytest.raises(ConfigError):
         config.load(path, used=("reconcile", "notify"))
     cfg = config.load(path, used=("reconcile",))
-    assert cfg.warnings == (message + " (ignored: this command does not use [notify])",)
+    assert cfg.warnings == (message + " (its notifications will fail, each one a warning)",)
     assert cfg.files == (path,) and cfg.reconcile.hosts_file == "/h"
+    assert [c.argv for c in cfg.notify.commands] == [("/nonexistent/x",)]  # tried, and warned
 
 
 def test_named_keys_only_in_notify(tmp_path):
@@ -601,3 +605,38 @@ def test_journal_matches():
         config.parse_matches("A=1 b=2")
     assert str(info.value) == ("not a journal match FIELD=VALUE (e.g. SYSLOG_IDENTIFIER=forgejo-runner): "
                                "'b=2'")
+
+
+def test_a_notify_mistake_leaves_out_only_the_bad_key(tmp_path):
+    """For a command that only notifies through [notify], each bad key is
+    one warning and is left out; the rest of [notify] stays in force."""
+    path = write(tmp_path / "g.conf", """\
+        [notify]
+        command.ntfy = /bin/true
+        events.ntfy = restarted bogus
+        command.mail = /bin/echo 'unbalanced
+        events.mail = refused
+        timeout = ten seconds
+        colour = red
+        command.ok = /bin/true
+        events.ok = refused
+        """)
+    cfg = config.load(path, used=("reconcile",))
+    assert [(c.key, c.events) for c in cfg.notify.commands] == [
+        ("command.ntfy", ()), ("command.ok", ("refused",))]
+    assert cfg.notify.timeout == 10.0
+    why = " (ignored: a mistake in [notify] never stops this command)"
+    assert cfg.warnings == (
+        "%s:3: [notify] events.ntfy: unknown event 'bogus' (known: %s)%s"
+        % (path, ", ".join(EVENTS), why),
+        "%s:4: [notify] command.mail: cannot split into words: No closing quotation: "
+        "\"/bin/echo 'unbalanced\"%s" % (path, why),
+        "%s:6: [notify] timeout: not a duration (use e.g. 90, 90s, 5m, 1h): 'ten seconds'%s"
+        % (path, why),
+        "%s:7: [notify] colour: unknown key (known: command, events, timeout)%s" % (path, why),
+        "%s:5: [notify] events.mail: no command.mail to filter%s" % (path, why))
+    with pytest.raises(ConfigError) as info:
+        config.load(path)  # --check-config: every section, strictly
+    assert str(info.value) == cfg.warnings[0][:-len(why)]
+    with pytest.raises(ConfigError):
+        config.load(path, used=("watchdog", "runner", "notify"))  # --notify-test

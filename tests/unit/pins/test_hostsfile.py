@@ -399,7 +399,7 @@ def test_bad_names(name, why):
     assert why in message and repr(name) in message and "\n" not in message
 
 
-@pytest.mark.parametrize("name", ["forge.azrak.io", "a", "x" * 63, "1.2.3", "A-b.C0",
+@pytest.mark.parametrize("name", ["forge.azrak.io", "a", "x" * 63, "1.2.3a", "A-b.C0",
                                   ".".join(["a" * 63] * 3) + "." + "b" * 61])
 def test_good_names(name):
     assert pinrules.validate_name(name) == name
@@ -452,7 +452,9 @@ def test_an_admin_line_with_a_zone_index_maps_nothing():
 @pytest.mark.parametrize("pin,message", [
     (("10.1.0.10", "forge.azrak.io"), "bad address 'forge.azrak.io': not an IPv4 or IPv6 address "
      "(name and address swapped? '10.1.0.10' is an address, expected NAME then ADDRESS)"),
-    (("1.2.3", "forge.azrak.io"), "bad address 'forge.azrak.io': not an IPv4 or IPv6 address"),
+    (("1.2.3", "forge.azrak.io"), "bad host name '1.2.3': inet_aton reads it as the IPv4 address "
+     "1.2.0.3, so a resolver answers it itself and never looks it up in a hosts file"),
+    (("1.2.3a", "forge.azrak.io"), "bad address 'forge.azrak.io': not an IPv4 or IPv6 address"),
     (("forge.azrak.io", "10.1.0.256"), "bad address '10.1.0.256': not an IPv4 or IPv6 address"),
     (("FORGE.AZRAK.IO.", "10.1.0.10"), "bad host name 'FORGE.AZRAK.IO.': a trailing dot is not "
      "allowed (write 'FORGE.AZRAK.IO')"),

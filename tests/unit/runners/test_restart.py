@@ -1,9 +1,18 @@
-"""restart.budget_check: the cooldown and the hourly cap.
+"""restart.budget_check: the cooldown and the hourly cap; restart.restart:
+record first, restart, confirm, on real state files with a stand-in
+target.
 
-Pure unit tests (no Docker): they run on Python 3.9 too."""
+No Docker: they run on Python 3.9 too."""
+
+import json
+import os
+import stat
+import time
 
 import pytest
 
+from forgejo_runner_guard.report import GuardError
+from forgejo_runner_guard.runners import restart, state
 from forgejo_runner_guard.runners.restart import budget_check
 
 NOW = 1782727500.0  # 2026-06-29T10:05:00Z
@@ -86,3 +95,113 @@ def test_the_cooldown_edge_with_slack():
     assert budget_check([NOW - 570.0], NOW, 600.0, 3) is None
     assert budget_check([NOW - 569.5], NOW, 600.0, 3) == (
         "cooldown: last restart 9m30s ago (cooldown 10m)")
+
+
+# ------------------------------------------------------------ record, restart, confirm
+
+class NotDone(GuardError):
+    pass
+
+
+class Target:
+    """A restart target that does what it is told and keeps, at begin(),
+    what the state file on disk said then."""
+
+    NOT_DONE = (NotDone,)
+
+    def __init__(self, path, fail=None):
+        self.path, self.fail = path, fail
+        self.on_disk_at_begin = "not begun"
+
+    def begin(self):
+        try:
+            with open(self.path) as handle:
+                self.on_disk_at_begin = json.load(handle)["runners"]
+        except OSError as exc:
+            self.on_disk_at_begin = type(exc).__name__
+        if self.fail is not None:
+            raise self.fail
+
+    def look(self):
+        return "new run"
+
+    def confirmed(self, st):
+        return st == "new run"
+
+    def killed(self, st):
+        return None
+
+    def stuck(self, st):
+        return "stuck"
+
+
+def on_disk(state_dir):
+    with open(os.path.join(str(state_dir), "state.json")) as handle:
+        return json.load(handle)["runners"]
+
+
+def test_the_restart_is_recorded_on_disk_before_it_is_made(tmp_path):
+    history = state.State.load(str(tmp_path), pytest.fail)
+    target = Target(str(tmp_path / "state.json"))
+    done = restart.restart(target, restart.Record(history, "r"), 5, poll=0)
+    assert done.restarted and not done.held and done.errors == []
+    (when,) = target.on_disk_at_begin["r"]["restarts"]
+    assert target.on_disk_at_begin == {"r": {"restarts": [when], "restarts_total": 1}}
+    assert on_disk(tmp_path) == target.on_disk_at_begin and history.history("r") == [when]
+
+
+def test_a_restart_history_that_cannot_be_kept_holds_the_restart(tmp_path):
+    """state.json a directory: it cannot be read nor replaced; the runner
+    is not restarted, the error names the file, nothing is changed."""
+    (tmp_path / "state.json").mkdir()
+    warnings = []
+    history = state.State.load(str(tmp_path), warnings.append)
+    path = tmp_path / "state.json"
+    assert warnings == ["cannot read %s: it is a directory, not a regular file; left as it is: "
+                        "history unknown" % path]
+    target = Target(str(path))
+    done = restart.restart(target, restart.Record(history, "r"), 5, poll=0)
+    assert (done.restarted, done.held, target.on_disk_at_begin) == (False, True, "not begun")
+    assert done.errors == ["a restart that cannot be recorded first is never made: the restart "
+                           "history cannot be read: cannot read %s: it is a directory, not a "
+                           "regular file; left as it is" % path]
+    assert history.history("r") == [] and history.restarts_total("r") == 0
+    assert os.listdir(str(tmp_path)) == ["state.json"] and os.listdir(str(path)) == []
+    with pytest.raises(GuardError, match="it could not be read, so it is not replaced"):
+        history.save()
+
+
+def test_a_state_file_that_cannot_be_written_holds_the_restart(tmp_path):
+    """A corrupt state.json (an empty history) whose directory cannot take
+    the new file: a device node stands where the file goes."""
+    os.mknod(str(tmp_path / "state.json"), stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    history = state.State(str(tmp_path / "state.json"))  # as load() makes it for a corrupt file
+    target = Target(str(tmp_path / "state.json"))
+    done = restart.restart(target, restart.Record(history, "r"), 5, poll=0)
+    assert (done.restarted, done.held, target.on_disk_at_begin) == (False, True, "not begun")
+    assert done.errors == ["a restart that cannot be recorded first is never made: cannot write "
+                           "the state file %s: it is a character device, not a regular file; "
+                           "left as it is" % (tmp_path / "state.json")]
+    assert history.history("r") == [] and history.restarts_total("r") == 0
+    assert stat.S_ISCHR(os.lstat(str(tmp_path / "state.json")).st_mode)
+
+
+def test_a_restart_that_surely_did_not_happen_is_taken_back(tmp_path):
+    history = state.State.load(str(tmp_path), pytest.fail)
+    earlier = float(int(time.time()) - 7200)
+    history.record("r", earlier)
+    history.save()
+    target = Target(str(tmp_path / "state.json"), fail=NotDone("container r does not exist"))
+    done = restart.restart(target, restart.Record(history, "r"), 5, poll=0)
+    assert target.on_disk_at_begin["r"]["restarts_total"] == 2  # recorded first
+    assert done.errors == ["restart failed: container r does not exist"] and not done.held
+    assert on_disk(tmp_path) == {"r": {"restarts": [earlier], "restarts_total": 1}}
+
+
+def test_a_restart_that_may_have_happened_stays_counted(tmp_path):
+    history = state.State.load(str(tmp_path), pytest.fail)
+    target = Target(str(tmp_path / "state.json"), fail=GuardError("docker restart timed out"))
+    done = restart.restart(target, restart.Record(history, "r"), 5, poll=0)
+    assert done.errors == ["restart failed, it may have happened (counted in the restart "
+                           "budget): docker restart timed out"]
+    assert on_disk(tmp_path)["r"]["restarts_total"] == 1 and not done.restarted

@@ -190,6 +190,48 @@ def test_read_only_directory_with_a_bind_mounted_file_falls_back_in_place(tmp_pa
     assert read(etc / "hosts") == b"placeholder\n"
 
 
+def test_an_in_place_rewrite_on_a_full_file_system_puts_the_old_bytes_back(tmp_path):
+    """A hosts file bind-mounted from a full tmpfs, as Docker's (rename:
+    EBUSY): the new, longer text needs one more page than the file has,
+    the write stops at the page's end, mid-line; the old bytes go back
+    where they were and the backup goes."""
+    for name in ("fs", "st", "etc"):
+        (tmp_path / name).mkdir()
+    write(tmp_path / "etc" / "hosts", b"placeholder\n")
+    old = b"".join(b"10.0.%d.%d host-%05d.example.org\n" % (i // 250, i % 250, i)
+                   for i in range(8190 // 33)).ljust(8190, b"#")[:8189] + b"\n"
+    assert len(old) == 8190
+    new = old + b"10.1.0.10 forge.azrak.io # forgejo-runner-guard pin\n"
+    code = textwrap.dedent("""
+        import sys
+        from forgejo_runner_guard.system import safewrite
+        from forgejo_runner_guard.report import GuardError
+        try:
+            safewrite.replace_file(sys.argv[1], open(sys.argv[3], "rb").read(), sys.argv[2])
+        except GuardError as exc:
+            print(exc)
+    """)
+    write(tmp_path / "old", old)
+    write(tmp_path / "new", new)
+    script = ('mount -t tmpfs -o size=12k tmpfs "$1" && cp "$2" "$1/hosts" && '
+              '(dd if=/dev/zero of="$1/filler" bs=4096 2>/dev/null || true) && '
+              'mount --bind "$1/hosts" "$8/hosts" && "$3" -c "$4" "$8/hosts" "$5" "$6" && '
+              'cat "$1/hosts" > "$7" && df -B1 --output=avail "$1" | tail -1')
+    proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                           str(tmp_path / "fs"), str(tmp_path / "old"), sys.executable, code,
+                           str(tmp_path / "st"), str(tmp_path / "new"), str(tmp_path / "after"),
+                           str(tmp_path / "etc")],
+                          env=tool_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    message, avail = proc.stdout.splitlines()
+    assert message == ("cannot rewrite %s in place: No space left on device; the file is "
+                       "unchanged" % (tmp_path / "etc" / "hosts"))
+    assert read(tmp_path / "after") == old and avail.strip() == "0"
+    assert os.listdir(str(tmp_path / "st")) == []  # the backup is gone: nothing to restore
+    assert read(tmp_path / "etc" / "hosts") == b"placeholder\n"
+    assert sorted(os.listdir(str(tmp_path / "etc"))) == ["hosts"]  # no temporary file left
+
+
 def test_a_read_only_bind_mounted_file_is_refused_without_a_backup(tmp_path):
     """The file itself is a read-only bind mount (rename: EBUSY; open for
     writing: EROFS): nothing is written, no backup is left."""
@@ -239,10 +281,100 @@ def test_atomic_write_gives_the_mode_despite_umask_077(tmp_path):
 
 
 def test_a_failed_atomic_write_leaves_no_temporary_file(tmp_path):
-    (tmp_path / "target").mkdir()  # rename over a directory fails (EISDIR)
-    with pytest.raises(IsADirectoryError):
-        safewrite.atomic_write(str(tmp_path / "target"), b"x\n")
-    assert os.listdir(tmp_path) == ["target"] and os.listdir(tmp_path / "target") == []
+    (tmp_path / "sub").mkdir()
+    os.chmod(str(tmp_path / "sub"), 0o755)
+    write(tmp_path / "sub" / "target", b"old\n")
+    os.symlink("sub/target", str(tmp_path / "link"))
+    with pytest.raises(OSError, match="Input/output error"):
+        with unittest_mock_fsync_failing():
+            safewrite.atomic_write(str(tmp_path / "link"), b"x\n")
+    assert sorted(os.listdir(tmp_path)) == ["link", "sub"]
+    assert os.listdir(tmp_path / "sub") == ["target"] and read(tmp_path / "link") == b"old\n"
+
+
+def unittest_mock_fsync_failing():
+    from unittest import mock
+
+    return mock.patch("os.fsync", side_effect=OSError(errno.EIO, "Input/output error"))
+
+
+# Every file the tools write (the metrics file, state.json, reconcile.json,
+# the in-place backup, the lock files): a symlink is followed and stays a
+# symlink; anything that is not a regular file is refused and left as it is.
+
+def _not_regular_files(tmp_path):
+    """{name: kind}: a character device (c 1 7, a full device, made here:
+    never the real /dev/full), a block device, a FIFO, a directory, a
+    socket; and the socket to close."""
+    import socket
+
+    os.mknod(str(tmp_path / "full"), stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    os.mknod(str(tmp_path / "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    os.mknod(str(tmp_path / "blk"), stat.S_IFBLK | 0o600, os.makedev(7, 200))
+    os.mkfifo(str(tmp_path / "fifo"))
+    (tmp_path / "dir").mkdir()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock"))
+    return {"full": "a character device", "null": "a character device", "blk": "a block device",
+            "fifo": "a FIFO", "dir": "a directory", "sock": "a socket"}, sock
+
+
+def _listing(path):
+    return sorted((name, stat.S_IFMT(os.lstat(os.path.join(path, name)).st_mode))
+                  for name in os.listdir(path))
+
+
+def test_atomic_write_and_lock_refuse_what_is_not_a_regular_file(tmp_path):
+    kinds, sock = _not_regular_files(tmp_path)
+    for name in list(kinds):  # and through a symlink to each
+        os.symlink(name, str(tmp_path / ("link-" + name)))
+        kinds["link-" + name] = kinds[name]
+    before = _listing(str(tmp_path))
+    try:
+        for name, kind in kinds.items():
+            path = str(tmp_path / name)
+            with pytest.raises(OSError) as info:
+                safewrite.atomic_write(path, b"x\n")
+            assert type(info.value).__name__ == "NotRegular"
+            assert info.value.strerror == "it is %s, not a regular file; left as it is" % kind
+            with pytest.raises(GuardError) as info:
+                with safewrite.lock(path):
+                    pass
+            assert str(info.value) == ("cannot open lock file %s: it is %s, not a regular file; "
+                                       "left as it is" % (path, kind))
+    finally:
+        sock.close()
+    assert _listing(str(tmp_path)) == before and os.listdir(str(tmp_path / "dir")) == []
+
+
+def test_atomic_write_and_lock_follow_a_symlink_and_keep_it(tmp_path):
+    (tmp_path / "real").mkdir()
+    write(tmp_path / "real" / "state.json", b"old\n")
+    os.symlink("real/state.json", str(tmp_path / "state.json"))
+    os.symlink("real/new.prom", str(tmp_path / "dangling.prom"))  # its target is created
+    safewrite.atomic_write(str(tmp_path / "state.json"), b"new\n", 0o600)
+    safewrite.atomic_write(str(tmp_path / "dangling.prom"), b"m\n")
+    for link, target, data in (("state.json", "state.json", b"new\n"),
+                               ("dangling.prom", "new.prom", b"m\n")):
+        assert os.readlink(str(tmp_path / link)) == "real/" + target
+        assert read(tmp_path / "real" / target) == data
+    assert stat.S_IMODE(os.stat(str(tmp_path / "real" / "state.json")).st_mode) == 0o600
+    os.symlink("real/x.lock", str(tmp_path / "x.lock"))
+    with safewrite.lock(str(tmp_path / "x.lock")):
+        assert os.path.islink(str(tmp_path / "x.lock"))
+    assert sorted(os.listdir(str(tmp_path))) == ["dangling.prom", "real", "state.json", "x.lock"]
+    assert sorted(os.listdir(str(tmp_path / "real"))) == ["new.prom", "state.json", "x.lock"]
+
+
+def test_atomic_write_never_writes_through_a_leftover_temporary_name(tmp_path):
+    """A leftover of our own temporary name (a dead process of this pid):
+    removed, never opened, even as a symlink to another file."""
+    write(tmp_path / "victim", b"keep\n")
+    temp = safewrite.temp_name(str(tmp_path / "state.json"))
+    os.symlink(str(tmp_path / "victim"), temp)
+    safewrite.atomic_write(str(tmp_path / "state.json"), b"new\n")
+    assert read(tmp_path / "victim") == b"keep\n" and read(tmp_path / "state.json") == b"new\n"
+    assert sorted(os.listdir(str(tmp_path))) == ["state.json", "victim"]
 
 
 @pytest.mark.parametrize("how", ["atomic_write", "replace_file", "created"])

@@ -13,7 +13,7 @@ needs to the schema); nothing in the commands changes.
 """
 
 import importlib
-from typing import Callable, ClassVar, List, Protocol
+from typing import ClassVar, List, Protocol
 
 # Which module serves a runner: its backend, but a container whose log
 # is in the journal is read by the journal backend.
@@ -40,9 +40,9 @@ class Backend(Protocol):
         """Only for runners whose log says wedged: blocking, orphans,
         jobs_checked (and jobs_from_log), or fail(message)."""
 
-    def restart(self, check: "Check", record: Callable[[], None], timeout: float,
-                reporter) -> None:
-        """restart.restart(target, record, timeout); check.restarted_by()."""
+    def restart(self, check: "Check", record, timeout: float, reporter) -> None:
+        """restart.restart(target, record, timeout), `record` a
+        restart.Record (saved before the restart); check.restarted_by()."""
 
     @staticmethod
     def target(cfg) -> str:

@@ -248,7 +248,7 @@ class Backend:
                             else [], reporter)
 
     def restart(self, c, record, timeout, reporter):
-        """docker restart, record it, confirm it runs with a new start time."""
+        """Record it, docker restart, confirm it runs with a new start time."""
         done = restart.restart(ContainerRestart(self.engines.of(c.cfg), c.cfg.container,
                                                 c.state.started_at, c.cfg.stop_timeout),
                                record, timeout)

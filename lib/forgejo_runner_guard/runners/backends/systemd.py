@@ -166,7 +166,7 @@ class Backend:
                             else [], reporter)
 
     def restart(self, c, record, timeout, reporter):
-        """systemctl restart, record it, confirm the unit is active with a
+        """Record it, systemctl restart, confirm the unit is active with a
         new invocation id."""
         unit = c.state
         if unit.timeout_stop is not None and unit.timeout_stop < c.cfg.stop_timeout:
