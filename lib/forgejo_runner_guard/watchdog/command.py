@@ -71,7 +71,8 @@ what "wedged" means:
   that had to be killed is reported, exit 1), unless:
     * a job container runs (FORGEJO-ACTIONS-TASK-*, GITEA-ACTIONS-TASK-*),
       or a job without a container (host labels: a child process of the
-      runner's daemon, forgejo-runner or act_runner): skipped, exit 0.
+      runner's daemon, forgejo-runner, gitea-runner or act_runner): skipped,
+      exit 0.
       A job container created before the runner's current start is an
       orphan of an earlier run: reported, not blocking;
     * the server refuses the runner (unauthenticated, unregistered):
