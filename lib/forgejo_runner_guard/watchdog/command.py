@@ -13,7 +13,10 @@ One run, for every runner it checks:
     decide     decide.needs_job_guard(): only runners whose log says wedged
                get the job guard (backend.guard_jobs, runners/jobs.py); then
                decide.decide() once per runner: healthy, recovered, wedged,
-               refused, skipped-job, skipped-budget, error
+               refused, misconfigured, forge-error, skipped-job,
+               skipped-budget, error; a runner not running normally
+               (runners/condition.py) decide.decide_held(): crash-loop,
+               paused, refused, misconfigured or error, never a restart
     act        backend.restart(): restart, record the restart in the state
                file, confirm a new run (restart.py, shared with
                optimus-boot-reconcile --refresh-stale)
@@ -281,7 +284,9 @@ def _check(settings, reporter, checks, now, active):
                                 decide.needs_job_guard(c.evidence, now, c.cfg)),
                            claims, reporter)
     for c in checks:
-        if c.error is None:
+        if c.held is not None:  # not running normally: never restarted
+            c.decision = decide.decide_held(c.held, now, c.cfg, history.history(c.name))
+        elif c.error is None:
             c.decision = decide.decide(c.evidence, now, c.cfg, c.blocking,
                                        history.history(c.name), orphans=c.orphans)
         else:
