@@ -6,10 +6,11 @@ The backend asks for the last TAIL_LINES lines (`docker logs --timestamps
 --tail`, `journalctl --lines`), of the stream the runner's log is on
 (stderr without a TTY; the TTY's one stream; the journal), whatever run
 they come from: a crash-looping runner's current run is a second long.
-They are judged as LogScan judges a window (runnerlog.classify: only the
-runner's own lines), so a cause (terminal.py) is found the same way, and
-the last SHOWN of them are kept as text (time in front, ANSI codes and
-control characters removed, each cut at runnerlog.EVIDENCE_LINE).
+Those of its last run (from `since`: its last start) are judged as LogScan
+judges a window (runnerlog.classify: only the runner's own lines), so a
+cause (terminal.py) is found the same way and never in an earlier run;
+the last SHOWN of them all are kept as text (time in front, ANSI codes
+and control characters removed, each cut at runnerlog.EVIDENCE_LINE).
 """
 
 from typing import NamedTuple, Tuple
@@ -40,17 +41,17 @@ class Buffer:
         self.data = (self.data + bytes(chunk))[-MAX_BYTES:]
 
 
-def of_stream(data, source):
+def of_stream(data, source, since=None):
     """`docker logs --timestamps --tail N` of the runner's stream (Docker's
     time, a space, the line) -> Tail; source as LogScan's ("stderr",
-    "tty")."""
+    "tty"); since: epoch seconds of the last run's start (None: all)."""
     lines = [line for line in data.split(b"\n") if line.strip()][-TAIL_LINES:]
-    scan = runnerlog.LogScan(None, source=source)
+    scan = runnerlog.LogScan(since, source=source)
     scan.feed(b"".join(line + b"\n" for line in lines))
     return _tail(scan.close(), lines)
 
 
-def of_journal(data):
+def of_journal(data, since=None):
     """`journalctl --output=json --lines=N` (the newest entries, oldest
     first) -> Tail; a line that is no entry is left out."""
     entries = []
@@ -60,14 +61,14 @@ def of_journal(data):
         except ValueError:
             continue
         entries += [(ns, message) for message in messages]
-    return of_entries(entries)
+    return of_entries(entries, since)
 
 
-def of_entries(entries):
+def of_entries(entries, since=None):
     """[(ns or None, message bytes)] of the journal's last entries, oldest
     first -> Tail."""
     entries = list(entries)[-TAIL_LINES:]
-    scan = runnerlog.LogScan(None, source="journal")
+    scan = runnerlog.LogScan(since, source="journal")
     for ns, message in entries:
         scan.add(ns, message)
     return _tail(scan.close(), [(format_ns(ns) + b" " if ns is not None else b"") + message

@@ -250,3 +250,17 @@ def test_the_tail_buffer_is_bounded():
     for _ in range(100):
         buffer.feed(b"x" * 10000)
     assert len(buffer.data) == tail.MAX_BYTES
+
+
+def test_the_cause_comes_from_the_last_run_only():
+    """A crash loop's tail may reach back into an earlier run; its cause
+    is read from the last run (from its start) only, its lines shown all."""
+    earlier = stamp(0) + DECLARE
+    last = stamp(10) + b" boom\n"
+    got = tail.of_stream(earlier + last, "stderr", since=T0 + 8)
+    assert (got.cause, got.lines) == ("", (earlier.decode().strip(), last.decode().strip()))
+    assert tail.of_stream(earlier + last, "stderr", since=T0).cause == "unregistered"
+    assert tail.of_stream(earlier + last, "stderr").cause == "unregistered"
+    entries = [(stamps.parse_ns(stamp(0)), DECLARE.strip()), (stamps.parse_ns(stamp(10)), b"boom")]
+    assert tail.of_entries(entries, since=T0 + 8).cause == ""
+    assert tail.of_entries(entries, since=T0 + 0).cause == "unregistered"

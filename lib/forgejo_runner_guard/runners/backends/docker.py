@@ -82,13 +82,15 @@ class _Reading:
         self.tail = (buffer, engine.begin_logs(container, None, gate.out, gate.err,
                                                tail=tail.TAIL_LINES))
 
-    def end_tail(self, held, tty):
-        """The Condition with the Tail of its log (DockerError: unread)."""
+    def end_tail(self, held, state):
+        """The Condition with the Tail of its log, its cause from its last
+        run (DockerError: unread)."""
         from ...logs import tail
 
         buffer, call = self.tail
         call.result()
-        return held._replace(tail=tail.of_stream(buffer.data, "tty" if tty else "stderr"))
+        return held._replace(tail=tail.of_stream(buffer.data, "tty" if state.tty else "stderr",
+                                                 last_run(state.started_at)))
 
 
 class ContainerRestart:
@@ -143,6 +145,14 @@ def _parse_launch(call, container):
         raise DockerError("docker inspect %s: unexpected output" % container)
     return registration.Launch(argv, workdir, mounts,
                                "the command line of container %s" % container)
+
+
+def last_run(started_at):
+    """Where a stopped or crash-looping runner's last run began (its lines
+    from there say why it ended), or None when it never started."""
+    from ...logs.stamps import START_MARGIN
+
+    return None if started_at is None else started_at - START_MARGIN
 
 
 def hold(c, now):
@@ -250,7 +260,7 @@ class Backend:
         if c.held is not None:
             if c.work.tail is not None:
                 try:
-                    c.held = c.work.end_tail(c.held, c.state.tty)
+                    c.held = c.work.end_tail(c.held, c.state)
                 except DockerError as exc:
                     reporter.warning("%s: cannot read its log: %s" % (c.name, exc))
             return

@@ -44,10 +44,11 @@ def read_evidence(c, read, reporter):
     return journal
 
 
-def read_tail(c, manager, words, reporter):
+def read_tail(c, manager, words, since, reporter):
     """c.held with the Tail of the newest journal entries these matches
-    pick (any run: a crash-looping runner's current one is short); a
-    journal that cannot be read is a warning."""
+    pick (any run: a crash-looping runner's current one is short; the
+    cause from its last run, from `since`); a journal that cannot be read
+    is a warning."""
     from ...logs import tail
 
     buffer = tail.Buffer()
@@ -57,7 +58,7 @@ def read_tail(c, manager, words, reporter):
     except GuardError as exc:
         reporter.warning("%s: cannot read its log: %s" % (c.name, exc))
         return c.held
-    return c.held._replace(tail=tail.of_journal(buffer.data))
+    return c.held._replace(tail=tail.of_journal(buffer.data, since))
 
 
 def matches(cfg):
@@ -94,7 +95,8 @@ class Backend(docker.Backend):
                     c.fail(str(exc))
                     continue
                 if docker.hold(c, now):
-                    c.held = read_tail(c, manager, matches(c.cfg), reporter)
+                    c.held = read_tail(c, manager, matches(c.cfg),
+                                       docker.last_run(c.state.started_at), reporter)
                     continue
                 c.since = window_start(now, c.cfg.window, c.state.started_at,
                                        c.state.finished_at)

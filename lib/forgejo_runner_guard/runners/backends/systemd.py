@@ -135,7 +135,9 @@ class Backend:
         c.state = unit = self.manager.show(c.cfg.unit)
         c.held = condition.of_unit(unit)
         if c.held is not None:
-            c.held = read_tail(c, self.manager, ("_SYSTEMD_UNIT=" + unit.name,), reporter)
+            # the journal's times are taken after the main process started
+            c.held = read_tail(c, self.manager, ("_SYSTEMD_UNIT=" + unit.name,), unit.started_at,
+                               reporter)
             return
         if not unit.to_journal:
             c.fail("cannot read the logs of %s: its stderr goes to %s, not the journal; "
