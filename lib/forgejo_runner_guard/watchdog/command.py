@@ -82,8 +82,18 @@ what "wedged" means:
       a restart cannot help, re-register it; exit 1;
     * the failure is the forge's own error (internal: ...): a restart
       cannot help ("forge-error"); exit 1;
+    * the log ends in a state a restart never fixes: no longer registered
+      ("refused"), another process on its runner file or a forge URL it
+      cannot use ("misconfigured"); exit 1;
     * the restart budget is spent: COOLDOWN since the last restart (with
       30s of slack) or MAX_RESTARTS in the last hour; exit 1.
+
+  A runner that is not running normally is never restarted and never
+  healthy: a crash loop (Docker's "restarting", Podman's RestartCount
+  rising, a unit's auto-restart) is "crash-loop", a paused container (a
+  frozen unit) "paused", anything else stopped an error; the last lines
+  of its log are read and a cause in them decides ("refused",
+  "misconfigured"); exit 1.
 
   A runner installed as a systemd service (backend = systemd, unit = NAME
   in its [runner NAME] section) is read from the journal of the unit's
@@ -112,8 +122,8 @@ notifications ([notify] in guard.conf):
   GUARD_EVENT, GUARD_RUNNER, GUARD_HOST, GUARD_DECISION, GUARD_SUMMARY,
   GUARD_ERROR, GUARD_EVIDENCE (the last fetch-error lines) and as one JSON
   document on stdin.  Events: restarted, restart-failed, refused,
-  server-error, budget-exhausted, and recovered (the first healthy check
-  after any of them); a condition that persists is notified once when it
+  misconfigured, server-error, crash-loop, budget-exhausted, and recovered
+  (the first healthy check after any of them); a condition that persists is notified once when it
   starts and once when it ends.  A failing command is one warning line: it
   never changes what the check does or its exit status.  --dry-run sends
   nothing and says what it would send.  Examples:
@@ -121,7 +131,8 @@ notifications ([notify] in guard.conf):
 
 exit status:
   0  healthy, recovered, restarted, or skipped because a job runs
-  1  refused by the server, Docker unreachable, a Docker call timed out,
+  1  refused by the server, misconfigured, the forge's own error, a crash
+     loop, paused, Docker unreachable, a Docker call timed out,
      container (or unit) missing or not running, logs unreadable, restart failed,
      restart budget exhausted, state or metrics file not writable
   2  usage or configuration error
