@@ -264,3 +264,28 @@ def test_the_cause_comes_from_the_last_run_only():
     entries = [(stamps.parse_ns(stamp(0)), DECLARE.strip()), (stamps.parse_ns(stamp(10)), b"boom")]
     assert tail.of_entries(entries, since=T0 + 8).cause == ""
     assert tail.of_entries(entries, since=T0 + 0).cause == "unregistered"
+
+
+def test_a_stock_gitea_that_no_longer_knows_the_runner_is_refused_not_restarted():
+    """Against a stock Gitea the poller's own check never fires (500
+    `unknown`): the runner polls on, backing off to fetch_interval_max,
+    every poll refused.  Its real line, at the capped cadence for 4
+    minutes: the polling rule holds and the refusal decides: refused, no
+    restart; before `sustain` it is not called wedged either."""
+    from forgejo_runner_guard.config.config import RunnerConfig
+    from forgejo_runner_guard.logs.failures import poll_model
+    from forgejo_runner_guard.watchdog.decide import decide, exit_status
+
+    [(row, line)] = [(r, l) for r, l in stream_lines("terminal/gitea-stock-unregistered-text")
+                     if r[3] == FETCH_ERROR][-1:]
+    cfg = RunnerConfig(flavour="gitea", fetch_interval=2.0, fetch_interval_max=5.0,
+                       fetch_timeout=5.0)
+    times = [T0 + 5 * k for k in range(49)]  # 0 .. 240 s, one every 5 s
+    data = b"".join(stamps.format_ns(t * 10 ** 9) + b" " + line + b"\n" for t in times)
+    evidence = runnerlog.scan(data, since=T0 - 60, model=poll_model(cfg))
+    assert (evidence.errors, evidence.terminal, evidence.newest_class) == (49, "", "refused")
+    d = decide(evidence, T0 + 241, cfg, [], [])
+    assert (d.kind, d.restart, d.rule, exit_status(d)) == ("refused", False, "polling+threshold", 1)
+    early = runnerlog.scan(data[:data.index(stamps.format_ns((T0 + 60) * 10 ** 9))], since=T0 - 60,
+                           model=poll_model(cfg))
+    assert decide(early, T0 + 56, cfg, [], []).kind == "healthy"
