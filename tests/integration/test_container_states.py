@@ -54,6 +54,13 @@ def test_a_crash_loop_is_reported_with_the_last_lines_of_its_log(eng, tmp_path):
     assert summary.endswith("; its log ends: %s" % doc["last_lines"][-1])
     assert "healthy" not in summary
     never_restarted(eng, runner, before)
+    # metrics: checked (up), not wedged, no window counted
+    prom = tmp_path / "m.prom"
+    result, doc = check(eng, tmp_path, runner, "--metrics-file", str(prom))
+    text = prom.read_text()
+    assert 'forgejo_runner_watchdog_up{container="%s"} 1\n' % runner in text
+    assert 'forgejo_runner_watchdog_wedged{container="%s"} 0\n' % runner in text
+    assert "forgejo_runner_watchdog_fetch_errors{" not in text
 
 
 def test_a_crash_loop_of_an_unregistered_runner_says_so(eng, tmp_path):

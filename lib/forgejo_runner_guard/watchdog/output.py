@@ -170,14 +170,16 @@ def samples(checks, history, now):
     result = []
     for c in checks:
         d = c.decision
-        up = d.kind != decide.ERROR and not d.condition
+        up = d.kind != decide.ERROR  # a crash loop, a pause: checked, by its state
+        window = up and not d.condition  # its log's window was read
         result.append(metrics.Sample(
             container=backends.of(c.cfg).target(c.cfg),
             up=up,
-            fetch_errors=d.errors if up else None,
+            fetch_errors=d.errors if window else None,
             threshold=c.cfg.threshold,
             wedged=(d.kind in (decide.WEDGED, decide.REFUSED, decide.FORGE_ERROR,
-                               decide.SKIPPED_JOB, decide.SKIPPED_BUDGET)) if up else None,
+                               decide.SKIPPED_JOB, decide.SKIPPED_BUDGET)
+                    and not d.cause and not d.condition) if up else None,
             restarts_total=history.restarts_total(c.name),
             last_check=now,
             last_restart=history.last_restart(c.name),
