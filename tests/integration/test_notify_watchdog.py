@@ -93,7 +93,8 @@ def test_a_crash_loop_is_one_crash_loop_event_with_its_last_lines(eng, tmp_path)
         assert result.returncode == 1 and "is in a crash loop" in result.stderr, result.stderr
     [event] = s.events()
     assert (event["event"], event["decision"], event["runner"]) == ("crash-loop", "crash-loop", runner)
-    assert len(event["evidence"]) >= 4 and event["evidence"][-1].endswith(" panic: boom")  # one a run
+    # one line a run: RestartCount counts a restart once it is due, its line may come later
+    assert len(event["evidence"]) >= 3 and event["evidence"][-1].endswith(" panic: boom")
     assert event["summary"].endswith("; its log ends: %s" % event["evidence"][-1])
     # its cause found later (a runner the forge no longer knows): a new condition
     eng.docker("rm", "-f", runner)
