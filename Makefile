@@ -8,7 +8,7 @@
 #:  make bench     print the benchmark figures
 #:  make deb       build both packages into out/ (native and stdeb; tools/build-deb)
 #:  make mutation  mutation testing of the pure modules (tools/mutation; slow)
-#:  make fixtures  regenerate tests/fixtures/logrus/ (the runners' real log bytes; needs Go)
+#:  make fixtures  regenerate tests/fixtures/ (the runners' real log bytes, needs Go; systemctl show, under nspawn)
 #
 # Runs as root on Debian 12.  Everything the tests need is installed here.
 
@@ -40,7 +40,7 @@ TEST_DEBS := $(BUILD_DEBS) docker.io busybox-static debootstrap systemd-containe
 DEMO_DEBS := docker.io busybox-static python3-sh
 # Only `make fixtures` needs these: the tests read the committed fixtures.
 FIXTURE_DEBS := golang-go golang-github-sirupsen-logrus-dev golang-github-mattn-go-isatty-dev \
-	golang-golang-x-sys-dev
+	golang-golang-x-sys-dev golang-github-spf13-cobra-dev
 
 .PHONY: help deps build-deps venvs check check-fleet test-unit test-sh1 test-py39 deb install demo \
 	bench mutation fixtures clean
@@ -62,10 +62,13 @@ deps:
 	@$(call apt_install,$(TEST_DEBS))
 
 # The bytes the runners' logrus set-ups write, per flavour, level and TTY,
-# with a ground truth per line (tests/fixtures/logrus/generate.py).
+# with a ground truth per line (tests/fixtures/logrus/generate.py); what
+# systemd 252's `systemctl show` prints for a unit in each state, under
+# nspawn (tests/fixtures/systemctl/generate.py).
 fixtures:
 	@$(call apt_install,$(FIXTURE_DEBS))
 	$(SYSPY) tests/fixtures/logrus/generate.py
+	$(SYSPY) tests/fixtures/systemctl/generate.py
 
 # One venv per sh version on Debian's python3, and one on Python 3.9 for the
 # pure modules.  The stamp holds the requirements so a change rebuilds.

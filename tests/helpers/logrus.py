@@ -5,15 +5,18 @@ ground truth."""
 import glob
 import os
 
-from forgejo_runner_guard.logs.runnerlog import FETCH_ERROR, JOB_START, OTHER
+from forgejo_runner_guard.logs.runnerlog import FETCH_ERROR, JOB_START, OTHER, TERMINAL
 
 from helpers.tools import FIXTURES
 
 HERE = os.path.join(FIXTURES, "logrus")
-KINDS = {"fetch-error": FETCH_ERROR, "job-start": JOB_START, "other": OTHER}
+KINDS = {"fetch-error": FETCH_ERROR, "job-start": JOB_START, "other": OTHER, "terminal": TERMINAL}
 CONFIGS = sorted(os.path.basename(p)[: -len(".truth")] for p in glob.glob(os.path.join(HERE, "*.truth")))
 TEXT = [c for c in CONFIGS if c.endswith("-text")]
 TTY = [c for c in CONFIGS if c.endswith("-tty")]
+# the terminal states (gen/terminal.go), "terminal/SCENARIO-text" and "-tty"
+SCENARIOS = sorted("terminal/" + os.path.basename(p)[: -len(".truth")]
+                   for p in glob.glob(os.path.join(HERE, "terminal", "*.truth")))
 
 
 def truth(config):

@@ -8,7 +8,9 @@ import os
 
 import pytest
 
-from helpers.runners import watchdog
+from helpers.logrus import HERE
+from helpers.runners import IMAGE, watchdog
+from helpers.states import crash_loop, replay, wait
 
 pytestmark = pytest.mark.docker
 
@@ -81,6 +83,39 @@ def test_the_forges_own_error_is_one_server_error(eng, tmp_path):
     [event] = s.events()
     assert (event["event"], event["decision"]) == ("server-error", "forge-error")
     assert event["error"].startswith("internal: pick task")
+
+
+def test_a_crash_loop_is_one_crash_loop_event_with_its_last_lines(eng, tmp_path):
+    s = Setup(eng, tmp_path)
+    runner = crash_loop(eng, "echo 'panic: boom' >&2; exit 2")
+    for _ in range(2):
+        result = s.run(runner)
+        assert result.returncode == 1 and "is in a crash loop" in result.stderr, result.stderr
+    [event] = s.events()
+    assert (event["event"], event["decision"], event["runner"]) == ("crash-loop", "crash-loop", runner)
+    # one line a run: RestartCount counts a restart once it is due, its line may come later
+    assert len(event["evidence"]) >= 3 and event["evidence"][-1].endswith(" panic: boom")
+    assert event["summary"].endswith("; its log ends: %s" % event["evidence"][-1])
+    # its cause found later (a runner the forge no longer knows): a new condition
+    eng.docker("rm", "-f", runner)
+    eng.docker("run", "-d", "--network", "none", "--name", runner, "--restart", "always",
+               "-v", "%s:/f:ro" % HERE, IMAGE, "sh", "-c", replay("gitea-unregistered-declare-text"))
+    wait(eng, runner, lambda doc: doc["RestartCount"] >= 3, "restarted 3 times")
+    result = s.run(runner)
+    assert result.returncode == 1, result.stderr
+    assert [e["event"] for e in s.events()] == ["crash-loop", "refused"]
+    refused = s.events()[1]
+    assert (refused["decision"], refused["error"], refused["previous"]) == \
+        ("refused", "unauthenticated: unregistered runner", "crash-loop")
+
+
+def test_a_paused_runner_is_no_event(eng, tmp_path):
+    s = Setup(eng, tmp_path)
+    runner = eng.runner("healthy", lines=3)
+    eng.docker("pause", runner)
+    result = s.run(runner)
+    assert result.returncode == 1 and "is paused" in result.stderr, result.stderr
+    assert s.events() == []
 
 
 def test_budget_exhausted_once(eng, tmp_path):

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from helpers.runners import IMAGE, Engine, host_runner
+from helpers.states import crash_loop, inspect, replay
 from helpers.tools import run_tool
 
 pytestmark = [pytest.mark.docker, pytest.mark.podman]
@@ -203,3 +204,36 @@ def test_a_runner_that_does_not_drain_in_time_is_reported_killed(way):
     assert ("restarted, but %s did not stop within 1s of SIGTERM: it was killed (SIGKILL)"
             % runner) in doc["error"]
     assert "exited by itself" not in events.read_text()
+
+
+def test_a_paused_runner_and_a_crash_loop_are_reported_never_restarted(way):
+    """Podman's states: a paused container (State.Running false under the
+    podman CLI, true through its Docker API), and a crash loop, which
+    Podman restarts without a back-off: RestartCount rises while it is
+    `running` for a moment or `stopped` between runs."""
+    runner = way.runner("wedged", "60", lines=60)
+    way.docker("pause", runner)
+    before = inspect(way, runner)
+    result, doc = way.watchdog("--container", runner)
+    assert (result.returncode, doc["decision"]) == (1, "paused"), result.stderr
+    assert (doc["condition"], doc["runner_state"], doc["restarted"]) == ("paused", "paused", False)
+    tool = "podman" if way.kind == "podman" else "docker"
+    assert result.stderr.strip().endswith(
+        "container %s is paused: not restarted (the pause is not undone); `%s unpause %s` when it "
+        "should run again" % (runner, tool, runner)), result.stderr
+    after = inspect(way, runner)
+    assert (after["State"]["Status"], after["State"]["StartedAt"]) == \
+        ("paused", before["State"]["StartedAt"])
+    loop = crash_loop(way, replay("gitea-second-process-text"), restarts=5)
+    result, doc = way.watchdog("--container", loop)
+    assert result.returncode == 1, result.stderr
+    assert (doc["decision"], doc["condition"], doc["cause"], doc["restarted"]) == \
+        ("misconfigured", "crash-loop", "second-process", False), doc
+    assert doc["runner_state"] in ("running", "stopped") and doc["restart_count"] >= 5
+    assert doc["last_lines"][-1].endswith(" Error: runner file is already locked by another process")
+    assert "is in a crash loop (" in result.stderr and "(a restart cannot help)" in result.stderr
+    plain = crash_loop(way, "echo 'exec: gitea-runner: not found' >&2; exit 127", restarts=5)
+    result, doc = way.watchdog("--container", plain)
+    assert (result.returncode, doc["decision"], doc["cause"]) == (1, "crash-loop", None), doc
+    assert result.stderr.strip().endswith("; its log ends: %s" % doc["last_lines"][-1])
+    assert doc["last_lines"][-1].endswith(" exec: gitea-runner: not found")

@@ -474,6 +474,23 @@ def test_not_running_missing_and_not_host_network(site, real):
 
 
 @pytest.mark.docker
+def test_a_paused_stale_runner_is_not_refreshed(site):
+    """Docker says a paused container is Running: its stale copy is
+    reported, never refreshed by a restart (the pause is not undone)."""
+    started = site.start_runner()
+    site.real.docker("pause", site.name)
+    proc = site.run("--refresh-stale", "--json")
+    assert proc.returncode == EXIT_OK, proc.stderr  # the file pinned; the runner left as it is
+    assert site.runner_line(proc).endswith(
+        "runner %s: not-running: paused: not refreshed, its pause is not undone" % site.name)
+    doc = json.loads(proc.stdout)["runners"][0]
+    assert (doc["status"], doc["restarted"]) == ("not-running", False)
+    assert site.real.inspect(site.name, "{{.State.Status}}") == "paused"
+    assert site.real.started(site.name) == started and site.restarts() == []
+    site.real.docker("unpause", site.name)
+
+
+@pytest.mark.docker
 def test_docker_unreachable_is_one_line_and_exit_1(site, tmp_path):
     proc = site.run("--check", "--runners", env={"DOCKER_HOST": "unix://%s/none.sock" % tmp_path})
     assert proc.returncode == EXIT_FAILURE, proc.stderr

@@ -348,7 +348,8 @@ JOB_OUTPUT = "[ci/build]   | hello"
 
 def test_journal_counts_gitea_failure_lines_not_only_fetch_task():
     ev = journal_mod.scan_journal(journal(entry(sec(T0 + 1), GITEA_UNREGISTERED)), T0)
-    assert ev.errors == 1 and failures.refused(ev.newest_error_detail), ev
+    assert ev.terminal == "unregistered" and ev.terminal_at == T0 + 1, ev
+    assert ev.errors == 0 and failures.refused(ev.terminal_detail), ev
 
 
 def test_journal_sees_the_runners_debug_level_and_job_output():

@@ -108,10 +108,15 @@ def test_replayed_fixtures_count_exactly_and_decide(replays, tmp_path):
         assert doc["log_source"] == ("tty" if config.endswith("-tty") else "stderr")
         assert bool(doc["ambiguous"]) is ambiguous(config), (config, doc)
         assert ("(beware: " in doc["summary"]) is ambiguous(config)
+        # the class of the newest fetch error; Gitea's log ends in its poller's
+        # "server rejected the runner as unregistered": a terminal state
+        assert doc["failure_class"] == "transport"
         if decision == "refused":
-            assert doc["failure_class"] == "refused" and doc["exit_status"] == 1
+            assert (doc["cause"], doc["cause_error"], doc["exit_status"]) == \
+                ("unregistered", "unauthenticated: unregistered runner", 1)
+            assert "the runner must be re-registered (a restart cannot help)" in doc["summary"]
         else:
-            assert doc["failure_class"] == "transport"
+            assert doc["cause"] is None
             assert doc["summary"].endswith("wedged: would restart (dry run)") or "(beware: " in doc["summary"]
     assert result.returncode == 1  # a refused runner asks someone to look
 

@@ -1128,6 +1128,41 @@ def test_systemd_backend_unit_missing_or_stopped_is_one_line_exit_1(native):
     assert "unit %s is inactive (dead): start it" % RUNNER_UNIT in err, err
 
 
+def test_systemd_backend_a_crash_looping_unit_is_reported_with_its_cause(native):
+    """A unit whose runner exits at every start (a Gitea runner the forge no
+    longer knows: its real log bytes, tests/fixtures/logrus/terminal/) under
+    Restart=always: systemd's activating (auto-restart); reported from the
+    unit's last journal lines, never restarted (the invocation stays)."""
+    fixture = os.path.join(ROOT, "tests/fixtures/logrus/terminal/gitea-unregistered-declare-text.stderr")
+    shutil.copy(fixture, os.path.join(native.dir, "unregistered.stderr"))
+    native.start(service="ExecStart=/bin/sh -c 'cat /usr/local/lib/frg-native/unregistered.stderr >&2; "
+                         "exit 1'\nRestart=always\nRestartSec=1h\n")
+    deadline = time.monotonic() + 20
+    while native.active() != "activating":
+        assert time.monotonic() < deadline, native.active()
+        time.sleep(0.1)
+    old = native.invocation()
+    status, doc, err = native.watchdog()
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert (doc["decision"], doc["condition"], doc["cause"], doc["runner_state"]) == \
+        ("refused", "crash-loop", "unregistered", "activating (auto-restart)"), doc
+    assert doc["last_lines"][-1].endswith(" Error: unauthenticated: unregistered runner"), doc
+    assert "unit %s is in a crash loop (activating (auto-restart), 0 restarts by Restart=): refused " \
+           "by the server (unauthenticated: unregistered runner)" % RUNNER_UNIT in err, err
+    assert native.invocation() == old and native.active() == "activating"
+    # without a cause in its log: a crash loop
+    native.start(service="ExecStart=/bin/sh -c 'echo boom >&2; exit 1'\nRestart=always\nRestartSec=1h\n")
+    deadline = time.monotonic() + 20
+    while native.active() != "activating":
+        assert time.monotonic() < deadline, native.active()
+        time.sleep(0.1)
+    status, doc, err = native.watchdog()
+    # the cause of its last run only: the earlier run's refusal is in the tail, not its cause
+    assert (status, doc["decision"], doc["cause"]) == (1, "crash-loop", None), err
+    assert err.rstrip("\n").endswith(" boom"), err
+    assert any("fail to invoke Declare" in line for line in doc["last_lines"]), doc
+
+
 def test_watchdog_unit_reads_the_journal_and_restarts_from_its_sandbox(native):
     # The packaged unit, sandbox and all, with the drop-in naming the native runner.
     old = native.start("wedged", "150", lines=150)

@@ -75,7 +75,11 @@ def test_every_problem_is_a_kind_decide_gives():
     from forgejo_runner_guard.watchdog import decide, output
 
     kinds = output.notify_kinds()
-    assert set(kinds.problems) == {decide.REFUSED, decide.FORGE_ERROR, decide.SKIPPED_BUDGET}
+    assert set(kinds.problems) == {decide.REFUSED, decide.MISCONFIGURED, decide.FORGE_ERROR,
+                                   decide.CRASH_LOOP, decide.SKIPPED_BUDGET}
+    assert (kinds.problems[decide.CRASH_LOOP], kinds.problems[decide.MISCONFIGURED]) == \
+        ("crash-loop", "misconfigured")
+    assert decide.PAUSED not in kinds.problems  # the operator's own act
     assert set(kinds.fine) == {decide.HEALTHY, decide.RECOVERED}
     assert set(kinds.problems) | set(kinds.fine) <= set(decide.KINDS)
     events = set(kinds.problems.values()) | set(reconcile.notify_kinds().problems.values())

@@ -54,7 +54,7 @@ OWN_DIRECTORIES = (DEFAULT_STATE_DIR, os.path.dirname(DEFAULT_LOCK_FILE))
 DEFAULT_PINS = (("forge.azrak.io", "10.1.0.10"),)
 DEFAULT_RUNNER = "forgejo_runner"
 DEFAULT_JOB_PREFIXES = ("FORGEJO-ACTIONS-TASK-", "GITEA-ACTIONS-TASK-")
-DEFAULT_DAEMONS = ("forgejo-runner", "act_runner")  # as hostjobs.DEFAULT_DAEMONS
+DEFAULT_DAEMONS = ("forgejo-runner", "gitea-runner", "act_runner")  # as hostjobs.DEFAULT_DAEMONS
 
 BACKENDS = ("docker", "systemd")
 ENGINES = ("docker", "podman")  # the CLI a docker-backend runner (and job containers) use

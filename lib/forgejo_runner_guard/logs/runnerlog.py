@@ -17,7 +17,7 @@ bytes):
           (at debug, and for Gitea at trace, func="[fetchTasks]" file="[poller.go:199]" follow msg)
           level=error msg="failed to fetch task: deadline exceeded; increase fetch_timeout ..."
           level=warning msg="fetching a task timed out after 30s, ..."          (Gitea, once a streak)
-          level=error msg="server rejected the runner as unregistered, ..." error="unauthenticated: ..."
+          level=error msg="server rejected the runner as unregistered, ..." (terminal.py's lines)
   TTY     \x1b[31mERRO\x1b[0m[2026-06-29T10:00:02Z] failed to fetch task   \x1b[31merror\x1b[0m="..."
           (when stdout and stderr are a terminal, e.g. Docker's `tty: true`; with
           the caller: ERRO[...][poller.go:199] [fetchTasks] failed to fetch task ...)
@@ -40,12 +40,14 @@ import dataclasses
 import re
 from typing import FrozenSet, Optional, Tuple
 
+from . import terminal
 from .failures import PollModel, failure_class, slow
 from .sources import SOURCES, SourceWatch
 from .stamps import NS, format_ns, parse_ns, since_ns, to_seconds
 
 FETCH_ERROR = "FETCH_ERROR"
 JOB_START = "JOB_START"
+TERMINAL = "TERMINAL"
 OTHER = "OTHER"
 
 FETCH_PHRASE = "failed to fetch task"
@@ -69,8 +71,7 @@ _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "
 _ERROR_LEVELS = ("error", "erro")
 _WARN_LEVELS = ("warning", "warn")
 _INFO_LEVELS = ("info",)
-# the runner's own messages for a failed poll, besides FETCH_PHRASE (Gitea)
-_UNREGISTERED = "server rejected the runner as unregistered"
+# the runner's own message for a failed poll, besides FETCH_PHRASE (Gitea)
 _TIMED_OUT = "fetching a task timed out"
 # logrus's TTY layout as the runner writes it: the coloured level (1.9:
 # 31 error, 33 warning, 36 info, 37 debug and trace; 1.10: 2;36 debug,
@@ -149,25 +150,29 @@ def _error_field(text, msg, state):
     return _logfmt(text, pos, fields, all_fields=True)[0].get("error")
 
 
-def classify(message, tty=False):
+def classify(message, tty=False, plain=False):
     """Judge one log line (bytes, without Docker's timestamp prefix).
 
     tty: the line comes from a terminal's stream (Docker's `tty: true`),
     where a line is the runner's only if it starts with logrus's own
     colour codes; otherwise (stderr, a journal) logfmt and the TTY layout
     are read, ANSI colour codes stripped first.  CR/LF are ignored.
+    plain: the line is from the runner's own stderr, where a line in no
+    logger's format (cobra's "Error: ...") is the runner's too.
 
-    -> (kind, task_id, detail):
+    -> (kind, task_id or cause, detail):
 
     (FETCH_ERROR, None, error text)
         The runner's logger wrote that a poll failed:
           error level, message "failed to fetch task..." (detail: the
             unescaped `error=` field, else the rest of the message after
             the phrase, e.g. "deadline exceeded; ...");
-          error level, "server rejected the runner as unregistered..."
-            (Gitea; detail: its `error=` field);
           warning or error level, "fetching a task timed out..." (Gitea;
             detail: "deadline exceeded: " and the message).
+    (TERMINAL, cause, error text or message)
+        A state a restart never fixes (terminal.py: unregistered,
+        second-process, bad-url): an error-level line, or with plain,
+        cobra's "Error: ..." line.
     (JOB_START, task id, "owner/repo https://...")
         info level, message `task <id> repo is ...`.
     (OTHER, None, "")
@@ -179,7 +184,8 @@ def classify(message, tty=False):
         text = _ANSI.sub("", text)
     parsed = _fields(text, tty)
     if parsed is None:
-        return OTHER, None, ""
+        cause = terminal.plain(text) if plain else None
+        return (TERMINAL, cause, text[len("Error: "):]) if cause else (OTHER, None, "")
     level, msg, state = parsed
     if level in _ERROR_LEVELS:
         if msg.startswith(FETCH_PHRASE):
@@ -188,8 +194,11 @@ def classify(message, tty=False):
                 return FETCH_ERROR, None, error
             rest = msg[len(FETCH_PHRASE):].strip()
             return FETCH_ERROR, None, rest[1:].strip() if rest.startswith(":") else rest
-        if msg.startswith(_UNREGISTERED):
-            return FETCH_ERROR, None, _error_field(text, msg, state) or "unauthenticated: unregistered runner"
+        if msg.startswith(terminal.PREFIXES):
+            error = _error_field(text, msg, state) or ""
+            cause = terminal.logged(msg, error)
+            if cause:
+                return TERMINAL, cause, error or msg.split("  ")[0].strip()
     if (level in _ERROR_LEVELS or level in _WARN_LEVELS) and msg.startswith(_TIMED_OUT):
         return FETCH_ERROR, None, "deadline exceeded: " + msg.split("  ")[0].strip()
     if level in _INFO_LEVELS:
@@ -231,6 +240,10 @@ class Evidence:
                          RECENT_ERRORS, oldest first), as the source wrote
                          them with Docker's (or the journal's) time in front,
                          ANSI codes removed, cut at EVIDENCE_LINE characters
+    terminal             cause (terminal.CAUSES) of the newest terminal line
+                         with time >= since ("" none); terminal_at its time,
+                         terminal_detail its error text (or message),
+                         terminal_line the line as recent_errors keeps one
     """
 
     errors: int = 0
@@ -248,10 +261,12 @@ class Evidence:
     level: str = ""
     ambiguous: str = ""
     recent_errors: Tuple[str, ...] = ()
+    terminal: str = ""
+    terminal_at: Optional[float] = None
+    terminal_detail: str = ""
+    terminal_line: str = ""
 
 
-# Runner lines that show its level (logfmt; the TTY layout), and the job
-# logger's lines (an old runner prints them at every level)
 # Fast path for floods: a fetch error in the canonical forms, found for a
 # whole block by one regex in C (it starts at the newline before the line,
 # so the line's start is Docker's, never a job's).  Every line it matches
@@ -273,9 +288,9 @@ _FAST_ERROR = {
 _FAST_MIN = 16  # fewer candidate lines in a block: classify them one by one
 _WINDOW = 16 * 1024  # bytes of whole lines scanned at a time (cache-sized)
 _FETCH_NEEDLE = b"fetch task"
-# the needles: a fetch error, Gitea's other failure lines ("fetching a task
-# timed out", "server rejected the runner as unregistered"), a job start
-NEEDLES = re.compile(rb"fetch task|fetching a task|rejected the runner| repo is ")
+# the needles: a fetch error, Gitea's timeout ("fetching a task timed out"),
+# a job start, a terminal line (terminal.NEEDLE)
+NEEDLES = re.compile(rb"fetch task|fetching a task| repo is |" + terminal.NEEDLE)
 _JOB_NEEDLE = b" repo is "
 
 
@@ -312,6 +327,7 @@ class LogScan:
         self._fast = fast
         self._source = source
         self._tty = source == "tty"
+        self._plain = source == "stderr"  # cobra's plain lines are the runner's
         self._fast_error = _FAST_ERROR[self._tty]
         model = model or PollModel()
         self._bounds = (int(model.bound(False) * NS), int(model.bound(True) * NS))
@@ -329,6 +345,7 @@ class LogScan:
         self._watch = SourceWatch(source)  # the runner's level, job output, in a merged source
         self._recent = []  # (ns, line) of counted fetch errors, trimmed to the newest
         self._held = None  # the newest fast block (data, start, end): its tail, read late
+        self._terminal = None  # (ns, cause, detail, line) of the newest terminal line
         self._result = None
 
     # -- feeding
@@ -360,8 +377,9 @@ class LogScan:
             stop = chunk.rfind(b"\n", start, start + _WINDOW) + 1
             if stop <= start:  # a line longer than the window
                 stop = chunk.find(b"\n", start, last + 1) + 1
-            self._lines += chunk.count(b"\n", start, stop)
-            self._block(chunk, start, stop)
+            lines = chunk.count(b"\n", start, stop)
+            self._lines += lines
+            self._block(chunk, start, stop, lines)
             start = stop
         self._carry = chunk[last + 1 : last + 1 + MAX_LINE]
 
@@ -377,11 +395,9 @@ class LogScan:
         self._watch.see(b"\n" + message, 0, len(message) + 1)
         if not NEEDLES.search(message):
             return
-        kind, task, detail = classify(message, self._tty)
+        kind, task, detail = classify(message, self._tty, self._plain)
         if kind != OTHER:
-            self._take(kind, task, detail, ns)
-        if kind == FETCH_ERROR and ns is not None and ns >= self._since_ns:
-            self._keep(ns, format_ns(ns) + b" " + message)
+            self._take(kind, task, detail, ns, lambda: format_ns(ns) + b" " + message)
 
     def close(self):
         """End of input: judge the last line (if it had no newline) and
@@ -399,6 +415,7 @@ class LogScan:
             if self._detail_line is not None:
                 detail = _judge(self._detail_line, self._tty)[2]
             newest = self._newest is not None
+            ns, cause, cause_detail, line = self._terminal or (None, "", "", b"")
             self._result = Evidence(
                 errors=self._errors,
                 newest_error=to_seconds(self._newest) if newest else None,
@@ -414,31 +431,39 @@ class LogScan:
                 source=self._source,
                 level=self._watch.level,
                 ambiguous=self._watch.ambiguity(),
-                recent_errors=tuple(_evidence_text(line) for _, line in
+                recent_errors=tuple(evidence_text(line) for _, line in
                                     sorted(self._recent)[-RECENT_ERRORS:]),
+                terminal=cause,
+                terminal_at=None if ns is None else to_seconds(ns),
+                terminal_detail=cause_detail,
+                terminal_line=evidence_text(line),
             )
         return self._result
 
     # -- internals
 
-    def _block(self, data, start, end):
+    def _block(self, data, start, end, lines):
         """Complete lines data[start:end] (end just after a newline; start
-        is 0 or just after a newline)."""
+        is 0 or just after a newline), `lines` of them."""
         self._watch.see(data, start, end)
         candidates = data.count(_FETCH_NEEDLE, start, end)
         find = data.find
-        others = (find(_JOB_NEEDLE, start, end) >= 0 or find(b"fetching a task", start, end) >= 0
-                  or find(b"rejected the runner", start, end) >= 0)
+        others = find(_JOB_NEEDLE, start, end) >= 0 or find(b"fetching a task", start, end) >= 0
         if candidates >= _FAST_MIN and self._fast and not others:
             begin = start
             if begin == 0:  # the regex needs the newline before a line
                 begin = data.find(b"\n", 0, end) + 1
                 self._lines_with(data, 0, begin)
                 candidates = data.count(_FETCH_NEEDLE, begin, end)
+                lines -= 1
             stamps = self._fast_error.findall(data, begin - 1, end) if candidates else ()
-            if len(stamps) != candidates or (stamps and not self._fast_errors(data, begin, end, stamps)):
+            # unless every line is one of them, no other line may be an error
+            # (a terminal line): each of them holds one mark
+            if (len(stamps) != candidates
+                    or (candidates != lines and terminal.marks(data, begin, end) != len(stamps))
+                    or (stamps and not self._fast_errors(data, begin, end, stamps))):
                 self._lines_with(data, begin, end)
-        elif candidates or others:
+        elif candidates or others or terminal.marked(data, start, end):
             self._lines_with(data, start, end)
 
     def _fast_errors(self, data, start, end, stamps):
@@ -522,41 +547,44 @@ class LogScan:
             if (b"erro" not in lower and b"warn" not in lower
                     and (_JOB_NEEDLE not in line or b"task " not in line)):
                 return
-        kind, task, detail, ns = _judge(line, self._tty)
+        kind, task, detail, ns = _judge(line, self._tty, self._plain)
         if kind != OTHER:
-            self._take(kind, task, detail, ns)
-        if kind == FETCH_ERROR and ns is not None and ns >= self._since_ns:
-            self._keep(ns, line)
+            self._take(kind, task, detail, ns, lambda: line)
 
-    def _take(self, kind, task, detail, ns):
-        """Count one classified line (FETCH_ERROR or JOB_START) of time ns."""
+    def _take(self, kind, task, detail, ns, line):
+        """Count one classified line (not OTHER) of time ns; line(): its
+        bytes, kept for recent_errors or as the newest terminal line."""
         if ns is None:
             self._untimed += 1
-            return
-        if kind == FETCH_ERROR:
-            if ns >= self._since_ns:
-                self._errors += 1
-                if self._newest is None or ns >= self._newest:
-                    newest = self._newest
-                    if (newest is None or ns - newest > self._bounds[slow(detail)]
-                            or (self._job is not None and self._job > newest)):
-                        self._streak, self._polls = ns, 0
-                    self._polls += 1
-                    self._newest, self._detail_line, self._detail_text = ns, None, detail
-        else:
+        elif kind == JOB_START:
             self._claims.add(task)
             if self._job is None or ns >= self._job:
                 self._job = ns
+        elif ns < self._since_ns:
+            return
+        elif kind == TERMINAL:
+            if self._terminal is None or ns >= self._terminal[0]:
+                self._terminal = (ns, task, detail, line()[:4 * EVIDENCE_LINE])
+        else:
+            self._errors += 1
+            if self._newest is None or ns >= self._newest:
+                newest = self._newest
+                if (newest is None or ns - newest > self._bounds[slow(detail)]
+                        or (self._job is not None and self._job > newest)):
+                    self._streak, self._polls = ns, 0
+                self._polls += 1
+                self._newest, self._detail_line, self._detail_text = ns, None, detail
+            self._keep(ns, line())
 
 
-def _judge(line, tty=False):
+def _judge(line, tty=False, plain=False):
     """One line with Docker's prefix -> (kind, task_id, detail, ns or None)."""
     stamp, _, message = line.partition(b" ")
-    kind, task, detail = classify(message, tty)
+    kind, task, detail = classify(message, tty, plain)
     return kind, task, detail, (parse_ns(stamp) if kind != OTHER else None)
 
 
-def _evidence_text(line):
+def evidence_text(line):
     """A kept line as text: decoded, ANSI codes and other control
     characters but tabs removed, at most EVIDENCE_LINE characters."""
     text = _ANSI.sub("", line.decode("utf-8", "replace"))

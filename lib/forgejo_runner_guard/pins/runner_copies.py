@@ -12,7 +12,8 @@ address.  For each runner this reads that copy and says:
                   still maps the name
   refreshed       it was stale and --refresh-stale restarted it; the new
                   copy has the pins
-  not-running     stopped: Docker gives it a fresh copy when it starts
+  not-running     stopped or restarting: Docker gives it a fresh copy when it
+                  starts; paused: never refreshed (the pause is not undone)
   not-applicable  a systemd-backend runner (it reads the host's file
                   itself), or a container not on the host network (Docker
                   writes its own hosts file for it; the host's pins never
@@ -227,9 +228,11 @@ def judge(r, container, pins):
     copy read and judged fresh or stale."""
     r.started_at = container.started_at
     r.hosts_path = container.hosts_path or None
-    if not container.running:
+    if not container.running or container.status in ("paused", "restarting"):  # Docker: Running
         r.status = NOT_RUNNING
         r.reason = "%s: Docker gives it a fresh copy when it starts" % (container.status or "stopped")
+        if container.status == "paused":
+            r.reason = "paused: not refreshed, its pause is not undone"
         return
     if container.network_mode != "host":
         r.status = NOT_APPLICABLE

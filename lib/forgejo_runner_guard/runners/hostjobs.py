@@ -3,14 +3,15 @@
 A job with a `host` (or `self-hosted`, `lxc`) label runs no job
 container: act runs its steps as child processes of the runner's daemon.
 So a runner runs such a job while its daemon process has a live child.
-The daemon is found by its command name (`forgejo-runner` or `act_runner`
-by default: the runner's `daemon` key), never by being PID 1: compose
-files often start it from a shell, and `--init` puts docker-init first.
+The daemon is found by its command name (`forgejo-runner`, `gitea-runner`
+or `act_runner` by default: the runner's `daemon` key), never by being PID
+1: compose files often start it from a shell, and `--init` puts docker-init
+first.
 
     procs = [Proc(...), ...]      # the runner's processes (proctree.py
                                   # reads them: a container's process tree,
                                   # a unit's cgroup)
-    found = find(procs, ("forgejo-runner", "act_runner"))
+    found = find(procs, ("forgejo-runner", "gitea-runner", "act_runner"))
     found.daemons                 # pids of the topmost daemon processes
     found.jobs                    # HostJob per live child of a daemon
 
@@ -27,7 +28,9 @@ parse_stat() and parse_cmdline() read what /proc/PID/stat and
 import os
 from typing import NamedTuple, Tuple
 
-DEFAULT_DAEMONS = ("forgejo-runner", "act_runner")
+# the Forgejo runner; Gitea's since v1.0.0 (image gitea/runner); Gitea's before
+# (act_runner <= v0.6.x): each fits the kernel's 15 bytes of a command name
+DEFAULT_DAEMONS = ("forgejo-runner", "gitea-runner", "act_runner")
 COMM_MAX = 15  # the kernel keeps this many bytes of a command name
 ARGS_MAX = 120  # characters of a job's command line in a report
 

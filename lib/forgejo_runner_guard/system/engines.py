@@ -257,14 +257,17 @@ class Docker(calls.Calls):
 
     # -- logs
 
-    def begin_logs(self, container, since, on_chunk, on_err_chunk):
+    def begin_logs(self, container, since, on_chunk, on_err_chunk, tail=None):
         """Stream `docker logs --timestamps --since SINCE CONTAINER`: the
         container's stdout to on_chunk(bytes), its stderr to
         on_err_chunk(bytes), in chunks of up to calls.LOG_CHUNK bytes
-        (called from sh's reader threads).  since: epoch seconds or None."""
+        (called from sh's reader threads).  since: epoch seconds or None;
+        tail: only the last this many lines (`--tail`)."""
         args = ["logs", "--timestamps"]
         if since is not None:
             args += ["--since", "%.9f" % max(0.0, since)]
+        if tail is not None:
+            args += ["--tail", str(int(tail))]
         args += ["--", container]
         return self._start("logs", container, args, self.timeout, on_chunk=on_chunk,
                            on_err_chunk=on_err_chunk)

@@ -44,6 +44,8 @@ PROPERTIES = (
     "StandardError",
     "TimeoutStopUSec",
     "ControlGroup",
+    "FreezerState",
+    "NRestarts",
 )
 # Where a unit's stderr reaches the journal
 JOURNAL_OUTPUTS = ("journal", "journal+console", "syslog", "syslog+console")
@@ -121,6 +123,8 @@ class UnitState:
     std_error: str  # where its stderr goes (StandardError, inherit resolved)
     timeout_stop: Optional[float] = None  # TimeoutStopSec (seconds); None: infinity/unknown
     cgroup: str = ""  # ControlGroup: its processes (for jobs without a container)
+    freezer: str = ""  # FreezerState: running, freezing, frozen, thawing ("" unknown)
+    n_restarts: Optional[int] = None  # NRestarts: restarts by its Restart= (None unknown)
 
     @property
     def running(self):
@@ -170,6 +174,8 @@ def parse_show(text, unit):
         std_error=err,
         timeout_stop=parse_timespan(props.get("TimeoutStopUSec")),
         cgroup=props.get("ControlGroup", ""),
+        freezer=props.get("FreezerState", ""),
+        n_restarts=int(props["NRestarts"]) if props.get("NRestarts", "").isdigit() else None,
     )
 
 
@@ -282,14 +288,14 @@ class Systemd(calls.Calls):
                                          "_SYSTEMD_INVOCATION_ID=" + invocation_id],
                                   since, on_chunk)
 
-    def begin_entries(self, what, matches, since, on_chunk, last=False):
+    def begin_entries(self, what, matches, since, on_chunk, last=0):
         """Stream the journal entries that `matches` (FIELD=VALUE words,
         journalctl's matches: one field given twice is either value) pick,
-        from `since` (or only the newest one: last=True), as JSON lines.
+        from `since` (or only the newest `last` of them), as JSON lines.
         `what` names them in messages."""
         args = ["--no-pager", "--all", "--output=json", "--output-fields=MESSAGE"]
         if last:
-            args += ["--quiet", "--lines=1"]
+            args += ["--quiet", "--lines=%d" % last]
         if since is not None:
             args.append("--since=@%.6f" % (int(max(0.0, since) * 1e6) / 1e6))
         args += list(matches)
@@ -301,7 +307,7 @@ class Systemd(calls.Calls):
     def any_entry(self, what, matches):
         """Does the journal hold any entry these matches pick?"""
         seen = []
-        self.begin_entries(what, matches, None, seen.append, last=True).result()
+        self.begin_entries(what, matches, None, seen.append, last=1).result()
         return any(chunk.strip() for chunk in seen)
 
     def restart(self, unit, stop_timeout):

@@ -13,7 +13,10 @@ One run, for every runner it checks:
     decide     decide.needs_job_guard(): only runners whose log says wedged
                get the job guard (backend.guard_jobs, runners/jobs.py); then
                decide.decide() once per runner: healthy, recovered, wedged,
-               refused, skipped-job, skipped-budget, error
+               refused, misconfigured, forge-error, skipped-job,
+               skipped-budget, error; a runner not running normally
+               (runners/condition.py) decide.decide_held(): crash-loop,
+               paused, refused, misconfigured or error, never a restart
     act        backend.restart(): record the restart in the state file
                (none is made that cannot be recorded first), restart,
                confirm a new run (restart.py, shared with
@@ -72,19 +75,30 @@ what "wedged" means:
   that had to be killed is reported, exit 1), unless:
     * a job container runs (FORGEJO-ACTIONS-TASK-*, GITEA-ACTIONS-TASK-*),
       or a job without a container (host labels: a child process of the
-      runner's daemon, forgejo-runner or act_runner): skipped, exit 0.
+      runner's daemon, forgejo-runner, gitea-runner or act_runner): skipped,
+      exit 0.
       A job container created before the runner's current start is an
       orphan of an earlier run: reported, not blocking;
     * the server refuses the runner (unauthenticated, unregistered):
       a restart cannot help, re-register it; exit 1;
     * the failure is the forge's own error (internal: ...): a restart
       cannot help ("forge-error"); exit 1;
+    * the log ends in a state a restart never fixes: no longer registered
+      ("refused"), another process on its runner file or a forge URL it
+      cannot use ("misconfigured"); exit 1;
     * the restart budget is spent: COOLDOWN since the last restart (with
       30s of slack) or MAX_RESTARTS in the last hour; exit 1;
     * the restart cannot be recorded first in STATE_DIR/state.json (a full
       disk, a file that cannot be read or replaced): "wedged, not
       restarted: ...", naming the file; exit 1.  Every restart is in the
       history before it is made, so the budget holds whatever the disk does.
+
+  A runner that is not running normally is never restarted and never
+  healthy: a crash loop (Docker's "restarting", Podman's RestartCount
+  rising, a unit's auto-restart) is "crash-loop", a paused container (a
+  frozen unit) "paused", anything else stopped an error; the last lines
+  of its log are read and a cause in them decides ("refused",
+  "misconfigured"); exit 1.
 
   A runner installed as a systemd service (backend = systemd, unit = NAME
   in its [runner NAME] section) is read from the journal of the unit's
@@ -113,8 +127,8 @@ notifications ([notify] in guard.conf):
   GUARD_EVENT, GUARD_RUNNER, GUARD_HOST, GUARD_DECISION, GUARD_SUMMARY,
   GUARD_ERROR, GUARD_EVIDENCE (the last fetch-error lines) and as one JSON
   document on stdin.  Events: restarted, restart-failed, refused,
-  server-error, budget-exhausted, and recovered (the first healthy check
-  after any of them); a condition that persists is notified once when it
+  misconfigured, server-error, crash-loop, budget-exhausted, and recovered
+  (the first healthy check after any of them); a condition that persists is notified once when it
   starts and once when it ends.  A failing command is one warning line: it
   never changes what the check does or its exit status; so is a mistake
   in [notify] (a bad key or value, a missing program): only --notify-test
@@ -124,7 +138,8 @@ notifications ([notify] in guard.conf):
 
 exit status:
   0  healthy, recovered, restarted, or skipped because a job runs
-  1  refused by the server, Docker unreachable, a Docker call timed out,
+  1  refused by the server, misconfigured, the forge's own error, a crash
+     loop, paused, Docker unreachable, a Docker call timed out,
      container (or unit) missing or not running, logs unreadable, restart failed,
      restart budget exhausted, state or metrics file not writable
   2  usage or configuration error
@@ -292,7 +307,9 @@ def _check(settings, reporter, checks, now, active):
                                 decide.needs_job_guard(c.evidence, now, c.cfg)),
                            claims, reporter)
     for c in checks:
-        if c.error is None:
+        if c.held is not None:  # not running normally: never restarted
+            c.decision = decide.decide_held(c.held, now, c.cfg, history.history(c.name))
+        elif c.error is None:
             c.decision = decide.decide(c.evidence, now, c.cfg, c.blocking,
                                        history.history(c.name), orphans=c.orphans)
         else:

@@ -29,27 +29,41 @@ logger wrote since the window's start:
 Then, in this order:
 
   1. error           the logs could not be read: never call that healthy.
-  2. healthy / recovered, as above: nothing to do.
-  3. refused         the newest failure says the server refuses the runner
+  2. refused / misconfigured: the newest line that matters (after every
+                     fetch error and job start) is a terminal one
+                     (logs/terminal.py): the runner is no longer registered
+                     (refused), another process holds its runner file or
+                     its forge URL is unusable (misconfigured).  A restart
+                     never fixes these.
+  3. healthy / recovered, as above: nothing to do.
+  4. refused         the newest failure says the server refuses the runner
                      (unauthenticated, permission_denied, unregistered): a
                      restart cannot help; it must be re-registered.
-  4. forge-error     the newest failure is the forge's own error
+  5. forge-error     the newest failure is the forge's own error
                      (`internal:`, `unknown: rpc error: code = Internal`): a
                      restart cannot help; someone must look at the forge.
-  5. skipped-job     a job container this runner may own is running.
-  6. skipped-budget  cooldown or hourly cap forbids another restart.
-  7. wedged          restart=True: the only outcome that restarts.
+  6. skipped-job     a job container this runner may own is running.
+  7. skipped-budget  cooldown or hourly cap forbids another restart.
+  8. wedged          restart=True: the only outcome that restarts.
 
-Exit status (exit_status()): 1 for refused, forge-error, skipped-budget and
-error (someone must look), 0 for the rest.
+A runner that is not running normally (runners/condition.py: a crash
+loop, paused, stopped) is decided by decide_held() instead, from the
+last lines of its log: refused or misconfigured when they show a cause,
+else crash-loop, paused, or error (stopped).  Never a restart.
+
+Exit status (exit_status()): 1 for refused, misconfigured, forge-error,
+crash-loop, paused, skipped-budget and error (someone must look), 0 for
+the rest.
 """
 
 import dataclasses
 from typing import Optional, Tuple
 
 from .. import report
+from ..logs import terminal
 from ..logs.failures import SERVER, failure_class, failure_label, poll_model, REFUSED as REFUSED_CLASS, slow
 from ..report import human
+from ..runners import condition
 from ..runners.jobs import jobs_phrase
 from ..runners.restart import CLOCK_SKEW, HOUR, budget_check
 
@@ -60,8 +74,24 @@ REFUSED = "refused"
 SKIPPED_JOB = "skipped-job"
 SKIPPED_BUDGET = "skipped-budget"
 FORGE_ERROR = "forge-error"
+MISCONFIGURED = "misconfigured"
+CRASH_LOOP = "crash-loop"
+PAUSED = "paused"
 ERROR = "error"
-KINDS = (HEALTHY, RECOVERED, WEDGED, REFUSED, FORGE_ERROR, SKIPPED_JOB, SKIPPED_BUDGET, ERROR)
+KINDS = (HEALTHY, RECOVERED, WEDGED, REFUSED, MISCONFIGURED, FORGE_ERROR, CRASH_LOOP, PAUSED,
+         SKIPPED_JOB, SKIPPED_BUDGET, ERROR)
+_FAILING = (REFUSED, MISCONFIGURED, FORGE_ERROR, CRASH_LOOP, PAUSED, SKIPPED_BUDGET, ERROR)
+# what a terminal state asks for (logs/terminal.py's causes)
+_CAUSES = {
+    terminal.UNREGISTERED: (REFUSED, "refused by the server (%s): the runner must be "
+                                     "re-registered (a restart cannot help)"),
+    terminal.SECOND_PROCESS: (MISCONFIGURED, "misconfigured (%s): another runner process uses "
+                                             "its runner file; give each runner process its own "
+                                             "runner.file (a restart cannot help)"),
+    terminal.BAD_URL: (MISCONFIGURED, "misconfigured (%s): the runner cannot use its forge's "
+                                      "address; correct it (http:// or https://) in its .runner "
+                                      "or registration (a restart cannot help)"),
+}
 
 
 
@@ -95,6 +125,11 @@ class Decision:
     polling             polling_phrase() when the polling rule holds, else ""
     ambiguous           why the log source could not tell job output from
                         the runner's lines ("" when it could)
+    cause               a terminal state's cause (logs/terminal.py), "" none
+    cause_detail        its error text
+    condition           runners/condition.py's kind for a runner not
+                        running normally (crash-loop, paused, stopped), ""
+    last_lines          the last lines of its log (condition only)
     """
 
     kind: str
@@ -118,6 +153,10 @@ class Decision:
     rule: str = ""
     polling: str = ""
     ambiguous: str = ""
+    cause: str = ""
+    cause_detail: str = ""
+    condition: str = ""
+    last_lines: Tuple[str, ...] = ()
 
 
 def _polling(evidence, now, cfg):
@@ -146,10 +185,31 @@ def polling_phrase(evidence, now, cfg):
         human(now - evidence.streak_start), polls, "" if polls == 1 else "s", label, setting)
 
 
+def terminal_cause(evidence):
+    """The cause of a terminal state the log ends in, or "": its newest
+    terminal line, when no fetch error or job start came after it."""
+    at = evidence.terminal_at
+    if not evidence.terminal or at is None:
+        return ""
+    for later in (evidence.newest_error, evidence.last_job_start):
+        if later is not None and later > at:
+            return ""
+    return evidence.terminal
+
+
+def cause_outcome(cause, detail):
+    """(kind, what to say) of a terminal state's cause."""
+    kind, text = _CAUSES[cause]
+    return kind, text % detail
+
+
 def assess(evidence, now, cfg):
     """What the log alone says: (kind, reason), kind one of HEALTHY,
-    RECOVERED, REFUSED, FORGE_ERROR or WEDGED (see the module docstring;
-    the job guard and the budget come after)."""
+    RECOVERED, REFUSED, MISCONFIGURED, FORGE_ERROR or WEDGED (see the
+    module docstring; the job guard and the budget come after)."""
+    cause = terminal_cause(evidence)
+    if cause:
+        return cause_outcome(cause, evidence.terminal_detail)
     newest = evidence.newest_error
     job = evidence.last_job_start
     if newest is None:
@@ -225,7 +285,10 @@ def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orpha
         ambiguous=evidence.ambiguous,
     )
     kind, reason = assess(evidence, now, cfg)
-    if kind in (WEDGED, REFUSED, FORGE_ERROR):
+    cause = terminal_cause(evidence)
+    if cause:
+        base.update(cause=cause, cause_detail=evidence.terminal_detail)
+    elif kind in (WEDGED, REFUSED, FORGE_ERROR):
         polling, _ = _polling(evidence, now, cfg)
         threshold = evidence.errors >= cfg.threshold and now - newest < cfg.recent
         base["rule"] = "+".join(r for r, on in (("polling", polling), ("threshold", threshold)) if on)
@@ -240,11 +303,34 @@ def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orpha
     return Decision(WEDGED, True, reason, **base)
 
 
+def decide_held(held, now, cfg, history=()):
+    """Decide for a runner that is not running normally: `held`, its
+    runners/condition.Condition (with the Tail of its log, or None).
+    Never a restart: the cause its log shows (refused, misconfigured),
+    else crash-loop, paused, or error for a stopped runner."""
+    past = [t for t in history if t <= now + CLOCK_SKEW]
+    tail = held.tail
+    base = dict(threshold=cfg.threshold, window=cfg.window,
+                restarts_last_hour=sum(1 for t in past if now - t < HOUR),
+                last_restart_age=(now - max(past)) if past else None,
+                condition=held.kind, last_lines=tuple(tail.lines) if tail else ())
+    if tail is not None and tail.cause:
+        kind, text = cause_outcome(tail.cause, tail.detail)
+        return Decision(kind, False, "%s: %s" % (held.phrase, text), cause=tail.cause,
+                        cause_detail=tail.detail, **base)
+    if held.kind == condition.CRASH_LOOP:
+        return Decision(CRASH_LOOP, False, "%s: %s" % (held.phrase, held.advice), **base)
+    if held.kind == condition.PAUSED:
+        return Decision(PAUSED, False, "%s: %s" % (held.phrase, held.advice), **base)
+    return Decision(ERROR, False, "%s: %s; the watchdog only restarts a running runner"
+                    % (held.phrase, held.advice), **base)
+
+
 def exit_status(decision):
     """The exit status one decision asks for: 1 when someone must look
-    (refused, forge-error, skipped-budget, error), else 0 (healthy,
-    recovered, wedged and restarted, skipped for a job).  Several runners:
-    the maximum."""
-    if decision.kind in (REFUSED, FORGE_ERROR, SKIPPED_BUDGET, ERROR):
+    (refused, misconfigured, forge-error, crash-loop, paused,
+    skipped-budget, error), else 0 (healthy, recovered, wedged and
+    restarted, skipped for a job).  Several runners: the maximum."""
+    if decision.kind in _FAILING:
         return report.EXIT_FAILURE
     return report.EXIT_OK

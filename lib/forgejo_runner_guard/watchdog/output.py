@@ -4,6 +4,7 @@ but for the backends' describe() and target(), which read only the check.
 """
 
 from ..logs.failures import failure_label
+from ..logs.runnerlog import RECENT_ERRORS as RECENT
 from ..report import EXIT_FAILURE, combine
 from ..runners import backends
 from . import decide
@@ -13,12 +14,17 @@ def _plural(count, word):
     return "%d %s%s" % (count, word, "" if count == 1 else "s")
 
 
+LAST_LINE = 300  # characters of a log's last line in a summary
+
+
 def outcome(c, dry_run):
     d = c.decision
     if d.kind == decide.HEALTHY:
         return "healthy"
     if d.kind == decide.RECOVERED:
         return "recovered: " + d.reason
+    if d.cause or d.condition:  # a terminal state, a runner not running normally
+        return d.reason
     if d.kind == decide.REFUSED:
         detail = d.newest_error_detail
         return "refused by the server%s: the runner must be re-registered (a restart cannot " \
@@ -54,6 +60,8 @@ def summary(c, dry_run):
     stands for the count; a log source that cannot tell job output apart
     says so at the end."""
     d = c.decision
+    if d.condition:
+        return held_summary(c)
     if d.kind == decide.ERROR:
         return "%s: %s" % (c.name, c.error or d.reason)
     if d.rule == "polling":
@@ -79,6 +87,20 @@ def summary(c, dry_run):
     return line
 
 
+def held_summary(c):
+    """The line of a runner not running normally: its state, what the
+    watchdog does, and (but for a pause) how its log ends."""
+    d = c.decision
+    line = "%s: %s" % (c.name, d.reason)
+    if d.last_lines and d.kind != decide.PAUSED:
+        last = d.last_lines[-1]
+        line += "; its log ends: %s" % (last if len(last) <= LAST_LINE
+                                         else last[:LAST_LINE - 3] + "...")
+    if c.error:
+        line += " (%s)" % c.error
+    return line
+
+
 def exit_status(c):
     status = decide.exit_status(c.decision)
     if c.error:
@@ -100,9 +122,9 @@ def runner(c, dry_run):
         "decision": d.kind,
         "restarted": c.restarted,
         "reason": d.reason,
-        "error": c.error,
+        "error": c.error or (d.reason if d.kind == decide.ERROR else None),
         "summary": summary(c, dry_run),
-        "errors": None if d.kind == decide.ERROR else d.errors,
+        "errors": None if d.kind == decide.ERROR or d.condition else d.errors,
         "threshold": c.cfg.threshold,
         "window": c.cfg.window,
         "span": _rounded(d.span),
@@ -116,6 +138,10 @@ def runner(c, dry_run):
         "streak_polls": d.streak_polls,
         "log_source": None if c.evidence is None else c.evidence.source,
         "ambiguous": d.ambiguous or None,
+        "condition": d.condition or None,
+        "cause": d.cause or None,
+        "cause_error": d.cause_detail or None,
+        "last_lines": list(d.last_lines),
         "job_start_age": _rounded(d.job_start_age),
         "job_running": d.job_running if c.jobs_checked else None,
         "blocking_jobs": list(d.blocking),
@@ -146,14 +172,16 @@ def samples(checks, history, now):
     result = []
     for c in checks:
         d = c.decision
-        up = d.kind != decide.ERROR
+        up = d.kind != decide.ERROR  # a crash loop, a pause: checked, by its state
+        window = up and not d.condition  # its log's window was read
         result.append(metrics.Sample(
             container=backends.of(c.cfg).target(c.cfg),
             up=up,
-            fetch_errors=d.errors if up else None,
+            fetch_errors=d.errors if window else None,
             threshold=c.cfg.threshold,
             wedged=(d.kind in (decide.WEDGED, decide.REFUSED, decide.FORGE_ERROR,
-                               decide.SKIPPED_JOB, decide.SKIPPED_BUDGET)) if up else None,
+                               decide.SKIPPED_JOB, decide.SKIPPED_BUDGET)
+                    and not d.cause and not d.condition) if up else None,
             restarts_total=history.restarts_total(c.name),
             last_check=now,
             last_restart=history.last_restart(c.name),
@@ -172,9 +200,24 @@ def notify_kinds():
 
     return notify.Kinds(
         problems={decide.REFUSED: values.REFUSED,
+                  decide.MISCONFIGURED: values.MISCONFIGURED,
                   decide.FORGE_ERROR: values.SERVER_ERROR,  # the forge's own error
+                  decide.CRASH_LOOP: values.CRASH_LOOP,
                   decide.SKIPPED_BUDGET: values.BUDGET_EXHAUSTED},
         fine=(decide.HEALTHY, decide.RECOVERED))
+
+
+def _evidence(c):
+    """The lines an event carries: a held runner's last lines, a terminal
+    state's line, else the last fetch errors."""
+    d = c.decision
+    if d.condition:
+        return d.last_lines
+    if c.evidence is None:
+        return ()
+    if d.cause:
+        return c.evidence.recent_errors[-(RECENT - 1):] + (c.evidence.terminal_line,)
+    return c.evidence.recent_errors
 
 
 def notify_events(checks, history, dry_run, now, tool):
@@ -197,9 +240,9 @@ def notify_events(checks, history, dry_run, now, tool):
             changed = True
         if event is None:
             continue
-        evidence = c.evidence.recent_errors if c.evidence is not None else ()
+        evidence = _evidence(c)
         docs.append(notify.event_document(event, c.name, d.kind, summary(c, dry_run),
-                                   error=d.newest_error_detail or c.error or "",
+                                   error=d.cause_detail or d.newest_error_detail or c.error or "",
                                    evidence=evidence, now=now, tool=tool, previous=previous,
                                    backend=c.cfg.backend, dry_run=dry_run))
     return docs, changed

@@ -298,7 +298,8 @@ def test_issue_11_keys(tmp_path):
     assert (a.engine, a.logs, a.stop_timeout, a.daemon) == ("podman", "journal", 90.0,
                                                              ("my-runner",))
     assert journal.matches(a) == ("SYSLOG_IDENTIFIER=forgejo-runner", "_SYSTEMD_UNIT=r.service")
-    assert (b.logs, b.stop_timeout, b.daemon) == ("engine", 90.0, ("forgejo-runner", "act_runner"))
+    assert (b.logs, b.stop_timeout, b.daemon) == ("engine", 90.0, ("forgejo-runner", "gitea-runner",
+                                                              "act_runner"))
     path = write(tmp_path / "none.conf", "[watchdog]\ndaemon =\n")
     assert config.load(path).watchdog.runners[0].daemon == ()  # none looked for
     assert journal.matches(b) == ("CONTAINER_NAME=b",)  # the journald log driver's field

@@ -10,7 +10,7 @@ import pytest
 
 from forgejo_runner_guard.logs import runnerlog
 from forgejo_runner_guard.logs.failures import failure_class
-from forgejo_runner_guard.logs.runnerlog import FETCH_ERROR, JOB_START, OTHER, LogScan, classify
+from forgejo_runner_guard.logs.runnerlog import FETCH_ERROR, JOB_START, OTHER, TERMINAL, LogScan, classify
 
 from forgejo_runner_guard.logs import stamps
 from helpers.logrus import (CONFIGS, HERE, TEXT, TTY, ambiguous, docker_logs, flavour_level,
@@ -54,6 +54,8 @@ def test_classify_matches_the_ground_truth(config):
             assert failure_class(detail) == cls, (line, detail)
         if kind == JOB_START:
             assert task == 31
+        if kind == TERMINAL:
+            assert task == cls, (config, line)  # Gitea's poller: unregistered
 
 
 @pytest.mark.parametrize("config", CONFIGS)

@@ -140,7 +140,9 @@ def test_gitea_unregistered_is_refused():
     lines.append(line((T0 + 201) * NS, "server rejected the runner as unregistered, stopping poller",
                       error="unauthenticated: unregistered runner"))
     d = judge(lines, T0 + 202, GITEA)
-    assert (d.kind, d.failure_class, exit_status(d)) == ("refused", "refused", 1)
+    # a terminal line (logs/terminal.py), after a streak that alone is wedged
+    assert (d.kind, d.cause, d.restart, exit_status(d)) == ("refused", "unregistered", False, 1)
+    assert d.cause_detail == "unauthenticated: unregistered runner"
 
 
 def test_reset_every_20s_on_a_2s_poller_is_not_wedged():

@@ -15,6 +15,7 @@ from forgejo_runner_guard.logs.runnerlog import (
     FETCH_ERROR,
     JOB_START,
     OTHER,
+    TERMINAL,
     Evidence,
     LogScan,
     classify,
@@ -557,7 +558,7 @@ def test_failure_class_and_label(detail, cls, label):
      b'this persists"', False, FETCH_ERROR),
     (b'time="t" level=trace msg="failed to fetch task: deadline exceeded"', False, OTHER),
     (b'time="t" level=error msg="server rejected the runner as unregistered, stopping poller" '
-     b'func="[fetchTask]" file="[poller.go:9]" error="unauthenticated: unregistered runner"', False, FETCH_ERROR),
+     b'func="[fetchTask]" file="[poller.go:9]" error="unauthenticated: unregistered runner"', False, TERMINAL),
 ])
 def test_classify_by_stream_kind(line, tty, kind):
     assert classify(line, tty)[0] == kind

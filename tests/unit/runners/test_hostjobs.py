@@ -167,3 +167,38 @@ def test_proctree_cgroup_v1_systemd_hierarchy_of_this_machine():
     path = next(line.split(":", 2)[2] for line in lines
                 if line.split(":")[1] in ("name=systemd", ""))
     assert os.getpid() in [p.pid for p in proctree.cgroup(path)]
+
+
+def test_gitea_runner_is_a_default_daemon_as_its_image_starts_it(tmp_path):
+    """Gitea's runner is `gitea-runner` since v1.0.0 (act_runner before):
+    its image's run.sh ends `exec gitea-runner daemon`.  A real process of
+    that name (a script: its command name is its file name, as a Go
+    binary's is) with a job: /proc holds the name whole (12 bytes, within
+    the kernel's 15), and the default daemon names find it."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    runner = bindir / "gitea-runner"
+    runner.write_text('#!/bin/sh\nsleep 30 &\necho ready\nwait\n')
+    runner.chmod(0o755)
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\ncd /\nexec gitea-runner daemon\n")
+    script.chmod(0o755)
+    shell = subprocess.Popen([str(script)], stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"])))
+    try:
+        assert shell.stdout.readline() == "ready\n"
+        deadline = time.monotonic() + 10
+        while [p.comm for p in proctree.subtree(shell.pid)][-1:] != ["sleep"]:
+            assert time.monotonic() < deadline, proctree.subtree(shell.pid)
+            time.sleep(0.01)
+        with open("/proc/%d/comm" % shell.pid) as handle:
+            assert handle.read() == "gitea-runner\n"
+        procs = proctree.subtree(shell.pid)
+        assert [p.comm for p in procs] == ["gitea-runner", "sleep"]
+        found = hostjobs.find(procs)  # the default names
+        assert found.daemons == (shell.pid,)
+        assert found.jobs == (HostJob(procs[1].pid, "sleep 30"),)
+        assert "gitea-runner" in hostjobs.DEFAULT_DAEMONS
+    finally:
+        _kill_tree(shell.pid)
+        shell.wait()

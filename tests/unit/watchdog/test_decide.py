@@ -268,3 +268,88 @@ def test_every_reason_and_the_base_fields_exactly():
         assert (d.threshold, d.window, d.orphans, d.job_running) == (40, 300.0, tuple(orphans), False)
 
 
+
+
+# ------------------------------------------------------------ terminal states, runners not running
+
+
+def ended(cause, age=1.0, detail="unauthenticated: unregistered runner", **fields):
+    """Evidence whose newest terminal line (logs/terminal.py) is `age` old."""
+    return dataclasses.replace(evidence(**fields), terminal=cause, terminal_at=NOW - age,
+                               terminal_detail=detail, terminal_line="x")
+
+
+@pytest.mark.parametrize("cause, kind, outcome", [
+    ("unregistered", "refused", "refused by the server (D): the runner must be re-registered "
+                                "(a restart cannot help)"),
+    ("second-process", "misconfigured", "misconfigured (D): another runner process uses its "
+                                        "runner file; give each runner process its own "
+                                        "runner.file (a restart cannot help)"),
+    ("bad-url", "misconfigured", "misconfigured (D): the runner cannot use its forge's address; "
+                                 "correct it (http:// or https://) in its .runner or "
+                                 "registration (a restart cannot help)"),
+])
+def test_a_terminal_state_is_reported_never_restarted(cause, kind, outcome):
+    """Even when the log alone is wedged, with the budget free and no job."""
+    for errors in (0, 150):
+        ev = ended(cause, detail="D", errors=errors, newest_age=3.0 if errors else None)
+        decision = decide(ev, NOW, CFG, [], [])
+        assert (decision.kind, decision.restart, decision.reason) == (kind, False, outcome)
+        assert (decision.cause, decision.cause_detail, decision.condition) == (cause, "D", "")
+        assert exit_status(decision) == 1
+        assert d.needs_job_guard(ev, NOW, CFG) is False
+        assert d.assess(ev, NOW, CFG) == (kind, outcome)
+
+
+def test_a_terminal_line_counts_only_when_nothing_came_after_it():
+    # a fetch error after it: the runner polls again (a new run, registered)
+    assert d.terminal_cause(ended("unregistered", age=5.0, newest_age=3.0)) == ""
+    assert decide(ended("unregistered", age=5.0, newest_age=3.0), NOW, CFG, [], []).kind == "wedged"
+    # the same time: still the terminal state
+    assert d.terminal_cause(ended("unregistered", age=3.0, newest_age=3.0)) == "unregistered"
+    # a job started after it
+    assert d.terminal_cause(ended("bad-url", age=5.0, newest_age=None, job_age=4.0)) == ""
+    assert d.terminal_cause(ended("bad-url", age=5.0, newest_age=None, job_age=6.0)) == "bad-url"
+    assert d.terminal_cause(evidence()) == ""
+    assert d.terminal_cause(dataclasses.replace(evidence(), terminal="bad-url")) == ""  # no time
+
+
+def held(kind, cause="", lines=("l1", "l2")):
+    from forgejo_runner_guard.logs.tail import Tail
+    from forgejo_runner_guard.runners.condition import Condition
+
+    return Condition(kind, "container r is X", "do Y", "restarting", 7,
+                     Tail(tuple(lines), cause, "D" if cause else ""))
+
+
+@pytest.mark.parametrize("condition, cause, kind, reason", [
+    ("crash-loop", "", "crash-loop", "container r is X: do Y"),
+    ("paused", "", "paused", "container r is X: do Y"),
+    ("stopped", "", "error", "container r is X: do Y; the watchdog only restarts a running runner"),
+    ("crash-loop", "unregistered", "refused", "container r is X: refused by the server (D): the "
+                                              "runner must be re-registered (a restart cannot help)"),
+    ("stopped", "bad-url", "misconfigured", "container r is X: misconfigured (D): the runner "
+                                            "cannot use its forge's address; correct it (http:// "
+                                            "or https://) in its .runner or registration (a "
+                                            "restart cannot help)"),
+    ("crash-loop", "second-process", "misconfigured", None),
+])
+def test_a_runner_not_running_normally_is_never_restarted(condition, cause, kind, reason):
+    decision = d.decide_held(held(condition, cause), NOW, CFG, [NOW - 10.0])
+    assert (decision.kind, decision.restart, decision.condition) == (kind, False, condition)
+    if reason is not None:
+        assert decision.reason == reason
+    assert (decision.cause, decision.cause_detail) == (cause, "D" if cause else "")
+    assert decision.last_lines == ("l1", "l2")
+    assert (decision.restarts_last_hour, decision.last_restart_age) == (1, 10.0)
+    assert exit_status(decision) == 1
+    # its log unread: the condition alone
+    unread = d.decide_held(held(condition)._replace(tail=None), NOW, CFG)
+    assert (unread.kind, unread.last_lines, unread.cause) == (
+        {"crash-loop": "crash-loop", "paused": "paused", "stopped": "error"}[condition], (), "")
+
+
+@pytest.mark.parametrize("kind", ["misconfigured", "crash-loop", "paused"])
+def test_the_new_kinds_exit_1(kind):
+    assert exit_status(Decision(kind, False, "")) == 1
+    assert kind in d.KINDS

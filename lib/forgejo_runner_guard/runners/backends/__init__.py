@@ -34,7 +34,9 @@ class Backend(Protocol):
 
     def gather(self, checks: List["Check"], now: float, reporter) -> None:
         """Fill each Check: state (.running, .started_at), since,
-        evidence (runnerlog.Evidence), or fail(message)."""
+        evidence (runnerlog.Evidence); or held (runners/condition.py, with
+        the tail of its log) for a runner not running normally; or
+        fail(message)."""
 
     def guard_jobs(self, checks: List["Check"], claims: dict, reporter) -> None:
         """Only for runners whose log says wedged: blocking, orphans,
@@ -71,6 +73,7 @@ class Check:
         self.state = None  # the backend's state of the runner (ContainerState, UnitState)
         self.since = None  # where counting starts (epoch seconds)
         self.evidence = None  # runnerlog.Evidence
+        self.held = None  # condition.Condition: not running normally (never restarted)
         self.blocking = []  # jobs.JobContainer
         self.orphans = []
         self.jobs_checked = False  # the job guard ran (only for a wedged runner)

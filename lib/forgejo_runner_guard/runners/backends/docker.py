@@ -14,14 +14,17 @@ runner whose log is the journal (logs = journal): journal.py.  The job
 guard is the job containers and the jobs without a container, children
 of the runner's daemon in its process tree (jobs.py, hostjobs.py); a
 restart is `docker restart -t STOP_TIMEOUT`, confirmed by a new start
-time (restart.py).
+time (restart.py).  A container that is not running normally
+(condition.py: restarting, paused, stopped, ...) is never restarted:
+instead of the window, the last lines of its log are read (`docker logs
+--tail`, logs/tail.py) for the report.
 """
 
 import math
 import threading
 import time
 
-from .. import jobs, restart
+from .. import condition, jobs, restart
 from ...report import stamp
 from ...system.engines import (ContainerMissing, DockerError, EngineUnreachable, Engines,
                                LogsUnreadable)
@@ -66,6 +69,28 @@ class _Reading:
         self.gate = _Gate()
         self.inspect = engine.begin_inspect(container)
         self.logs = engine.begin_logs(container, since, self.gate.out, self.gate.err)
+        self.tail = None  # (tail.Buffer, its call) of a container not running normally
+
+    def begin_tail(self, engine, container, tty):
+        """Drop the window's log; start `docker logs --tail` into a Buffer."""
+        from ...logs import tail
+
+        self.logs.kill()
+        self.gate.open(None)
+        buffer, gate = tail.Buffer(), _Gate()
+        gate.open(buffer, tty)
+        self.tail = (buffer, engine.begin_logs(container, None, gate.out, gate.err,
+                                               tail=tail.TAIL_LINES))
+
+    def end_tail(self, held, state):
+        """The Condition with the Tail of its log, its cause from its last
+        run (DockerError: unread)."""
+        from ...logs import tail
+
+        buffer, call = self.tail
+        call.result()
+        return held._replace(tail=tail.of_stream(buffer.data, "tty" if state.tty else "stderr",
+                                                 last_run(state.started_at)))
 
 
 class ContainerRestart:
@@ -124,13 +149,19 @@ def _parse_launch(call, container):
                                "the command line of container %s" % container)
 
 
-def require_running(c):
-    """False (and the check failed) unless its container is running."""
-    if c.error is None and not c.state.running:
-        c.fail("container %s is not running (%s, exit code %d): start it; the watchdog "
-               "only restarts a running runner" % (c.cfg.container, c.state.status or
-                                                   "stopped", c.state.exit_code))
-    return c.error is None
+def last_run(started_at):
+    """Where a stopped or crash-looping runner's last run began (its lines
+    from there say why it ended), or None when it never started."""
+    from ...logs.stamps import START_MARGIN
+
+    return None if started_at is None else started_at - START_MARGIN
+
+
+def hold(c, now):
+    """c.held: the runner's Condition when its container is not running
+    normally (condition.of_container); -> whether it is."""
+    c.held = condition.of_container(c.state, c.cfg.container, now, c.cfg.engine)
+    return c.held is not None
 
 
 class Backend:
@@ -148,8 +179,11 @@ class Backend:
 
     @staticmethod
     def describe(c):
+        state = c.state
         return {"container": c.cfg.container, "unit": None, "invocation_id": None,
-                "new_invocation_id": None}
+                "new_invocation_id": None,
+                "runner_state": state.status if state is not None else None,
+                "restart_count": state.restart_count if state is not None else None}
 
     @staticmethod
     def begin_launch(cfg, timeout):
@@ -187,8 +221,6 @@ class Backend:
                 if c.work is not None and not c.work.gate.ready.is_set():
                     c.work.gate.open(None)
             self.engines.close()
-        for c in checks:
-            require_running(c)
 
     def _open(self, c, now, reporter):
         """inspect's answer -> where counting starts; open the log's gate."""
@@ -206,6 +238,13 @@ class Backend:
             work.logs.kill()
             work.gate.open(None)
             return
+        if hold(c, now):
+            reporter.debug("%s: %s: reading the last lines of its log" % (c.name, c.held.phrase))
+            try:
+                work.begin_tail(self.engines.of(c.cfg), c.cfg.container, container.tty)
+            except DockerError as exc:
+                reporter.warning("%s: cannot read its log: %s" % (c.name, exc))
+            return
         c.since = window_start(now, c.cfg.window, container.started_at,
                                       container.finished_at)
         source = "tty" if container.tty else "stderr"
@@ -219,6 +258,13 @@ class Backend:
     def _scan(self, c, reporter):
         """The log stream's end -> the evidence (or the error)."""
         if c.work is None:
+            return
+        if c.held is not None:
+            if c.work.tail is not None:
+                try:
+                    c.held = c.work.end_tail(c.held, c.state)
+                except DockerError as exc:
+                    reporter.warning("%s: cannot read its log: %s" % (c.name, exc))
             return
         try:
             c.work.logs.result()

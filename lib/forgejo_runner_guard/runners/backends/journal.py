@@ -44,6 +44,23 @@ def read_evidence(c, read, reporter):
     return journal
 
 
+def read_tail(c, manager, words, since, reporter):
+    """c.held with the Tail of the newest journal entries these matches
+    pick (any run: a crash-looping runner's current one is short; the
+    cause from its last run, from `since`); a journal that cannot be read
+    is a warning."""
+    from ...logs import tail
+
+    buffer = tail.Buffer()
+    try:
+        manager.begin_entries(" ".join(words), words, None, buffer.feed,
+                              last=tail.TAIL_LINES).result()
+    except GuardError as exc:
+        reporter.warning("%s: cannot read its log: %s" % (c.name, exc))
+        return c.held
+    return c.held._replace(tail=tail.of_journal(buffer.data, since))
+
+
 def matches(cfg):
     """The journalctl matches of a runner: journal_match, or the journald
     log driver's CONTAINER_NAME= of its container."""
@@ -77,7 +94,9 @@ class Backend(docker.Backend):
                 except GuardError as exc:
                     c.fail(str(exc))
                     continue
-                if not docker.require_running(c):
+                if docker.hold(c, now):
+                    c.held = read_tail(c, manager, matches(c.cfg),
+                                       docker.last_run(c.state.started_at), reporter)
                     continue
                 c.since = window_start(now, c.cfg.window, c.state.started_at,
                                        c.state.finished_at)

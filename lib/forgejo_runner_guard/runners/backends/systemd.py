@@ -15,12 +15,12 @@ invocation id.  Measured costs: bench/README.md.
 
 import time
 
-from .. import jobs, restart
+from .. import condition, jobs, restart
 from ...logs.stamps import window_start
 from ...report import GuardError, stamp
 from ...system import systemctl
 from ...system.systemctl import ManagerUnreachable, Systemd, UnitMissing, check_unit_name
-from .journal import read_evidence
+from .journal import read_evidence, read_tail
 
 
 # ------------------------------------------------------------ the backend
@@ -99,9 +99,12 @@ class Backend:
     @staticmethod
     def describe(c):
         new = c.restart.state if c.restart is not None else None
+        state = c.state
         return {"container": None, "unit": c.cfg.unit,
-                "invocation_id": c.state.invocation_id if c.state is not None else None,
-                "new_invocation_id": new.invocation_id if new is not None else None}
+                "invocation_id": state.invocation_id if state is not None else None,
+                "new_invocation_id": new.invocation_id if new is not None else None,
+                "runner_state": state.status if state is not None else None,
+                "restart_count": state.n_restarts if state is not None else None}
 
     @staticmethod
     def begin_launch(cfg, timeout):
@@ -132,9 +135,11 @@ class Backend:
 
     def _read(self, c, now, reporter):
         c.state = unit = self.manager.show(c.cfg.unit)
-        if not unit.running:
-            c.fail("unit %s is %s: start it; the watchdog only restarts a running runner"
-                   % (unit.name, unit.status))
+        c.held = condition.of_unit(unit)
+        if c.held is not None:
+            # the journal's times are taken after the main process started
+            c.held = read_tail(c, self.manager, ("_SYSTEMD_UNIT=" + unit.name,), unit.started_at,
+                               reporter)
             return
         if not unit.to_journal:
             c.fail("cannot read the logs of %s: its stderr goes to %s, not the journal; "
