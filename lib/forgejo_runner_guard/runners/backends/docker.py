@@ -111,7 +111,7 @@ class ContainerRestart:
 def _parse_launch(call, container):
     import json
 
-    from .. import registration  # only --runners asks: a watchdog check never loads it
+    from .. import registration  # only --runners and the Ping of a wedged runner ask
 
     try:
         doc = json.loads(call.text("stdout"))[0]
