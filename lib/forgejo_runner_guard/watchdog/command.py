@@ -316,10 +316,12 @@ def _check(settings, reporter, checks, now, active):
     for kind, backend in active.items():
         backend.gather(each(kind), now, reporter)
     claims = {c.name: c.evidence.claimed_tasks for c in checks if c.evidence is not None}
-    if any(c.cfg.verify == "ping" for c in checks):
-        from . import verify  # the forge is asked before the jobs are listed
+    asked = [c for c in checks if c.error is None and c.cfg.verify == "ping"
+             and decide.wedged_by_log(c.evidence, now, c.cfg)]
+    if asked:
+        from . import verify  # only for a wedged runner; before the jobs are listed
 
-        verify.ask(checks, now, settings.docker_timeout, reporter)
+        verify.ask(asked, settings.docker_timeout, reporter)
     for kind, backend in active.items():
         backend.guard_jobs(each(kind, lambda c: c.error is None and
                                 decide.needs_job_guard(c.evidence, now, c.cfg, c.forge)),

@@ -3,7 +3,6 @@ document and the metric samples of each runner (backends.Check).  Pure
 but for the backends' describe() and target(), which read only the check.
 """
 
-from ..forge import ping
 from ..logs.failures import failure_label
 from ..report import EXIT_FAILURE, combine
 from ..runners import backends
@@ -149,6 +148,8 @@ def forge_document(c):
     """The --json `forge` object: url, address (asked), via, result
     (answered, failed), ms, class, reason, status, attempts, pings, and
     asked/why (why it was not asked)."""
+    from ..forge import ping  # --json only: a check whose forge was not asked never loads it
+
     word = c.decision.forge if c.decision is not None else None
     if word is None:
         if c.cfg.verify == "none":

@@ -39,19 +39,15 @@ import time
 from ..forge import ping
 from ..report import GuardError
 from ..runners import backends, registration
-from . import decide
 
 GRACE = 2.0  # seconds the run waits beyond the longest ping_timeout
 MAX_HOSTS = 1024 * 1024  # bytes of a container's hosts file read
 
 
-def ask(checks, now, timeout, reporter):
-    """Set c.forge for every check whose log says wedged and whose verify
-    is ping.  timeout: for each begin_launch() call (docker_timeout)."""
-    todo = [c for c in checks if c.error is None and c.cfg.verify == "ping"
-            and decide.wedged_by_log(c.evidence, now, c.cfg)]
-    if not todo:
-        return
+def ask(todo, timeout, reporter):
+    """Set c.forge for each check of `todo`, the runners whose log says
+    wedged (decide.wedged_by_log()) and whose verify is ping.  timeout:
+    for each begin_launch() call (docker_timeout)."""
     calls = {}
     try:
         for c in todo:
