@@ -807,7 +807,6 @@ TEST_FORGE = os.path.join(ROOT, "tests", "helpers", "forge.py")
 # The stand-in runner's forge, in the machine (its own network: only a
 # loopback): the Ping as Forgejo answers it (tests/helpers/forge.py).
 FORGE_URL = "http://127.0.0.1:3000/"
-FORGE_UNIT = "frg-forge.service"
 FORGE_SERVE = ("import sys, time; sys.path.insert(0, '/usr/local/lib/frg-native'); "
                "from forge import Forge; Forge('answer', '127.0.0.1', port=3000); time.sleep(86400)")
 ANSWERED = r"\(forge answered Ping in \d+ ms at 127\.0\.0\.1: the runner's own connection is stuck\)$"
@@ -879,21 +878,23 @@ def native(machine):
     shutil.copy(TEST_FORGE, os.path.join(runner.dir, "forge.py"))
     with open(os.path.join(runner.dir, "data", ".runner"), "wb") as handle:
         handle.write(forge.registration(FORGE_URL))
-    machine.run("systemd-run", "--unit=" + FORGE_UNIT, "/usr/bin/python3", "-c", FORGE_SERVE,
-                check=True)
-    deadline = time.monotonic() + 10
-    while machine.run("python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 3000))"
-                      ).returncode:
-        assert time.monotonic() < deadline, "the stand-in forge did not start"
-        time.sleep(0.1)
+    # a name of its own each time: a stopped transient unit's name is free again only later
+    forge_unit = "frg-forge-%s.service" % uuid.uuid4().hex[:8]
+    machine.run("systemd-run", "--collect", "--unit=" + forge_unit, "/usr/bin/python3", "-c",
+                FORGE_SERVE, check=True)
     dropin = os.path.join(machine.root, NATIVE_DROPIN)
     os.makedirs(os.path.dirname(dropin), exist_ok=True)
     with open(dropin, "w") as handle:
         handle.write(NATIVE_CONF % RUNNER_UNIT)
     try:
+        deadline = time.monotonic() + 30
+        while machine.run("python3", "-c", "import socket; socket.create_connection(('127.0.0.1', "
+                          "3000))").returncode:
+            assert time.monotonic() < deadline, "the stand-in forge did not start"
+            time.sleep(0.1)
         yield runner
     finally:
-        machine.run("systemctl", "stop", RUNNER_UNIT, FORGE_UNIT)
+        machine.run("systemctl", "stop", RUNNER_UNIT, forge_unit)
         for path in (dropin, runner.unit_file):
             if os.path.exists(path):
                 os.unlink(path)
