@@ -307,15 +307,18 @@ def ping(target, addresses, timeout, insecure=False, ca_file=None, via="",
          attempts=ATTEMPTS):
     """Ask `target` (a Target) for its Ping at `addresses` (tried in turn,
     one per attempt), up to `attempts` times within `timeout` seconds in
-    all -> PingResult.  ValueError for a CA file that cannot be used."""
+    all -> PingResult.  ValueError for a CA file that cannot be used, or
+    no address at all."""
     import importlib
 
+    if not addresses:
+        raise ValueError("no address to ask %s at" % target.url)
     importlib.import_module("http.client")  # loaded before the clock starts: ms is the network's
     context = None
     if target.scheme == "https":
         context = make_context(ca_file, verify=not insecure)
     deadline = time.monotonic() + timeout
-    result = PingResult(target.url, addresses[0] if addresses else "", via)
+    result = PingResult(target.url, addresses[0], via)
     for number in range(attempts):
         left = deadline - time.monotonic()
         if left <= 0.0:
