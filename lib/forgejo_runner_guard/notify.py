@@ -2,9 +2,9 @@
 
 An event is one fact worth a message: a runner restarted, a restart that
 failed, a runner the server refuses, a misconfigured runner, the forge's
-own error, a crash loop, a spent restart budget, the recovery from any of
-them, a stale pin in a runner's hosts copy, the hosts file out of sync
-(pin drift), or `--notify-test`.
+own error, a crash loop, a spent restart budget, a forge that does not
+answer its Ping, the recovery from any of them, a stale pin in a runner's
+hosts copy, the hosts file out of sync (pin drift), or `--notify-test`.
 
 Each configured command (`command`, `command.NAME` in [notify]) whose
 event filter (`events`, `events.NAME`; none: every event) takes the event
@@ -22,8 +22,8 @@ A command that is missing, exits non-zero or runs out of time is one
 warning line; it never changes a decision, a restart or an exit status.
 
 Conditions, not checks: a problem that persists (refused, misconfigured,
-server-error, crash-loop, budget-exhausted, restart-failed, stale-pin,
-pin-drift) is notified once
+server-error, crash-loop, budget-exhausted, forge-unreachable,
+restart-failed, stale-pin, pin-drift) is notified once
 when it starts and once, as `recovered`, when it ends.  Each subject's
 open condition is kept with its history (state.State.notified: the
 watchdog's state.json; reconcile's RECONCILE_STATE).  `restarted` is sent

@@ -17,6 +17,7 @@ missing promtool fails these tests, it never skips them.
 """
 
 import copy
+import dataclasses
 import os
 import re
 import shutil
@@ -45,15 +46,6 @@ START = 60
 INSTANCE, JOB = "runner-07:9100", "node"  # what the scrape adds
 RUNNER, OTHER = "forgejo_runner", "other_runner"
 
-# Metric names the rules use that metrics.render does not write yet.
-# Issue 19 adds forgejo_runner_watchdog_forge_unreachable{container}: 1 when
-# the last check found the runner wedged by its log but the forge did not
-# answer its ping (so no restart), 0 otherwise.  Until it lands, render()
-# below writes that one line itself, in render()'s format; everything else
-# comes from metrics.render.  The lead removes PENDING (and _pending_lines)
-# once issue 19 lands and gives the Samples their field:
-# test_pending_metrics_are_not_written_yet fails then, as the reminder.
-PENDING = {"forgejo_runner_watchdog_forge_unreachable"}
 
 
 def _promtool():
@@ -80,14 +72,15 @@ def healthy(minute, container=RUNNER, restarts=0, last_restart=None):
     """A check at `minute`; last_restart: the minute of the last restart, or None."""
     return metrics.Sample(container=container, up=True, fetch_errors=0, threshold=40,
                           wedged=False, restarts_total=restarts, last_check=_seconds(minute),
-                          last_restart=_seconds(last_restart))
+                          last_restart=_seconds(last_restart), forge_unreachable=False)
 
 
 def wedged(minute, container=RUNNER, restarts=0, last_restart=None):
-    """Wedged at this check; restarted at it when last_restart is this minute."""
+    """Wedged at this check (its forge answered its Ping, or was not asked);
+    restarted at it when last_restart is this minute."""
     return metrics.Sample(container=container, up=True, fetch_errors=152, threshold=40,
                           wedged=True, restarts_total=restarts, last_check=_seconds(minute),
-                          last_restart=_seconds(last_restart))
+                          last_restart=_seconds(last_restart), forge_unreachable=False)
 
 
 def blind(minute, container=RUNNER, restarts=0, last_restart=None):
@@ -98,18 +91,12 @@ def blind(minute, container=RUNNER, restarts=0, last_restart=None):
                           last_restart=_seconds(last_restart))
 
 
-def _pending_lines(samples, unreachable):
-    """PENDING (issue 19): the forge_unreachable line of each runner the
-    check could read, written as metrics.render writes its lines."""
-    return "".join('%sforge_unreachable{container="%s"} %d\n'
-                   % (metrics.PREFIX, metrics.escape(s.container), s.container in unreachable)
-                   for s in samples if s.up)
-
-
 def render(samples, unreachable=()):
-    """The metrics file of one check: metrics.render's text, plus the
-    PENDING lines (unreachable: the containers whose forge did not answer)."""
-    return metrics.render(samples) + _pending_lines(samples, unreachable)
+    """The metrics file of one check (unreachable: the containers whose
+    forge did not answer its Ping: forge_unreachable 1, as
+    watchdog.output.samples gives a forge-unreachable decision)."""
+    return metrics.render([dataclasses.replace(s, forge_unreachable=s.container in unreachable)
+                           if s.up else s for s in samples])
 
 
 SERIES_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)$")
@@ -344,22 +331,12 @@ def test_every_metric_the_rules_use_is_one_the_watchdog_writes():
         used = set(re.findall(r"\b%s[a-z_]+" % metrics.PREFIX, handle.read()))
     for rule in _alert_rules().values():
         assert re.search(metrics.PREFIX, rule["expr"]), rule
-    assert used - written <= PENDING, "the rules use metrics the watchdog does not write: %s" % (
-        sorted(used - written - PENDING))
+    assert used <= written, "the rules use metrics the watchdog does not write: %s" % (
+        sorted(used - written))
     assert "forgejo_runner_watchdog_wedged" in used and "forgejo_runner_watchdog_up" in used
     # and each series carries the one label the rules and annotations rely on
     assert {labels for s in SITUATIONS.values() for _, labels in parse(metrics.render(s))} == {
         (("container", RUNNER),), (("container", OTHER),)}
-
-
-def test_pending_metrics_are_not_written_yet():
-    """PENDING is for names metrics.render does not write yet: once it does
-    (issue 19), PENDING and _pending_lines go, and the Samples here get the
-    field."""
-    written = {name for s in SITUATIONS.values() for name, _ in parse(metrics.render(s))}
-    assert not PENDING & written, (
-        "metrics.render now writes %s: remove it from PENDING in %s and give the Samples its field"
-        % (sorted(PENDING & written), __file__))
 
 
 def test_each_alert_has_a_firing_and_a_non_firing_case():
@@ -374,7 +351,7 @@ def test_promtool_runs_the_rule_tests_on_the_watchdogs_series(tmp_path):
     document = rule_test_file()
     # the series are the rendered files' lines, with the scrape's labels
     names = {s["series"].split("{")[0] for t in document["tests"] for s in t["input_series"]}
-    assert names == {n for s in SITUATIONS.values() for n, _ in parse(metrics.render(s))} | PENDING
+    assert names == {n for s in SITUATIONS.values() for n, _ in parse(metrics.render(s))}
     result = run_rule_tests(tmp_path, document)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout, result.stdout

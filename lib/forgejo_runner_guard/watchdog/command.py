@@ -10,13 +10,18 @@ One run, for every runner it checks:
                start calls early (docker inspect and docker logs, side by
                side) do so before the state file and the deciding modules
                load (the order is for speed: bench/bench_watchdog.py)
+    verify     only for runners whose log says wedged (verify = ping, the
+               default): ask their forge with its Ping at the address a
+               restarted runner would connect to (verify.py)
     decide     decide.needs_job_guard(): only runners whose log says wedged
-               get the job guard (backend.guard_jobs, runners/jobs.py); then
-               decide.decide() once per runner: healthy, recovered, wedged,
-               refused, misconfigured, forge-error, skipped-job,
-               skipped-budget, error; a runner not running normally
-               (runners/condition.py) decide.decide_held(): crash-loop,
-               paused, refused, misconfigured or error, never a restart
+               and whose forge answered (or was not asked) get the job
+               guard (backend.guard_jobs, runners/jobs.py); then
+               decide.decide() once per runner, and with_forge(): healthy,
+               recovered, wedged, refused, misconfigured, forge-error,
+               forge-unreachable, skipped-job, skipped-budget, error; a
+               runner not running normally (runners/condition.py)
+               decide.decide_held(): crash-loop, paused, refused,
+               misconfigured or error, never a restart
     act        backend.restart(): record the restart in the state file
                (none is made that cannot be recorded first), restart,
                confirm a new run (restart.py, shared with
@@ -41,7 +46,7 @@ from typing import NamedTuple, Optional
 
 from .. import cli
 from ..config import config
-from ..report import EXIT_OK, GuardError, combine, print_json
+from ..report import EXIT_OK, GuardError, UsageError, combine, print_json
 from ..runners import backends, restart, state
 
 PROG = "forgejo-runner-watchdog"
@@ -86,6 +91,8 @@ what "wedged" means:
     * the log ends in a state a restart never fixes: no longer registered
       ("refused"), another process on its runner file or a forge URL it
       cannot use ("misconfigured"); exit 1;
+    * the forge does not answer its Ping (below): the forge or the path to
+      it is down, a restart cannot help ("forge-unreachable"); exit 1;
     * the restart budget is spent: COOLDOWN since the last restart (with
       30s of slack) or MAX_RESTARTS in the last hour; exit 1;
     * the restart cannot be recorded first in STATE_DIR/state.json (a full
@@ -99,6 +106,25 @@ what "wedged" means:
   frozen unit) "paused", anything else stopped an error; the last lines
   of its log are read and a cause in them decides ("refused",
   "misconfigured"); exit 1.
+
+asking the forge first (verify = ping, the default):
+  Before it restarts a runner whose log says wedged, the watchdog asks the
+  forge the runner talks to with its Actions Ping (POST
+  URL/api/actions/ping.v1.PingService/Ping, {"data":"..."} -> 200
+  {"data":"Hello, ...!"}; no token, changes nothing), a fresh HTTP/1.1
+  connection per attempt, a few attempts within ping_timeout (10s), TLS
+  verified against the system store (forge_ca_file: a private CA; not with
+  the runner's runner.insecure: true).  URL: the runner's .runner (or its
+  config's server.connections), found through its mounts as --runners
+  finds its config; forge = URL names it instead.  The address asked is
+  the one a restarted runner would use: the container's --add-host entry
+  for the forge's name, else the host's resolver now.  The forge answers:
+  restart, "(forge answered Ping in 23 ms at 10.1.0.10: the runner's own
+  connection is stuck)".  It does not (refused, reset, timeout, TLS, DNS,
+  any HTTP status but 200, another body): no restart, "forge-unreachable",
+  exit 1, the reason classed (transport, tls, http 502, timeout, dns).
+  No .runner found: the log alone decides (one warning line says why).
+  verify = none: the log alone decides.  --dry-run asks the forge too.
 
   A runner installed as a systemd service (backend = systemd, unit = NAME
   in its [runner NAME] section) is read from the journal of the unit's
@@ -127,19 +153,21 @@ notifications ([notify] in guard.conf):
   GUARD_EVENT, GUARD_RUNNER, GUARD_HOST, GUARD_DECISION, GUARD_SUMMARY,
   GUARD_ERROR, GUARD_EVIDENCE (the last fetch-error lines) and as one JSON
   document on stdin.  Events: restarted, restart-failed, refused,
-  misconfigured, server-error, crash-loop, budget-exhausted, and recovered
-  (the first healthy check after any of them); a condition that persists is notified once when it
-  starts and once when it ends.  A failing command is one warning line: it
-  never changes what the check does or its exit status; so is a mistake
-  in [notify] (a bad key or value, a missing program): only --notify-test
-  and --check-config stop on it.  --dry-run sends
-  nothing and says what it would send.  Examples:
+  misconfigured, server-error, crash-loop, budget-exhausted,
+  forge-unreachable, and recovered (the first healthy check after any of
+  them); a condition that persists is notified once when it starts and
+  once when it ends.  A failing command is one warning line: it never
+  changes what the check does or its exit status; so is a mistake in
+  [notify] (a bad key or value, a missing program): only --notify-test
+  and --check-config stop on it.  --dry-run sends nothing and says what it
+  would send.  Examples:
   /usr/share/doc/forgejo-runner-guard/examples/
 
 exit status:
   0  healthy, recovered, restarted, or skipped because a job runs
-  1  refused by the server, misconfigured, the forge's own error, a crash
-     loop, paused, Docker unreachable, a Docker call timed out,
+  1  refused by the server, misconfigured, the forge's own error, the forge
+     unreachable (its Ping failed), a crash loop, paused, Docker
+     unreachable, a Docker call timed out,
      container (or unit) missing or not running, logs unreadable, restart failed,
      restart budget exhausted, state or metrics file not writable
   2  usage or configuration error
@@ -258,6 +286,7 @@ def configure(args):
     if overrides:
         runners = [dataclasses.replace(r, **overrides) for r in runners]
     config.check_distinct(runners)
+    _check_ca_files(runners)
     return Settings(
         runners=tuple(runners),
         state_dir=args.state_dir or wd.state_dir,
@@ -270,6 +299,19 @@ def configure(args):
         notify_test=args.notify_test,
         warnings=conf.warnings + tuple(filter(None, map(config.unreachable, runners))),
     )
+
+
+def _check_ca_files(runners):
+    """UsageError (exit 2, nothing checked) for a forge_ca_file the Ping
+    could not use: better now than a forge that never seems to answer."""
+    for ca_file in dict.fromkeys(r.forge_ca_file for r in runners
+                                 if r.verify == "ping" and r.forge_ca_file):
+        from ..forge.connection import make_context  # ssl: only with a CA file
+
+        try:
+            make_context(ca_file)
+        except ValueError as exc:
+            raise UsageError("forge_ca_file: %s" % exc)
 
 
 # ---------------------------------------------------------------- main
@@ -302,16 +344,23 @@ def _check(settings, reporter, checks, now, active):
     for kind, backend in active.items():
         backend.gather(each(kind), now, reporter)
     claims = {c.name: c.evidence.claimed_tasks for c in checks if c.evidence is not None}
+    asked = [c for c in checks if c.error is None and c.held is None and c.cfg.verify == "ping"
+             and decide.wedged_by_log(c.evidence, now, c.cfg)]
+    if asked:
+        from . import verify  # only for a wedged runner; before the jobs are listed
+
+        verify.ask(asked, settings.docker_timeout, reporter)
     for kind, backend in active.items():
         backend.guard_jobs(each(kind, lambda c: c.error is None and
-                                decide.needs_job_guard(c.evidence, now, c.cfg)),
+                                decide.needs_job_guard(c.evidence, now, c.cfg, c.forge)),
                            claims, reporter)
     for c in checks:
         if c.held is not None:  # not running normally: never restarted
             c.decision = decide.decide_held(c.held, now, c.cfg, history.history(c.name))
         elif c.error is None:
-            c.decision = decide.decide(c.evidence, now, c.cfg, c.blocking,
-                                       history.history(c.name), orphans=c.orphans)
+            c.decision = decide.with_forge(decide.decide(c.evidence, now, c.cfg, c.blocking,
+                                                         history.history(c.name),
+                                                         orphans=c.orphans), c.forge)
         else:
             c.decision = decide.decide(None, now, c.cfg, history=history.history(c.name),
                                        logs_ok=False)

@@ -9,6 +9,9 @@ from ..report import EXIT_FAILURE, combine
 from ..runners import backends
 from . import decide
 
+# the decisions of a runner whose log says wedged: the forge's word is shown
+_WEDGED = (decide.WEDGED, decide.SKIPPED_JOB, decide.SKIPPED_BUDGET)
+
 
 def _plural(count, word):
     return "%d %s%s" % (count, word, "" if count == 1 else "s")
@@ -29,7 +32,7 @@ def outcome(c, dry_run):
         detail = d.newest_error_detail
         return "refused by the server%s: the runner must be re-registered (a restart cannot " \
                "help)" % (" (%s)" % detail if detail else "")
-    if d.kind == decide.FORGE_ERROR:
+    if d.kind in (decide.FORGE_ERROR, decide.FORGE_UNREACHABLE):
         return d.reason
     if d.kind == decide.SKIPPED_JOB:
         return "wedged, not restarted while a job runs: skipped"
@@ -82,6 +85,8 @@ def summary(c, dry_run):
         parts.append(decide.jobs_phrase(d.orphans,
                                         "orphaned (from before the runner's start; ignored)"))
     line = "%s: %s: %s" % (c.name, ", ".join(parts), outcome(c, dry_run))
+    if d.kind in _WEDGED and d.forge is not None:
+        line += " (%s)" % forge_phrase(d.forge)
     if d.ambiguous:
         line += " (beware: %s)" % d.ambiguous
     return line
@@ -99,6 +104,17 @@ def held_summary(c):
     if c.error:
         line += " (%s)" % c.error
     return line
+
+
+def forge_phrase(word):
+    """What the forge said about a runner whose log says wedged: 'forge
+    answered Ping in 23 ms at 10.1.0.10: the runner's own connection is
+    stuck', or 'forge not asked' (a warning line before says why)."""
+    if not word.asked:
+        return "forge not asked"
+    if word.answered:
+        return "%s: the runner's own connection is stuck" % word.decisive().phrase()
+    return word.decisive().phrase()
 
 
 def exit_status(c):
@@ -151,8 +167,26 @@ def runner(c, dry_run):
         "started_at": c.started_at,
         "new_started_at": c.new_started_at,
         "exit_status": exit_status(c),
+        "forge": forge_document(c),
     })
     return doc
+
+
+def forge_document(c):
+    """The --json `forge` object: url, address (asked), via, result
+    (answered, failed), ms, class, reason, status, attempts, pings, and
+    asked/why (why it was not asked)."""
+    from ..forge import ping  # --json only: a check whose forge was not asked never loads it
+
+    word = c.decision.forge if c.decision is not None else None
+    if word is None:
+        if c.cfg.verify == "none":
+            word = ping.not_asked("verify = none")
+        elif c.error is not None or c.evidence is None:
+            word = ping.not_asked("the runner could not be checked")
+        else:
+            word = ping.not_asked("the log does not say wedged")
+    return word.as_dict()
 
 
 def document(checks, settings, now, status):
@@ -180,8 +214,10 @@ def samples(checks, history, now):
             fetch_errors=d.errors if window else None,
             threshold=c.cfg.threshold,
             wedged=(d.kind in (decide.WEDGED, decide.REFUSED, decide.FORGE_ERROR,
-                               decide.SKIPPED_JOB, decide.SKIPPED_BUDGET)
+                               decide.FORGE_UNREACHABLE, decide.SKIPPED_JOB,
+                               decide.SKIPPED_BUDGET)
                     and not d.cause and not d.condition) if up else None,
+            forge_unreachable=(d.kind == decide.FORGE_UNREACHABLE) if up else None,
             restarts_total=history.restarts_total(c.name),
             last_check=now,
             last_restart=history.last_restart(c.name),
@@ -203,6 +239,7 @@ def notify_kinds():
                   decide.MISCONFIGURED: values.MISCONFIGURED,
                   decide.FORGE_ERROR: values.SERVER_ERROR,  # the forge's own error
                   decide.CRASH_LOOP: values.CRASH_LOOP,
+                  decide.FORGE_UNREACHABLE: values.FORGE_UNREACHABLE,  # its Ping failed
                   decide.SKIPPED_BUDGET: values.BUDGET_EXHAUSTED},
         fine=(decide.HEALTHY, decide.RECOVERED))
 

@@ -1,6 +1,6 @@
-"""restart.budget_check: the cooldown and the hourly cap; restart.restart:
-record first, restart, confirm, on real state files with a stand-in
-target.
+"""restart.budget_check: the cooldown and the hourly cap; lock_bound;
+restart.restart: record first, restart, confirm, on real state files with
+a stand-in target.
 
 No Docker: they run on Python 3.9 too."""
 
@@ -11,9 +11,10 @@ import time
 
 import pytest
 
+from forgejo_runner_guard.config.config import RunnerConfig
 from forgejo_runner_guard.report import GuardError
 from forgejo_runner_guard.runners import restart, state
-from forgejo_runner_guard.runners.restart import budget_check
+from forgejo_runner_guard.runners.restart import budget_check, lock_bound
 
 NOW = 1782727500.0  # 2026-06-29T10:05:00Z
 MIN = 60.0
@@ -205,3 +206,10 @@ def test_a_restart_that_may_have_happened_stays_counted(tmp_path):
     assert done.errors == ["restart failed, it may have happened (counted in the restart "
                            "budget): docker restart timed out"]
     assert on_disk(tmp_path)["r"]["restarts_total"] == 1 and not done.restarted
+
+
+def test_lock_bound_waits_for_the_others_ping_and_drain():
+    runners = [RunnerConfig(ping_timeout=20.0, stop_timeout=60.0),
+               RunnerConfig(name="b", verify="none", ping_timeout=50.0, stop_timeout=5.0)]
+    assert lock_bound(30.0, runners) == 90.0 + 20.0 + 60.0
+    assert lock_bound(1.0, runners[1:]) == 10.0 + 0.0 + 5.0  # verify = none: no Ping to wait for

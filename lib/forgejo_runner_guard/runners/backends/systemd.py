@@ -29,7 +29,7 @@ from .journal import read_evidence, read_tail
 def _parse_launch(call, unit):
     """ExecStart lines and WorkingDirectory= -> registration.Launch (argv
     None when ExecStart is not one simple command)."""
-    from .. import registration  # only --runners asks: a watchdog check never loads it
+    from .. import registration  # only --runners and the Ping of a wedged runner ask
 
     execs, workdir = [], "/"
     for line in call.text("stdout").splitlines():
