@@ -41,6 +41,7 @@ from .values import (
     parse_optional_path,
     parse_path,
     parse_pins,
+    parse_scope,
     parse_words,
 )
 
@@ -61,6 +62,7 @@ ENGINES = ("docker", "podman")  # the CLI a docker-backend runner (and job conta
 LOG_SOURCES = ("engine", "journal")  # where a docker-backend runner's log is read
 DEFAULT_STOP_TIMEOUT = 600.0  # seconds: 10m
 FLAVOURS = ("forgejo", "gitea")
+FORGE_APIS = ("auto", "forgejo", "gitea")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +109,12 @@ class RunnerConfig:
     fetch_timeout: float = 30.0
     fetch_interval_max: float = 5.0  # gitea: the backoff's cap
     flavour: str = "forgejo"
+    # the forge's own view (forge/api.py): a read-only token (None: not asked),
+    # the scope that lists the runner, the forge's API, how long a job may wait
+    forge_token_file: Optional[str] = None
+    forge_scope: Tuple[str, ...] = ()  # values.parse_scope: ("repo", "o/r"), ("admin",)
+    forge_api: str = "auto"
+    queue_wait: float = 300.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +181,10 @@ _RUNNER_KEYS = {
     "fetch_timeout": lambda t: parse_duration(t, BOUNDS["fetch_timeout"]),
     "fetch_interval_max": lambda t: parse_duration(t, BOUNDS["fetch_interval_max"]),
     "flavour": lambda t: _choice(t, FLAVOURS),
+    "forge_token_file": parse_optional_path,
+    "forge_scope": parse_scope,
+    "forge_api": lambda t: _choice(t, FORGE_APIS),
+    "queue_wait": lambda t: parse_duration(t, BOUNDS["queue_wait"]),
 }
 _SCHEMA = {
     "reconcile": {

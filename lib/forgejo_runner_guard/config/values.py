@@ -30,6 +30,7 @@ BOUNDS = {
     "fetch_interval_max": (0.0, HOUR),
     "notify_timeout": (0.0, HOUR),
     "stop_timeout": (None, HOUR),  # 0: kill at once
+    "queue_wait": (0.0, DAY),
 }
 def duration_text(seconds):
     """86400 -> '1d', 300 -> '5m', 90 -> '90s' (the largest whole unit)."""
@@ -129,6 +130,32 @@ def parse_path(text):
 
 def parse_optional_path(text):
     return parse_path(text) if (text or "").strip() else None
+
+
+# forge_scope: where the forge lists the runner (forge/api.py)
+SCOPES = ("repo", "org", "user", "admin")
+_FORGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # the forges' user, org and repo names
+
+
+def parse_scope(text):
+    """forge_scope: 'repo OWNER/REPO', 'org ORG', 'user' or 'admin' ->
+    ('repo', 'OWNER/REPO'), ('org', 'ORG'), ('user',), ('admin',); () when
+    empty (the forge is not asked)."""
+    words = parse_words(text)
+    if not words:
+        return ()
+    kind, args = words[0], words[1:]
+    want = {"repo": "OWNER/REPO", "org": "ORG"}.get(kind)
+    if kind not in SCOPES:
+        raise ValueError("must be 'repo OWNER/REPO', 'org ORG', 'user' or 'admin': %r" % text)
+    if want is None:
+        if args:
+            raise ValueError("%s takes nothing after it: %r" % (kind, text))
+        return (kind,)
+    parts = args[0].split("/") if len(args) == 1 else []
+    if len(parts) != (2 if kind == "repo" else 1) or not all(_FORGE_NAME.match(p) for p in parts):
+        raise ValueError("expected '%s %s': %r" % (kind, want, text))
+    return (kind, args[0])
 
 
 def parse_argv(text):
