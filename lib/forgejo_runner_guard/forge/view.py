@@ -124,17 +124,22 @@ def dialect(text, forced="auto"):
     """GET /api/v1/version's "version" -> Dialect.  Forgejo writes
     `15.0.3+gitea-1.22.0` (its Makefile appends +gitea-COMPAT to every
     version) and counts from 7; Gitea writes `1.26.3`.  `forced` (forge_api)
-    settles the forge when it is not auto; ShapeError when auto cannot
-    tell."""
+    settles the forge when it is not auto (a version in the other forge's
+    numbering then counts as unknown: every list is asked); ShapeError
+    when auto cannot tell."""
     text = text if isinstance(text, str) else ""
     match = _VERSION.match(text)
     version = tuple(int(g) for g in match.groups() if g is not None) if match else ()
-    if forced in DIALECTS:
-        return Dialect(forced, version, text)
     if "+gitea-" in text or (version and version[0] >= 7):
-        return Dialect(FORGEJO, version, text)
-    if version and version[0] == 1:
-        return Dialect(GITEA, version, text)
+        found = FORGEJO
+    elif version and version[0] == 1:
+        found = GITEA
+    else:
+        found = None
+    if forced in DIALECTS:  # a version of the other forge's numbering says nothing
+        return Dialect(forced, version if found == forced else (), text)
+    if found is not None:
+        return Dialect(found, version, text)
     raise ShapeError("cannot tell Forgejo from Gitea by the version %r: set forge_api = forgejo "
                      "or gitea" % text)
 
