@@ -27,6 +27,8 @@ forges' sources write them (Forgejo v15.0.3, Gitea v1.26.3; runbook 08,
                              state file keeps it: Forgejo's jobs carry no
                              time at all, and Gitea's created_at is when the
                              job was made, not when it began to wait)
+  observe(d, runner, labels, jobs, memory, now)   -> Seen (what decide.py
+                             judges) and the memory to keep
 
 A document of another shape raises ShapeError naming what was expected.
 """
@@ -351,3 +353,50 @@ def remember(jobs, memory, now):
         kept[job.key] = since
         waits.append((job, since))
     return waits, kept
+
+
+@dataclasses.dataclass(frozen=True)
+class Seen:
+    """What the forge showed about one runner at this check (observe()).
+
+    dialect        the forge (view.Dialect)
+    runner         its entry in the runner list; None when this version
+                   lists no runners (Forgejo v11-v14: the jobs alone)
+    labels         the label names its jobs were matched against
+    waits          ((Job, first seen waiting), ...) of the jobs it could
+                   take (labels and scope), oldest sighting first
+    jobs_listed    False when this version has no job list (Gitea 1.24)
+    offline_since  the first check, of those in a row that saw it offline,
+                   that did (None when not offline)
+    """
+
+    dialect: Dialect
+    runner: Optional[Runner]
+    labels: Tuple[str, ...] = ()
+    waits: Tuple[Tuple[Job, float], ...] = ()
+    jobs_listed: bool = True
+    offline_since: Optional[float] = None
+
+    @property
+    def status(self):
+        """offline, idle, active; None without a runner list."""
+        return None if self.runner is None else self.runner.status
+
+    def oldest_wait(self, now):
+        """Seconds the longest-waiting job has been seen waiting, or None."""
+        return max((now - since for _, since in self.waits), default=None)
+
+
+def observe(d, runner, labels, jobs, memory, now):
+    """-> (Seen, memory to keep).  jobs: the job list (None: not listed);
+    only the jobs this runner could take count (runs_on() and serves()).
+    memory: {"jobs": {Job.key: epoch}, "offline_since": epoch or None}."""
+    mine = [j for j in jobs or () if runs_on(j, labels) and serves(runner, j)]
+    waits, kept = remember(mine, memory.get("jobs") or {}, now)
+    offline = runner is not None and runner.status == OFFLINE
+    since = memory.get("offline_since") if offline else None
+    if offline and not (isinstance(since, (int, float)) and since <= now):
+        since = now
+    seen = Seen(d, runner, tuple(labels), tuple(sorted(waits, key=lambda w: w[1])),
+                jobs is not None, since)
+    return seen, {"jobs": kept, "offline_since": since}

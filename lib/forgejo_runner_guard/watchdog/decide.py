@@ -248,3 +248,80 @@ def exit_status(decision):
     if decision.kind in (REFUSED, FORGE_ERROR, SKIPPED_BUDGET, ERROR):
         return report.EXIT_FAILURE
     return report.EXIT_OK
+
+
+# ------------------------------------------------------------ the forge's own view (issue 20)
+
+# The forges' RunnerOfflineTime: offline when the runner's last authenticated
+# call is older (Forgejo v15.0.3 / Gitea v1.26.3 models/actions/runner.go:73-74)
+FORGE_OFFLINE = 60.0
+# A runner's process must have run this long before the forge's "offline"
+# counts: time for its first Declare/FetchTask and for the forge to see it
+FORGE_UPTIME = 120.0
+
+
+def forge_rule(seen, now, cfg, evidence, started_at):
+    """The forge's word on a runner whose log may show nothing (pure):
+    -> ("offline" or "queue", reason) when it makes the runner wedged,
+    else ("", why not, or "").  seen: forge.view.Seen, or None.
+
+    offline  the forge calls it offline (no authenticated call for over
+             FORGE_OFFLINE) while its process has run longer than
+             FORGE_UPTIME, and the log shows no job start since the forge
+             last heard from it;
+    queue    the forge calls it idle (Gitea: online, not busy), or lists no
+             runners (Forgejo v11-v14: the jobs alone), and a job it could
+             take (its labels, its scope) has been seen waiting for at
+             least queue_wait while its process ran, with no job start in
+             the log since that job was first seen.
+    A runner the forge lists as disabled (Gitea 1.26) takes no jobs: no
+    queue rule.  The job guard (no job runs) comes after: with_view()."""
+    if seen is None:
+        return "", ""
+    job = evidence.last_job_start if evidence is not None else None
+    if seen.status == "offline":
+        if started_at is None or now - started_at <= FORGE_UPTIME:
+            return "", "offline on the forge, but its process started %s ago" % (
+                "a moment" if started_at is None else human(now - started_at))
+        if job is not None and job > now - FORGE_OFFLINE:
+            return "", "offline on the forge, but a job started %s ago" % human(now - job)
+        silent = FORGE_OFFLINE + now - min(seen.offline_since or now, now)
+        return "offline", "silent: the forge has not heard from it for over %s (offline on the " \
+                          "forge; its process has run %s)" % (human(silent), human(now - started_at))
+    if seen.status == "active" or not seen.waits:
+        return "", ""
+    if seen.runner is not None and seen.runner.disabled:
+        return "", "disabled on the forge: it takes no jobs"
+    # a wait counts from the runner's start at the earliest: its process before was another
+    waited = [(j, max(since, started_at or 0.0)) for j, since in seen.waits]
+    waited = [(j, since) for j, since in waited if now - since >= cfg.queue_wait]
+    due = [(j, since) for j, since in waited if job is None or job <= since]
+    if not due:
+        return "", ("a job started after job %d began to wait" % waited[0][0].id) if waited else ""
+    j, since = due[0]
+    where = ("%s on the forge" % seen.runner.said if seen.runner is not None
+             else "by the forge's job list (%s lists no runners)" % seen.dialect.label)
+    return "queue", "%s while job %d (%s, runs-on %s) has waited %s (queue_wait %s)" % (
+        where, j.id, j.name, " ".join(j.labels) or "nothing", human(now - since),
+        human(cfg.queue_wait))
+
+
+def with_view(decision, verdict, history, now, cfg):
+    """A log decision (decide()) with the forge's verdict (forge_rule()):
+    a runner the log calls healthy or recovered is wedged by the forge's
+    word, unless a job runs (then it is not wedged at all: healthy) or the
+    budget forbids a restart.  Wedged by its log, refused or the forge's
+    error: the log's decision stands."""
+    rule, reason = verdict
+    if not rule or decision.kind not in (HEALTHY, RECOVERED):
+        return decision
+    if decision.blocking:
+        return dataclasses.replace(decision, kind=HEALTHY, reason="%s, but %s: not wedged" % (
+            reason, jobs_phrase(decision.blocking)))
+    forge = dict(rule="forge-" + rule, restart=False)
+    why = budget_check(history, now, cfg.cooldown, cfg.max_restarts)
+    if why is not None:
+        return dataclasses.replace(decision, kind=SKIPPED_BUDGET, reason=why, **forge)
+    forge["restart"] = True
+    return dataclasses.replace(decision, kind=WEDGED, reason=reason + ", no job running: restart",
+                               **forge)
