@@ -41,6 +41,7 @@ from .values import (
     parse_optional_path,
     parse_path,
     parse_pins,
+    parse_url,
     parse_words,
 )
 
@@ -61,6 +62,7 @@ ENGINES = ("docker", "podman")  # the CLI a docker-backend runner (and job conta
 LOG_SOURCES = ("engine", "journal")  # where a docker-backend runner's log is read
 DEFAULT_STOP_TIMEOUT = 600.0  # seconds: 10m
 FLAVOURS = ("forgejo", "gitea")
+VERIFY = ("ping", "none")  # ask the forge before a restart, or the log alone
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +109,12 @@ class RunnerConfig:
     fetch_timeout: float = 30.0
     fetch_interval_max: float = 5.0  # gitea: the backoff's cap
     flavour: str = "forgejo"
+    # before restarting a runner whose log says wedged, ask its forge (Ping):
+    # no restart when the forge does not answer (watchdog/verify.py)
+    verify: str = "ping"
+    forge: str = ""  # its URL; empty: from the runner's .runner or config
+    ping_timeout: float = 10.0  # all attempts of the Ping
+    forge_ca_file: Optional[str] = None  # trust these CAs (PEM), not the system store
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +181,10 @@ _RUNNER_KEYS = {
     "fetch_timeout": lambda t: parse_duration(t, BOUNDS["fetch_timeout"]),
     "fetch_interval_max": lambda t: parse_duration(t, BOUNDS["fetch_interval_max"]),
     "flavour": lambda t: _choice(t, FLAVOURS),
+    "verify": lambda t: _choice(t, VERIFY),
+    "forge": parse_url,
+    "ping_timeout": lambda t: parse_duration(t, BOUNDS["ping_timeout"]),
+    "forge_ca_file": parse_optional_path,
 }
 _SCHEMA = {
     "reconcile": {
