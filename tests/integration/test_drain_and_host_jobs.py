@@ -22,7 +22,7 @@ def test_a_draining_runner_is_restarted_without_sigkill(eng, tmp_path):
     assert result.returncode == 0, result.stderr
     doc = as_json(result)
     assert doc["restarted"] is True and doc["error"] is None
-    assert result.stderr.strip().endswith("no job running: restarted")
+    assert result.stderr.strip().endswith("no job running: restarted (forge not asked)")
     assert eng.started_at(runner) != before
     # its own words: it got SIGTERM, took its 3 s and exited by itself
     wait_for(events, "idle", count=2)  # the new run is up
@@ -56,8 +56,8 @@ def test_a_host_job_blocks_the_restart_and_is_named(eng, tmp_path):
     assert doc["decision"] == "skipped-job" and doc["job_running"] is True
     assert doc["blocking_jobs"] == ["pid %d (sleep 3600)" % job]
     assert result.stderr.strip().endswith(
-        "host job pid %d (sleep 3600) running: wedged, not restarted while a job runs: skipped"
-        % job)
+        "host job pid %d (sleep 3600) running: wedged, not restarted while a job runs: skipped "
+        "(forge not asked)" % job)  # no .runner: the log alone decides
     assert eng.started_at(runner) == before
     assert "got TERM" not in events.read_text()
 

@@ -191,18 +191,6 @@ def test_name_reason():
     )
 
 
-def test_os_reason():
-    assert probe_mod._os_reason(socket.timeout("timed out"), 5.0, "while connecting") == (
-        "timed out after 5 s while connecting"
-    )
-    assert probe_mod._os_reason(OSError(113, "No route to host"), 5.0, "while connecting") == (
-        "no route to host"
-    )
-    assert probe_mod._os_reason(OSError(104, "reset"), 5.0, "during the TLS handshake") == (
-        "connection reset during the TLS handshake"
-    )
-
-
 # ---------------------------------------------------------------- command-line glue
 
 

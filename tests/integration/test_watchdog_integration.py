@@ -32,12 +32,20 @@ def test_wedged_runner_is_restarted(eng, tmp_path):
                       "--metrics-file", str(metrics))
     assert result.returncode == 0, result.stderr
     assert eng.started_at(runner) != before
+    # verify = ping by default, but this runner has no .runner on a mount: the
+    # forge is not asked (one warning says why) and the log alone decides
     assert result.stderr.strip() == (
+        "%s: warning: %s: forge not asked: no .runner: not on a mount of the container (looked "
+        "for /.runner, /data/.runner): the log alone decides (forge = URL in [runner %s] names "
+        "it)\n"
         "%s: %s: 60 fetch errors in %ds (threshold 40), newest %ds ago (transport: connection "
-        "reset), no job running: restarted"
-        % (TOOL, runner, round(as_json(result)["span"]), round(as_json(result)["newest_error_age"]))
+        "reset), no job running: restarted (forge not asked)"
+        % (TOOL, runner, runner, TOOL, runner, round(as_json(result)["span"]),
+           round(as_json(result)["newest_error_age"]))
     )
     doc = as_json(result)
+    assert doc["forge"]["asked"] is False and doc["forge"]["url"] is None
+    assert doc["forge"]["why"].startswith("no .runner: not on a mount")
     assert doc["decision"] == "wedged" and doc["restarted"] is True
     assert doc["errors"] == 60 and doc["threshold"] == 40 and doc["window"] == 300
     assert doc["job_running"] is False and doc["exit_status"] == 0
@@ -249,7 +257,7 @@ def test_dry_run_changes_nothing(eng, tmp_path):
 def test_runner_from_the_config_file(eng, tmp_path):
     runner = eng.runner("wedged", "30", lines=30)
     conf = tmp_path / "guard.conf"
-    conf.write_text("[watchdog]\nrunners = main\nthreshold = 50\n\n"
+    conf.write_text("[watchdog]\nrunners = main\nthreshold = 50\nverify = none\n\n"
                     "[runner main]\ncontainer = %s\nthreshold = 25\n" % runner)
     result = watchdog(eng, tmp_path, "--config", str(conf), "--json", "--dry-run")
     assert result.returncode == 0, result.stderr

@@ -48,6 +48,11 @@ EVIDENCE = (
     # issue 10's decision kind for the forge's own error maps to server-error
     (None, "forge-error", False, False, ("server-error", "server-error")),
     ("server-error", "forge-error", False, False, (None, "server-error")),
+    # issue 19: the forge did not answer its Ping: once, and recovered when it does
+    (None, "forge-unreachable", False, False, ("forge-unreachable", "forge-unreachable")),
+    ("forge-unreachable", "forge-unreachable", False, False, (None, "forge-unreachable")),
+    ("forge-unreachable", "recovered", False, False, ("recovered", None)),
+    ("forge-unreachable", "wedged", True, False, ("restarted", "restarted")),
     # a job holds a wedged runner, or the check failed: the condition stands
     ("refused", "skipped-job", False, False, (None, "refused")),
     ("refused", "error", False, False, (None, "refused")),
@@ -75,7 +80,9 @@ def test_every_problem_is_a_kind_decide_gives():
     from forgejo_runner_guard.watchdog import decide, output
 
     kinds = output.notify_kinds()
-    assert set(kinds.problems) == {decide.REFUSED, decide.FORGE_ERROR, decide.SKIPPED_BUDGET}
+    assert set(kinds.problems) == {decide.REFUSED, decide.FORGE_ERROR, decide.FORGE_UNREACHABLE,
+                                   decide.SKIPPED_BUDGET}
+    assert kinds.problems[decide.FORGE_UNREACHABLE] == values.FORGE_UNREACHABLE == "forge-unreachable"
     assert set(kinds.fine) == {decide.HEALTHY, decide.RECOVERED}
     assert set(kinds.problems) | set(kinds.fine) <= set(decide.KINDS)
     events = set(kinds.problems.values()) | set(reconcile.notify_kinds().problems.values())

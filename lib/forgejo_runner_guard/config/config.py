@@ -42,6 +42,7 @@ from .values import (
     parse_path,
     parse_pins,
     parse_scope,
+    parse_url,
     parse_words,
 )
 
@@ -62,6 +63,7 @@ ENGINES = ("docker", "podman")  # the CLI a docker-backend runner (and job conta
 LOG_SOURCES = ("engine", "journal")  # where a docker-backend runner's log is read
 DEFAULT_STOP_TIMEOUT = 600.0  # seconds: 10m
 FLAVOURS = ("forgejo", "gitea")
+VERIFY = ("ping", "none")  # ask the forge before a restart, or the log alone
 FORGE_APIS = ("auto", "forgejo", "gitea")
 
 
@@ -109,6 +111,12 @@ class RunnerConfig:
     fetch_timeout: float = 30.0
     fetch_interval_max: float = 5.0  # gitea: the backoff's cap
     flavour: str = "forgejo"
+    # before restarting a runner whose log says wedged, ask its forge (Ping):
+    # no restart when the forge does not answer (watchdog/verify.py)
+    verify: str = "ping"
+    forge: str = ""  # its URL; empty: from the runner's .runner or config
+    ping_timeout: float = 10.0  # all attempts of the Ping
+    forge_ca_file: Optional[str] = None  # trust these CAs (PEM), not the system store
     # the forge's own view (forge/api.py): a read-only token (None: not asked),
     # the scope that lists the runner, the forge's API, how long a job may wait
     forge_token_file: Optional[str] = None
@@ -181,6 +189,10 @@ _RUNNER_KEYS = {
     "fetch_timeout": lambda t: parse_duration(t, BOUNDS["fetch_timeout"]),
     "fetch_interval_max": lambda t: parse_duration(t, BOUNDS["fetch_interval_max"]),
     "flavour": lambda t: _choice(t, FLAVOURS),
+    "verify": lambda t: _choice(t, VERIFY),
+    "forge": parse_url,
+    "ping_timeout": lambda t: parse_duration(t, BOUNDS["ping_timeout"]),
+    "forge_ca_file": parse_optional_path,
     "forge_token_file": parse_optional_path,
     "forge_scope": parse_scope,
     "forge_api": lambda t: _choice(t, FORGE_APIS),

@@ -1,6 +1,6 @@
 """The values guard.conf and the command line take: durations, counts
 (each with its bounds, BOUNDS), paths, pins, words, journal matches,
-command lines and event names.  Pure: text in, a value or a ValueError
+URLs, command lines and event names.  Pure: text in, a value or a ValueError
 naming what is wrong out; config.py adds the file, line and key.
 """
 
@@ -30,6 +30,7 @@ BOUNDS = {
     "fetch_interval_max": (0.0, HOUR),
     "notify_timeout": (0.0, HOUR),
     "stop_timeout": (None, HOUR),  # 0: kill at once
+    "ping_timeout": (0.0, MINUTE),  # the forge's Ping, all attempts
     "queue_wait": (0.0, DAY),
 }
 def duration_text(seconds):
@@ -132,6 +133,24 @@ def parse_optional_path(text):
     return parse_path(text) if (text or "").strip() else None
 
 
+def parse_url(text):
+    """A forge's URL: http:// or https:// and a host (`forge =`); '' for
+    an empty value.  ValueError otherwise."""
+    from urllib.parse import urlsplit
+
+    value = (text or "").strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # ValueError for a port that is not one
+    except ValueError as exc:
+        raise ValueError("not a URL (%s): %r" % (exc, text))
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(value.split()) != 1:
+        raise ValueError("not an http:// or https:// URL with a host: %r" % text)
+    return value
+
+
 # forge_scope: where the forge lists the runner (forge/api.py)
 SCOPES = ("repo", "org", "user", "admin")
 _FORGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # the forges' user, org and repo names
@@ -175,12 +194,13 @@ RESTART_FAILED = "restart-failed"
 REFUSED = "refused"
 SERVER_ERROR = "server-error"
 BUDGET_EXHAUSTED = "budget-exhausted"
+FORGE_UNREACHABLE = "forge-unreachable"
 RECOVERED = "recovered"
 STALE_PIN = "stale-pin"
 PIN_DRIFT = "pin-drift"
 TEST = "test"
-EVENTS = (RESTARTED, RESTART_FAILED, REFUSED, SERVER_ERROR, BUDGET_EXHAUSTED, RECOVERED,
-          STALE_PIN, PIN_DRIFT)
+EVENTS = (RESTARTED, RESTART_FAILED, REFUSED, SERVER_ERROR, BUDGET_EXHAUSTED, FORGE_UNREACHABLE,
+          RECOVERED, STALE_PIN, PIN_DRIFT)
 
 
 def parse_events(text):

@@ -25,15 +25,13 @@ documents.
 """
 
 import dataclasses
-import http.client
 import json
-import socket
-import ssl
 import urllib.parse
 
 from .. import __version__
 from ..report import GuardError
 from . import view
+from .connection import make_context, os_reason, ssl_text, verify_reason
 
 MAX_BODY = 8 * 1024 * 1024  # bytes: a longer answer is not the forge's list
 PAGE = 50  # both forges' MAX_RESPONSE_ITEMS default: the most one page holds
@@ -87,10 +85,10 @@ class Client:
         self.timeout = timeout
         self.context = None
         if parts.scheme == "https":
-            self.context = ssl.create_default_context(cafile=ca_file)
-            if insecure:
-                self.context.check_hostname = False
-                self.context.verify_mode = ssl.CERT_NONE
+            try:
+                self.context = make_context(ca_file, verify=not insecure)
+            except ValueError as exc:
+                raise ForgeError("forge_ca_file: %s" % exc)
 
     def url(self, path, query=()):
         text = "%s/api/v1/%s" % (self.base, path)
@@ -98,6 +96,8 @@ class Client:
 
     def get(self, path, query=()):
         """-> Answer; ForgeError when the forge cannot be reached."""
+        import http.client  # only here: a run without a forge token never loads it
+
         target = urllib.parse.urlsplit(self.url(path, query))
         port = self.parts.port
         if self.context is not None:
@@ -115,21 +115,29 @@ class Client:
             return Answer(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
         except (OSError, http.client.HTTPException) as exc:
             raise ForgeError("cannot reach the forge's API at %s (%s): is the forge up and the "
-                             "URL right? (the log rules decide alone)" % (self.base, _transport(exc)))
+                             "URL right? (the log rules decide alone)"
+                             % (self.base, _transport(exc, self.timeout)))
         finally:
             conn.close()
 
 
-def _transport(exc):
-    if isinstance(exc, socket.timeout):
-        return "timed out"
+def _transport(exc, timeout):
+    """A failed request -> 'connection refused', 'TLS: expired', ..."""
+    import http.client
+    import socket
+    import ssl
+
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return "TLS: %s" % (exc.verify_message or "certificate not trusted")
+        return "TLS: %s" % verify_reason(exc)
     if isinstance(exc, ssl.SSLError):
-        return "TLS: %s" % (exc.reason or exc)
+        return "TLS: %s" % ssl_text(exc)
     if isinstance(exc, socket.gaierror):
         return "DNS: %s" % exc.strerror
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    if isinstance(exc, http.client.HTTPException):
+        return "not an HTTP reply (%s)" % (" ".join(str(exc).split())[:80] or type(exc).__name__)
+    if isinstance(exc, socket.timeout):
+        return "no answer within %g s" % timeout
+    return os_reason(exc, timeout, "while connecting")  # the bare reason: 'connection refused'
 
 
 # ------------------------------------------------------------ what a failure means

@@ -18,12 +18,12 @@ their validation (usage errors before anything happens) and the log lines.
 """
 
 import dataclasses
-import errno
-import os
 import time
 from typing import Optional
 
 from ..config.values import BOUNDS, parse_duration
+from ..forge.connection import (HOSTNAME_MISMATCH, connect, handshake, make_context, os_reason,
+                                ssl_text, verify_reason)
 from ..report import EXIT_OK, EXIT_PROBE, UsageError
 
 VERIFIED = "verified"
@@ -69,22 +69,6 @@ class ProbeResult:
         }
 
 
-def make_context(ca_file=None, check_hostname=True):
-    """A client context trusting `ca_file` (PEM) instead of the system store
-    when given.  ValueError naming the file when it cannot be used."""
-    import ssl  # imported here: a plain reconcile run never pays for it
-    try:
-        context = ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(
-            "%s: cannot use as CA file: %s" % (ca_file, getattr(exc, "strerror", None) or _ssl_text(exc))
-        )
-    if ca_file is not None and not context.get_ca_certs():
-        raise ValueError("%s: cannot use as CA file: no CA certificate in it" % ca_file)
-    context.check_hostname = check_hostname
-    return context
-
-
 def probe(name, address, port=DEFAULT_PORT, timeout=DEFAULT_TIMEOUT, ca_file=None):
     """Probe one pin; returns a ProbeResult.  ADDRESS must be an IP address
     (ValueError otherwise: the name is never resolved)."""
@@ -104,22 +88,22 @@ def probe(name, address, port=DEFAULT_PORT, timeout=DEFAULT_TIMEOUT, ca_file=Non
         return ProbeResult(name, address, port, outcome, reason, time.monotonic() - started)
 
     try:
-        sock = _connect(family, sockaddr, deadline)
+        sock = connect(family, sockaddr, deadline)
     except OSError as exc:
-        return result(UNREACHABLE, _os_reason(exc, timeout, "while connecting"))
+        return result(UNREACHABLE, os_reason(exc, timeout, "while connecting"))
     try:
-        _handshake(context, sock, name, deadline)
+        handshake(context, sock, name, deadline)
     except ssl.SSLCertVerificationError as exc:
-        if exc.verify_code == _HOSTNAME_MISMATCH:
+        if exc.verify_code == HOSTNAME_MISMATCH:
             names = _certificate_names(family, sockaddr, name, ca_file, deadline)
             return result(WRONG_CERTIFICATE, _name_reason(name, names))
-        return result(WRONG_CERTIFICATE, _verify_reason(exc))
+        return result(WRONG_CERTIFICATE, verify_reason(exc))
     except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
         return result(UNREACHABLE, "connection closed during the TLS handshake")
     except ssl.SSLError as exc:
-        return result(WRONG_CERTIFICATE, "TLS handshake failed: %s" % _ssl_text(exc))
+        return result(WRONG_CERTIFICATE, "TLS handshake failed: %s" % ssl_text(exc))
     except OSError as exc:
-        return result(UNREACHABLE, _os_reason(exc, timeout, "during the TLS handshake"))
+        return result(UNREACHABLE, os_reason(exc, timeout, "during the TLS handshake"))
     return result(VERIFIED)
 
 
@@ -131,34 +115,13 @@ def probe_pins(pins, port=DEFAULT_PORT, timeout=DEFAULT_TIMEOUT, ca_file=None):
 # ---------------------------------------------------------------- I/O helpers
 
 
-def _connect(family, sockaddr, deadline):
-    import socket  # imported here: a plain reconcile run never pays for it
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(_remaining(deadline))
-        sock.connect(sockaddr)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _handshake(context, sock, name, deadline):
-    """TLS over `sock` (which it closes), SNI and expected name = `name`;
-    returns the verified peer certificate (dict)."""
-    with sock:
-        sock.settimeout(_remaining(deadline))
-        with context.wrap_socket(sock, server_hostname=name) as tls:
-            return tls.getpeercert()
-
-
 def _certificate_names(family, sockaddr, name, ca_file, deadline):
     """The names the server's certificate is for, read over a second
     connection that verifies the chain but not the name; () when that
     fails (so the reason stays generic)."""
     try:
-        sock = _connect(family, sockaddr, deadline)
-        cert = _handshake(make_context(ca_file, check_hostname=False), sock, name, deadline)
+        sock = connect(family, sockaddr, deadline)
+        cert = handshake(make_context(ca_file, check_hostname=False), sock, name, deadline)
     except (OSError, ValueError):
         return ()
     names = [value for kind, value in cert.get("subjectAltName", ()) if kind in ("DNS", "IP Address")]
@@ -167,31 +130,7 @@ def _certificate_names(family, sockaddr, name, ca_file, deadline):
     return tuple(names)
 
 
-def _remaining(deadline):
-    return max(deadline - time.monotonic(), 0.001)
-
-
 # ---------------------------------------------------------------- reasons (pure)
-
-_HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
-_VERIFY_REASONS = {
-    2: "unknown issuer",  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
-    9: "not yet valid (is the clock right?)",  # X509_V_ERR_CERT_NOT_YET_VALID
-    10: "expired",  # X509_V_ERR_CERT_HAS_EXPIRED
-    18: "self-signed certificate",  # X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
-    19: "unknown issuer",  # X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
-    20: "unknown issuer",  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
-    21: "unknown issuer",  # X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE
-    23: "revoked",  # X509_V_ERR_CERT_REVOKED
-}
-
-
-def _verify_reason(exc):
-    reason = _VERIFY_REASONS.get(exc.verify_code)
-    if reason:
-        return reason
-    message = (exc.verify_message or _ssl_text(exc)).rstrip(".")
-    return message[:1].lower() + message[1:]
 
 
 def _name_reason(name, names, shown=3):
@@ -201,32 +140,6 @@ def _name_reason(name, names, shown=3):
     if len(names) > shown:
         listed += " and %d more" % (len(names) - shown)
     return "certificate is for %s, not %s" % (listed, name)
-
-
-def _ssl_text(exc):
-    """'WRONG_VERSION_NUMBER' -> 'wrong version number'; else the message."""
-    reason = getattr(exc, "reason", None)
-    if reason:
-        return reason.replace("_", " ").lower()
-    return str(exc.args[-1] if exc.args else exc)
-
-
-_ERRNO_REASONS = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ECONNRESET: "connection reset",
-    errno.EHOSTUNREACH: "no route to host",
-    errno.ENETUNREACH: "network is unreachable",
-}
-
-
-def _os_reason(exc, timeout, stage):
-    import socket  # imported here: a plain reconcile run never pays for it
-    if isinstance(exc, socket.timeout):
-        return "timed out after %g s %s" % (timeout, stage)
-    reason = _ERRNO_REASONS.get(exc.errno)
-    if reason is None:
-        reason = (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
-    return reason if stage == "while connecting" else "%s %s" % (reason, stage)
 
 
 # ---------------------------------------------------------------- command line

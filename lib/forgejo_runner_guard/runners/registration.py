@@ -1,9 +1,11 @@
-"""PURE.  Do a runner's job containers get the pins?  (--runners)
+"""The runner's own files: its config.yml and its registration (.runner).
 
-A job container on the runner's default job network gets a hosts file
-Docker builds for it (localhost and its own name), not a copy of the
-host's: it resolves the forge through DNS.  The runner's own config file
-decides:
+Two questions are asked of them:
+
+Do a runner's job containers get the pins?  (--runners)  A job container
+on the runner's default job network gets a hosts file Docker builds for
+it (localhost and its own name), not a copy of the host's: it resolves
+the forge through DNS.  The runner's own config file decides:
 
     container:
       network: host                                  jobs use host network
@@ -12,8 +14,15 @@ decides:
 (`network_mode`, the older key, counts where `network` is not set; a
 `--network host` / `--net=host` in the options counts as host network.)
 
-This module finds the config file and judges it, from text and
-documents only; pins/job_pins.py asks the runner's backend and reads the file:
+Who is the runner to its forge?  (the watchdog's Ping, issue 20's API
+calls)  identity() reads the registration the runner reads: the `.runner`
+file (`runner.file` in its config, default `.runner`, relative to the
+daemon's working directory: /data in the official images), or Forgejo
+12.7+'s `server.connections` in its config.
+
+These find the files and judge them, from text and documents only;
+pins/job_pins.py asks the runner's backend and reads the config; only
+identity() reads files itself (through `read`, which a test may replace):
 
   config_argument(argv)   the runner's command line -> the path its
                           -c/--config names (also inside `sh -c SCRIPT`)
@@ -24,6 +33,9 @@ documents only; pins/job_pins.py asks the runner's backend and reads the file:
   load(data)              the file's bytes -> the YAML document, or
                           RunnerConfigError with one line
   judge(doc, pins, path)  -> one JobPin per pin
+  identity(launch)        -> Identity: its forge URLs, uuid, name, labels,
+                          insecure, where they were read (or why not)
+  add_host_addresses(...) the addresses a container's --add-host gives a name
 
 The tool never edits the runner's config: a JobPin that is not pinned
 carries the exact option to add.
@@ -31,9 +43,10 @@ carries the exact option to add.
 
 import dataclasses
 import ipaddress
+import json
 import posixpath
 import shlex
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 PINNED = "pinned"
 HOST_NETWORK = "host-network"
@@ -46,19 +59,31 @@ SEPARATORS = frozenset((";", ";;", "&&", "||", "|", "&", "(", ")"))
 # What may run the runner: an init, exec, env (and their options).
 WRAPPERS = frozenset(("tini", "tini-static", "dumb-init", "catatonit", "exec", "env", "nohup"))
 MAX_CONFIG = 1024 * 1024  # bytes: a longer "config" is not the runner's
+# runner.file's default (Forgejo runner config.go:581 `File: ".runner"`,
+# Gitea act_runner config.go:247-248), relative to the daemon's working directory
+RUNNER_FILE = ".runner"
+# where both official images keep it: Forgejo's WORKDIR /data, Gitea's run.sh `cd /data`
+IMAGE_DATA = "/data"
 
 
 class Launch(NamedTuple):
     """How a runner was started, as its backend tells (begin_launch()):
     its command line, working directory and mounts (None: it runs on the
     host, paths are the host's), `source` naming where they were read;
-    argv None (and `reason`) when the command line cannot be read."""
+    argv None (and `reason`) when the command line cannot be read.
+    network: the container's network mode ("host": the host's network and
+    a copy of its /etc/hosts, as a systemd unit has), extra_hosts its
+    --add-host entries (docker inspect's HostConfig.ExtraHosts), hosts_path
+    its own hosts file on the host (HostsPath)."""
 
     argv: Optional[list]
     workdir: str
     mounts: Optional[list]
     source: str
     reason: Optional[str] = None
+    network: str = "host"
+    extra_hosts: tuple = ()
+    hosts_path: str = ""
 
 
 class RunnerConfigError(ValueError):
@@ -346,3 +371,182 @@ def _drop_add_hosts(words, values):
         elif not (word.startswith("--add-host=") and word[len("--add-host="):] in values):
             out.append(word)
     return out
+
+
+# ---------------------------------------------------------------- who the runner is
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """Who a runner is to its forge, from its own files (identity()).
+
+    urls      the forge URLs it talks to: its .runner's `address`, or each
+              of its config's server.connections' `url` (() when not found)
+    uuid      its registration's uuid (the first connection's)
+    name      its registration's name (the first connection's key)
+    labels    the names of its labels (`docker` of `docker:docker://node:20`):
+              its config's runner.labels when set (they override the
+              registration's, as the runner's daemon does), else the
+              registration's (the first connection's)
+    insecure  its config's runner.insecure: true (TLS not verified)
+    source    where these were read, e.g. "/data/.runner (the host's
+              /srv/runner/.runner)"
+    reason    why no forge URL was found ("" when urls are found)
+    """
+
+    urls: Tuple[str, ...] = ()
+    uuid: str = ""
+    name: str = ""
+    labels: Tuple[str, ...] = ()
+    insecure: bool = False
+    source: str = ""
+    reason: str = ""
+
+    @property
+    def found(self):
+        return bool(self.urls)
+
+
+def _read(path, limit):
+    with open(path, "rb") as handle:
+        return handle.read(limit + 1)
+
+
+def _open(path, launch, read, limit):
+    """A file as the runner opens it -> (bytes or None, where, why not);
+    why is None when no mount of the container holds the file."""
+    host = path if launch.mounts is None else host_path(path, launch.mounts)
+    if host is None:
+        return None, path, None
+    where = path if host == path else "%s (the host's %s)" % (path, host)
+    try:
+        data = read(host, limit)
+    except OSError as exc:
+        return None, where, "%s: %s" % (where, getattr(exc, "strerror", None) or exc)
+    if len(data) > limit:
+        return None, where, "%s: larger than %d bytes" % (where, limit)
+    return data, where, ""
+
+
+def _label_names(labels):
+    if not isinstance(labels, list):
+        return ()
+    return tuple(str(label).split(":", 1)[0].strip() for label in labels
+                 if str(label).split(":", 1)[0].strip())
+
+
+def _text(doc, key):
+    value = doc.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _connections(doc, where, runner_labels, insecure):
+    """server.connections (Forgejo runner 12.7+, config.go:489-512) ->
+    Identity, or None when the config has none."""
+    server = doc.get("server")
+    connections = server.get("connections") if isinstance(server, dict) else None
+    if not isinstance(connections, dict) or not connections:
+        return None
+    items = [(str(name), conn) for name, conn in connections.items() if isinstance(conn, dict)]
+    urls = tuple(u for u in (_text(conn, "url") for _, conn in items) if u)
+    if not urls:
+        return Identity(source="server.connections in %s" % where,
+                        reason="server.connections in %s: no connection has a url" % where)
+    name, first = items[0]
+    return Identity(urls, _text(first, "uuid"), name,
+                    runner_labels or _label_names(first.get("labels")), insecure,
+                    "server.connections in %s" % where)
+
+
+def _registration(data, where, runner_labels, insecure):
+    """The .runner file's bytes (JSON, written by the runner's
+    registration: WARNING, id, uuid, name, token, address, labels) ->
+    Identity."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        return Identity(source=where, reason="%s: not JSON (%s)" % (where, " ".join(str(exc).split())))
+    if not isinstance(doc, dict):
+        return Identity(source=where, reason="%s: not a runner registration" % where)
+    address = _text(doc, "address")
+    if not address:
+        return Identity(source=where, reason="%s: no address in it" % where)
+    return Identity((address,), _text(doc, "uuid"), _text(doc, "name"),
+                    runner_labels or _label_names(doc.get("labels")), insecure, where)
+
+
+def identity(launch, read=_read):
+    """Who the runner that `launch` (registration.Launch) describes is to
+    its forge: its config (-c/--config on its command line, read through
+    its mounts) for runner.file, runner.insecure, runner.labels and
+    server.connections, then its .runner file (runner.file, default
+    .runner, relative to its working directory; a container without one
+    (workdir /) also at /data/.runner, where the official images keep it)
+    -> Identity, with `reason` when no forge URL is found.  Never raises
+    for what it reads; read(path, limit) -> bytes (OSError) is the I/O."""
+    if launch.argv is None:
+        return Identity(source=launch.source, reason=launch.reason or "no command line")
+    doc, where, config = {}, None, config_argument(launch.argv)
+    if config is not None:
+        data, where, why = _open(in_container(config, launch.workdir), launch, read, MAX_CONFIG)
+        if data is None:
+            return Identity(source=where, reason="cannot read its config: %s" % (
+                why or "%s is in the container's own filesystem (no mount holds it)" % where))
+        try:
+            doc = load(data)
+        except RunnerConfigError as exc:
+            return Identity(source=where, reason="its config %s: %s" % (where, exc))
+    runner = doc.get("runner") if isinstance(doc.get("runner"), dict) else {}
+    labels, insecure = _label_names(runner.get("labels")), runner.get("insecure") is True
+    found = _connections(doc, where, labels, insecure)
+    if found is not None:
+        return found
+    name = _text(runner, "file") or RUNNER_FILE
+    paths = [in_container(name, launch.workdir)]
+    if launch.mounts is not None and (launch.workdir or "/") == "/" and not name.startswith("/"):
+        paths.append(in_container(name, IMAGE_DATA))
+    whys, unmounted = [], []
+    for path in paths:
+        data, where, why = _open(path, launch, read, MAX_CONFIG)
+        if data is not None:
+            return _registration(data, where, labels, insecure)
+        (whys if why else unmounted).append(why or path)
+    if unmounted:
+        whys.append("not on a mount of the container (looked for %s)" % ", ".join(unmounted))
+    return Identity(source=launch.source, reason="no %s: %s" % (name, "; ".join(whys)))
+
+
+def add_host_addresses(name, extra_hosts, hosts_text=""):
+    """The addresses a container's --add-host entries (docker inspect's
+    HostConfig.ExtraHosts: NAME:ADDRESS, or NAME=ADDRESS since Docker 25)
+    give `name`, in order; () when none does.  A `host-gateway` entry is
+    the address Docker wrote for it into the container's own hosts file
+    (`hosts_text`, its HostsPath), as it writes it again at every start."""
+    addresses = []
+    for entry in extra_hosts or ():
+        host, address = _host_entry(str(entry))
+        if host != name.lower():
+            continue
+        if address == "host-gateway":
+            addresses.extend(_hosts_file_addresses(hosts_text, host))
+        elif _is_address(address):
+            addresses.append(address)
+    return tuple(dict.fromkeys(addresses))
+
+
+def _is_address(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _hosts_file_addresses(text, name):
+    """The addresses a hosts file's lines give `name` (comments dropped)."""
+    found = []
+    for line in (text or "").splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and _is_address(fields[0]) and name in (f.lower() for f in fields[1:]):
+            found.append(fields[0])
+    return found

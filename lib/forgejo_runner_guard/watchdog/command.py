@@ -10,10 +10,15 @@ One run, for every runner it checks:
                start calls early (docker inspect and docker logs, side by
                side) do so before the state file and the deciding modules
                load (the order is for speed: bench/bench_watchdog.py)
+    verify     only for runners whose log says wedged (verify = ping, the
+               default): ask their forge with its Ping at the address a
+               restarted runner would connect to (verify.py)
     decide     decide.needs_job_guard(): only runners whose log says wedged
-               get the job guard (backend.guard_jobs, runners/jobs.py); then
-               decide.decide() once per runner: healthy, recovered, wedged,
-               refused, skipped-job, skipped-budget, error
+               and whose forge answered (or was not asked) get the job
+               guard (backend.guard_jobs, runners/jobs.py); then
+               decide.decide() once per runner, and with_forge(): healthy,
+               recovered, wedged, refused, forge-error, forge-unreachable,
+               skipped-job, skipped-budget, error
     act        backend.restart(): restart, record the restart in the state
                file, confirm a new run (restart.py, shared with
                optimus-boot-reconcile --refresh-stale)
@@ -37,7 +42,7 @@ from typing import NamedTuple, Optional
 
 from .. import cli
 from ..config import config
-from ..report import EXIT_OK, GuardError, combine, print_json
+from ..report import EXIT_OK, GuardError, UsageError, combine, print_json
 from ..runners import backends, restart, state
 
 PROG = "forgejo-runner-watchdog"
@@ -231,6 +236,7 @@ def configure(args):
     if overrides:
         runners = [dataclasses.replace(r, **overrides) for r in runners]
     config.check_distinct(runners)
+    _check_ca_files(runners)
     return Settings(
         runners=tuple(runners),
         state_dir=args.state_dir or wd.state_dir,
@@ -243,6 +249,19 @@ def configure(args):
         notify_test=args.notify_test,
         warnings=conf.warnings + tuple(filter(None, map(config.unreachable, runners))),
     )
+
+
+def _check_ca_files(runners):
+    """UsageError (exit 2, nothing checked) for a forge_ca_file the Ping
+    could not use: better now than a forge that never seems to answer."""
+    for ca_file in dict.fromkeys(r.forge_ca_file for r in runners
+                                 if r.verify == "ping" and r.forge_ca_file):
+        from ..forge.connection import make_context  # ssl: only with a CA file
+
+        try:
+            make_context(ca_file)
+        except ValueError as exc:
+            raise UsageError("forge_ca_file: %s" % exc)
 
 
 # ---------------------------------------------------------------- main
@@ -275,14 +294,19 @@ def _check(settings, reporter, checks, now, active):
     for kind, backend in active.items():
         backend.gather(each(kind), now, reporter)
     claims = {c.name: c.evidence.claimed_tasks for c in checks if c.evidence is not None}
+    if any(c.cfg.verify == "ping" for c in checks):
+        from . import verify  # the forge is asked before the jobs are listed
+
+        verify.ask(checks, now, settings.docker_timeout, reporter)
     for kind, backend in active.items():
         backend.guard_jobs(each(kind, lambda c: c.error is None and
-                                decide.needs_job_guard(c.evidence, now, c.cfg)),
+                                decide.needs_job_guard(c.evidence, now, c.cfg, c.forge)),
                            claims, reporter)
     for c in checks:
         if c.error is None:
-            c.decision = decide.decide(c.evidence, now, c.cfg, c.blocking,
-                                       history.history(c.name), orphans=c.orphans)
+            c.decision = decide.with_forge(decide.decide(c.evidence, now, c.cfg, c.blocking,
+                                                         history.history(c.name),
+                                                         orphans=c.orphans), c.forge)
         else:
             c.decision = decide.decide(None, now, c.cfg, history=history.history(c.name),
                                        logs_ok=False)

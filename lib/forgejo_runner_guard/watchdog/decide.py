@@ -36,12 +36,22 @@ Then, in this order:
   4. forge-error     the newest failure is the forge's own error
                      (`internal:`, `unknown: rpc error: code = Internal`): a
                      restart cannot help; someone must look at the forge.
-  5. skipped-job     a job container this runner may own is running.
-  6. skipped-budget  cooldown or hourly cap forbids another restart.
-  7. wedged          restart=True: the only outcome that restarts.
+  5. forge-unreachable  the log says wedged and the forge, asked with its
+                     Ping at the address a restarted runner would use, did
+                     not answer (forge.ping.ForgeWord): a restart cannot
+                     help; wait for the forge or the path to it.
+  6. skipped-job     a job container this runner may own is running.
+  7. skipped-budget  cooldown or hourly cap forbids another restart.
+  8. wedged          restart=True: the only outcome that restarts.
 
-Exit status (exit_status()): 1 for refused, forge-error, skipped-budget and
-error (someone must look), 0 for the rest.
+decide() gives 1-4 and 6-8 from the log, the jobs and the budget;
+with_forge() then takes the forge's word (the caller asks it only for a
+runner whose log says wedged, wedged_by_log(), and only then, with the
+forge answering, lists the jobs: needs_job_guard()).  Not asked (verify =
+none, no forge URL found), the log alone decides, as before.
+
+Exit status (exit_status()): 1 for refused, forge-error, forge-unreachable,
+skipped-budget and error (someone must look), 0 for the rest.
 """
 
 import dataclasses
@@ -60,8 +70,10 @@ REFUSED = "refused"
 SKIPPED_JOB = "skipped-job"
 SKIPPED_BUDGET = "skipped-budget"
 FORGE_ERROR = "forge-error"
+FORGE_UNREACHABLE = "forge-unreachable"
 ERROR = "error"
-KINDS = (HEALTHY, RECOVERED, WEDGED, REFUSED, FORGE_ERROR, SKIPPED_JOB, SKIPPED_BUDGET, ERROR)
+KINDS = (HEALTHY, RECOVERED, WEDGED, REFUSED, FORGE_ERROR, FORGE_UNREACHABLE, SKIPPED_JOB,
+         SKIPPED_BUDGET, ERROR)
 
 
 
@@ -95,6 +107,8 @@ class Decision:
     polling             polling_phrase() when the polling rule holds, else ""
     ambiguous           why the log source could not tell job output from
                         the runner's lines ("" when it could)
+    forge               what the forge said (forge.ping.ForgeWord), None
+                        when it was not asked (with_forge())
     """
 
     kind: str
@@ -118,6 +132,7 @@ class Decision:
     rule: str = ""
     polling: str = ""
     ambiguous: str = ""
+    forge: Optional[object] = None
 
 
 def _polling(evidence, now, cfg):
@@ -176,11 +191,18 @@ def assess(evidence, now, cfg):
     return WEDGED, "no job running: restart"
 
 
-def needs_job_guard(evidence, now, cfg):
-    """Does deciding for this evidence need the running jobs?  Only when
-    the log says wedged (the job guard comes before the budget); a caller
-    lists the jobs for these runners only, then decides once."""
+def wedged_by_log(evidence, now, cfg):
+    """Does the log alone say wedged?  The only runners whose forge is
+    asked (verify = ping)."""
     return evidence is not None and assess(evidence, now, cfg)[0] == WEDGED
+
+
+def needs_job_guard(evidence, now, cfg, forge=None):
+    """Does deciding for this evidence need the running jobs?  Only when
+    the log says wedged (the job guard comes before the budget) and the
+    forge, if asked, answered; a caller lists the jobs for these runners
+    only, then decides once."""
+    return wedged_by_log(evidence, now, cfg) and not (forge is not None and forge.unreachable)
 
 
 def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orphans=()):
@@ -240,12 +262,28 @@ def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orpha
     return Decision(WEDGED, True, reason, **base)
 
 
+def with_forge(decision, forge):
+    """The forge's word on a decision (pure).  forge: forge.ping.ForgeWord,
+    or None.  A runner whose log says wedged (wedged, skipped-job,
+    skipped-budget) and whose forge did not answer is forge-unreachable:
+    no restart, whatever the jobs and the budget say, since a restart
+    cannot help.  Otherwise the decision stands, carrying the word."""
+    if forge is None:
+        return decision
+    if forge.unreachable and decision.kind in (WEDGED, SKIPPED_JOB, SKIPPED_BUDGET):
+        ping = forge.decisive()
+        return dataclasses.replace(
+            decision, kind=FORGE_UNREACHABLE, restart=False, forge=forge,
+            reason="forge unreachable: %s: a restart cannot help, not restarted" % ping.phrase())
+    return dataclasses.replace(decision, forge=forge)
+
+
 def exit_status(decision):
     """The exit status one decision asks for: 1 when someone must look
-    (refused, forge-error, skipped-budget, error), else 0 (healthy,
-    recovered, wedged and restarted, skipped for a job).  Several runners:
-    the maximum."""
-    if decision.kind in (REFUSED, FORGE_ERROR, SKIPPED_BUDGET, ERROR):
+    (refused, forge-error, forge-unreachable, skipped-budget, error), else
+    0 (healthy, recovered, wedged and restarted, skipped for a job).
+    Several runners: the maximum."""
+    if decision.kind in (REFUSED, FORGE_ERROR, FORGE_UNREACHABLE, SKIPPED_BUDGET, ERROR):
         return report.EXIT_FAILURE
     return report.EXIT_OK
 

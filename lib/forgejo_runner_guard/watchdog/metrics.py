@@ -9,6 +9,8 @@ directory, e.g. /var/lib/prometheus/node-exporter/forgejo-runner-watchdog.prom.
     forgejo_runner_watchdog_fetch_errors{container}           errors in the window
     forgejo_runner_watchdog_threshold{container}              the threshold
     forgejo_runner_watchdog_wedged{container}                 1 wedged (restarted or not)
+    forgejo_runner_watchdog_forge_unreachable{container}      1 wedged, and its forge did not
+                                                              answer Ping (not restarted)
     forgejo_runner_watchdog_restarts_total{container}         restarts ever made (counter)
     forgejo_runner_watchdog_last_check_timestamp_seconds{container}
     forgejo_runner_watchdog_last_restart_timestamp_seconds{container}   0 when never
@@ -27,6 +29,8 @@ _METRICS = (
     ("fetch_errors", "gauge", "Fetch errors the runner logged in the watchdog's window."),
     ("threshold", "gauge", "Fetch errors in the window at which the runner counts as wedged."),
     ("wedged", "gauge", "1 when the last check found the runner wedged, else 0."),
+    ("forge_unreachable", "gauge",
+     "1 when the last check found the forge unreachable (its Ping failed), else 0."),
     ("restarts_total", "counter", "Restarts the watchdog has made of this runner."),
     ("last_check_timestamp_seconds", "gauge", "When the watchdog last checked the runner."),
     ("last_restart_timestamp_seconds", "gauge",
@@ -46,6 +50,7 @@ class Sample:
     restarts_total: int
     last_check: float
     last_restart: Optional[float]
+    forge_unreachable: Optional[bool] = None
 
 
 def escape(value):
@@ -71,6 +76,7 @@ def render(samples):
                 "fetch_errors": s.fetch_errors,
                 "threshold": s.threshold,
                 "wedged": s.wedged,
+                "forge_unreachable": s.forge_unreachable,
                 "restarts_total": s.restarts_total,
                 "last_check_timestamp_seconds": s.last_check,
                 "last_restart_timestamp_seconds": s.last_restart or 0,

@@ -3,10 +3,14 @@ document and the metric samples of each runner (backends.Check).  Pure
 but for the backends' describe() and target(), which read only the check.
 """
 
+from ..forge import ping
 from ..logs.failures import failure_label
 from ..report import EXIT_FAILURE, combine
 from ..runners import backends
 from . import decide
+
+# the decisions of a runner whose log says wedged: the forge's word is shown
+_WEDGED = (decide.WEDGED, decide.SKIPPED_JOB, decide.SKIPPED_BUDGET)
 
 
 def _plural(count, word):
@@ -23,7 +27,7 @@ def outcome(c, dry_run):
         detail = d.newest_error_detail
         return "refused by the server%s: the runner must be re-registered (a restart cannot " \
                "help)" % (" (%s)" % detail if detail else "")
-    if d.kind == decide.FORGE_ERROR:
+    if d.kind in (decide.FORGE_ERROR, decide.FORGE_UNREACHABLE):
         return d.reason
     if d.kind == decide.SKIPPED_JOB:
         return "wedged, not restarted while a job runs: skipped"
@@ -72,9 +76,22 @@ def summary(c, dry_run):
         parts.append(decide.jobs_phrase(d.orphans,
                                         "orphaned (from before the runner's start; ignored)"))
     line = "%s: %s: %s" % (c.name, ", ".join(parts), outcome(c, dry_run))
+    if d.kind in _WEDGED and d.forge is not None:
+        line += " (%s)" % forge_phrase(d.forge)
     if d.ambiguous:
         line += " (beware: %s)" % d.ambiguous
     return line
+
+
+def forge_phrase(word):
+    """What the forge said about a runner whose log says wedged: 'forge
+    answered Ping in 23 ms at 10.1.0.10: the runner's own connection is
+    stuck', or 'forge not asked' (a warning line before says why)."""
+    if not word.asked:
+        return "forge not asked"
+    if word.answered:
+        return "%s: the runner's own connection is stuck" % word.decisive().phrase()
+    return word.decisive().phrase()
 
 
 def exit_status(c):
@@ -123,8 +140,24 @@ def runner(c, dry_run):
         "started_at": c.started_at,
         "new_started_at": c.new_started_at,
         "exit_status": exit_status(c),
+        "forge": forge_document(c),
     })
     return doc
+
+
+def forge_document(c):
+    """The --json `forge` object: url, address (asked), via, result
+    (answered, failed), ms, class, reason, status, attempts, pings, and
+    asked/why (why it was not asked)."""
+    word = c.decision.forge if c.decision is not None else None
+    if word is None:
+        if c.cfg.verify == "none":
+            word = ping.not_asked("verify = none")
+        elif c.error is not None or c.evidence is None:
+            word = ping.not_asked("the runner could not be checked")
+        else:
+            word = ping.not_asked("the log does not say wedged")
+    return word.as_dict()
 
 
 def document(checks, settings, now, status):
@@ -151,7 +184,9 @@ def samples(checks, history, now):
             fetch_errors=d.errors if up else None,
             threshold=c.cfg.threshold,
             wedged=(d.kind in (decide.WEDGED, decide.REFUSED, decide.FORGE_ERROR,
-                               decide.SKIPPED_JOB, decide.SKIPPED_BUDGET)) if up else None,
+                               decide.FORGE_UNREACHABLE, decide.SKIPPED_JOB,
+                               decide.SKIPPED_BUDGET)) if up else None,
+            forge_unreachable=(d.kind == decide.FORGE_UNREACHABLE) if up else None,
             restarts_total=history.restarts_total(c.name),
             last_check=now,
             last_restart=history.last_restart(c.name),
@@ -171,6 +206,7 @@ def notify_kinds():
     return notify.Kinds(
         problems={decide.REFUSED: values.REFUSED,
                   decide.FORGE_ERROR: values.SERVER_ERROR,  # the forge's own error
+                  decide.FORGE_UNREACHABLE: values.FORGE_UNREACHABLE,  # its Ping failed
                   decide.SKIPPED_BUDGET: values.BUDGET_EXHAUSTED},
         fine=(decide.HEALTHY, decide.RECOVERED))
 

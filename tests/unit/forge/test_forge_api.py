@@ -176,7 +176,7 @@ def test_nothing_listening():
             api.Session(api.Client("http://127.0.0.1:%d/" % port, TOKEN, 2.0), ORG).dialect()
     finally:
         sock.close()
-    assert str(info.value) == ("cannot reach the forge's API at http://127.0.0.1:%d (Connection refused): "
+    assert str(info.value) == ("cannot reach the forge's API at http://127.0.0.1:%d (connection refused): "
                                "is the forge up and the URL right? (the log rules decide alone)" % port)
 
 
