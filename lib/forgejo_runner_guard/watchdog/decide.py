@@ -50,6 +50,21 @@ runner whose log says wedged, wedged_by_log(), and only then, with the
 forge answering, lists the jobs: needs_job_guard()).  Not asked (verify =
 none, no forge URL found), the log alone decides, as before.
 
+The forge's own view (issue 20, a runner with a forge_token_file; the
+caller reads the forge's REST API, watchdog/forgeview.py): some wedges
+write nothing to the log, so forge_rule() judges what the forge says:
+
+    offline    the forge calls it offline (no authenticated call for over
+               a minute) while its process has run over two minutes;
+    queue      the forge calls it idle (Gitea: online, not busy; Forgejo
+               v11-v14 list no runners: the jobs alone) while a job it
+               could take has been seen waiting for queue_wait;
+  each only while the log shows no job start since.  with_view() makes a
+  runner the log calls healthy or recovered wedged by that word (rule
+  forge-offline, forge-queue), unless a job runs (then it is healthy) or
+  the budget forbids it; the Ping (with_forge()) comes after, as for any
+  wedge.
+
 Exit status (exit_status()): 1 for refused, forge-error, forge-unreachable,
 skipped-budget and error (someone must look), 0 for the rest.
 """
@@ -197,12 +212,14 @@ def wedged_by_log(evidence, now, cfg):
     return evidence is not None and assess(evidence, now, cfg)[0] == WEDGED
 
 
-def needs_job_guard(evidence, now, cfg, forge=None):
+def needs_job_guard(evidence, now, cfg, forge=None, view=None):
     """Does deciding for this evidence need the running jobs?  Only when
-    the log says wedged (the job guard comes before the budget) and the
-    forge, if asked, answered; a caller lists the jobs for these runners
-    only, then decides once."""
-    return wedged_by_log(evidence, now, cfg) and not (forge is not None and forge.unreachable)
+    the log, or the forge's REST view (watchdog.forgeview.View: its
+    verdict's rule), says wedged (the job guard comes before the budget)
+    and the forge, if asked, answered; a caller lists the jobs for these
+    runners only, then decides once."""
+    wedged = wedged_by_log(evidence, now, cfg) or view is not None and bool(view.verdict[0])
+    return wedged and not (forge is not None and forge.unreachable)
 
 
 def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orphans=()):
@@ -323,7 +340,10 @@ def forge_rule(seen, now, cfg, evidence, started_at):
                 "a moment" if started_at is None else human(now - started_at))
         if job is not None and job > now - FORGE_OFFLINE:
             return "", "offline on the forge, but a job started %s ago" % human(now - job)
-        silent = FORGE_OFFLINE + now - min(seen.offline_since or now, now)
+        # seen offline since: at this check, or at the first of the checks in a row before it
+        # that saw it offline since its process started
+        since = min(max(seen.offline_since or now, started_at), now)
+        silent = FORGE_OFFLINE + now - since
         return "offline", "silent: the forge has not heard from it for over %s (offline on the " \
                           "forge; its process has run %s)" % (human(silent), human(now - started_at))
     if seen.status == "active" or not seen.waits:

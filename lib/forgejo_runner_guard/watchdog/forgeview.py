@@ -45,6 +45,7 @@ class View:
     verdict     decide.forge_rule()'s (rule, reason)
     memory      the sightings to keep in the state file (None: keep the old)
     error       the one line saying why the view failed ("" when it did not)
+    at          when it was asked (epoch seconds)
     """
 
     url: str = ""
@@ -53,6 +54,7 @@ class View:
     verdict: Tuple[str, str] = ("", "")
     memory: Optional[dict] = None
     error: str = ""
+    at: float = 0.0
 
     @property
     def rule(self):
@@ -161,19 +163,13 @@ def _one(c, who, asker, memory, now):
         labels = runner.labels if runner is not None and runner.labels else view.label_names(who.labels)
         jobs = session.jobs(labels) if labels else None
     except _Failed as exc:
-        return View(url=url, scope=cfg.forge_scope, error=str(exc))
+        return View(url=url, scope=cfg.forge_scope, error=str(exc), at=now)
     except api.ForgeError as exc:
         return View(url=url, scope=cfg.forge_scope, error="%s at %s: %s" % (
-            api.scope_text(cfg.forge_scope), url, exc))
+            api.scope_text(cfg.forge_scope), url, exc), at=now)
     seen, kept = view.observe(d, runner, labels, jobs, memory, now)
     verdict = decide.forge_rule(seen, now, cfg, c.evidence, c.started_at)
-    return View(url, cfg.forge_scope, seen, verdict, kept)
-
-
-def wedged(c):
-    """Does the forge's word make this runner wedged (before the jobs, the
-    Ping and the budget)?"""
-    return c.view is not None and bool(c.view.rule)
+    return View(url, cfg.forge_scope, seen, verdict, kept, at=now)
 
 
 def remember(checks, history):

@@ -3,7 +3,8 @@
 A restart helps a runner whose own connection is stuck; it cannot help
 while the forge, or the path to it, is down: then every runner logs
 failed fetches and a restart only kills the jobs in flight.  So, for
-each runner whose log says wedged (decide.wedged_by_log()):
+each runner whose log says wedged (decide.wedged_by_log()), or the
+forge's REST view (forgeview.py, issue 20):
 
   where  its backend's begin_launch(): its command line, working
          directory, mounts, network mode and --add-host entries (docker
@@ -23,7 +24,8 @@ each runner whose log says wedged (decide.wedged_by_log()):
 
 -> Check.forge, a forge.ping.ForgeWord: what it said, or that it was not
 asked and why (no forge URL found: one warning line, and the log alone
-decides).  A runner whose log does not say wedged is never asked.
+decides).  A runner whose log does not say wedged, nor the forge's own view
+(forgeview.py), is never asked.
 """
 
 import threading
@@ -42,7 +44,8 @@ def ask(checks, now, timeout, reporter):
     """Set c.forge for every check whose log says wedged and whose verify
     is ping.  timeout: for each begin_launch() call (docker_timeout)."""
     todo = [c for c in checks if c.error is None and c.cfg.verify == "ping"
-            and decide.wedged_by_log(c.evidence, now, c.cfg)]
+            and (decide.wedged_by_log(c.evidence, now, c.cfg)
+                 or c.view is not None and c.view.rule)]
     if not todo:
         return
     calls = {}
