@@ -75,13 +75,16 @@ PAGE = (b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
 
 
 class Forge:
-    """A forge on `host` (a loopback address) and an ephemeral port,
-    plain HTTP or TLS with `cert` = (cert.pem, key.pem); url() names it."""
+    """A forge on `host` (a loopback address) and `port` (0: an ephemeral
+    one), plain HTTP or TLS with `cert` = (cert.pem, key.pem); url() names it."""
 
-    def __init__(self, mode="answer", host="127.0.0.1", cert=None, spaced=False, fail_first=0):
+    def __init__(self, mode="answer", host="127.0.0.1", cert=None, spaced=False, fail_first=0,
+                 port=0, sandbox=False):
+        """sandbox=True: `host` may be any address (0.0.0.0: all), for a
+        network namespace of the test's own that has only a loopback."""
         if mode not in MODES:
             raise ValueError("mode: %r" % mode)
-        if not ipaddress.ip_address(host).is_loopback:
+        if not (sandbox or ipaddress.ip_address(host).is_loopback):
             raise ValueError("loopback only: %r" % host)
         self.mode, self.host, self.spaced = mode, host, spaced
         self.fail_first = fail_first  # this many connections are reset first (a lossy path)
@@ -89,7 +92,7 @@ class Forge:
         self.connections = 0
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.port = self.sock.getsockname()[1]
         self.context = None
         if cert is not None:

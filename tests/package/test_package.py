@@ -740,7 +740,9 @@ for path in ("/var/lib/forgejo-runner-guard/probe", "/run/lock/forgejo-runner-gu
 out = subprocess.run(["systemctl", "show", "-p", "ActiveState", "--value", "forgejo-runner-watchdog.timer"],
                      capture_output=True, text=True)
 assert out.stdout.strip() == "active", ("systemctl", out)
-for denied in (lambda: open("/etc/frg-probe", "w"), lambda: socket.socket(socket.AF_INET)):
+socket.socket(socket.AF_INET).close()  # the forge's Ping (verify = ping)
+for denied in (lambda: open("/etc/frg-probe", "w"),
+               lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW)):
     try:
         denied()
     except OSError:
