@@ -11,8 +11,8 @@
 # container, file and engine it starts is removed when it ends, also on
 # Ctrl-C.  It never touches this machine's /etc/hosts, /var/lib or
 # /run/lock, and nothing it runs has a network: the runner is a busybox
-# container with --network none, and 10.1.0.10 is only ever written to a
-# temp file.
+# container with --network none, its forge a stand-in on 127.0.0.1, and
+# 10.1.0.10 is only ever written to a temp file.
 #
 # Environment: PYTHON (default /usr/bin/python3) runs the tools and the
 # engine helper; DEMO_PAUSE (default 0) pauses that many seconds between
@@ -153,6 +153,21 @@ else
 fi
 PYTHONPATH="$ROOT/tests/helpers" "$PYTHON" -c 'import engine, os; engine.ensure_image(os.environ["DOCKER_HOST"])'
 
+# The forge: a stand-in on loopback that answers the Actions Ping as Forgejo
+# does (tests/helpers/forge.py); the watchdog asks it before a restart.
+PYTHONPATH="$ROOT/tests" "$PYTHON" -c 'import sys, time
+from helpers.forge import Forge
+forge = Forge("answer", "127.0.0.1")
+with open(sys.argv[1] + ".tmp", "w") as handle:
+    handle.write(forge.url("127.0.0.1"))
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(3600)' "$WORK/forge.url" &
+for _ in $(seq 100); do
+    [ -s "$WORK/forge.url" ] && break
+    sleep 0.05
+done
+FORGE_URL=$(cat "$WORK/forge.url")
+
 cat >"$WORK/guard.conf" <<EOF
 # The demo's configuration: state and locks in its temp dir.
 [reconcile]
@@ -169,6 +184,8 @@ docker_timeout = 20s
 
 [runner forgejo_runner]
 container = $RUNNER
+# the forge it talks to (a real runner's is read from its .runner)
+forge = $FORGE_URL
 EOF
 CONF=(--config "$WORK/guard.conf")
 
@@ -193,6 +210,8 @@ pause
 say "2. The watchdog's verdict, changing nothing (--dry-run)."
 show 0 forgejo-runner-watchdog "${CONF[@]}" --state-dir "$WORK/state" --dry-run
 note "Wedged: at least 40 fetch errors in the window, the newest a moment ago."
+note "And its forge answers its Ping: the runner's own connection is stuck, so a"
+note "restart helps.  Were the forge down, a restart could not help: not restarted."
 pause
 
 # ------------------------------------------------------------ 3. a job runs

@@ -2,7 +2,8 @@
 
 An event is one fact worth a message: a runner restarted, a restart that
 failed, a runner the server refuses, the forge's own error, a spent
-restart budget, the recovery from any of them, a stale pin in a runner's
+restart budget, a forge that does not answer its Ping, the recovery from
+any of them, a stale pin in a runner's
 hosts copy, the hosts file out of sync (pin drift), or `--notify-test`.
 
 Each configured command (`command`, `command.NAME` in [notify]) whose
@@ -21,8 +22,9 @@ A command that is missing, exits non-zero or runs out of time is one
 warning line; it never changes a decision, a restart or an exit status.
 
 Conditions, not checks: a problem that persists (refused, server-error,
-budget-exhausted, restart-failed, stale-pin, pin-drift) is notified once
-when it starts and once, as `recovered`, when it ends.  Each subject's
+budget-exhausted, forge-unreachable, restart-failed, stale-pin, pin-drift)
+is notified once when it starts and once, as `recovered`, when it ends.
+Each subject's
 open condition is kept with its history (state.State.notified: the
 watchdog's state.json; reconcile's RECONCILE_STATE).  `restarted` is sent
 for every restart; it opens a condition that the next healthy check ends

@@ -8,7 +8,11 @@
 #       -v "$PWD/tests/helpers/fakerunner.sh:/fakerunner.sh:ro" frg-busybox:latest \
 #       sh /fakerunner.sh wedged 150
 #
-# Usage: fakerunner.sh [STEP]... [on-restart STEP...]
+# Usage: fakerunner.sh [daemon [-c CONFIG]] [STEP]... [on-restart STEP...]
+#
+# Mounted as the runner's binary (-v .../fakerunner.sh:/usr/local/bin/forgejo-runner)
+# it takes the runner's own arguments first, `daemon -c /data/config.yml`, so its
+# command line names its config as a real runner's does (and ignores them).
 #
 # The steps before "on-restart" run on the container's first start; the
 # steps after it on every later start (default: healthy, as a real runner
@@ -140,6 +144,13 @@ run_steps() {
 # sourced by another script for the functions above (tests/helpers/hostrunner.sh)
 if [ -n "${FAKERUNNER_LIB:-}" ]; then
     return 0
+fi
+
+if [ "${1:-}" = daemon ]; then
+    shift
+    case "${1:-}" in
+    -c | --config) shift 2 ;;
+    esac
 fi
 
 if [ -e "$MARK" ]; then

@@ -30,7 +30,8 @@ body: chi mux.go:520-528); connect-go v1.19.2 serves it:
 Connect's error bodies are application/json without a trailing newline.
 Go's net/http adds Date and Content-Length, and no Server header.
 
-Modes (Forge(mode=...)):
+Modes (Forge(mode=...); `mode` may be changed while it runs; `fail_first`
+resets that many connections first, as a lossy path loses one):
   answer    the above
   refuse    nothing listens: connecting is refused
   hang      accepts, reads the request, never answers
@@ -64,26 +65,34 @@ ACCEPT_POST = ("application/grpc, application/grpc+json, application/grpc+json; 
                "application/grpc-web+json; charset=utf-8, application/grpc-web+proto, "
                "application/json, application/json; charset=utf-8, application/proto")
 JSON_TYPES = ("application/json", "application/json; charset=utf-8")
+# What Go's net/http writes for a request line it cannot parse (server.go,
+# `fmt.Fprintf(c.rwc, "HTTP/1.1 "+publicErr+errorHeaders+publicErr)`).
+GO_400 = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+          b"Connection: close\r\n\r\n400 Bad Request")
 MODES = ("answer", "refuse", "hang", "reset", "502", "other", "disabled")
 PAGE = (b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
         b"<body><form method=\"post\">Sign in to continue</form></body></html>\n")
 
 
 class Forge:
-    """A forge on `host` (a loopback address) and an ephemeral port,
-    plain HTTP or TLS with `cert` = (cert.pem, key.pem); url() names it."""
+    """A forge on `host` (a loopback address) and `port` (0: an ephemeral
+    one), plain HTTP or TLS with `cert` = (cert.pem, key.pem); url() names it."""
 
-    def __init__(self, mode="answer", host="127.0.0.1", cert=None, spaced=False):
+    def __init__(self, mode="answer", host="127.0.0.1", cert=None, spaced=False, fail_first=0,
+                 port=0, sandbox=False):
+        """sandbox=True: `host` may be any address (0.0.0.0: all), for a
+        network namespace of the test's own that has only a loopback."""
         if mode not in MODES:
             raise ValueError("mode: %r" % mode)
-        if not ipaddress.ip_address(host).is_loopback:
+        if not (sandbox or ipaddress.ip_address(host).is_loopback):
             raise ValueError("loopback only: %r" % host)
         self.mode, self.host, self.spaced = mode, host, spaced
+        self.fail_first = fail_first  # this many connections are reset first (a lossy path)
         self.requests = []
         self.connections = 0
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.port = self.sock.getsockname()[1]
         self.context = None
         if cert is not None:
@@ -113,9 +122,9 @@ class Forge:
             except OSError:
                 return
             self.connections += 1
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._one, args=(conn, self.connections), daemon=True).start()
 
-    def _one(self, conn):
+    def _one(self, conn, number):
         try:
             conn.settimeout(10)
             if self.context is not None:
@@ -123,11 +132,14 @@ class Forge:
             request = _read_request(conn)
             if request is None:
                 return conn.close()
+            if request == "tls":  # a TLS handshake on the plain port: Go's net/http answers 400
+                conn.sendall(GO_400)
+                return conn.close()
             self.requests.append(request)
             if self.mode == "hang":
                 self._held.append(conn)  # never answered; closed by close()
                 return None
-            if self.mode == "reset":
+            if self.mode == "reset" or number <= self.fail_first:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return conn.close()  # no TLS close_notify: the reset is all
             conn.sendall(self._reply(request))
@@ -163,13 +175,16 @@ class Forge:
 
 
 def _read_request(conn):
-    """-> {method, path, version, headers (lower-case keys), body}, or None."""
+    """-> {method, path, version, headers (lower-case keys), body}, "tls"
+    for a TLS handshake's first record, or None."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
         if not chunk:
             return None
         data += chunk
+        if data[:1] == b"\x16" and not isinstance(conn, ssl.SSLSocket):
+            return "tls"
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     method, path, version = lines[0].split(" ", 2)
@@ -227,3 +242,50 @@ def _connect_reply(req, spaced):
         body = gzip.compress(body)
         headers["Content-Encoding"] = "gzip"
     return _response(200, "OK", headers, body)
+
+
+# ---------------------------------------------------------------- the runner's own files
+
+
+# The Forgejo runner's registration.go:18 warning, the first key of every .runner.
+WARNING = ("This file is automatically generated by forgejo-runner. Do not edit it manually "
+           "unless you know what you are doing. Removing this file will cause act runner to "
+           "re-register as a new runner.")
+UUID = "c9e50be9-a7c3-4aee-ba35-624c4ff8c519"
+
+# A config as the runner's config.example.yaml has it (runner section, the keys read here).
+CONFIG = """\
+log:
+  level: info
+runner:
+  # Where to store the registration result.
+  file: %(file)s
+  capacity: 1
+  timeout: 3h
+  insecure: %(insecure)s
+  fetch_timeout: 5s
+  fetch_interval: 2s
+  labels: %(labels)s
+"""
+
+
+def registration(address, name="runner-1", labels=("docker:docker://node:20",), uuid=UUID):
+    """The bytes of a .runner as the Forgejo runner writes it
+    (registration.go:21-30, 118-122: json.Encoder with SetIndent("", "  "),
+    keys WARNING, id, uuid, name, token, address, labels, a final newline)."""
+    doc = {"WARNING": WARNING, "id": 7, "uuid": uuid, "name": name,
+           "token": "6634bb58be0db23cc013a2e72dd1828ae0257cf", "address": address,
+           "labels": list(labels)}
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+def runner_files(directory, address, insecure=False, file=".runner", labels="[]"):
+    """A runner's /data as registration leaves it: config.yml and the
+    .runner (at `file`, relative to it) -> directory."""
+    with open("%s/config.yml" % directory, "w") as handle:
+        handle.write(CONFIG % {"file": file, "insecure": "true" if insecure else "false",
+                               "labels": labels})
+    if address is not None:
+        with open("%s/%s" % (directory, file), "wb") as handle:
+            handle.write(registration(address))
+    return directory

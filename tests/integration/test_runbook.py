@@ -11,14 +11,17 @@ The blocks run top to bottom in one sandbox, the story the runbook tells:
 a wedged runner is diagnosed, pinned, restarted, verified, tuned, rolled
 back.  The sandbox is a private mount and network namespace (unshare -m -n)
 in which /etc and /var/lib are overlays whose changes land in a temp dir,
-/run/lock is a tmpfs, the network is loopback only (nothing can reach
-10.1.0.10 or any other address; the Docker CLI talks to the test engine
-over its unix socket), and a stub DNS answers forge.azrak.io with the
-public address 203.0.113.7.  The runner is a container named
-forgejo_runner (--network none) that copies the sandbox's /etc/hosts when
-it starts, as Docker does for a host-network container, and is wedged
-until it sees the pin.  The machine's own /etc/hosts is never written:
-the test checks it byte for byte afterwards.
+/run/lock is a tmpfs, the network is loopback only (the Docker CLI talks
+to the test engine over its unix socket), and a stub DNS answers
+forge.azrak.io with the public address 203.0.113.7.  That address and
+the LAN's 10.1.0.10 are the sandbox loopback's own: a stand-in forge
+(tests/helpers/forge.py) answers the Actions Ping there over TLS, its CA
+added to the sandbox's system trust store; nothing leaves the namespace.
+The runner is a container named forgejo_runner (--network none, its
+.runner in its /data mount) that copies the sandbox's /etc/hosts when it
+starts, as Docker does for a host-network container, and is wedged until
+it sees the pin.  The machine's own /etc/hosts is never written: the
+test checks it byte for byte afterwards.
 """
 
 import collections
@@ -33,6 +36,7 @@ import tempfile
 
 import pytest
 
+from helpers import forge
 from helpers.tools import LIB, ROOT
 
 RUNBOOK = os.path.join(ROOT, "runbook", "08-forgejo-runner-lan-pin-and-watchdog.md")
@@ -70,6 +74,13 @@ HOSTS = (
 )
 
 Block = collections.namedtuple("Block", "line info code runnable exit output")
+# The stand-in forge, in the sandbox: the Ping over TLS on port 443 of every
+# address the namespace has (its loopback, 203.0.113.7 and 10.1.0.10).
+FORGE = """import sys, time
+from helpers.forge import Forge
+Forge("answer", "0.0.0.0", cert=(sys.argv[1], sys.argv[2]), port=443, sandbox=True)
+time.sleep(86400)
+"""
 
 
 # ------------------------------------------------------------ parsing
@@ -287,8 +298,9 @@ class Sandbox:
     """The namespace, the stub DNS (which holds the namespace open), the
     tool wrappers and the simulated runner.  run(code) runs a block."""
 
-    def __init__(self, docker_host):
+    def __init__(self, docker_host, pki):
         self.docker_host = docker_host
+        self.pki = pki
         self.root = tempfile.mkdtemp(prefix="frg-runbook-", dir="/tmp")
         self.proc = None
         self.env = {
@@ -322,7 +334,15 @@ class Sandbox:
             handle.write("nameserver 127.0.0.1\n")
         with open(os.path.join(r, "etc.upper", "nsswitch.conf"), "w") as handle:
             handle.write("passwd: files\ngroup: files\nhosts: files dns\n")
-        # the packaged conffile, as an installed package has it
+        # the system trust store, with the stand-in forge's CA
+        os.makedirs(os.path.join(r, "etc.upper", "ssl", "certs"))
+        with open(os.path.join(r, "etc.upper", "ssl", "certs", "ca-certificates.crt"), "w") as out:
+            with open("/etc/ssl/certs/ca-certificates.crt") as system, open(self.pki["ca"]) as ca:
+                out.write(system.read() + ca.read())
+        # the runner's /data, as its registration left it
+        os.makedirs(os.path.join(r, "runner-data"))
+        with open(os.path.join(r, "runner-data", ".runner"), "wb") as handle:
+            handle.write(forge.registration("https://forge.azrak.io/"))
         # the packaged conffile and drop-in directory, as an installed package has them
         os.makedirs(os.path.join(r, "etc.upper", "forgejo-runner-guard", "guard.conf.d"))
         conffile = self._conffile()
@@ -361,6 +381,10 @@ awk '$5 == "/var/lib" && $0 ~ / - overlay /' /proc/self/mountinfo | grep -q .
 awk '$5 == "/run/lock" && $0 ~ / - tmpfs /' /proc/self/mountinfo | grep -q .
 cmp -s /etc/hosts {r}/etc.upper/hosts
 test "$(ip -o addr | grep -v ' lo ' | wc -l)" = 0
+# the forge's public and LAN addresses, on this namespace's own loopback
+ip addr add {public}/32 dev lo
+ip addr add 10.1.0.10/32 dev lo
+PYTHONPATH={tests} {py} -c "$FORGE" {cert} {key} &
 exec {py} {stub} {name}={public}
 """.format(
             r=r,
@@ -368,9 +392,13 @@ exec {py} {stub} {name}={public}
             stub=os.path.join(ROOT, "tests", "helpers", "dnsstub.py"),
             name="forge.azrak.io",
             public=PUBLIC_ADDRESS,
+            tests=os.path.join(ROOT, "tests"),
+            cert=self.pki["forge"][0],
+            key=self.pki["forge"][1],
         )
         self.proc = subprocess.Popen(
-            ["unshare", "-m", "-n", "--propagation", "private", "bash", "-c", setup],
+            ["env", "FORGE=" + FORGE, "unshare", "-m", "-n", "--propagation", "private", "bash",
+             "-c", setup],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -390,6 +418,7 @@ exec {py} {stub} {name}={public}
             "run", "-d", "--init", "--network", "none", "--name", "forgejo_runner",
             "-v", "%s:/sim:ro" % os.path.join(ROOT, "tests", "helpers"),
             "-v", "%s:/sandbox-etc:ro" % os.path.join(self.root, "etc.upper"),
+            "-v", "%s:/data:ro" % os.path.join(self.root, "runner-data"),
             "frg-busybox:latest", "sh", "/sim/simrunner.sh",
         )  # fmt: skip
 
@@ -423,14 +452,14 @@ exec {py} {stub} {name}={public}
 
 
 @pytest.fixture(scope="module")
-def sandbox(docker_host):
+def sandbox(docker_host, pki):
     before = {
         "/etc/hosts": _sha256("/etc/hosts"),
         "/etc/forgejo-runner-guard": os.path.exists("/etc/forgejo-runner-guard"),
         "/var/lib/forgejo-runner-guard": os.path.exists("/var/lib/forgejo-runner-guard"),
         "/run/lock/forgejo-runner-guard": os.path.exists("/run/lock/forgejo-runner-guard"),
     }
-    box = Sandbox(docker_host)
+    box = Sandbox(docker_host, pki)
     try:
         box.start()
         yield box

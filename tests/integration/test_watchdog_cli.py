@@ -124,6 +124,27 @@ def test_help_teaches():
         assert text in out, text
 
 
+def test_help_says_the_forge_is_asked_first():
+    out = run_tool(TOOL, "--help").stdout
+    for text in ("asking the forge first (verify = ping, the default)",
+                 "/api/actions/ping.v1.PingService/Ping", "forge-unreachable", "ping_timeout",
+                 "forge_ca_file", "--add-host", "verify = none: the log alone decides"):
+        assert text in out, text
+
+
+def test_a_forge_ca_file_the_ping_cannot_use_is_a_usage_error(tmp_path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    conf = tmp_path / "guard.conf"
+    conf.write_text("[watchdog]\nforge_ca_file = %s\n" % bad)
+    result = run_tool(TOOL, "--config", str(conf), "--dry-run", env=NOWHERE)
+    assert result.returncode == 2
+    assert one_line(result).startswith(
+        "%s: error: forge_ca_file: %s: cannot use as CA file: " % (TOOL, bad))
+    conf.write_text("[watchdog]\nforge_ca_file = %s\nverify = none\n" % bad)  # not used: fine
+    assert run_tool(TOOL, "--config", str(conf), "--dry-run", env=NOWHERE).returncode == 1
+
+
 def test_version():
     result = run_tool(TOOL, "--version")
     assert result.returncode == 0 and result.stdout.startswith(TOOL + " ")

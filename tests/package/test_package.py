@@ -22,7 +22,7 @@ import uuid
 
 import pytest
 
-from helpers import pkg_chroot
+from helpers import forge, pkg_chroot
 from helpers import pkg_nspawn
 from helpers.tools import ROOT, run_tool
 
@@ -740,7 +740,9 @@ for path in ("/var/lib/forgejo-runner-guard/probe", "/run/lock/forgejo-runner-gu
 out = subprocess.run(["systemctl", "show", "-p", "ActiveState", "--value", "forgejo-runner-watchdog.timer"],
                      capture_output=True, text=True)
 assert out.stdout.strip() == "active", ("systemctl", out)
-for denied in (lambda: open("/etc/frg-probe", "w"), lambda: socket.socket(socket.AF_INET)):
+socket.socket(socket.AF_INET).close()  # the forge's Ping (verify = ping)
+for denied in (lambda: open("/etc/frg-probe", "w"),
+               lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW)):
     try:
         denied()
     except OSError:
@@ -800,6 +802,14 @@ def test_watchdog_sandbox_allows_docker_socket_state_lock_and_systemctl(machine)
 RUNNER_UNIT = "forgejo-runner.service"
 FAKE_RUNNER = os.path.join(ROOT, "tests", "helpers", "fakerunner.sh")
 HOST_RUNNER = os.path.join(ROOT, "tests", "helpers", "hostrunner.sh")
+TEST_FORGE = os.path.join(ROOT, "tests", "helpers", "forge.py")
+# The stand-in runner's forge, in the machine (its own network: only a
+# loopback): the Ping as Forgejo answers it (tests/helpers/forge.py).
+FORGE_URL = "http://127.0.0.1:3000/"
+FORGE_UNIT = "frg-forge.service"
+FORGE_SERVE = ("import sys, time; sys.path.insert(0, '/usr/local/lib/frg-native'); "
+               "from forge import Forge; Forge('answer', '127.0.0.1', port=3000); time.sleep(86400)")
+ANSWERED = r"\(forge answered Ping in \d+ ms at 127\.0\.0\.1: the runner's own connection is stuck\)$"
 NATIVE_DROPIN = "etc/forgejo-runner-guard/guard.conf.d/50-native.conf"
 NATIVE_CONF = "[watchdog]\nrunners = native\n\n[runner native]\nbackend = systemd\nunit = %s\n"
 
@@ -808,7 +818,8 @@ class NativeRunner:
     """A stand-in for a runner installed as a systemd service: the unit
     forgejo-runner.service runs tests/helpers/fakerunner.sh under the container's
     /bin/sh (dash), which writes real-format runner lines to stderr, so into
-    the journal."""
+    the journal; its WorkingDirectory= holds the .runner its registration
+    wrote, naming a forge that answers the Ping (FORGE_URL)."""
 
     def __init__(self, machine):
         self.machine = machine
@@ -822,7 +833,8 @@ class NativeRunner:
         if service is None:
             service = "ExecStart=/bin/sh /usr/local/lib/frg-native/fakerunner.sh %s\n" % " ".join(steps)
         with open(self.unit_file, "w") as handle:
-            handle.write("[Unit]\nDescription=stand-in Forgejo runner\n\n[Service]\n" + service)
+            handle.write("[Unit]\nDescription=stand-in Forgejo runner\n\n[Service]\n"
+                         "WorkingDirectory=/usr/local/lib/frg-native/data\n" + service)
         self.machine.run("rm", "-f", "/tmp/.fakerunner-started", check=True)
         self.machine.run("systemctl", "daemon-reload", check=True)
         self.machine.run("systemctl", "restart", RUNNER_UNIT, check=True)
@@ -861,8 +873,18 @@ def native(machine):
     """The stand-in runner unit and a guard.conf drop-in naming it (runner
     "native", backend systemd); all removed afterwards."""
     runner = NativeRunner(machine)
-    os.makedirs(runner.dir, exist_ok=True)
+    os.makedirs(os.path.join(runner.dir, "data"), exist_ok=True)
     shutil.copy(FAKE_RUNNER, os.path.join(runner.dir, "fakerunner.sh"))
+    shutil.copy(TEST_FORGE, os.path.join(runner.dir, "forge.py"))
+    with open(os.path.join(runner.dir, "data", ".runner"), "wb") as handle:
+        handle.write(forge.registration(FORGE_URL))
+    machine.run("systemd-run", "--unit=" + FORGE_UNIT, "/usr/bin/python3", "-c", FORGE_SERVE,
+                check=True)
+    deadline = time.monotonic() + 10
+    while machine.run("python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 3000))"
+                      ).returncode:
+        assert time.monotonic() < deadline, "the stand-in forge did not start"
+        time.sleep(0.1)
     dropin = os.path.join(machine.root, NATIVE_DROPIN)
     os.makedirs(os.path.dirname(dropin), exist_ok=True)
     with open(dropin, "w") as handle:
@@ -870,7 +892,7 @@ def native(machine):
     try:
         yield runner
     finally:
-        machine.run("systemctl", "stop", RUNNER_UNIT)
+        machine.run("systemctl", "stop", RUNNER_UNIT, FORGE_UNIT)
         for path in (dropin, runner.unit_file):
             if os.path.exists(path):
                 os.unlink(path)
@@ -928,7 +950,11 @@ def test_systemd_backend_restarts_a_wedged_unit_and_counts_only_its_current_run(
     assert doc["backend"] == "systemd" and doc["unit"] == RUNNER_UNIT and doc["errors"] == 150
     assert doc["invocation_id"] == old and doc["new_invocation_id"] == native.invocation() != old
     assert native.active() == "active"
-    assert err.strip().endswith("no job running (no Docker engine; by the log): restarted"), err
+    # its forge answered the Ping: the .runner in its WorkingDirectory= named it
+    assert re.search(r"no job running \(no Docker engine; by the log\): restarted " + ANSWERED,
+                     err.strip()), err
+    assert (doc["forge"]["url"], doc["forge"]["address"], doc["forge"]["via"]) == (
+        FORGE_URL, "127.0.0.1", "the URL")
     # Right after: a second run sees only the new run's 30 errors; no second restart.
     new = native.invocation()
     deadline = time.monotonic() + 10
@@ -982,8 +1008,8 @@ def test_systemd_backend_a_job_without_a_container_blocks_the_restart(native):
     assert len(doc["blocking_jobs"]) == 1, doc
     pid = re.fullmatch(r"pid (\d+) \(sleep 3600\)", doc["blocking_jobs"][0]).group(1)
     assert native.machine.run("cat", "/proc/%s/comm" % pid, check=True).stdout == "sleep\n"
-    assert err.strip().endswith("host job pid %s (sleep 3600) running: wedged, not restarted "
-                                "while a job runs: skipped" % pid), err
+    assert re.search(r"host job pid %s \(sleep 3600\) running: wedged, not restarted while a job "
+                     r"runs: skipped " % pid + ANSWERED, err.strip()), err
     assert native.invocation() == old
 
 
@@ -1132,15 +1158,17 @@ def test_watchdog_unit_reads_the_journal_and_restarts_from_its_sandbox(native):
     try:
         proc = machine.run("systemctl", "start", unit, timeout=120)
         invocation = machine.run("systemctl", "show", "-p", "InvocationID", "--value", unit, check=True).stdout.strip()
-        out = journal(machine, lambda text: text.strip().endswith(": restarted"), "_SYSTEMD_UNIT=" + unit,
-                      "_SYSTEMD_INVOCATION_ID=" + invocation)
+        # restarted, after a Ping from inside the unit's sandbox
+        out = journal(machine, lambda text: re.search(": restarted " + ANSWERED, text.strip()),
+                      "_SYSTEMD_UNIT=" + unit, "_SYSTEMD_INVOCATION_ID=" + invocation)
         assert proc.returncode == 0, out
         # the stand-in unit keeps systemd's TimeoutStopSec (90s): shorter than stop_timeout, said first
         warning, summary = out.strip().splitlines()
         assert warning == ("native: unit forgejo-runner.service stops with TimeoutStopSec=90s, "
                            "shorter than the runner's stop_timeout (600s): systemd kills it sooner "
                            "(set TimeoutStopSec= in a drop-in)"), out
-        assert summary.endswith(": restarted") and summary.startswith("native: 150 fetch errors"), out
+        assert re.search(": restarted " + ANSWERED, summary), out
+        assert summary.startswith("native: 150 fetch errors"), out
         assert native.invocation() != old and native.active() == "active"
     finally:
         state = os.path.join(machine.root, "var/lib/forgejo-runner-guard/state.json")
@@ -1150,7 +1178,7 @@ def test_watchdog_unit_reads_the_journal_and_restarts_from_its_sandbox(native):
 
 def test_watchdog_unit_notifies_from_its_sandbox_and_the_onfailure_example_mails_its_journal(native):
     """The packaged unit runs a [notify] command inside its sandbox (a local
-    one: the unit has no network); the shipped OnFailure= drop-in and
+    one); the shipped OnFailure= drop-in and
     template unit, installed as the runbook says, mail the journal of a
     failed run (to a stand-in mail(1): the container has no MTA)."""
     machine = native.machine

@@ -126,9 +126,11 @@ class PingResult:
     def phrase(self):
         """'forge answered Ping in 23 ms at 10.1.0.10', or 'Ping to URL at
         10.1.0.10 (the host's resolver) failed 3 times (transport:
-        connection refused)'."""
+        connection refused)', or 'no Ping to URL (dns: cannot resolve ...)'."""
         if self.answered:
             return "forge answered Ping in %d ms at %s" % (self.ms or 0, self.address)
+        if not self.attempts:
+            return "no Ping to %s (%s: %s)" % (self.url, self.label, self.reason)
         where = " at %s (%s)" % (self.address, self.via) if self.address else ""
         tries = "once" if self.attempts == 1 else "%d times" % self.attempts
         return "Ping to %s%s failed %s (%s: %s)" % (self.url, where, tries, self.label, self.reason)
@@ -306,6 +308,9 @@ def ping(target, addresses, timeout, insecure=False, ca_file=None, via="",
     """Ask `target` (a Target) for its Ping at `addresses` (tried in turn,
     one per attempt), up to `attempts` times within `timeout` seconds in
     all -> PingResult.  ValueError for a CA file that cannot be used."""
+    import importlib
+
+    importlib.import_module("http.client")  # loaded before the clock starts: ms is the network's
     context = None
     if target.scheme == "https":
         context = make_context(ca_file, verify=not insecure)

@@ -71,17 +71,15 @@ class Launch(NamedTuple):
     its command line, working directory and mounts (None: it runs on the
     host, paths are the host's), `source` naming where they were read;
     argv None (and `reason`) when the command line cannot be read.
-    network: the container's network mode ("host": the host's network and
-    a copy of its /etc/hosts, as a systemd unit has), extra_hosts its
-    --add-host entries (docker inspect's HostConfig.ExtraHosts), hosts_path
-    its own hosts file on the host (HostsPath)."""
+    extra_hosts: a container's --add-host entries (docker inspect's
+    HostConfig.ExtraHosts), hosts_path its own hosts file on the host
+    (HostsPath); a unit has neither."""
 
     argv: Optional[list]
     workdir: str
     mounts: Optional[list]
     source: str
     reason: Optional[str] = None
-    network: str = "host"
     extra_hosts: tuple = ()
     hosts_path: str = ""
 

@@ -88,8 +88,29 @@ what "wedged" means:
       a restart cannot help, re-register it; exit 1;
     * the failure is the forge's own error (internal: ...): a restart
       cannot help ("forge-error"); exit 1;
+    * the forge does not answer its Ping (below): the forge or the path to
+      it is down, a restart cannot help ("forge-unreachable"); exit 1;
     * the restart budget is spent: COOLDOWN since the last restart (with
       30s of slack) or MAX_RESTARTS in the last hour; exit 1.
+
+asking the forge first (verify = ping, the default):
+  Before it restarts a runner whose log says wedged, the watchdog asks the
+  forge the runner talks to with its Actions Ping (POST
+  URL/api/actions/ping.v1.PingService/Ping, {"data":"..."} -> 200
+  {"data":"Hello, ...!"}; no token, changes nothing), a fresh HTTP/1.1
+  connection per attempt, a few attempts within ping_timeout (10s), TLS
+  verified against the system store (forge_ca_file: a private CA; not with
+  the runner's runner.insecure: true).  URL: the runner's .runner (or its
+  config's server.connections), found through its mounts as --runners
+  finds its config; forge = URL names it instead.  The address asked is
+  the one a restarted runner would use: the container's --add-host entry
+  for the forge's name, else the host's resolver now.  The forge answers:
+  restart, "(forge answered Ping in 23 ms at 10.1.0.10: the runner's own
+  connection is stuck)".  It does not (refused, reset, timeout, TLS, DNS,
+  any HTTP status but 200, another body): no restart, "forge-unreachable",
+  exit 1, the reason classed (transport, tls, http 502, timeout, dns).
+  No .runner found: the log alone decides (one warning line says why).
+  verify = none: the log alone decides.  --dry-run asks the forge too.
 
   A runner installed as a systemd service (backend = systemd, unit = NAME
   in its [runner NAME] section) is read from the journal of the unit's
@@ -128,16 +149,17 @@ notifications ([notify] in guard.conf):
   GUARD_EVENT, GUARD_RUNNER, GUARD_HOST, GUARD_DECISION, GUARD_SUMMARY,
   GUARD_ERROR, GUARD_EVIDENCE (the last fetch-error lines) and as one JSON
   document on stdin.  Events: restarted, restart-failed, refused,
-  server-error, budget-exhausted, and recovered (the first healthy check
-  after any of them); a condition that persists is notified once when it
-  starts and once when it ends.  A failing command is one warning line: it
-  never changes what the check does or its exit status.  --dry-run sends
-  nothing and says what it would send.  Examples:
+  server-error, budget-exhausted, forge-unreachable, and recovered (the
+  first healthy check after any of them); a condition that persists is
+  notified once when it starts and once when it ends.  A failing command
+  is one warning line: it never changes what the check does or its exit
+  status.  --dry-run sends nothing and says what it would send.  Examples:
   /usr/share/doc/forgejo-runner-guard/examples/
 
 exit status:
   0  healthy, recovered, restarted, or skipped because a job runs
-  1  refused by the server, Docker unreachable, a Docker call timed out,
+  1  refused by the server, the forge's own error, the forge unreachable
+     (its Ping failed), Docker unreachable, a Docker call timed out,
      container (or unit) missing or not running, logs unreadable, restart failed,
      restart budget exhausted, state or metrics file not writable, the
      forge's view failed (API unreachable, token refused or unsafe, scope)

@@ -7,16 +7,16 @@ each runner whose log says wedged (decide.wedged_by_log()), or the
 forge's REST view (forgeview.py, issue 20):
 
   where  its backend's begin_launch(): its command line, working
-         directory, mounts, network mode and --add-host entries (docker
+         directory, mounts and --add-host entries (docker
          inspect; systemctl show for a unit), all side by side
   who    registration.identity(): its forge's URL from its .runner or its
          config's server.connections, and runner.insecure; `forge = URL`
          in its section names the URL instead
-  path   the address a restarted runner would connect to: a container
-         with a network of its own asks its --add-host entry for the
-         forge's name; anything else (host network, a systemd unit, no
-         entry) the host's resolver as it is now, since a restarted
-         host-network container gets a fresh copy of the host's /etc/hosts
+  path   the address a restarted runner would connect to: a container's
+         --add-host entry for the forge's name; without one (host network,
+         a network of its own, a systemd unit) the host's resolver as it is
+         now, since a restarted host-network container gets a fresh copy
+         of the host's /etc/hosts
   ask    forge.ping.ask() for each URL, every runner side by side, one
          Ping per distinct URL, address and TLS setting (a fleet-wide
          outage costs one Ping), each within the runner's ping_timeout;
@@ -110,8 +110,18 @@ def _plan(c, launch):
 
 def _path(host, launch):
     """The addresses a restarted runner would connect to for `host`, and
-    how they were found; () means: the host's resolver (ping.ask)."""
-    if launch is None or launch.network in ("host", ""):
+    how they were found; () means: the host's resolver (ping.ask).
+
+    A container's --add-host entry for the name wins, whatever its
+    network: Docker builds its hosts file from them at every start (for a
+    host-network container too, instead of copying the host's: Docker
+    20.10, Debian 12's docker.io, sets the origin hosts path only for a
+    host-network container without ExtraHosts).  Without one the runner
+    asks the host's resolver: a host-network container through a fresh
+    copy of the host's /etc/hosts and its DNS, a container with its own
+    network through Docker's DNS, which forwards to the host's; a unit
+    directly."""
+    if launch is None:
         return (), ping.VIA_RESOLVER
     addresses = registration.add_host_addresses(host, launch.extra_hosts, _hosts_text(launch))
     if addresses:

@@ -601,3 +601,38 @@ def test_journal_matches():
         config.parse_matches("A=1 b=2")
     assert str(info.value) == ("not a journal match FIELD=VALUE (e.g. SYSLOG_IDENTIFIER=forgejo-runner): "
                                "'b=2'")
+
+
+# ---------------------------------------------------------------- asking the forge (issue 19)
+
+
+def test_verify_keys(tmp_path):
+    conf = write(tmp_path / "guard.conf", "[watchdog]\nrunners = a b c\nping_timeout = 4s\n"
+                 "forge_ca_file = /etc/ssl/private-ca.pem\n"
+                 "[runner b]\nverify = none\n"
+                 "[runner c]\nforge = https://forge.azrak.io:8443/git/\nping_timeout = 1m\n")
+    a, b, c = config.load(str(conf)).watchdog.runners
+    assert (a.verify, a.forge, a.ping_timeout, a.forge_ca_file) == (
+        "ping", "", 4.0, "/etc/ssl/private-ca.pem")
+    assert (b.verify, b.forge, b.ping_timeout) == ("none", "", 4.0)
+    assert (c.verify, c.forge, c.ping_timeout) == ("ping", "https://forge.azrak.io:8443/git/", 60.0)
+    default = config.RunnerConfig()
+    assert (default.verify, default.forge, default.ping_timeout, default.forge_ca_file) == (
+        "ping", "", 10.0, None)
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("verify = log", "[watchdog] verify: must be one of ping, none: 'log'"),
+    ("forge = forge.azrak.io", "[watchdog] forge: not an http:// or https:// URL with a host: "
+                               "'forge.azrak.io'"),
+    ("forge = https://forge.azrak.io:0x1/", "[watchdog] forge: not a URL (Port could not be cast "
+                                            "to integer value as '0x1')"),
+    ("ping_timeout = 0", "[watchdog] ping_timeout: must be more than zero: '0'"),
+    ("ping_timeout = 2m", "[watchdog] ping_timeout: must be at most 1m: '2m'"),
+    ("forge_ca_file = ca.pem", "[watchdog] forge_ca_file: not an absolute path: 'ca.pem'"),
+])
+def test_verify_bad_values(tmp_path, setting, message):
+    conf = write(tmp_path / "guard.conf", "[watchdog]\n%s\n" % setting)
+    with pytest.raises(ConfigError) as info:
+        config.load(str(conf))
+    assert str(info.value).startswith("%s:2: %s" % (conf, message)), str(info.value)

@@ -10,6 +10,7 @@ import pytest
 from helpers.tools import FIXTURES
 from forgejo_runner_guard.watchdog import decide as d
 from forgejo_runner_guard.config.config import RunnerConfig
+from forgejo_runner_guard.forge.ping import ForgeWord, PingResult, not_asked
 from forgejo_runner_guard.logs.stamps import window_start
 from forgejo_runner_guard.runners.jobs import JobContainer
 from forgejo_runner_guard.watchdog.decide import Decision, decide, exit_status
@@ -268,3 +269,69 @@ def test_every_reason_and_the_base_fields_exactly():
         assert (d.threshold, d.window, d.orphans, d.job_running) == (40, 300.0, tuple(orphans), False)
 
 
+
+
+# ------------------------------------------------------------ the forge's word (issue 19)
+
+URL = "https://forge.azrak.io/"
+ANSWERED = ForgeWord(True, (PingResult(URL, "10.1.0.10", "the host's resolver", True, 23,
+                                       status=200, attempts=1),))
+DOWN = ForgeWord(True, (PingResult(URL, "10.1.0.10", "the host's resolver", False, 0, "transport",
+                                   "connection refused", None, 3),))
+SPENT = [NOW - 50 * MIN, NOW - 35 * MIN, NOW - 20 * MIN]
+
+
+def test_the_forge_answered_restart_as_before():
+    decision = d.with_forge(decide(evidence(), NOW, CFG, [], []), ANSWERED)
+    assert (decision.kind, decision.restart, decision.reason) == ("wedged", True,
+                                                                  "no job running: restart")
+    assert decision.forge is ANSWERED and exit_status(decision) == 0
+
+
+def test_the_forge_down_no_restart():
+    decision = d.with_forge(decide(evidence(), NOW, CFG, [], []), DOWN)
+    assert (decision.kind, decision.restart, exit_status(decision)) == ("forge-unreachable", False, 1)
+    assert decision.reason == (
+        "forge unreachable: Ping to https://forge.azrak.io/ at 10.1.0.10 (the host's resolver) "
+        "failed 3 times (transport: connection refused): a restart cannot help, not restarted")
+    assert decision.forge is DOWN and decision.errors == 40 and decision.rule == "threshold"
+
+
+@pytest.mark.parametrize("blocking, history", [(["FORGEJO-ACTIONS-TASK-9_W_J"], []), ([], SPENT)])
+def test_the_forge_down_comes_before_the_job_and_the_budget(blocking, history):
+    before = decide(evidence(), NOW, CFG, blocking, history)
+    assert before.kind in ("skipped-job", "skipped-budget")
+    assert d.with_forge(before, DOWN).kind == "forge-unreachable"
+    assert d.with_forge(before, ANSWERED).kind == before.kind
+
+
+@pytest.mark.parametrize("ev, kind", [
+    (evidence(errors=3), "healthy"),
+    (evidence(newest_age=90.0), "recovered"),
+    (evidence(detail="unauthenticated"), "refused"),
+    (evidence(detail="internal: pick task: CreateTaskForRunner: resource does not exist"),
+     "forge-error"),
+])
+def test_the_forge_changes_nothing_the_log_already_decided(ev, kind):
+    for word in (DOWN, ANSWERED, not_asked("verify = none")):
+        assert d.with_forge(decide(ev, NOW, CFG, [], []), word).kind == kind
+    assert d.with_forge(decide(None, NOW, CFG, logs_ok=False), DOWN).kind == "error"
+
+
+def test_not_asked_the_log_alone_decides():
+    silent = not_asked("no .runner: not on a mount of the container")
+    decision = d.with_forge(decide(evidence(), NOW, CFG, [], []), silent)
+    assert (decision.kind, decision.restart, decision.forge) == ("wedged", True, silent)
+    assert d.with_forge(decide(evidence(), NOW, CFG, [], []), None).forge is None
+
+
+def test_who_is_asked_and_who_gets_the_job_guard():
+    assert d.wedged_by_log(evidence(), NOW, CFG)
+    assert not d.wedged_by_log(evidence(errors=3), NOW, CFG)
+    assert not d.wedged_by_log(evidence(detail="unauthenticated"), NOW, CFG)
+    assert not d.wedged_by_log(None, NOW, CFG)
+    assert d.needs_job_guard(evidence(), NOW, CFG, ANSWERED)
+    assert d.needs_job_guard(evidence(), NOW, CFG, None)
+    assert d.needs_job_guard(evidence(), NOW, CFG, not_asked("verify = none"))
+    assert not d.needs_job_guard(evidence(), NOW, CFG, DOWN)  # no restart: no jobs to list
+    assert "forge-unreachable" in d.KINDS
