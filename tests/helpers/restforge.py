@@ -67,13 +67,15 @@ class Answer(Exception):
 class RestForge:
     """The forge; start() listens on `host` (loopback only), close() stops."""
 
-    def __init__(self, dialect="forgejo", version=None, host="127.0.0.1", root_url=ROOT_URL):
+    def __init__(self, dialect="forgejo", version=None, host="127.0.0.1", root_url=ROOT_URL,
+                 cert=None):
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError("loopback only: %r" % host)
         self.dialect = dialect
         self.version = version or VERSIONS[dialect]
         self.host = host
         self.root_url = root_url
+        self.cert = cert  # (cert.pem, key.pem): serve TLS
         self.users = {"alice": {"id": 1, "admin": False}, "root": {"id": 3, "admin": True},
                       "bob": {"id": 4, "admin": False}}
         self.orgs = {"ops": {"id": 2, "owners": {"alice"}, "members": {"alice", "bob"}}}
@@ -102,10 +104,10 @@ class RestForge:
                 "task_id": 0, "status": status, "created": created}
 
     @classmethod
-    def example(cls, dialect, version=None):
+    def example(cls, dialect, version=None, cert=None):
         """The state tests/fixtures/forge/ shows: the runner, a job waiting
         for it, one running and one blocked on `needs`, and alice's token."""
-        forge = cls(dialect, version)
+        forge = cls(dialect, version, cert=cert)
         forge.jobs = [cls.job(41, ["docker"], status="running", name="lint"),
                       cls.job(42, ["docker"], created=1782727260.5),
                       cls.job(43, ["docker"], status="blocked", name="deploy")]
@@ -130,6 +132,12 @@ class RestForge:
             family = type("V6", (http.server.ThreadingHTTPServer,), {"address_family": 10})
         self._server = family((self.host, 0), Handler)
         self._server.daemon_threads = True
+        if self.cert is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.cert)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
@@ -139,7 +147,7 @@ class RestForge:
 
     def url(self, path="/"):
         host = "[%s]" % self.host if ":" in self.host else self.host
-        return "http://%s:%d%s" % (host, self.port, path)
+        return "%s://%s:%d%s" % ("https" if self.cert else "http", host, self.port, path)
 
     def close(self):
         if self._server is not None:

@@ -235,3 +235,24 @@ def test_scope_paths_are_quoted():
     assert api.scope_path(("org", "ops")) == "orgs/ops"
     assert api.scope_path(("user",)) == "user"
     assert api.scope_path(("admin",)) == "admin"
+
+
+def test_tls_as_the_runner_has_it(pki, tmp_path):
+    with RestForge.example("forgejo", cert=pki["forge"]) as forge:
+        # runner.insecure: true: not verified, as the runner itself
+        insecure = api.Session(api.Client(forge.url(), TOKEN, 5.0, insecure=True), ORG)
+        assert insecure.dialect().name == "forgejo"
+        # verified: the system store does not know the test CA
+        with pytest.raises(api.ForgeError) as info:
+            api.Session(api.Client(forge.url(), TOKEN, 5.0), ORG).dialect()
+        assert str(info.value) == (
+            "cannot reach the forge's API at %s (TLS: unknown issuer): is the forge up and the URL "
+            "right? (the log rules decide alone)" % forge.url().rstrip("/"))
+        # forge_ca_file: the chain is good, but the certificate is for forge.azrak.io, not 127.0.0.1
+        with pytest.raises(api.ForgeError, match=r"\(TLS: IP address mismatch, certificate is not valid "
+                                                 r"for '127\.0\.0\.1'\)"):
+            api.Session(api.Client(forge.url(), TOKEN, 5.0, ca_file=pki["ca"]), ORG).dialect()
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    with pytest.raises(api.ForgeError, match=r"^forge_ca_file: %s: cannot use as CA file" % bad):
+        api.Client("https://127.0.0.1:1/", TOKEN, 1.0, ca_file=str(bad))
