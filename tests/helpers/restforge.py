@@ -20,7 +20,10 @@ jobs (ActionRunJob's fields plus `status`: waiting|running|blocked and
 headers).  It also answers the Actions Ping RPC (POST
 /api/actions/ping.v1.PingService/Ping, JSON: 200 {"data":"Hello, x!"};
 Forgejo v15.0.3 routers/api/actions/ping/ping.go:28-37) so a watchdog
-with verify = ping finds the forge up.
+with verify = ping finds the forge up; `ping_down = True` answers it as a
+reverse proxy whose path to the forge's Actions is down (502, text/plain
+"Bad Gateway", as tests/helpers/forge.py's "502" mode) while the API
+still answers.
 """
 
 import email.utils
@@ -76,6 +79,7 @@ class RestForge:
         self.host = host
         self.root_url = root_url
         self.cert = cert  # (cert.pem, key.pem): serve TLS
+        self.ping_down = False
         self.users = {"alice": {"id": 1, "admin": False}, "root": {"id": 3, "admin": True},
                       "bob": {"id": 4, "admin": False}}
         self.orgs = {"ops": {"id": 2, "owners": {"alice"}, "members": {"alice", "bob"}}}
@@ -462,6 +466,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             forge.answer(method, parts.path, urllib.parse.parse_qs(parts.query, keep_blank_values=True),
                          headers)
+            if forge.ping_down:
+                raise Answer(502, b"Bad Gateway", "text/plain; charset=utf-8")
             data = json.loads(body.decode() or "{}")
             reply = json.dumps({"data": "Hello, %s!" % data.get("data", "")}).encode()
             self._send(200, reply, "application/json", (("Accept-Encoding", "gzip"),))

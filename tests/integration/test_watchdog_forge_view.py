@@ -203,6 +203,31 @@ def test_jobs_alone_on_forgejo_v14(eng, tmp_path):
         assert site.started() == before
 
 
+@pytest.mark.parametrize("ping", ["none", "down"])
+def test_a_forge_wedge_goes_through_the_ping(eng, tmp_path, ping):
+    with RestForge("forgejo") as forge:
+        site = Site(eng, tmp_path, forge)
+        forge.jobs = [forge.job(42, ["docker"])]
+        forge.ping_down = ping == "down"
+        before = site.started()
+        assert site.check().returncode == 0
+        time.sleep(2.2)
+        result = site.check(verify="none" if ping == "none" else "ping")
+        (line,) = lines(result)
+        doc = as_json(result)
+        pings = [r for r in forge.requests if r["path"].startswith("/api/actions/")]
+        if ping == "none":  # the log and the forge's view alone, as before issue 19
+            assert result.returncode == 0 and site.started() != before and pings == []
+            assert line.endswith(", no job running: restarted")
+            return
+        # the forge's API answers, its Ping does not: a restart cannot help
+        assert result.returncode == 1 and site.started() == before
+        assert doc["decision"] == "forge-unreachable" and doc["forge"]["result"] == "failed"
+        assert len(pings) == 3 and re.search(
+            r": forge unreachable: Ping to http://127\.0\.0\.1:\d+ at 127\.0\.0\.1 \(the URL\) failed 3 "
+            r"times \(http 502: Bad Gateway\): a restart cannot help, not restarted", line), line
+
+
 # ---------------------------------------------------------------- failures: one line, exit 1, no restart
 
 
