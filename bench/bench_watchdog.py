@@ -11,7 +11,10 @@ tests/helpers/engine.py (and stops it after).  Runs fake runners
    runner, each side by side with the plain
    pipeline `docker logs --since 5m NAME 2>&1 | grep -c 'failed to fetch task'`,
    and the floor: this interpreter starting and importing sh.
-   Target: check <= floor + 2 x pipeline.
+   Target: check <= floor + 2 x pipeline.  The wedged runner twice: the log
+   alone (verify = none), and its forge asked first (verify = ping, the
+   default: `docker inspect` for its files, then the Ping, here to a test
+   forge on loopback, tests/helpers/forge.py, named by forge =).
 2. A window of 1,000,000 lines: wall time against the same pipeline,
    throughput, and the peak memory (VmHWM / ru_maxrss) of the watchdog
    process itself (the docker CLI it runs is a separate process).
@@ -32,6 +35,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
 import engine  # noqa: E402  (tests/helpers/engine.py)
+from forge import Forge  # noqa: E402  (tests/helpers/forge.py)
 
 TOOL = os.path.join(ROOT, "bin", "forgejo-runner-watchdog")
 FAKE = os.path.join(ROOT, "tests", "helpers", "fakerunner.sh")
@@ -86,14 +90,17 @@ def pipeline(name):
     return "docker logs --since 5m %s 2>&1 | grep -c 'failed to fetch task'" % name
 
 
-def check_cmd(name, state_dir, rss_file=None):
+def check_cmd(name, state_dir, rss_file=None, config=None):
     args = ["--dry-run", "--container", name, "--state-dir", state_dir, "-q"]
+    if config:
+        args += ["--config", config]
     if rss_file:
         return [sys.executable, "-c", WRAPPER, rss_file] + args
     return [sys.executable, TOOL] + args
 
 
-def small(name, state_dir, repeat, steps=("wedged", "150"), label="150 errors (wedged)"):
+def small(name, state_dir, repeat, steps=("wedged", "150"), label="150 errors (wedged)",
+          config=None):
     start_runner(name, *steps)
     expect = steps[1] if steps[0] == "wedged" else "0"
     floor, pipe, check = [], [], []
@@ -102,7 +109,7 @@ def small(name, state_dir, repeat, steps=("wedged", "150"), label="150 errors (w
         t, r = timed(pipeline(name), shell=True)
         assert r.stdout.strip() == expect, r.stdout
         pipe.append(t)
-        t, r = timed(check_cmd(name, state_dir))
+        t, r = timed(check_cmd(name, state_dir, config=config))
         assert r.returncode == 0, r.stderr
         check.append(t)
     f, p, c = (statistics.median(x) * 1000 for x in (floor, pipe, check))
@@ -165,12 +172,22 @@ def main():
     engine.ensure_image(os.environ["DOCKER_HOST"])
     tag = "frg-bench-%d" % os.getpid()
     state_dir = tempfile.mkdtemp(prefix="frg-bench-state-")
+    forge = Forge("answer", "127.0.0.1")
+    log_alone, asked = (os.path.join(state_dir, n) for n in ("none.conf", "ping.conf"))
+    with open(log_alone, "w") as handle:
+        handle.write("[watchdog]\nverify = none\n")
+    with open(asked, "w") as handle:
+        handle.write("[watchdog]\nforge = %s\n" % forge.url("127.0.0.1"))
     try:
-        small(tag + "-small", state_dir, args.small_repeat)
+        small(tag + "-small", state_dir, args.small_repeat, config=log_alone,
+              label="150 errors (wedged), the log alone (verify = none)")
+        small(tag + "-small", state_dir, args.small_repeat, config=asked,
+              label="150 errors (wedged), its forge asked (verify = ping)")
         small(tag + "-small", state_dir, args.small_repeat, ("healthy",),
               "a healthy runner (no job listing needed)")
         large(tag + "-large", state_dir, args.lines, args.repeat)
     finally:
+        forge.close()
         docker("rm", "-f", tag + "-small", tag + "-large")
         subprocess.run(["rm", "-rf", state_dir])
         if root:

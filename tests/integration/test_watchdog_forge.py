@@ -18,7 +18,6 @@ started as `forgejo-runner daemon -c /data/config.yml`, their .runner and
 config.yml in their /data mount as registration writes them).
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -51,11 +50,6 @@ exec "$@"
 """
 
 
-def _sha256(path):
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
-
-
 class Site:
     """The engine of this module and the watchdog run beside it."""
 
@@ -75,16 +69,21 @@ class Site:
             handle.write(BASE + "%s\t%s # forgejo-runner-guard pin\n" % (address, NAME))
 
 
+def machine_hosts():
+    with open("/etc/hosts", "rb") as handle:
+        return handle.read()
+
+
 @pytest.fixture(scope="module")
 def site():
-    before = _sha256("/etc/hosts")
+    before = machine_hosts()
     root = tempfile.mkdtemp(prefix="frg-forge-", dir="/tmp")
     try:
         yield Site(root)
     finally:
         engine.stop(root)
         shutil.rmtree(root, ignore_errors=True)
-        assert _sha256("/etc/hosts") == before, "the machine's /etc/hosts changed"
+        assert machine_hosts() == before, "the machine's /etc/hosts changed"
 
 
 @pytest.fixture

@@ -632,7 +632,5 @@ def test_verify_keys(tmp_path):
     ("forge_ca_file = ca.pem", "[watchdog] forge_ca_file: not an absolute path: 'ca.pem'"),
 ])
 def test_verify_bad_values(tmp_path, setting, message):
-    conf = write(tmp_path / "guard.conf", "[watchdog]\n%s\n" % setting)
-    with pytest.raises(ConfigError) as info:
-        config.load(str(conf))
-    assert str(info.value).startswith("%s:2: %s" % (conf, message)), str(info.value)
+    path, error = load_error(tmp_path, "[watchdog]\n%s\n" % setting)
+    assert error.startswith("%s:2: %s" % (path, message)), error
