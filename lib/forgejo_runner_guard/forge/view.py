@@ -290,7 +290,16 @@ def rfc3339(text):
 
 
 class NotListed(LookupError):
-    """The runner is not (or more than once) in the forge's list; one line."""
+    """The runner cannot be found in the forge's list: str() says what the
+    list holds ("no runner with the uuid ..."), `fix` what to do."""
+
+    def __init__(self, message, fix):
+        super().__init__(message)
+        self.fix = fix
+
+
+ELSEWHERE = ("set forge_scope to where the runner is registered, or re-register it if it was "
+             "deleted on the forge")
 
 
 def find(runners, d, uuid, name):
@@ -298,17 +307,18 @@ def find(runners, d, uuid, name):
     list carries no uuid; two runners of one name cannot be told apart)."""
     if d.name == FORGEJO:
         if not uuid:
-            raise NotListed("its uuid is unknown (no .runner or server.connections)")
+            raise NotListed("no runner this one can be matched with", "its registration gives no "
+                            "uuid, and Forgejo's list is matched by uuid: register it again")
         found = [r for r in runners if r.uuid == uuid]
         what = "uuid %s" % uuid
     else:
         found = [r for r in runners if r.name == name]
         what = "name %r" % name
     if len(found) > 1:
-        raise NotListed("%d runners with the %s: Gitea lists no uuid, give each runner its own "
-                        "name (gitea-runner register --name)" % (len(found), what))
+        raise NotListed("%d runners with the %s" % (len(found), what),
+                        "Gitea lists no uuid: give each runner its own name")
     if not found:
-        raise NotListed("no runner with the %s" % what)
+        raise NotListed("no runner with the %s" % what, ELSEWHERE)
     return found[0]
 
 

@@ -156,10 +156,8 @@ def _one(c, who, asker, memory, now):
             try:
                 runner = view.find(listed, d, who.uuid, who.name)
             except view.NotListed as exc:
-                raise _Failed(
-                    "the runner list of %s at %s has %s (%s): set forge_scope to where the runner is "
-                    "registered, or re-register it if it was deleted on the forge"
-                    % (scope, url, exc, who.source))
+                raise _Failed("the runner list of %s at %s has %s (%s): %s"
+                              % (scope, url, exc, who.source, exc.fix))
         labels = runner.labels if runner is not None and runner.labels else view.label_names(who.labels)
         jobs = session.jobs(labels) if labels else None
     except _Failed as exc:

@@ -145,15 +145,21 @@ def test_find_by_uuid_on_forgejo_and_by_name_on_gitea():
     assert view.find([other, mine], FORGEJO, UUID, "build-1") is mine
     with pytest.raises(view.NotListed, match=r"^no runner with the uuid %s$" % UUID):
         view.find([other], FORGEJO, UUID, "build-1")
-    with pytest.raises(view.NotListed, match=r"uuid is unknown"):
+    with pytest.raises(view.NotListed, match=r"^no runner this one can be matched with$") as info:
         view.find([mine], FORGEJO, None, "build-1")
+    assert info.value.fix == ("its registration gives no uuid, and Forgejo's list is matched by uuid: "
+                              "register it again")
     gitea = [runner(uuid=None, name="a"), runner(id=2, uuid=None, name="b")]
     assert view.find(gitea, GITEA, UUID, "b").id == 2
     with pytest.raises(view.NotListed, match=r"^no runner with the name 'c'$"):
         view.find(gitea, GITEA, UUID, "c")
-    with pytest.raises(view.NotListed, match=r"^2 runners with the name 'a': Gitea lists no uuid, give "
-                                             r"each runner its own name"):
+    with pytest.raises(view.NotListed, match=r"^2 runners with the name 'a'$") as info:
         view.find(gitea + [runner(id=3, uuid=None, name="a")], GITEA, None, "a")
+    assert info.value.fix == "Gitea lists no uuid: give each runner its own name"
+    with pytest.raises(view.NotListed) as info:
+        view.find([other], FORGEJO, UUID, "build-1")
+    assert info.value.fix == ("set forge_scope to where the runner is registered, or re-register it if it "
+                              "was deleted on the forge")
 
 
 def test_label_names_from_a_runner_file():
