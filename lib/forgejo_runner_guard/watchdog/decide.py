@@ -118,7 +118,8 @@ class Decision:
     failure_class       class of the newest failure: transport, server,
                         refused ("" when none)
     rule                which rule made it wedged: "polling", "threshold",
-                        "polling+threshold" ("" when not wedged)
+                        "polling+threshold", or the forge's view's
+                        "forge-offline", "forge-queue" ("" when not wedged)
     polling             polling_phrase() when the polling rule holds, else ""
     ambiguous           why the log source could not tell job output from
                         the runner's lines ("" when it could)
