@@ -24,6 +24,12 @@ each runner whose log says wedged (decide.wedged_by_log()):
 -> Check.forge, a forge.ping.ForgeWord: what it said, or that it was not
 asked and why (no forge URL found: one warning line, and the log alone
 decides).  A runner whose log does not say wedged is never asked.
+
+The forge is asked before the job guard lists the jobs (command.py):
+the job guard stays the last look before a restart, so a job that starts
+while a Ping waits (up to ping_timeout) is still seen, and a runner whose
+forge does not answer is not restarted whatever its jobs, so it needs no
+job list at all.  The job guard and the budget rules are unchanged.
 """
 
 import threading
