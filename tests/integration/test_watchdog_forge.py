@@ -339,6 +339,28 @@ def test_no_runner_file_the_log_alone_decides(site, eng, tmp_path):
     assert eng.started_at(runner) != before
 
 
+def test_a_name_only_the_containers_network_knows(site, eng, tmp_path):
+    """`http://forgejo:3000/` (a forge in the runner's compose project):
+    the host's resolver does not know the name.  For a container with a
+    network of its own that proves nothing (Docker's DNS may know it): not
+    asked, the log decides.  A host-network runner would resolve it as the
+    host does: no restart can help it, forge-unreachable."""
+    own = start(eng, data_dir(tmp_path, "http://forgejo:3000/"), network="none")
+    host = start(eng, data_dir(tmp_path, "http://forgejo:3000/"))
+    before = eng.started_at(host)
+    result = watchdog(site, tmp_path, conf(tmp_path, {"own": own, "host": host}))
+    assert result.returncode == 1, result.stderr
+    docs = runners(result)
+    assert (docs["own"]["decision"], docs["own"]["restarted"]) == ("wedged", True)
+    why = "forgejo does not resolve on the host (the container's own network may resolve it: " \
+          "Docker's DNS)"
+    assert (docs["own"]["forge"]["asked"], docs["own"]["forge"]["why"]) == (False, why)
+    assert "warning: own: forge not asked: %s: the log alone decides" % why in result.stderr
+    assert (docs["host"]["decision"], docs["host"]["forge"]["class"]) == ("forge-unreachable", "dns")
+    assert docs["host"]["forge"]["reason"].startswith("cannot resolve forgejo: ")
+    assert eng.started_at(host) == before
+
+
 # ---------------------------------------------------------------- notifications, the fleet
 
 

@@ -71,8 +71,10 @@ class Launch(NamedTuple):
     its command line, working directory and mounts (None: it runs on the
     host, paths are the host's), `source` naming where they were read;
     argv None (and `reason`) when the command line cannot be read.
-    extra_hosts: a container's --add-host entries (docker inspect's
-    HostConfig.ExtraHosts), hosts_path its own hosts file on the host
+    network: a container's network mode (docker inspect's
+    HostConfig.NetworkMode: host, none, bridge, a network's name; "" for a
+    unit, which has the host's), extra_hosts its --add-host entries
+    (HostConfig.ExtraHosts), hosts_path its own hosts file on the host
     (HostsPath); a unit has neither."""
 
     argv: Optional[list]
@@ -80,6 +82,7 @@ class Launch(NamedTuple):
     mounts: Optional[list]
     source: str
     reason: Optional[str] = None
+    network: str = ""
     extra_hosts: tuple = ()
     hosts_path: str = ""
 

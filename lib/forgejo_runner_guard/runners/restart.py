@@ -70,9 +70,11 @@ def killed_message(what, began, stopped_at, stop_timeout, setting="stop_timeout"
 
 def lock_bound(timeout, runners):
     """How long a run waits for another's run lock (state.run_lock): three
-    calls' time, plus the longest stop_timeout, since the other run may be
-    restarting a runner that drains that long."""
-    return max(10.0, 3 * timeout) + max((r.stop_timeout for r in runners), default=0.0)
+    calls' time, plus the longest ping_timeout (the other run may be asking
+    the forge: verify = ping), plus the longest stop_timeout, since it may
+    be restarting a runner that drains that long."""
+    ping = max((r.ping_timeout for r in runners if r.verify == "ping"), default=0.0)
+    return max(10.0, 3 * timeout) + ping + max((r.stop_timeout for r in runners), default=0.0)
 
 
 def record_restart(history, name, when=None):

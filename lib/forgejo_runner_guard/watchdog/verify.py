@@ -23,9 +23,16 @@ forge's REST view (forgeview.py, issue 20):
          the run waits for them at most the longest ping_timeout + GRACE
 
 -> Check.forge, a forge.ping.ForgeWord: what it said, or that it was not
-asked and why (no forge URL found: one warning line, and the log alone
-decides).  A runner whose log does not say wedged, nor the forge's own view
+asked and why (no forge URL found, or a name only the container's own
+network resolves: one warning line, and the log alone decides).  A
+runner whose log does not say wedged, nor the forge's own view
 (forgeview.py), is never asked.
+
+The forge is asked before the job guard lists the jobs (command.py):
+the job guard stays the last look before a restart, so a job that starts
+while a Ping waits (up to ping_timeout) is still seen, and a runner whose
+forge does not answer is not restarted whatever its jobs, so it needs no
+job list at all.  The job guard and the budget rules are unchanged.
 """
 
 import threading
@@ -60,17 +67,29 @@ def ask(checks, now, timeout, reporter):
         for call in calls.values():
             if not isinstance(call, GuardError) and not call.done:
                 call.kill()
-    answers = _ping_all([a for asks, _ in plans.values() if asks for a in asks])
+    answers = _ping_all([a for asks, _, _ in plans.values() if asks for a in asks])
     for c in todo:
-        asks, why = plans[c.name]
-        if asks is None:
-            c.forge = ping.not_asked(why)
+        asks, why, own = plans[c.name]
+        word = ping.not_asked(why) if asks is None else _word(tuple(answers[a] for a in asks), own)
+        c.forge = word
+        if not word.asked:
             reporter.warning("%s: forge not asked: %s: the log alone decides (forge = URL in "
-                             "[runner %s] names it)" % (c.name, why, c.name))
-            continue
-        c.forge = ping.ForgeWord(True, tuple(answers[a] for a in asks))
-        for p in c.forge.pings:
+                             "[runner %s] names it)" % (c.name, word.why, c.name))
+        for p in word.pings:
             reporter.debug("%s: %s (%s)" % (c.name, p.phrase(), p.url))
+
+
+def _word(pings, own_network):
+    """The pings -> ForgeWord.  A name the host's resolver does not know is
+    no outage for a container with a network of its own: Docker's DNS
+    resolves its network's names (a forge in the same compose project,
+    `http://forgejo:3000`), so the forge was not really asked."""
+    unknown = [p for p in pings if p.cls == ping.DNS and p.via == ping.VIA_RESOLVER]
+    if own_network and unknown:
+        host = ping.parse_url(unknown[0].url).host
+        return ping.ForgeWord(False, pings, "%s does not resolve on the host (the container's "
+                              "own network may resolve it: Docker's DNS)" % host)
+    return ping.ForgeWord(True, pings)
 
 
 def _launch(call):
@@ -84,28 +103,30 @@ def _launch(call):
 
 
 def _plan(c, launch):
-    """-> ([(url, addresses, via, insecure, ca_file, ping_timeout)], "")
-    or (None, why the forge cannot be asked)."""
+    """-> ([(url, addresses, via, insecure, ca_file, ping_timeout)], "",
+    own network) or (None, why the forge cannot be asked, own network)."""
     found = None
     if isinstance(launch, GuardError):
         if not c.cfg.forge:
-            return None, "cannot tell where its files are: %s" % launch
+            return None, "cannot tell where its files are: %s" % launch, False
         launch = None
     else:
         found = registration.identity(launch)
+    own = launch is not None and launch.network not in ("", "host")
     urls = (c.cfg.forge,) if c.cfg.forge else found.urls
     if not urls:
-        return None, found.reason
+        return None, found.reason, own
     insecure = bool(found is not None and found.insecure)
     asks = []
     for url in urls:
         try:
             target = ping.parse_url(url)
         except ValueError as exc:
-            return None, "its forge's URL (%s): %s" % (found.source if found else "forge =", exc)
+            return None, "its forge's URL (%s): %s" % (found.source if found else "forge =",
+                                                       exc), own
         addresses, via = _path(target.host, launch)
         asks.append((url, addresses, via, insecure, c.cfg.forge_ca_file, c.cfg.ping_timeout))
-    return asks, ""
+    return asks, "", own
 
 
 def _path(host, launch):

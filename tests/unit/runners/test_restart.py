@@ -1,10 +1,11 @@
-"""restart.budget_check: the cooldown and the hourly cap.
+"""restart.budget_check: the cooldown and the hourly cap; lock_bound.
 
 Pure unit tests (no Docker): they run on Python 3.9 too."""
 
 import pytest
 
-from forgejo_runner_guard.runners.restart import budget_check
+from forgejo_runner_guard.config.config import RunnerConfig
+from forgejo_runner_guard.runners.restart import budget_check, lock_bound
 
 NOW = 1782727500.0  # 2026-06-29T10:05:00Z
 MIN = 60.0
@@ -86,3 +87,10 @@ def test_the_cooldown_edge_with_slack():
     assert budget_check([NOW - 570.0], NOW, 600.0, 3) is None
     assert budget_check([NOW - 569.5], NOW, 600.0, 3) == (
         "cooldown: last restart 9m30s ago (cooldown 10m)")
+
+
+def test_lock_bound_waits_for_the_others_ping_and_drain():
+    runners = [RunnerConfig(ping_timeout=20.0, stop_timeout=60.0),
+               RunnerConfig(name="b", verify="none", ping_timeout=50.0, stop_timeout=5.0)]
+    assert lock_bound(30.0, runners) == 90.0 + 20.0 + 60.0
+    assert lock_bound(1.0, runners[1:]) == 10.0 + 0.0 + 5.0  # verify = none: no Ping to wait for

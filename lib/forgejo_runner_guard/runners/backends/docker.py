@@ -116,12 +116,14 @@ def _parse_launch(call, container):
         argv = [doc.get("Path") or ""] + list(doc.get("Args") or [])
         workdir = (doc.get("Config") or {}).get("WorkingDir") or "/"
         mounts = list(doc.get("Mounts") or [])
-        extra_hosts = tuple(str(e) for e in (doc.get("HostConfig") or {}).get("ExtraHosts") or ())
+        host = doc.get("HostConfig") or {}
+        network = str(host.get("NetworkMode") or "default")
+        extra_hosts = tuple(str(e) for e in host.get("ExtraHosts") or ())
     except (ValueError, LookupError, TypeError, AttributeError):
         raise DockerError("docker inspect %s: unexpected output" % container)
     return registration.Launch(argv, workdir, mounts,
                                "the command line of container %s" % container,
-                               extra_hosts=extra_hosts,
+                               network=network, extra_hosts=extra_hosts,
                                hosts_path=str(doc.get("HostsPath") or ""))
 
 
