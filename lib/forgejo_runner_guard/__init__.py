@@ -8,7 +8,8 @@ with cli, report and notify shared by both commands:
     system/    the only code that touches the host (CLIs, /proc, writes)
     logs/      PURE: what a runner wrote -> Evidence
     runners/   a runner: its backends, jobs, restarts, history, own files
-    forge/     what the forge says: its Ping (and the TLS the probe shares)
+    forge/     what the forge says: its Ping (and the TLS the probe shares), its
+               REST API (read-only, with a token)
     watchdog/  forgejo-runner-watchdog: gather -> verify -> decide -> act -> report
     pins/      optimus-boot-reconcile: the hosts-file pins and --runners
 
@@ -18,8 +19,8 @@ the watchdog starts its docker calls (runners/backends/docker.py begin())
 before it loads what reads and decides; the boot unit's plain reconcile
 run never loads `sh`, ssl, socket, yaml or json; and an optional feature
 (--json, --diff, --probe, --resolve, --runners, [notify], the metrics
-file, the forge's Ping of a wedged runner) loads its modules only when it
-is used.
+file, the forge's Ping of a wedged runner, a forge token: the forge's
+REST view) loads its modules only when it is used.
 """
 
 __version__ = "0.1.0"

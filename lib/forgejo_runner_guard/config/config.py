@@ -41,6 +41,7 @@ from .values import (
     parse_optional_path,
     parse_path,
     parse_pins,
+    parse_scope,
     parse_url,
     parse_words,
 )
@@ -63,6 +64,7 @@ LOG_SOURCES = ("engine", "journal")  # where a docker-backend runner's log is re
 DEFAULT_STOP_TIMEOUT = 600.0  # seconds: 10m
 FLAVOURS = ("forgejo", "gitea")
 VERIFY = ("ping", "none")  # ask the forge before a restart, or the log alone
+FORGE_APIS = ("auto", "forgejo", "gitea")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +117,12 @@ class RunnerConfig:
     forge: str = ""  # its URL; empty: from the runner's .runner or config
     ping_timeout: float = 10.0  # all attempts of the Ping
     forge_ca_file: Optional[str] = None  # trust these CAs (PEM), not the system store
+    # the forge's own view (forge/api.py): a read-only token (None: not asked),
+    # the scope that lists the runner, the forge's API, how long a job may wait
+    forge_token_file: Optional[str] = None
+    forge_scope: Tuple[str, ...] = ()  # values.parse_scope: ("repo", "o/r"), ("admin",)
+    forge_api: str = "auto"
+    queue_wait: float = 300.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +193,10 @@ _RUNNER_KEYS = {
     "forge": parse_url,
     "ping_timeout": lambda t: parse_duration(t, BOUNDS["ping_timeout"]),
     "forge_ca_file": parse_optional_path,
+    "forge_token_file": parse_optional_path,
+    "forge_scope": parse_scope,
+    "forge_api": lambda t: _choice(t, FORGE_APIS),
+    "queue_wait": lambda t: parse_duration(t, BOUNDS["queue_wait"]),
 }
 _SCHEMA = {
     "reconcile": {

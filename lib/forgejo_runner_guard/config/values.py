@@ -31,6 +31,7 @@ BOUNDS = {
     "notify_timeout": (0.0, HOUR),
     "stop_timeout": (None, HOUR),  # 0: kill at once
     "ping_timeout": (0.0, MINUTE),  # the forge's Ping, all attempts
+    "queue_wait": (0.0, DAY),
 }
 def duration_text(seconds):
     """86400 -> '1d', 300 -> '5m', 90 -> '90s' (the largest whole unit)."""
@@ -148,6 +149,32 @@ def parse_url(text):
     if parts.scheme not in ("http", "https") or not parts.hostname or len(value.split()) != 1:
         raise ValueError("not an http:// or https:// URL with a host: %r" % text)
     return value
+
+
+# forge_scope: where the forge lists the runner (forge/api.py)
+SCOPES = ("repo", "org", "user", "admin")
+_FORGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # the forges' user, org and repo names
+
+
+def parse_scope(text):
+    """forge_scope: 'repo OWNER/REPO', 'org ORG', 'user' or 'admin' ->
+    ('repo', 'OWNER/REPO'), ('org', 'ORG'), ('user',), ('admin',); () when
+    empty (the forge is not asked)."""
+    words = parse_words(text)
+    if not words:
+        return ()
+    kind, args = words[0], words[1:]
+    want = {"repo": "OWNER/REPO", "org": "ORG"}.get(kind)
+    if kind not in SCOPES:
+        raise ValueError("must be 'repo OWNER/REPO', 'org ORG', 'user' or 'admin': %r" % text)
+    if want is None:
+        if args:
+            raise ValueError("%s takes nothing after it: %r" % (kind, text))
+        return (kind,)
+    parts = args[0].split("/") if len(args) == 1 else []
+    if len(parts) != (2 if kind == "repo" else 1) or not all(_FORGE_NAME.match(p) for p in parts):
+        raise ValueError("expected '%s %s': %r" % (kind, want, text))
+    return (kind, args[0])
 
 
 def parse_argv(text):

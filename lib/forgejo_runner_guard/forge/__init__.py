@@ -7,6 +7,12 @@
     ping        the forge's unauthenticated Actions Ping RPC, asked along
                 the path a restarted runner would take; PingResult and
                 ForgeWord, the values decide() takes; classify() (pure)
+    api         the forge's REST API, read-only, with an operator's token
+                (issue 20): its version, the runner list and the waiting
+                jobs; never a runner RPC
+    view        PURE: those documents read as each forge writes them, the
+                runner found in its list, the jobs it could take and when
+                each was first seen waiting
 
 These modules and pins/probe.py are the only network clients of the
 package.  Importing them is cheap: socket, ssl and http.client are

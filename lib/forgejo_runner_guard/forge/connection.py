@@ -96,6 +96,8 @@ def verify_reason(exc):
     if reason:
         return reason
     message = (exc.verify_message or ssl_text(exc)).rstrip(".")
+    if message[1:2].isupper():  # an abbreviation: 'IP address mismatch'
+        return message
     return message[:1].lower() + message[1:]
 
 

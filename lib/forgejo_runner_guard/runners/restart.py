@@ -76,13 +76,22 @@ def killed_message(what, began, stopped_at, stop_timeout, setting="stop_timeout"
             % (what, human(stop_timeout), human(stopped_at - began), setting))
 
 
+FORGE_VIEW_REQUESTS = 3  # the forge's REST view: its version, the runner list, the job list
+
+
 def lock_bound(timeout, runners):
     """How long a run waits for another's run lock (state.run_lock): three
     calls' time, plus the longest ping_timeout (the other run may be asking
-    the forge: verify = ping), plus the longest stop_timeout, since it may
-    be restarting a runner that drains that long."""
+    the forge: verify = ping), plus, with a forge token, one more call and
+    the forge's REST view (FORGE_VIEW_REQUESTS requests of at most
+    ping_timeout each), plus the longest stop_timeout, since it may be
+    restarting a runner that drains that long."""
     ping = max((r.ping_timeout for r in runners if r.verify == "ping"), default=0.0)
-    return max(10.0, 3 * timeout) + ping + max((r.stop_timeout for r in runners), default=0.0)
+    view = max((r.ping_timeout for r in runners if r.forge_token_file), default=None)
+    calls = 3 if view is None else 4
+    view = 0.0 if view is None else FORGE_VIEW_REQUESTS * view
+    return (max(10.0, calls * timeout) + ping + view
+            + max((r.stop_timeout for r in runners), default=0.0))
 
 
 class Record:

@@ -13,7 +13,11 @@ budget looks at the last hour; a day leaves room to read it);
 `restarts_total` counts every restart ever made, for the metrics counter.
 With [notify] commands a runner may also have "notified": {"condition":
 "refused", "since": 1782727200.5}, the condition notified and not yet
-ended (notify.py).
+ended (notify.py).  With a forge token (issue 20), "forge": {"jobs":
+{"42/1": 1782727200.5}, "offline_since": 1782727200.5} remembers when the
+watchdog first saw each job its runner could take waiting (by id/attempt:
+Forgejo's job list has no times) and the runner offline; only what it
+still sees is kept.
 
 A missing file is an empty history.  A corrupt one (not JSON, wrong
 shape) is an empty history and a warning, never a crash: the next write
@@ -79,6 +83,9 @@ class State:
                 notified = _notified(entry.get("notified"))
                 if notified:
                     runners[str(name)]["notified"] = notified
+                forge = _forge(entry.get("forge"))
+                if forge:
+                    runners[str(name)]["forge"] = forge
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             warn("the state file %s is corrupt (%s): starting with an empty restart history; "
                  "the next run that restarts a runner replaces it" % (path, _why(exc)))
@@ -107,6 +114,24 @@ class State:
             entry.pop("notified", None)
         else:
             entry["notified"] = {"condition": condition, "since": float(when)}
+
+    def forge_memory(self, runner):
+        """{"jobs": {job key: first seen waiting}, "offline_since": epoch or
+        None}: what the forge showed at earlier checks (forge/view.py)."""
+        memory = self.runners.get(runner, {}).get("forge") or {}
+        return {"jobs": dict(memory.get("jobs") or {}), "offline_since": memory.get("offline_since")}
+
+    def set_forge_memory(self, runner, memory):
+        """Keep `memory` (as forge_memory() gives it); True when it changed."""
+        kept = _forge(memory)
+        entry = self.runners.setdefault(runner, {"restarts": [], "restarts_total": 0})
+        if entry.get("forge") == kept:
+            return False
+        if kept:
+            entry["forge"] = kept
+        else:
+            entry.pop("forge", None)
+        return True
 
     def record(self, runner, when):
         entry = self.runners.setdefault(runner, {"restarts": [], "restarts_total": 0})
@@ -150,6 +175,29 @@ def _notified(value):
         return {"condition": str(value["condition"]), "since": float(value["since"])}
     except (ValueError, TypeError, KeyError):
         return None
+
+
+FORGE_JOBS_MAX = 200  # job sightings kept per runner (the newest)
+
+
+def _forge(value):
+    """A runner's "forge" entry, cleaned: numbers only, at most
+    FORGE_JOBS_MAX jobs; None when empty or damaged (a sighting forgotten
+    only makes a wait start afresh)."""
+    try:
+        jobs = {str(k): float(v) for k, v in (value.get("jobs") or {}).items()}
+        offline = value.get("offline_since")
+        offline = None if offline is None else float(offline)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if len(jobs) > FORGE_JOBS_MAX:
+        jobs = dict(sorted(jobs.items(), key=lambda kv: kv[1])[-FORGE_JOBS_MAX:])
+    result = {}
+    if jobs:
+        result["jobs"] = jobs
+    if offline is not None:
+        result["offline_since"] = offline
+    return result or None
 
 
 def _why(exc):

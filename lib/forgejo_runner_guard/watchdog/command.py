@@ -10,18 +10,22 @@ One run, for every runner it checks:
                start calls early (docker inspect and docker logs, side by
                side) do so before the state file and the deciding modules
                load (the order is for speed: bench/bench_watchdog.py)
-    verify     only for runners whose log says wedged (verify = ping, the
-               default): ask their forge with its Ping at the address a
-               restarted runner would connect to (verify.py)
+    forge view for runners with a forge_token_file, whatever their log
+               says: the forge's REST API, read-only (forgeview.py): is
+               it offline, or idle while a job it could take waits?
+    verify     only for runners whose log (or the forge's view) says
+               wedged (verify = ping, the default): ask their forge with
+               its Ping at the address a restarted runner would connect
+               to (verify.py)
     decide     decide.needs_job_guard(): only runners whose log says wedged
                and whose forge answered (or was not asked) get the job
                guard (backend.guard_jobs, runners/jobs.py); then
-               decide.decide() once per runner, and with_forge(): healthy,
-               recovered, wedged, refused, misconfigured, forge-error,
-               forge-unreachable, skipped-job, skipped-budget, error; a
-               runner not running normally (runners/condition.py)
-               decide.decide_held(): crash-loop, paused, refused,
-               misconfigured or error, never a restart
+               decide.decide() once per runner, with_view() and
+               with_forge(): healthy, recovered, wedged, refused,
+               misconfigured, forge-error, forge-unreachable, skipped-job,
+               skipped-budget, error; a runner not running normally
+               (runners/condition.py) decide.decide_held(): crash-loop,
+               paused, refused, misconfigured or error, never a restart
     act        backend.restart(): record the restart in the state file
                (none is made that cannot be recorded first), restart,
                confirm a new run (restart.py, shared with
@@ -140,6 +144,16 @@ asking the forge first (verify = ping, the default):
   DOCKER_HOST=<Podman's socket> for the docker CLI, or engine = podman
   for the podman CLI.
 
+  The forge's own view (some wedges write nothing to the log): with
+  forge_token_file (a read-only API token, root-only file) and
+  forge_scope (repo OWNER/REPO, org ORG, user, admin) the watchdog reads
+  the forge's runner list and waiting jobs (GET only; forge_api auto,
+  forgejo, gitea).  A runner whose log shows nothing is wedged when the
+  forge calls it offline and its process has run over 2 minutes, or idle
+  while a job its labels match has waited queue_wait (5m); then the
+  Ping, the job guard and the budget, as for any wedge.  A failing API
+  is one error line and exit 1, never a restart.
+
 examples:
   forgejo-runner-watchdog --dry-run        what would it do now?  (changes nothing)
   forgejo-runner-watchdog                  check and heal the configured runners
@@ -169,7 +183,8 @@ exit status:
      unreachable (its Ping failed), a crash loop, paused, Docker
      unreachable, a Docker call timed out,
      container (or unit) missing or not running, logs unreadable, restart failed,
-     restart budget exhausted, state or metrics file not writable
+     restart budget exhausted, state or metrics file not writable, the
+     forge's view failed (API unreachable, token refused or unsafe, scope)
   2  usage or configuration error
   Several runners: the worst of them.
   --notify-test: 0 when every command succeeded, 1 when one failed, 2 when
@@ -344,23 +359,31 @@ def _check(settings, reporter, checks, now, active):
     for kind, backend in active.items():
         backend.gather(each(kind), now, reporter)
     claims = {c.name: c.evidence.claimed_tasks for c in checks if c.evidence is not None}
+    if any(c.cfg.forge_token_file for c in checks):
+        from . import forgeview  # the forge's own view: every runner with a token
+
+        forgeview.look(checks, now, history, settings.docker_timeout, reporter)
     asked = [c for c in checks if c.error is None and c.held is None and c.cfg.verify == "ping"
-             and decide.wedged_by_log(c.evidence, now, c.cfg)]
+             and (decide.wedged_by_log(c.evidence, now, c.cfg)
+                  or c.view is not None and c.view.rule)]
     if asked:
         from . import verify  # only for a wedged runner; before the jobs are listed
 
         verify.ask(asked, settings.docker_timeout, reporter)
     for kind, backend in active.items():
         backend.guard_jobs(each(kind, lambda c: c.error is None and
-                                decide.needs_job_guard(c.evidence, now, c.cfg, c.forge)),
+                                decide.needs_job_guard(c.evidence, now, c.cfg, c.forge, c.view)),
                            claims, reporter)
     for c in checks:
         if c.held is not None:  # not running normally: never restarted
             c.decision = decide.decide_held(c.held, now, c.cfg, history.history(c.name))
         elif c.error is None:
-            c.decision = decide.with_forge(decide.decide(c.evidence, now, c.cfg, c.blocking,
-                                                         history.history(c.name),
-                                                         orphans=c.orphans), c.forge)
+            c.decision = decide.decide(c.evidence, now, c.cfg, c.blocking, history.history(c.name),
+                                       orphans=c.orphans)
+            if c.view is not None:
+                c.decision = decide.with_view(c.decision, c.view.verdict, history.history(c.name),
+                                              now, c.cfg)
+            c.decision = decide.with_forge(c.decision, c.forge)
         else:
             c.decision = decide.decide(None, now, c.cfg, history=history.history(c.name),
                                        logs_ok=False)
@@ -368,7 +391,21 @@ def _check(settings, reporter, checks, now, active):
         if c.decision.restart and not settings.dry_run:
             active[backends.kind(c.cfg)].restart(c, restart.Record(history, c.name),
                                                  settings.docker_timeout, reporter)
+    if not settings.dry_run and any(c.view is not None for c in checks):
+        _remember(checks, history, now, reporter)
     return _report(settings, reporter, checks, now, history)
+
+
+def _remember(checks, history, now, reporter):
+    """Keep what the forge showed (the first sighting of each waiting job)
+    for the next run; a failure only makes the waits start afresh."""
+    from . import forgeview
+
+    if forgeview.remember(checks, history):
+        try:
+            history.save(now)
+        except GuardError as exc:
+            reporter.warning("%s: the jobs the forge lists as waiting are timed afresh next run" % exc)
 
 
 def _report(settings, reporter, checks, now, history):
@@ -377,9 +414,8 @@ def _report(settings, reporter, checks, now, history):
     status = EXIT_OK
     for c in checks:
         line = output.summary(c, settings.dry_run)
-        code = output.exit_status(c)
-        status = combine(status, code)
-        if code:
+        status = combine(status, output.exit_status(c))
+        if output.exit_status(c, view=False):  # a failed forge view had its own error line
             reporter.error(line)
         else:
             reporter.info(line)

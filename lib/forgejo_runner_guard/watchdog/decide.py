@@ -61,6 +61,21 @@ runner whose log says wedged, wedged_by_log(), and only then, with the
 forge answering, lists the jobs: needs_job_guard()).  Not asked (verify =
 none, no forge URL found), the log alone decides, as before.
 
+The forge's own view (issue 20, a runner with a forge_token_file; the
+caller reads the forge's REST API, watchdog/forgeview.py): some wedges
+write nothing to the log, so forge_rule() judges what the forge says:
+
+    offline    the forge calls it offline (no authenticated call for over
+               a minute) while its process has run over two minutes;
+    queue      the forge calls it idle (Gitea: online, not busy; Forgejo
+               v11-v14 list no runners: the jobs alone) while a job it
+               could take has been seen waiting for queue_wait;
+  each only while the log shows no job start since.  with_view() makes a
+  runner the log calls healthy or recovered wedged by that word (rule
+  forge-offline, forge-queue), unless a job runs (then it is healthy) or
+  the budget forbids it; the Ping (with_forge()) comes after, as for any
+  wedge.
+
 Exit status (exit_status()): 1 for refused, misconfigured, forge-error,
 forge-unreachable, crash-loop, paused, skipped-budget and error (someone
 must look), 0 for the rest.
@@ -133,7 +148,8 @@ class Decision:
     failure_class       class of the newest failure: transport, server,
                         refused ("" when none)
     rule                which rule made it wedged: "polling", "threshold",
-                        "polling+threshold" ("" when not wedged)
+                        "polling+threshold", or the forge's view's
+                        "forge-offline", "forge-queue" ("" when not wedged)
     polling             polling_phrase() when the polling rule holds, else ""
     ambiguous           why the log source could not tell job output from
                         the runner's lines ("" when it could)
@@ -257,12 +273,14 @@ def wedged_by_log(evidence, now, cfg):
     return evidence is not None and assess(evidence, now, cfg)[0] == WEDGED
 
 
-def needs_job_guard(evidence, now, cfg, forge=None):
+def needs_job_guard(evidence, now, cfg, forge=None, view=None):
     """Does deciding for this evidence need the running jobs?  Only when
-    the log says wedged (the job guard comes before the budget) and the
-    forge, if asked, answered; a caller lists the jobs for these runners
-    only, then decides once."""
-    return wedged_by_log(evidence, now, cfg) and not (forge is not None and forge.unreachable)
+    the log, or the forge's REST view (watchdog.forgeview.View: its
+    verdict's rule), says wedged (the job guard comes before the budget)
+    and the forge, if asked, answered; a caller lists the jobs for these
+    runners only, then decides once."""
+    wedged = wedged_by_log(evidence, now, cfg) or view is not None and bool(view.verdict[0])
+    return wedged and not (forge is not None and forge.unreachable)
 
 
 def decide(evidence, now, cfg, blocking_jobs=(), history=(), logs_ok=True, orphans=()):
@@ -370,3 +388,83 @@ def exit_status(decision):
     if decision.kind in _FAILING:
         return report.EXIT_FAILURE
     return report.EXIT_OK
+
+
+# ------------------------------------------------------------ the forge's own view (issue 20)
+
+# The forges' RunnerOfflineTime: offline when the runner's last authenticated
+# call is older (Forgejo v15.0.3 / Gitea v1.26.3 models/actions/runner.go:73-74)
+FORGE_OFFLINE = 60.0
+# A runner's process must have run this long before the forge's "offline"
+# counts: time for its first Declare/FetchTask and for the forge to see it
+FORGE_UPTIME = 120.0
+
+
+def forge_rule(seen, now, cfg, evidence, started_at):
+    """The forge's word on a runner whose log may show nothing (pure):
+    -> ("offline" or "queue", reason) when it makes the runner wedged,
+    else ("", why not, or "").  seen: forge.view.Seen, or None.
+
+    offline  the forge calls it offline (no authenticated call for over
+             FORGE_OFFLINE) while its process has run longer than
+             FORGE_UPTIME, and the log shows no job start since the forge
+             last heard from it;
+    queue    the forge calls it idle (Gitea: online, not busy), or lists no
+             runners (Forgejo v11-v14: the jobs alone), and a job it could
+             take (its labels, its scope) has been seen waiting for at
+             least queue_wait while its process ran, with no job start in
+             the log since that job was first seen.
+    A runner the forge lists as disabled (Gitea 1.26) takes no jobs: no
+    queue rule.  The job guard (no job runs) comes after: with_view()."""
+    if seen is None:
+        return "", ""
+    job = evidence.last_job_start if evidence is not None else None
+    if seen.status == "offline":
+        if started_at is None or now - started_at <= FORGE_UPTIME:
+            return "", "offline on the forge, but its process started %s ago" % (
+                "a moment" if started_at is None else human(now - started_at))
+        if job is not None and job > now - FORGE_OFFLINE:
+            return "", "offline on the forge, but a job started %s ago" % human(now - job)
+        # seen offline since: at this check, or at the first of the checks in a row before it
+        # that saw it offline since its process started
+        since = min(max(seen.offline_since or now, started_at), now)
+        silent = FORGE_OFFLINE + now - since
+        return "offline", "silent: the forge has not heard from it for over %s (offline on the " \
+                          "forge; its process has run %s)" % (human(silent), human(now - started_at))
+    if seen.status == "active" or not seen.waits:
+        return "", ""
+    if seen.runner is not None and seen.runner.disabled:
+        return "", "disabled on the forge: it takes no jobs"
+    # a wait counts from the runner's start at the earliest: its process before was another
+    waited = [(j, max(since, started_at or 0.0)) for j, since in seen.waits]
+    waited = [(j, since) for j, since in waited if now - since >= cfg.queue_wait]
+    due = [(j, since) for j, since in waited if job is None or job <= since]
+    if not due:
+        return "", ("a job started after job %d began to wait" % waited[0][0].id) if waited else ""
+    j, since = due[0]
+    where = ("%s on the forge" % seen.runner.said if seen.runner is not None
+             else "by the forge's job list (%s lists no runners)" % seen.dialect.label)
+    return "queue", "%s while job %d (%s, runs-on %s) has waited %s (queue_wait %s)" % (
+        where, j.id, j.name, " ".join(j.labels) or "nothing", human(now - since),
+        human(cfg.queue_wait))
+
+
+def with_view(decision, verdict, history, now, cfg):
+    """A log decision (decide()) with the forge's verdict (forge_rule()):
+    a runner the log calls healthy or recovered is wedged by the forge's
+    word, unless a job runs (then it is not wedged at all: healthy) or the
+    budget forbids a restart.  Wedged by its log, refused or the forge's
+    error: the log's decision stands."""
+    rule, reason = verdict
+    if not rule or decision.kind not in (HEALTHY, RECOVERED):
+        return decision
+    if decision.blocking:
+        return dataclasses.replace(decision, kind=HEALTHY, reason="%s, but %s: not wedged" % (
+            reason, jobs_phrase(decision.blocking)))
+    forge = dict(rule="forge-" + rule, restart=False)
+    why = budget_check(history, now, cfg.cooldown, cfg.max_restarts)
+    if why is not None:
+        return dataclasses.replace(decision, kind=SKIPPED_BUDGET, reason=why, **forge)
+    forge["restart"] = True
+    return dataclasses.replace(decision, kind=WEDGED, reason=reason + ", no job running: restart",
+                               **forge)

@@ -11,6 +11,13 @@ directory, e.g. /var/lib/prometheus/node-exporter/forgejo-runner-watchdog.prom.
     forgejo_runner_watchdog_wedged{container}                 1 wedged (restarted or not)
     forgejo_runner_watchdog_forge_unreachable{container}      1 wedged, and its forge did not
                                                               answer Ping (not restarted)
+    forgejo_runner_watchdog_forge_status{container,status}    with a forge token: 1 for what the
+                                                              forge says (offline, idle, active;
+                                                              unknown: no runner list; error: its
+                                                              API failed), 0 for the others
+    forgejo_runner_watchdog_forge_jobs_waiting{container}     jobs it could take the forge lists
+                                                              as waiting
+    forgejo_runner_watchdog_forge_oldest_wait_seconds{container}  the longest of their waits (0: none)
     forgejo_runner_watchdog_restarts_total{container}         restarts ever made (counter)
     forgejo_runner_watchdog_last_check_timestamp_seconds{container}
     forgejo_runner_watchdog_last_restart_timestamp_seconds{container}   0 when never
@@ -31,6 +38,11 @@ _METRICS = (
     ("wedged", "gauge", "1 when the last check found the runner wedged, else 0."),
     ("forge_unreachable", "gauge",
      "1 when the last check found the forge unreachable (its Ping failed), else 0."),
+    ("forge_status", "gauge", "1 for what the forge's API says of the runner (offline, idle, active; "
+     "unknown: the forge lists no runners; error: the API failed), 0 for the other statuses."),
+    ("forge_jobs_waiting", "gauge", "Jobs the runner could take that the forge lists as waiting."),
+    ("forge_oldest_wait_seconds", "gauge",
+     "How long the longest-waiting of those jobs has been seen waiting (0: none)."),
     ("restarts_total", "counter", "Restarts the watchdog has made of this runner."),
     ("last_check_timestamp_seconds", "gauge", "When the watchdog last checked the runner."),
     ("last_restart_timestamp_seconds", "gauge",
@@ -51,6 +63,12 @@ class Sample:
     last_check: float
     last_restart: Optional[float]
     forge_unreachable: Optional[bool] = None
+    forge_status: Optional[str] = None  # FORGE_STATUSES; None: no forge token
+    forge_jobs_waiting: Optional[int] = None
+    forge_oldest_wait: Optional[float] = None
+
+
+FORGE_STATUSES = ("offline", "idle", "active", "unknown", "error")
 
 
 def escape(value):
@@ -71,12 +89,17 @@ def render(samples):
     for name, kind, text in _METRICS:
         values = []
         for s in samples:
+            if name == "forge_status":
+                values.extend(_state_set(name, s.container, s.forge_status, FORGE_STATUSES))
+                continue
             value = {
                 "up": s.up,
                 "fetch_errors": s.fetch_errors,
                 "threshold": s.threshold,
                 "wedged": s.wedged,
                 "forge_unreachable": s.forge_unreachable,
+                "forge_jobs_waiting": s.forge_jobs_waiting,
+                "forge_oldest_wait_seconds": s.forge_oldest_wait,
                 "restarts_total": s.restarts_total,
                 "last_check_timestamp_seconds": s.last_check,
                 "last_restart_timestamp_seconds": s.last_restart or 0,
@@ -89,6 +112,15 @@ def render(samples):
             lines.append("# TYPE %s%s %s" % (PREFIX, name, kind))
             lines.extend(values)
     return "\n".join(lines) + "\n"
+
+
+def _state_set(name, container, current, states):
+    """One sample per state, 1 for the current one (none when unknown)."""
+    if current is None:
+        return []
+    return ['%s%s{container="%s",status="%s"} %s' % (PREFIX, name, escape(container), state,
+                                                    "1" if state == current else "0")
+            for state in states]
 
 
 def write(path, samples):

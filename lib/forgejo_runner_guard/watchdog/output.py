@@ -5,7 +5,7 @@ but for the backends' describe() and target(), which read only the check.
 
 from ..logs.failures import failure_label
 from ..logs.runnerlog import RECENT_ERRORS as RECENT
-from ..report import EXIT_FAILURE, combine
+from ..report import EXIT_FAILURE, combine, human
 from ..runners import backends
 from . import decide
 
@@ -58,8 +58,8 @@ def _what(d):
 
 
 def summary(c, dry_run):
-    """One line: what the log shows (with the newest failure's class), the
-    jobs, the outcome; when only the polling rule holds, the failing streak
+    """One line: what the log shows (with the newest failure's class), what
+    the forge's REST view says (with a forge token), the jobs, the outcome; when only the polling rule holds, the failing streak
     stands for the count; a log source that cannot tell job output apart
     says so at the end."""
     d = c.decision
@@ -75,6 +75,8 @@ def summary(c, dry_run):
                                                d.threshold)]
         if d.newest_error_age is not None:
             parts.append("newest %ds ago%s" % (max(0, round(d.newest_error_age)), _what(d)))
+    if c.view is not None:
+        parts.append(view_phrase(c.view))
     if d.blocking:
         parts.append(decide.jobs_phrase(d.blocking))
     elif c.jobs_from_log:
@@ -106,6 +108,29 @@ def held_summary(c):
     return line
 
 
+def view_phrase(v):
+    """What the forge's REST view says, for the summary: the verdict when
+    it makes the runner wedged ('silent: the forge has not heard from it
+    for over 1m (...)'), else 'forge: idle, 1 job waiting 4m', 'forge:
+    offline on the forge, but its process started 40s ago', 'forge: its
+    view failed' (the error line says why)."""
+    if v.seen is None:
+        return "forge: its view failed"
+    rule, reason = v.verdict
+    if rule:
+        return reason
+    if reason:
+        return "forge: " + reason
+    seen = v.seen
+    said = seen.runner.said if seen.runner is not None else "no runner list"
+    if not seen.jobs_listed:
+        return "forge: %s, no job list" % said
+    if not seen.waits:
+        return "forge: %s, no job waiting" % said
+    return "forge: %s, %s waiting, the longest %s" % (said, _plural(len(seen.waits), "job"),
+                                                     human(seen.oldest_wait(v.at)))
+
+
 def forge_phrase(word):
     """What the forge said about a runner whose log says wedged: 'forge
     answered Ping in 23 ms at 10.1.0.10: the runner's own connection is
@@ -117,9 +142,11 @@ def forge_phrase(word):
     return word.decisive().phrase()
 
 
-def exit_status(c):
+def exit_status(c, view=True):
+    """The decision's, or 1 when the check (or, with `view`, the forge's
+    view: its error line is the one that says so) failed."""
     status = decide.exit_status(c.decision)
-    if c.error:
+    if c.error or view and c.view is not None and c.view.error:
         status = combine(status, EXIT_FAILURE)
     return status
 
@@ -168,6 +195,37 @@ def runner(c, dry_run):
         "new_started_at": c.new_started_at,
         "exit_status": exit_status(c),
         "forge": forge_document(c),
+        "forge_view": view_document(c.view),
+    })
+    return doc
+
+
+def view_document(v):
+    """The --json `forge_view` object (None without a forge token): url,
+    scope, api, version, status (offline, idle, active; null without a
+    runner list), forge_status (the forge's own words), runner_id,
+    disabled, labels, jobs_waiting, oldest_wait (seconds), waiting (id,
+    name, labels, waited), rule (offline, queue or null), reason, error."""
+    if v is None:
+        return None
+    doc = {"url": v.url or None, "scope": " ".join(v.scope) or None, "error": v.error or None,
+           "rule": v.verdict[0] or None, "reason": v.verdict[1] or None}
+    seen = v.seen
+    if seen is None:
+        return doc
+    runner = seen.runner
+    doc.update({
+        "api": seen.dialect.name,
+        "version": seen.dialect.text,
+        "status": seen.status,
+        "forge_status": runner.said if runner is not None else None,
+        "runner_id": runner.id if runner is not None else None,
+        "disabled": runner.disabled if runner is not None else None,
+        "labels": list(seen.labels),
+        "jobs_waiting": len(seen.waits) if seen.jobs_listed else None,
+        "oldest_wait": _rounded(seen.oldest_wait(v.at)),
+        "waiting": [{"id": j.id, "attempt": j.attempt, "name": j.name, "labels": list(j.labels),
+                     "waited": _rounded(v.at - since)} for j, since in seen.waits],
     })
     return doc
 
@@ -218,11 +276,25 @@ def samples(checks, history, now):
                                decide.SKIPPED_BUDGET)
                     and not d.cause and not d.condition) if up else None,
             forge_unreachable=(d.kind == decide.FORGE_UNREACHABLE) if up else None,
+            **_view_samples(c.view),
             restarts_total=history.restarts_total(c.name),
             last_check=now,
             last_restart=history.last_restart(c.name),
         ))
     return result
+
+
+def _view_samples(v):
+    """The forge view's metric values (metrics.Sample keywords)."""
+    if v is None:
+        return {}
+    if v.seen is None:
+        return {"forge_status": "error"}
+    waited = v.seen.oldest_wait(v.at)
+    return {"forge_status": v.seen.status or "unknown",
+            "forge_jobs_waiting": len(v.seen.waits) if v.seen.jobs_listed else None,
+            "forge_oldest_wait": round(waited, 3) if waited is not None else (
+                0.0 if v.seen.jobs_listed else None)}
 
 
 # ---------------------------------------------------------------- notifications

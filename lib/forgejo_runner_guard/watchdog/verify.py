@@ -3,7 +3,8 @@
 A restart helps a runner whose own connection is stuck; it cannot help
 while the forge, or the path to it, is down: then every runner logs
 failed fetches and a restart only kills the jobs in flight.  So, for
-each runner whose log says wedged (decide.wedged_by_log()):
+each runner whose log says wedged (decide.wedged_by_log()), or the
+forge's REST view (forgeview.py, issue 20):
 
   where  its backend's begin_launch(): its command line, working
          directory, mounts and --add-host entries (docker
@@ -24,7 +25,8 @@ each runner whose log says wedged (decide.wedged_by_log()):
 -> Check.forge, a forge.ping.ForgeWord: what it said, or that it was not
 asked and why (no forge URL found, or a name only the container's own
 network resolves: one warning line, and the log alone decides).  A
-runner whose log does not say wedged is never asked.
+runner whose log does not say wedged, nor the forge's own view
+(forgeview.py), is never asked.
 
 The forge is asked before the job guard lists the jobs (command.py):
 the job guard stays the last look before a restart, so a job that starts
@@ -46,8 +48,9 @@ MAX_HOSTS = 1024 * 1024  # bytes of a container's hosts file read
 
 def ask(todo, timeout, reporter):
     """Set c.forge for each check of `todo`, the runners whose log says
-    wedged (decide.wedged_by_log()) and whose verify is ping.  timeout:
-    for each begin_launch() call (docker_timeout)."""
+    wedged (decide.wedged_by_log()), or whose forge's view does
+    (forgeview.py), and whose verify is ping.  timeout: for each
+    begin_launch() call (docker_timeout)."""
     calls = {}
     try:
         for c in todo:

@@ -213,3 +213,11 @@ def test_lock_bound_waits_for_the_others_ping_and_drain():
                RunnerConfig(name="b", verify="none", ping_timeout=50.0, stop_timeout=5.0)]
     assert lock_bound(30.0, runners) == 90.0 + 20.0 + 60.0
     assert lock_bound(1.0, runners[1:]) == 10.0 + 0.0 + 5.0  # verify = none: no Ping to wait for
+
+
+def test_lock_bound_waits_for_the_others_forge_view_too():
+    runners = [RunnerConfig(name="a", ping_timeout=20.0, stop_timeout=60.0,
+                            forge_token_file="/etc/forgejo-runner-guard/forge-token"),
+               RunnerConfig(name="b", verify="none", stop_timeout=5.0)]
+    # four calls (its begin_launch), the Ping, three API requests of ping_timeout, the drain
+    assert lock_bound(30.0, runners) == 120.0 + 20.0 + 60.0 + 60.0

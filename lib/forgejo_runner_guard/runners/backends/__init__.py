@@ -79,6 +79,7 @@ class Check:
         self.jobs_checked = False  # the job guard ran (only for a wedged runner)
         self.jobs_from_log = False  # no Docker engine: the log is the job guard
         self.forge = None  # forge.ping.ForgeWord: what its forge said (verify = ping)
+        self.view = None  # watchdog.forgeview.View: the forge's REST view (forge_token_file)
         self.decision = None  # decide.Decision
         self.error = None  # why the check (or the restart) failed
         self.restart = None  # restart.Restarted, after a restart

@@ -1,0 +1,202 @@
+"""forge/view.py reads the forges' documents (tests/fixtures/forge/) and
+matches jobs and runners the way the forges do."""
+
+import json
+import os
+
+import pytest
+
+from forgejo_runner_guard.forge import view
+from helpers.tools import FIXTURES
+
+FORGEJO = view.Dialect("forgejo", (15, 0, 3), "15.0.3+gitea-1.22.0")
+GITEA = view.Dialect("gitea", (1, 26, 3), "1.26.3")
+UUID = "3f1c2b7e-5d1a-4c8e-9a51-2d6b0f6c8e11"
+
+
+def doc(name):
+    with open(os.path.join(FIXTURES, "forge", name), "rb") as handle:
+        return json.loads(handle.read().decode())
+
+
+@pytest.mark.parametrize("text, forced, name, version", [
+    ("15.0.3+gitea-1.22.0", "auto", "forgejo", (15, 0, 3)),
+    ("11.0.0-dev-1234-abcdef+gitea-1.22.0", "auto", "forgejo", (11, 0, 0)),
+    ("7.0.0", "auto", "forgejo", (7, 0, 0)),
+    ("1.26.3", "auto", "gitea", (1, 26, 3)),
+    ("1.27.0+dev-500-g9d3f04eb7e", "auto", "gitea", (1, 27, 0)),
+    ("v1.24.0", "auto", "gitea", (1, 24, 0)),
+    ("my-build", "gitea", "gitea", ()),
+    ("15.0.3+gitea-1.22.0", "gitea", "gitea", ()),  # the other forge's numbering: unknown
+    ("1.26.3", "gitea", "gitea", (1, 26, 3)),
+])
+def test_dialect_from_the_version(text, forced, name, version):
+    d = view.dialect(text, forced)
+    assert (d.name, d.version, d.text) == (name, version, text)
+
+
+def test_a_version_auto_cannot_read_names_forge_api():
+    with pytest.raises(view.ShapeError, match=r"cannot tell Forgejo from Gitea by the version 'my-build': "
+                                              r"set forge_api = forgejo or gitea"):
+        view.dialect("my-build")
+    assert view.version_text(doc("forgejo-15/version.json")) == "15.0.3+gitea-1.22.0"
+    with pytest.raises(view.ShapeError):
+        view.version_text({"version": 15})
+
+
+@pytest.mark.parametrize("text, runners, jobs", [
+    ("15.0.0+gitea-1.22.0", True, True), ("14.0.5+gitea-1.22.0", False, True),
+    ("11.0.0+gitea-1.22.0", False, True), ("10.0.3+gitea-1.22.0", False, False),
+    ("1.26.3", True, True), ("1.25.0", True, True), ("1.24.7", True, False), ("1.23.8", False, False),
+])
+def test_what_each_version_lists(text, runners, jobs):
+    d = view.dialect(text)
+    assert (d.has_runners, d.has_jobs) == (runners, jobs)
+
+
+def test_forgejo_runner_list():
+    (runner,) = view.runner_list(doc("forgejo-15/runners.json"), FORGEJO)
+    assert runner == view.Runner(id=1, name="build-1", status="idle", said="idle",
+                                 labels=("docker", "ubuntu-latest"), uuid=UUID, owner_id=2, repo_id=0)
+    assert view.total(doc("forgejo-15/runners.json"), FORGEJO) is None
+
+
+def test_gitea_runner_list_normalises_online_and_busy():
+    document = doc("gitea-1.26/runners.json")
+    (runner,) = view.runner_list(document, GITEA)
+    assert runner == view.Runner(id=1, name="build-1", status="idle", said="online, not busy",
+                                 labels=("docker", "ubuntu-latest"))
+    entry = document["runners"][0]
+    for status, busy, normal, said in (("online", True, "active", "online, busy"),
+                                       ("offline", False, "offline", "offline, not busy")):
+        entry.update(status=status, busy=busy, disabled=True)
+        (runner,) = view.runner_list(document, GITEA)
+        assert (runner.status, runner.said, runner.disabled) == (normal, said, True)
+    assert view.total(document, GITEA) == 1
+
+
+def test_forgejo_jobs_keep_the_waiting_ones_and_null_is_empty():
+    (job,) = view.job_list(doc("forgejo-15/jobs.json"), FORGEJO)
+    assert job == view.Job(id=42, attempt=1, name="build", labels=("docker",), repo_id=5, owner_id=2)
+    assert job.key == "42/1"
+    assert view.job_list(doc("forgejo-15/jobs-none.json"), FORGEJO) == []
+
+
+def test_gitea_jobs_queued_and_the_waiting_trap():
+    (job,) = view.job_list(doc("gitea-1.26/jobs-queued.json"), GITEA)
+    assert job == view.Job(id=42, attempt=1, name="build", labels=("docker",), created_at=1782727260.5)
+    # status=waiting lists blocked jobs, whose status reads "waiting": never taken for waiting ones
+    assert view.job_list(doc("gitea-1.26/jobs-waiting.json"), GITEA) == []
+
+
+@pytest.mark.parametrize("document, d, message", [
+    ({"runners": [], "total_count": 0}, FORGEJO,
+     "expected Forgejo's bare JSON array, got an object ('runners': Gitea's form; set forge_api = gitea)"),
+    ([], GITEA, "expected Gitea's {\"runners\": [...], \"total_count\": N}, got an array (Forgejo's form; "
+                "set forge_api = forgejo)"),
+    (None, FORGEJO, "expected Forgejo's JSON array"),
+    ({"runners": [], "total_count": "1"}, GITEA, "expected Gitea's {\"runners\": [...], \"total_count\": N}"),
+    ([{"id": 1, "uuid": "u", "owner_id": 0, "repo_id": 0, "name": "r", "status": "online"}], FORGEJO,
+     "runner 0: status 'online' is none of offline, idle, active"),
+    ([{"id": "1", "uuid": "u", "owner_id": 0, "repo_id": 0, "name": "r", "status": "idle"}], FORGEJO,
+     "runner 0: 'id' is not a whole number"),
+    ([{"id": 1, "uuid": "u", "owner_id": 0, "repo_id": 0, "name": "r", "status": "idle", "labels": [1]}],
+     FORGEJO, "runner 0: 'labels' is not a list of strings"),
+    ({"runners": [{"id": 1, "name": "r", "status": "online", "busy": "no"}], "total_count": 1}, GITEA,
+     "runner 0: status 'online' / busy 'no' are not online|offline / true|false"),
+    ({"runners": [{"id": 1, "name": "r", "status": "online", "busy": False, "labels": ["x"]}],
+      "total_count": 1}, GITEA, "runner 0: 'labels' is not a list of {id, name, type}"),
+    ([True], FORGEJO, "runner 0: not an object"),
+])
+def test_runner_lists_of_another_shape(document, d, message):
+    with pytest.raises(view.ShapeError) as info:
+        view.runner_list(document, d)
+    assert str(info.value) == message
+
+
+def test_job_lists_of_another_shape():
+    with pytest.raises(view.ShapeError, match=r"^job 0: 'runs_on' is not a list of strings$"):
+        view.job_list([{"id": 1, "name": "b", "runs_on": "docker", "status": "waiting", "repo_id": 1,
+                        "owner_id": 1}], FORGEJO)
+    with pytest.raises(view.ShapeError, match=r"^expected Gitea's \{\"jobs\""):
+        view.job_list({"jobs": None, "total_count": 0}, GITEA)
+    with pytest.raises(view.ShapeError, match=r"^job 0: 'status' is not a string$"):
+        view.job_list({"jobs": [{"id": 1}], "total_count": 1}, GITEA)
+
+
+@pytest.mark.parametrize("text, epoch", [
+    ("2026-06-29T10:01:00.5Z", 1782727260.5), ("2026-06-29T10:01:00Z", 1782727260.0),
+    ("2026-06-29T12:01:00+02:00", 1782727260.0), ("1970-01-01T00:00:00Z", None),
+    ("yesterday", None), (None, None),
+])
+def test_rfc3339(text, epoch):
+    assert view.rfc3339(text) == epoch
+
+
+def runner(**kw):
+    base = dict(id=1, name="build-1", status="idle", said="idle", labels=("docker",), uuid=UUID,
+                owner_id=0, repo_id=0)
+    base.update(kw)
+    return view.Runner(**base)
+
+
+def test_find_by_uuid_on_forgejo_and_by_name_on_gitea():
+    mine, other = runner(), runner(id=2, uuid="other", name="build-1")
+    assert view.find([other, mine], FORGEJO, UUID, "build-1") is mine
+    with pytest.raises(view.NotListed, match=r"^no runner with the uuid %s$" % UUID):
+        view.find([other], FORGEJO, UUID, "build-1")
+    with pytest.raises(view.NotListed, match=r"^no runner this one can be matched with$") as info:
+        view.find([mine], FORGEJO, None, "build-1")
+    assert info.value.fix == ("its registration gives no uuid, and Forgejo's list is matched by uuid: "
+                              "register it again")
+    gitea = [runner(uuid=None, name="a"), runner(id=2, uuid=None, name="b")]
+    assert view.find(gitea, GITEA, UUID, "b").id == 2
+    with pytest.raises(view.NotListed, match=r"^no runner with the name 'c'$"):
+        view.find(gitea, GITEA, UUID, "c")
+    with pytest.raises(view.NotListed, match=r"^2 runners with the name 'a'$") as info:
+        view.find(gitea + [runner(id=3, uuid=None, name="a")], GITEA, None, "a")
+    assert info.value.fix == "Gitea lists no uuid: give each runner its own name"
+    with pytest.raises(view.NotListed) as info:
+        view.find([other], FORGEJO, UUID, "build-1")
+    assert info.value.fix == ("set forge_scope to where the runner is registered, or re-register it if it "
+                              "was deleted on the forge")
+
+
+def test_label_names_from_a_runner_file():
+    assert view.label_names(["docker:docker://node:20", "ubuntu-latest:docker://x", "self-hosted:host",
+                             "plain", "docker:host", ""]) == ("docker", "ubuntu-latest", "self-hosted", "plain")
+
+
+@pytest.mark.parametrize("job_labels, runner_labels, matches", [
+    (("docker",), ("docker", "ubuntu-latest"), True),
+    (("docker", "ubuntu-latest"), ("docker", "ubuntu-latest"), True),
+    (("docker", "gpu"), ("docker", "ubuntu-latest"), False),  # every label of the job
+    (("gpu",), ("docker",), False),
+    ((), ("docker",), False),  # no runs-on: matches no runner with labels
+    ((), (), True),
+    (("Docker",), ("docker",), False),  # exact names
+])
+def test_runs_on_like_the_forge(job_labels, runner_labels, matches):
+    job = view.Job(id=1, attempt=1, name="b", labels=job_labels)
+    assert view.runs_on(job, runner_labels) is matches
+
+
+def test_serves_by_scope_on_forgejo():
+    job = view.Job(id=1, attempt=1, name="b", labels=(), repo_id=5, owner_id=2)
+    assert view.serves(runner(owner_id=0, repo_id=0), job)  # instance runner
+    assert view.serves(runner(owner_id=2, repo_id=0), job)
+    assert not view.serves(runner(owner_id=9, repo_id=0), job)
+    assert view.serves(runner(owner_id=0, repo_id=5), job)
+    assert not view.serves(runner(owner_id=0, repo_id=6), job)
+    assert view.serves(None, job)  # no runner list (Forgejo v11-v14)
+    assert view.serves(runner(owner_id=None, repo_id=None, uuid=None), job)  # Gitea
+
+
+def test_remember_keeps_first_sightings_and_forgets_the_rest():
+    a, b = view.Job(1, 1, "a", ()), view.Job(2, 1, "b", ())
+    waits, memory = view.remember([a, b], {"1/1": 100.0, "9/1": 50.0}, 400.0)
+    assert waits == [(a, 100.0), (b, 400.0)]
+    assert memory == {"1/1": 100.0, "2/1": 400.0}
+    # a sighting from the future (clock set back) starts afresh; a second attempt is a new wait
+    waits, memory = view.remember([view.Job(1, 2, "a", ())], {"1/1": 100.0, "1/2": 900.0}, 500.0)
+    assert waits[0][1] == 500.0 and memory == {"1/2": 500.0}
