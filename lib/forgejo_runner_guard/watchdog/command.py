@@ -98,7 +98,8 @@ what "wedged" means:
   logs = journal, journal_match = SYSLOG_IDENTIFIER=NAME (or
   _SYSTEMD_UNIT=UNIT; default CONTAINER_NAME=<container>).  Podman:
   DOCKER_HOST=<Podman's socket> for the docker CLI, or engine = podman
-  for the podman CLI.
+  for the podman CLI (from the timer: the example drop-in podman.conf,
+  CONTAINER_HOST=<Podman's socket>).
 
 examples:
   forgejo-runner-watchdog --dry-run        what would it do now?  (changes nothing)
