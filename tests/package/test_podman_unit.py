@@ -33,7 +33,7 @@ pytestmark = pytest.mark.package
 
 UNIT = "forgejo-runner-watchdog.service"
 DOC = "usr/share/doc/forgejo-runner-guard"
-DROPIN = "etc/systemd/system/%s.d/podman.conf" % UNIT
+DROPIN = "etc/systemd/system/%s.d/override.conf" % UNIT  # what systemctl edit writes
 GUARD_DROPIN = "etc/forgejo-runner-guard/guard.conf.d/50-podman.conf"
 RUNNER = "forgejo_runner"
 FAKE_RUNNER = os.path.join(ROOT, "tests", "helpers", "fakerunner.sh")
@@ -140,25 +140,35 @@ def podman_machine(packages, sources):
         os.unlink(log)
 
 
-def runbook_block():
-    """The runbook's commands that install the drop-ins: the first ```sh
-    block of its section "A runner under Podman"."""
+def runbook_steps():
+    """The runbook's steps in its section "A runner under Podman": the
+    guard.conf drop-in (its ```ini block: path, text) and the unit's
+    drop-in (the ```sh line `systemctl edit UNIT  # paste examples/NAME`:
+    the command, NAME)."""
     with open(os.path.join(ROOT, "runbook", "08-forgejo-runner-lan-pin-and-watchdog.md")) as handle:
         text = handle.read()
     section = text[text.index("### A runner under Podman"):]
-    return re.search(r"^```sh\n(.*?)^```$", section, re.S | re.M).group(1)
+    section = section[:section.index("\n### ")]
+    ini = re.search(r"^```ini\n# (/\S+)\n(.*?)^```$", section, re.S | re.M)
+    edit = re.search(r"^(systemctl edit \S+)\s+# paste examples/(\S+)$", section, re.M)
+    return ini.group(1), ini.group(2), edit.group(1), edit.group(2)
 
 
 @pytest.fixture
 def podman_host(podman_machine):
     """The machine with engine = podman in a guard.conf.d drop-in and the
-    example unit drop-in, installed by the runbook's own commands; removed
-    after."""
+    example unit drop-in, installed as the runbook says; removed after."""
     m = podman_machine
-    m.run("sh", "-ec", runbook_block(), check=True)
-    assert open(os.path.join(m.root, GUARD_DROPIN)).read() == "[watchdog]\nengine = podman\n"
+    path, text, edit, example = runbook_steps()
+    assert (path, text, example) == ("/" + GUARD_DROPIN, "[watchdog]\nengine = podman\n", "podman.conf")
+    m.write(GUARD_DROPIN, text)
+    # systemctl edit (on a terminal: script(1) gives it one), the example
+    # pasted: the editor copies it in
+    m.run("script", "-qec", "SYSTEMD_EDITOR='cp /%s/examples/%s' %s" % (DOC, example, edit), "/dev/null",
+          check=True)
+    # (systemctl edit drops the file's last newline)
     assert open(os.path.join(m.root, DROPIN)).read() == open(os.path.join(ROOT, "debian", "examples",
-                                                                           "podman.conf")).read()
+                                                                           example)).read().rstrip("\n")
     try:
         yield m
     finally:
