@@ -95,12 +95,12 @@ class PodmanMachine:
         proc = self.run("systemctl", "start", UNIT, timeout=120)
         invocation = self.run("systemctl", "show", "-p", "InvocationID", "--value", UNIT,
                               check=True).stdout.strip()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while True:  # journald reads the unit's stream on its own schedule
             out = self.run("journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=" + UNIT,
                            "_SYSTEMD_INVOCATION_ID=" + invocation, check=True).stdout
             lines = [line for line in out.splitlines() if line.strip()]
-            if lines or time.monotonic() > deadline:
+            if any(line.startswith(RUNNER + ": ") for line in lines) or time.monotonic() > deadline:
                 return proc.returncode, lines
             time.sleep(0.2)
 
@@ -210,17 +210,29 @@ def test_shipped_unit_alone_cannot_run_podman(podman_machine):
 
 def test_the_unit_with_the_dropin_restarts_a_wedged_podman_runner(podman_host):
     m = podman_host
-    before = m.runner("wedged", "60", "2", lines=60)
+    before = m.runner("wedged", "60", lines=60)
     assert m.podman("inspect", "--format", "{{.HostConfig.LogConfig.Type}}", RUNNER).stdout.strip() \
         == "journald"
-    # what the watchdog reads: the journal, through `podman logs`
-    journal = m.run("journalctl", "--no-pager", "-o", "cat", "CONTAINER_NAME=" + RUNNER, check=True).stdout
-    assert journal.count("failed to fetch task") >= 60, journal
+    # its log is in the journal (Podman's default here), and `podman logs`
+    # reads it from there: by hand (the podman CLI on this host's storage,
+    # the journal's own times) every line counts
+    ident = m.podman("inspect", "--format", "{{.Id}}", RUNNER).stdout.strip()
+    journal = m.run("journalctl", "--no-pager", "-o", "cat", "CONTAINER_ID_FULL=" + ident, check=True).stdout
+    assert journal.count("failed to fetch task") == 60, journal
+    m.run("mkdir", "-p", "/var/lib/frg-podman-dry", check=True)
+    proc = m.run("forgejo-runner-watchdog", "--dry-run", "--json", "--state-dir", "/var/lib/frg-podman-dry")
+    doc = json.loads(proc.stdout)["runners"][0]
+    assert (doc["decision"], doc["errors"], doc["log_source"]) == ("wedged", 60, "stderr"), proc.stderr
+    # the timer's run, through Podman's service: its times are whole
+    # seconds, so lines of the runner's first second may not count
     status, lines = m.watchdog_unit()
     assert status == 0, lines
-    assert len(lines) == 1 and re.fullmatch(
-        r"%s: \d+ fetch errors in \d+s \(threshold 40\), newest \ds ago \(transport: connection reset\), "
-        r"no job running: restarted" % RUNNER, lines[0]), lines
+    match = re.fullmatch(
+        r"%s: (\d+) fetch errors in \d+s \(threshold 40\), newest \ds ago \(transport: connection reset\), "
+        r"no job running: restarted" % RUNNER, lines[0] if len(lines) == 1 else "")
+    assert match and 40 <= int(match.group(1)) <= 60, (
+        lines, m.run("journalctl", "--no-pager", "-n", "30", "-u", UNIT).stdout)
+    print("through the service: %s of 60 errors counted" % match.group(1))
     after = m.started()
     assert after != before
     # The runner outlives the run that restarted it: Podman's service
@@ -238,7 +250,7 @@ def test_the_unit_with_the_dropin_restarts_a_wedged_podman_runner(podman_host):
 
 def test_a_podman_job_container_blocks_the_restart(podman_host):
     m = podman_host
-    before = m.runner("wedged", "60", "2", lines=60)
+    before = m.runner("wedged", "60", lines=60)
     job = "FORGEJO-ACTIONS-TASK-7_WORKFLOW-build_JOB-test"
     m.podman("run", "-d", "--network", "none", "--name", job, engine.IMAGE, "sleep", "3600")
     status, lines = m.watchdog_unit()
