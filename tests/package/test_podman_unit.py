@@ -120,8 +120,10 @@ def podman_machine(packages, sources):
     try:
         deb = os.path.basename(packages["native"])
         shutil.copy(packages["native"], os.path.join(root, "tmp", deb))
+        # its dependencies are in the root already: no download, so not
+        # the shared apt cache either (whose lock another chroot may hold)
         pkg_chroot.in_chroot(root, "apt-get install -y -q --no-install-recommends /tmp/%s; rm /tmp/%s"
-                             % (deb, deb), timeout=600)
+                             % (deb, deb), timeout=600, apt_cache=False)
         made = PodmanMachine(None, root)
         for path, text in PODMAN_FACTS.items():
             made.write(path, text)
