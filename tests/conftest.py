@@ -76,3 +76,40 @@ def pki(tmp_path_factory):
     from helpers import tlsserver
 
     return tlsserver.make_pki(str(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture(scope="session")
+def packages():
+    """`make deb` into a temporary OUT, once a session for every packaging
+    test: {native, changes, stdeb, out}."""
+    import glob
+    import shutil
+
+    from helpers import pkg_chroot
+    from helpers.tools import ROOT
+
+    pkg, version = "forgejo-runner-guard", "0.1.0"
+    out = tempfile.mkdtemp(prefix="frg-out-", dir="/tmp")
+    try:
+        env = dict(os.environ)
+        env.pop("MAKEFLAGS", None)
+        env.pop("MAKELEVEL", None)
+        pkg_chroot.run(["make", "-C", ROOT, "--no-print-directory", "deb", "OUT=" + out],
+                       timeout=600, env=env)
+        native = os.path.join(out, "%s_%s_all.deb" % (pkg, version))
+        stdeb = glob.glob(os.path.join(out, "stdeb", "%s_%s-*_all.deb" % (pkg, version)))
+        changes = glob.glob(os.path.join(out, "%s_%s_*.changes" % (pkg, version)))
+        assert os.path.isfile(native), os.listdir(out)
+        assert len(stdeb) == 1, os.listdir(os.path.join(out, "stdeb"))
+        assert len(changes) == 1, os.listdir(out)
+        yield {"native": native, "stdeb": stdeb[0], "changes": changes[0], "out": out}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sources():
+    """The host's Debian apt sources, for the chroots (helpers/pkg_chroot.py)."""
+    from helpers import pkg_chroot
+
+    return pkg_chroot.host_debian_sources()

@@ -29,6 +29,10 @@
 #                      unregistered internal (the forge's own error) debug tty
 #   inject N           N job-output lines relaying the phrase at info and
 #                      debug level (must never count)
+#   poll KIND MS [MAX] one KIND error now and one every MS milliseconds for
+#                      ever, as a runner polling every fetch_interval whose
+#                      every poll fails; with MAX, Gitea's backoff: the wait
+#                      doubles from MS up to MAX ms, each one +-20 % (jitter)
 #   job ID             the info line a job start logs: "task ID repo is ..."
 #   info TEXT          one info line
 #   sleep S            pause S seconds
@@ -89,6 +93,36 @@ errors() {
     done
 }
 
+# centiseconds since boot (/proc/uptime): busybox's date has no fractions
+uptime_cs() {
+    read -r up _ </proc/uptime
+    frac=${up#*.}
+    echo $((${up%.*} * 100 + ${frac#0}))
+}
+
+# poll KIND MS [MAX]: see the usage above (never returns).  Each poll is
+# due MS after the one before, not MS after this shell got round to it
+# (the runner's poller is rate-limited the same way), to 10 ms.
+poll() {
+    wait_ms=$2
+    case "${3:-}" in '' | *[!0-9]*) max= ;; *) max=$3 ;; esac
+    due=$(uptime_cs)
+    while :; do
+        fetch_error "$1" >&2
+        ms=$wait_ms
+        if [ -n "$max" ]; then
+            ms=$((wait_ms * (80 + RANDOM % 41) / 100))
+            wait_ms=$((wait_ms * 2))
+            if [ "$wait_ms" -gt "$max" ]; then wait_ms=$max; fi
+        fi
+        due=$((due + ms / 10))
+        left=$(((due - $(uptime_cs)) * 10))
+        if [ "$left" -gt 0 ]; then
+            sleep "$((left / 1000)).$(printf %03d $((left % 1000)))"
+        fi
+    done
+}
+
 info() {
     printf 'time="%s" level=info msg="%s"\n' "$(now)" "$1" >&2
 }
@@ -130,6 +164,7 @@ run_steps() {
         refused) errors "$1" unregistered; shift ;;
         errors) errors "$1" "$2"; shift 2 ;;
         inject) inject "$1"; shift ;;
+        poll) poll "$@" ;;
         job) info "task $1 repo is owner/repo https://data.forgejo.org https://forge.azrak.io"; shift ;;
         info) info "$1"; shift ;;
         sleep) sleep "$1"; shift ;;

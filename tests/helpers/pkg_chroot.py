@@ -8,6 +8,8 @@ Everything lives under CACHE (/var/cache/forgejo-runner-guard):
                                     package lists fetched: the clean chroot
   bookworm-systemd-<key>.root.tar   the clean chroot + systemd and the
                                     package's dependencies, for booting
+  bookworm-podman-<key>.root.tar    that + Debian's podman and catatonit
+                                    (tests/package/test_podman_unit.py)
   apt-archives/                     apt's .deb cache, bind-mounted into every
                                     chroot so a .deb is fetched once
 
@@ -43,6 +45,9 @@ ENV = {
 # What the systemd chroot has beyond minbase: systemd to boot, and the
 # package's dependencies so that installing the .deb needs no download.
 SYSTEMD_PACKAGES = ("systemd", "python3", "python3-sh", "python3-yaml")
+# A Podman host: Debian 12's podman 4.3 (its postinst enables podman.socket)
+# and catatonit for --init.
+PODMAN_PACKAGES = ("podman", "catatonit")
 
 
 # ------------------------------------------------------------ apt sources
@@ -223,12 +228,10 @@ def base_tarball(sources):
         return tarball
 
 
-def systemd_tarball(sources):
-    """The clean root + systemd and the package's dependencies (cached)."""
-    # the packages are part of the key: a new dependency makes a new tarball
-    key = hashlib.sha256((cache_key(sources) + " ".join(SYSTEMD_PACKAGES)).encode()).hexdigest()[:12]
-    tarball = os.path.join(CACHE, "%s-systemd-%s.root.tar" % (SUITE, key))
-    base = base_tarball(sources)
+def _grown_tarball(name, base, key, packages):
+    """The root of tarball `base` + `packages` (cached as NAME-<key>)."""
+    key = hashlib.sha256((key + " ".join(packages)).encode()).hexdigest()[:12]
+    tarball = os.path.join(CACHE, "%s-%s-%s.root.tar" % (SUITE, name, key))
     with _cache_lock():
         if os.path.exists(tarball):
             return tarball
@@ -238,12 +241,25 @@ def systemd_tarball(sources):
             in_chroot(
                 root,
                 "apt-get update -q && apt-get install -y -q --no-install-recommends %s && apt-get clean"
-                % " ".join(SYSTEMD_PACKAGES),
+                % " ".join(packages),
+                timeout=900,
             )
             _save(root, tarball)
         finally:
             remove(root)
         return tarball
+
+
+def systemd_tarball(sources):
+    """The clean root + systemd and the package's dependencies (cached)."""
+    # the packages are part of the key: a new dependency makes a new tarball
+    return _grown_tarball("systemd", base_tarball(sources), cache_key(sources), SYSTEMD_PACKAGES)
+
+
+def podman_tarball(sources):
+    """The systemd root + Podman (cached)."""
+    return _grown_tarball("podman", systemd_tarball(sources), cache_key(sources) + " ".join(SYSTEMD_PACKAGES),
+                          PODMAN_PACKAGES)
 
 
 def new_root(tarball):

@@ -98,14 +98,22 @@ class Machine:
 
 
 @contextlib.contextmanager
-def booted(root, log_path):
+def booted(root, log_path, extra=(), unified=False):
+    """extra: more systemd-nspawn options; unified: the container gets the
+    cgroup v2 hierarchy alone (this host's unified one, no controllers in
+    it), as a Debian 12 host has, instead of nspawn's default here (the
+    host's hybrid layout, v1 controllers read-only)."""
+    env = dict(os.environ)
+    if unified:
+        env["SYSTEMD_NSPAWN_UNIFIED_HIERARCHY"] = "1"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [
                 "systemd-nspawn", "--quiet", "-D", root, "--register=no", "--keep-unit",
                 "--console=passive", "--private-network", "--link-journal=no",
-                "--resolv-conf=off", "--timezone=off", "-b",
+                "--resolv-conf=off", "--timezone=off", *extra, "-b",
             ],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

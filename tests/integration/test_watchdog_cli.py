@@ -432,3 +432,39 @@ def test_docker_timeout_and_state_dir_from_guard_conf_reach_the_tool(tmp_path):
     doc = json.loads(result.stdout)
     assert doc["state_dir"] == str(state_dir) and doc["runners"][0]["decision"] == "error"
     assert sorted(os.listdir(state_dir)) == ["watchdog.lock"]
+
+
+# What a check has loaded when it asks for its first docker call: the calls
+# begin before the modules that read and decide load (the order is for
+# speed, bench/bench_watchdog.py; rule in forgejo_runner_guard/__init__.py).
+FIRST_CALL = r"""
+import os, sys
+from forgejo_runner_guard.system import engines
+
+def first(self, *args, **kwargs):
+    print(" ".join(sorted(m for m in sys.modules if m.startswith("forgejo_runner_guard") or m == "json")))
+    sys.stdout.flush()
+    os._exit(0)
+
+engines.Call.__init__ = first
+from forgejo_runner_guard.watchdog.command import main
+main(sys.argv[1:])
+"""
+
+
+def test_the_docker_calls_begin_before_the_reading_and_deciding_modules_load(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers.tools import tool_env
+
+    (tmp_path / "guard.conf").write_text("")
+    proc = subprocess.run([sys.executable, "-c", FIRST_CALL, "--config", str(tmp_path / "guard.conf"),
+                           "--container", "forgejo_runner", "--state-dir", str(tmp_path), "--dry-run"],
+                          env=tool_env(), capture_output=True, text=True, timeout=60)
+    loaded = set(proc.stdout.split())
+    assert "forgejo_runner_guard.runners.backends.docker" in loaded, proc.stdout + proc.stderr
+    for late in ("json", "forgejo_runner_guard.runners.jobs", "forgejo_runner_guard.runners.registration",
+                 "forgejo_runner_guard.logs.runnerlog", "forgejo_runner_guard.logs.stamps",
+                 "forgejo_runner_guard.watchdog.decide", "forgejo_runner_guard.watchdog.output"):
+        assert late not in loaded, late

@@ -114,26 +114,7 @@ def sh(*cmd, timeout=300, check=True, **kwargs):
 
 
 # ------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="session")
-def packages():
-    """`make deb` into a temporary OUT: {native, changes, stdeb}."""
-    out = tempfile.mkdtemp(prefix="frg-out-", dir="/tmp")
-    try:
-        env = dict(os.environ)
-        env.pop("MAKEFLAGS", None)
-        env.pop("MAKELEVEL", None)
-        sh("make", "-C", ROOT, "--no-print-directory", "deb", "OUT=" + out, timeout=600, env=env)
-        native = os.path.join(out, "%s_%s_all.deb" % (PKG, VERSION))
-        stdeb = glob.glob(os.path.join(out, "stdeb", "%s_%s-*_all.deb" % (PKG, VERSION)))
-        changes = glob.glob(os.path.join(out, "%s_%s_*.changes" % (PKG, VERSION)))
-        assert os.path.isfile(native), os.listdir(out)
-        assert len(stdeb) == 1, os.listdir(os.path.join(out, "stdeb"))
-        assert len(changes) == 1, os.listdir(out)
-        yield {"native": native, "stdeb": stdeb[0], "changes": changes[0], "out": out}
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+# (packages and sources: tests/conftest.py)
 
 
 def _extract(deb):
@@ -151,11 +132,6 @@ def tree(packages):
     shutil.copytree("/usr/lib/systemd/system", os.path.join(tree, "usr/lib/systemd/system"), symlinks=True)
     yield tree
     shutil.rmtree(tree, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def sources():
-    return pkg_chroot.host_debian_sources()
 
 
 def deb_paths(deb):
@@ -218,6 +194,7 @@ def test_native_package_contents(packages):
         "%s/examples/onfailure.conf" % DOC,
         "%s/examples/notify-network.conf" % DOC,
         "%s/examples/forgejo-runner-guard.rules.yml" % DOC,  # Prometheus alert rules
+        "%s/examples/podman.conf" % DOC,
     ) + tuple("lib/systemd/system/" + unit for unit in UNITS):
         assert path in paths, "%s is not in the package" % path
     for tool in TOOLS:

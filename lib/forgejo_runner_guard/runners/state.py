@@ -36,7 +36,6 @@ lock is still held when the bound runs out, the run fails (exit 1).
 """
 
 import contextlib
-import json
 import os
 import time
 
@@ -73,6 +72,8 @@ class State:
             return cls(path, unreadable=str(exc))
         if data is None:
             return cls(path)
+        import json  # lazy: the watchdog reads it after its calls have begun
+
         try:
             doc = json.loads(data.decode("utf-8"))
             runners = {}
@@ -157,6 +158,8 @@ class State:
             raise GuardError("cannot write the state file %s: it could not be read, so it is "
                              "not replaced" % self.path)
         self.prune(time.time() if now is None else now)
+        import json  # lazy: as in load()
+
         doc = {"version": VERSION, "runners": self.runners}
         data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
         directory = os.path.dirname(self.path)

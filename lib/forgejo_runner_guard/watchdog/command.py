@@ -142,7 +142,8 @@ asking the forge first (verify = ping, the default):
   logs = journal, journal_match = SYSLOG_IDENTIFIER=NAME (or
   _SYSTEMD_UNIT=UNIT; default CONTAINER_NAME=<container>).  Podman:
   DOCKER_HOST=<Podman's socket> for the docker CLI, or engine = podman
-  for the podman CLI.
+  for the podman CLI (from the timer: the example drop-in podman.conf,
+  CONTAINER_HOST=<Podman's socket>).
 
   The forge's own view (some wedges write nothing to the log): with
   forge_token_file (a read-only API token, root-only file) and

@@ -24,7 +24,7 @@ import math
 import threading
 import time
 
-from .. import condition, jobs, restart
+from .. import condition, restart
 from ...report import stamp
 from ...system.engines import (ContainerMissing, DockerError, EngineUnreachable, Engines,
                                LogsUnreadable)
@@ -292,6 +292,7 @@ class Backend:
         container: live children of the daemon in the runner's own
         process tree (from State.Pid, in the host's /proc)."""
         from ...system import proctree
+        from .. import jobs  # lazy: begin() starts the calls first
 
         for engine, group in self.engines.groups(checks):
             jobs.guard(group, engine, claims, reporter)
