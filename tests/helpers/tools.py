@@ -2,6 +2,7 @@
 checks every command-line test makes of what they print."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -31,6 +32,22 @@ def run_tool(name, *args, env=None, timeout=120, input=None):
         timeout=timeout,
         input=input,
     )
+
+
+def copy_tools(top):
+    """Copy bin/ and lib/ under `top` (modes kept: readable by everyone):
+    a run as another user (nobody) needs no access to the checkout, which
+    may be anywhere (a clone under /root, in `mktemp -d`).  -> (bin, lib)."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    tools, lib = os.path.join(top, "bin"), os.path.join(top, "lib")
+    shutil.copytree(os.path.join(ROOT, "bin"), tools, ignore=ignore)
+    shutil.copytree(LIB, lib, ignore=ignore)
+    for directory, dirs, files in os.walk(top):
+        os.chmod(directory, 0o755)
+        for name in files:
+            path = os.path.join(directory, name)
+            os.chmod(path, 0o755 if directory == tools else 0o644)
+    return tools, lib
 
 
 def no_traceback(proc):

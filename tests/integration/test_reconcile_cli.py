@@ -15,7 +15,7 @@ import tempfile
 import time
 
 import pytest
-from helpers.tools import ROOT, one_line, run_tool, tool_env, write_conf
+from helpers.tools import ROOT, copy_tools, one_line, run_tool, tool_env, write_conf
 
 from forgejo_runner_guard.pins import hostsfile as hf
 from forgejo_runner_guard.system import safewrite
@@ -322,18 +322,21 @@ def test_json_document_is_printed_with_the_error(site):
 
 def test_a_permission_error_not_as_root_says_so(tmp_path):
     """As nobody (setpriv): the lock cannot be created in root's directory.
-    (The tree must be readable by nobody, as /work is.)"""
+    nobody runs a copy of bin/ and lib/ in a directory it can read, never
+    the checkout, which may be anywhere (under /root, in `mktemp -d`)."""
     top = tempfile.mkdtemp(prefix="frg-nonroot-", dir="/tmp")
     try:
         os.chmod(top, 0o755)
+        tools, lib = copy_tools(os.path.join(top, "tree"))
         site = Site(top)
         os.chmod(site.conf, 0o644)
         proc = subprocess.run(
             # Debian's python3: nobody may not reach a venv's interpreter (pyenv under /root)
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
-             os.path.join(ROOT, "bin", TOOL), "--config", site.conf],
-            env=tool_env(), capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 1
+             os.path.join(tools, TOOL), "--config", site.conf],
+            env=tool_env({"PYTHONPATH": lib}), cwd=top, capture_output=True, text=True,
+            timeout=60)
+        assert proc.returncode == 1, proc.stderr
         assert one_line(proc) == ("%s: error: cannot open lock file %s: Permission denied "
                                   "(not running as root: try sudo)" % (TOOL, site.lock))
         assert site.read() == ADMIN
@@ -341,6 +344,26 @@ def test_a_permission_error_not_as_root_says_so(tmp_path):
         assert "sudo" not in proc.stderr
     finally:
         shutil.rmtree(top)
+
+
+def test_the_run_as_nobody_does_not_depend_on_where_the_checkout_is():
+    """The test above, from a copy of the tree in a directory only root
+    can read (as `make check` on a clone in `mktemp -d` or under /root)."""
+    clone = tempfile.mkdtemp(prefix="frg-clone-")  # mode 0700
+    try:
+        assert stat.S_IMODE(os.stat(clone).st_mode) == 0o700
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+        for name in ("bin", "lib", "tests"):
+            shutil.copytree(os.path.join(ROOT, name), os.path.join(clone, name), ignore=ignore)
+        shutil.copy(os.path.join(ROOT, "setup.cfg"), clone)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+             "tests/integration/test_reconcile_cli.py", "-k", "permission_error"],
+            cwd=clone, env=dict(os.environ, PYTHONPATH=os.path.join(clone, "lib")),
+            capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout + proc.stderr
+    finally:
+        shutil.rmtree(clone)
 
 
 def test_lock_failure_is_exit_1(site):
