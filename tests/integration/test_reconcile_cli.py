@@ -189,6 +189,8 @@ def test_diff_of_a_file_without_final_newline(site):
     (["--pin", "a.io=10.1.0.10", "--unpin", "A.io"], "both pinned and unpinned"),
     (["--pin", "a.io=10.1.0.10", "--unpin-all"], "--unpin-all"),
     (["--unpin", "a/b"], "'a/b'"),
+    (["--pin", "bücher.example=10.1.0.10"], "not ASCII; pin its ASCII form 'xn--bcher-kva.example'"),
+    (["--unpin", "bücher.example"], "not ASCII; pin its ASCII form 'xn--bcher-kva.example'"),
     (["--list", "--unpin", "a"], "--list"),
     (["--check", "--diff"], "not allowed with"),
     (["--bogus"], "unrecognized"),

@@ -7,6 +7,7 @@ hostsfile.py plans with these rules, config.py checks guard.conf's pins.
 import collections
 import ipaddress
 import re
+import unicodedata
 
 from ..report import UsageError
 
@@ -49,6 +50,11 @@ def validate_name(name):
     """
     if not isinstance(name, str) or not name:
         raise UsageError("bad host name %r: empty" % (name,))
+    if not name.isascii():
+        ascii_form = punycode(name)
+        if ascii_form is not None:
+            raise UsageError("bad host name %r: not ASCII; pin its ASCII form %r (punycode: "
+                             "the name programs look up)" % (name, ascii_form))
     if len(name) > 253:
         raise UsageError("bad host name %r: longer than 253 characters" % name)
     if name.endswith(".") and name.strip("."):
@@ -70,6 +76,27 @@ def validate_name(name):
                          "resolver answers it itself and never looks it up in a hosts file"
                          % (name, address))
     return name
+
+
+# Label separators UTS 46 maps to '.' (ideographic, fullwidth, halfwidth full stops).
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def punycode(name):
+    """The ASCII name a program looks up for the non-ASCII host name
+    `name`, as IDNA 2008 (UTS 46, non-transitional: curl, Go, glibc's
+    AI_IDN) makes it for ordinary names: compatibility-normalised (NFKC),
+    lower-cased, each non-ASCII label as 'xn--' + its punycode.  None when
+    that is not a valid host name either (the name has other faults)."""
+    text = unicodedata.normalize("NFKC", name.translate(_DOTS)).lower()
+    labels = []
+    for label in unicodedata.normalize("NFC", text).split("."):
+        labels.append(label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii"))
+    candidate = ".".join(labels)
+    try:
+        return validate_name(candidate) if candidate.isascii() else None
+    except UsageError:
+        return None
 
 
 def validate_address(address):

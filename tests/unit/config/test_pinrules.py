@@ -13,6 +13,7 @@ import socket
 import pytest
 
 from forgejo_runner_guard.config import pinrules
+from forgejo_runner_guard.config.values import parse_pins
 from forgejo_runner_guard.report import UsageError
 
 
@@ -86,3 +87,47 @@ def test_an_address_pinned_to_an_address_is_refused_as_a_numeric_name():
         pinrules.validate_pin("10.1.0.10", "10.1.0.11")
     assert str(info.value).startswith("bad host name '10.1.0.10': inet_aton reads it as the IPv4 "
                                       "address 10.1.0.10")
+
+
+# ---------------------------------------------------------------- non-ASCII names
+
+
+@pytest.mark.parametrize("name, ascii_form", [
+    ("bücher.example", "xn--bcher-kva.example"),
+    ("BÜCHER.example", "xn--bcher-kva.example"),  # lower-cased first
+    ("förge.azrak.io", "xn--frge-5qa.azrak.io"),
+    ("straße.de", "xn--strae-oqa.de"),  # IDNA 2008 keeps the ß (2003 made it "ss")
+    ("münchen\u3002de", "xn--mnchen-3ya.de"),  # an ideographic full stop separates labels
+    ("ｆｏｒｇｅ.azrak.io", "forge.azrak.io"),  # fullwidth letters are ASCII letters
+    ("e\u0301cole.fr", "xn--cole-9oa.fr"),  # composed (NFC) first: é
+    ("日本.example", "xn--wgv71a.example"),
+])
+def test_a_non_ascii_name_is_refused_naming_its_ascii_form(name, ascii_form):
+    with pytest.raises(UsageError) as error:
+        pinrules.validate_name(name)
+    assert str(error.value) == ("bad host name %r: not ASCII; pin its ASCII form %r (punycode: "
+                                "the name programs look up)" % (name, ascii_form))
+    assert pinrules.validate_name(ascii_form) == ascii_form  # and that form is accepted
+
+
+@pytest.mark.parametrize("name", ["bücher.example", "förge.azrak.io", "münchen.de", "日本.example"])
+def test_the_ascii_form_is_what_idna_gives_where_2003_and_2008_agree(name):
+    assert pinrules.punycode(name) == name.encode("idna").decode("ascii")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("a b.ü", "character ' ' not allowed"),  # other faults: no form to offer
+    ("ü" * 70 + ".de", "label longer than 63 characters"),
+    ("ü_x.de", "character 'ü' not allowed"),
+])
+def test_a_non_ascii_name_with_other_faults_names_the_fault(name, message):
+    assert pinrules.punycode(name) is None
+    with pytest.raises(UsageError) as error:
+        pinrules.validate_name(name)
+    assert str(error.value) == "bad host name %r: %s" % (name, message)
+
+
+def test_guard_conf_pins_name_the_ascii_form_too():
+    with pytest.raises(ValueError) as error:
+        parse_pins("bücher.example 10.1.0.10")
+    assert "pin its ASCII form 'xn--bcher-kva.example'" in str(error.value)

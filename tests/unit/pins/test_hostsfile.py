@@ -390,7 +390,7 @@ def test_only_candidate_lines_are_parsed():
     ("forge#io", "'#' not allowed"),
     ("forge/io", "'/' not allowed"),
     ("forge_io", "'_' not allowed"),
-    ("förge.io", "not allowed"),
+    ("förge.io", "not ASCII; pin its ASCII form 'xn--frge-5qa.io'"),
 ])
 def test_bad_names(name, why):
     with pytest.raises(UsageError) as info:
