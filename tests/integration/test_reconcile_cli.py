@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 import pytest
 from helpers.tools import ROOT, copy_tools, one_line, run_tool, tool_env, write_conf
@@ -200,6 +201,39 @@ def test_usage_errors_exit_2_and_change_nothing(site, args, message):
     assert proc.returncode == 2, proc.stderr
     assert message in one_line(proc)
     assert site.read() == ADMIN
+
+
+def test_localhost_is_refused_unless_forced(site):
+    site.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+    before = site.read()
+    for name in ("localhost", "LOCALHOST", "ci.localhost", "ip6-loopback"):
+        proc = site.run("--pin", "%s=10.1.0.10" % name)
+        assert proc.returncode == 2, proc.stderr
+        assert one_line(proc).endswith(
+            ": a pin would switch off the stock lines that map it (127.0.0.1 localhost, ::1 "
+            "ip6-localhost ...); add --force to pin it anyway")
+        assert site.read() == before
+    proc = site.run("--force")
+    assert proc.returncode == 2 and one_line(proc).endswith("error: --force goes only with --pin")
+    with open(site.conf) as handle:
+        conf = handle.read()
+    with open(site.conf, "a") as handle:  # in guard.conf: refused, with file and line
+        handle.write("    localhost 10.1.0.10\n")
+    proc = site.run()
+    assert proc.returncode == 2 and one_line(proc).startswith(
+        "%s: error: %s:5: [reconcile] pins: localhost is a loopback name" % (TOOL, site.conf))
+    assert site.read() == before
+    with open(site.conf, "w") as handle:
+        handle.write(conf)
+    proc = site.run("--pin", "localhost=10.1.0.10", "--force")  # forced: done as asked
+    assert proc.returncode == 0, proc.stderr
+    assert site.read() == ("10.1.0.10\tlocalhost # forgejo-runner-guard pin\n"
+                           "#forgejo-runner-guard off localhost %08x: 127.0.0.1\tlocalhost\n"
+                           "::1\tip6-localhost ip6-loopback # forgejo-runner-guard keep\n"
+                           "#forgejo-runner-guard off localhost %08x: ::1\tlocalhost "
+                           "ip6-localhost ip6-loopback\n"
+                           % (zlib.crc32(b"127.0.0.1\tlocalhost"),
+                              zlib.crc32(b"::1\tlocalhost ip6-localhost ip6-loopback")))
 
 
 def test_configuration_errors_exit_2(site, tmp_path):

@@ -99,6 +99,29 @@ def punycode(name):
         return None
 
 
+# Names the system resolves for itself, whose lines in a stock hosts file
+# (Debian's netbase: "127.0.0.1 localhost", "::1 localhost ip6-localhost
+# ip6-loopback", ff02::1 ip6-allnodes, ...) a pin would switch off.
+_LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
+_STOCK_NAMES = ("ip6-localhost", "ip6-loopback", "ip6-localnet", "ip6-mcastprefix",
+                "ip6-allnodes", "ip6-allrouters")
+
+
+def special_name(name):
+    """Why pinning `name` would take a name the system relies on, or None:
+    localhost and every name under it (RFC 6761 6.3: resolvers answer them
+    with the loopback address themselves, as nss-myhostname and
+    systemd-resolved do), localhost.localdomain, and the IPv6 loopback and
+    multicast names of Debian's stock hosts file.  Pinning one switches
+    off the file's own line for it (127.0.0.1 localhost)."""
+    lname = name.lower()
+    if lname in _LOOPBACK_NAMES or lname.endswith(".localhost"):
+        return "%s is a loopback name the system resolves for itself" % name
+    if lname in _STOCK_NAMES:
+        return "%s is one of the stock hosts file's IPv6 loopback and multicast names" % name
+    return None
+
+
 def validate_address(address):
     """Return the canonical text of an IPv4 or IPv6 address, else raise
     UsageError naming the value ('10.1.0.256', '10.1.0', '' are errors).

@@ -93,12 +93,16 @@ def parse_pins(text):
         if len(fields) != 2:
             raise ValueError("expected 'NAME ADDRESS', got %r" % line)
         pins.append((fields[0], fields[1]))
-    from .pinrules import normalize_pins  # only here: the watchdog reads no pins
+    from .pinrules import normalize_pins, special_name  # only here: the watchdog reads no pins
 
     try:
         normalize_pins(pins)
     except UsageError as exc:
         raise ValueError(str(exc))
+    for name, _ in pins:
+        if special_name(name):
+            raise ValueError("%s: a pin would switch off the stock lines that map it (pin it "
+                             "only by hand: --pin %s=ADDRESS --force)" % (special_name(name), name))
     return pins
 
 

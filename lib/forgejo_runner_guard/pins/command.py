@@ -156,6 +156,9 @@ def build_parser():
                         help="pin NAME to ADDRESS (IPv4 or IPv6); repeatable; replaces the "
                         "configured pins (a numeric NAME such as 1.2.3.4, which the resolver "
                         "never looks up in a hosts file, is refused)")
+    parser.add_argument("--force", action="store_true",
+                        help="with --pin: pin a name the system resolves for itself anyway "
+                        "(localhost, NAME.localhost, ip6-localhost, ...; refused otherwise)")
     parser.add_argument("--unpin", metavar="NAME", action="append", default=[],
                         help="remove the pin of NAME and restore what it switched off; repeatable")
     parser.add_argument("--unpin-all", action="store_true",
@@ -195,8 +198,10 @@ def configure(args):
     runner_settings = runner_copies.settings(args, conf, mode)  # None without --runners
     if args.resolve and (args.list or args.unpin or args.unpin_all):
         raise UsageError("--resolve cannot be combined with --list, --unpin or --unpin-all")
+    if args.force and not args.pin:
+        raise UsageError("--force goes only with --pin")
     if args.pin:
-        pins = tuple(_parse_pin(text) for text in args.pin)
+        pins = tuple(_parse_pin(text, args.force) for text in args.pin)
     elif args.unpin or args.unpin_all or mode == "list":
         pins = None  # an unpin run pins nothing it was not told to
     else:
@@ -220,11 +225,17 @@ def configure(args):
     return run
 
 
-def _parse_pin(text):
+def _parse_pin(text, force=False):
     name, sep, address = text.partition("=")
     if not sep:
         raise UsageError("--pin %r: expected NAME=ADDRESS" % text)
-    return config.Pin(*pinrules.validate_pin(name, address))
+    pin = config.Pin(*pinrules.validate_pin(name, address))
+    special = pinrules.special_name(pin.name)
+    if special and not force:
+        raise UsageError("--pin %s: %s: a pin would switch off the stock lines that map it "
+                         "(127.0.0.1 localhost, ::1 ip6-localhost ...); add --force to pin it "
+                         "anyway" % (text, special))
+    return pin
 
 
 def read(run, reporter):

@@ -131,3 +131,23 @@ def test_guard_conf_pins_name_the_ascii_form_too():
     with pytest.raises(ValueError) as error:
         parse_pins("bücher.example 10.1.0.10")
     assert "pin its ASCII form 'xn--bcher-kva.example'" in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["localhost", "LocalHost", "localhost.localdomain", "a.localhost",
+                                  "forge.azrak.io.localhost", "ip6-localhost", "ip6-loopback",
+                                  "ip6-localnet", "ip6-mcastprefix", "ip6-allnodes",
+                                  "IP6-ALLROUTERS"])
+def test_names_the_system_resolves_for_itself_are_special(name):
+    assert name in pinrules.special_name(name)
+    with pytest.raises(ValueError) as error:  # guard.conf: always refused
+        parse_pins("%s 10.1.0.10" % name)
+    assert str(error.value) == (
+        "%s: a pin would switch off the stock lines that map it (pin it only by hand: "
+        "--pin %s=ADDRESS --force)" % (pinrules.special_name(name), name))
+
+
+@pytest.mark.parametrize("name", ["forge.azrak.io", "localhost-forge", "mylocalhost", "localhost.io",
+                                  "localdomain", "ip6-other", "xlocalhost"])
+def test_other_names_are_not_special(name):
+    assert pinrules.special_name(name) is None
+    assert parse_pins("%s 10.1.0.10" % name) == [(name, "10.1.0.10")]
