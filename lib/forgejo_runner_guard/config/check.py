@@ -10,8 +10,9 @@ such as the temporary file Ansible's `validate=` hands over:
 
 The candidate is read where /etc/.../guard.conf.d/50-ansible.conf would
 be, instead of the file of that name now there.  Exit 0 when every value
-is good; exit 2 with one line naming file:line and [section] key on the
-first bad one.  Nothing is written.
+is good (with the warnings a run would print: a window too short for its
+threshold, drop-ins that cannot be read); exit 2 with one line naming
+file:line and [section] key on the first bad one.  Nothing is written.
 """
 
 from . import config
@@ -56,7 +57,9 @@ def check(args):
     candidate = args.check_config or None
     conf = config.load(args.config, candidate=candidate, as_name=args.check_config_as)
     config.check_distinct(conf.watchdog.runners)
-    return EXIT_OK, {"valid": True, "files": list(conf.files), "warnings": list(conf.warnings)}
+    # what a run would warn about too (a run prints them before it starts)
+    warnings = list(conf.warnings) + [w for w in map(config.unreachable, conf.watchdog.runners) if w]
+    return EXIT_OK, {"valid": True, "files": list(conf.files), "warnings": warnings}
 
 
 def run(parser, args):

@@ -287,6 +287,21 @@ def config_files(path):
     return [path] + sorted(glob.glob(os.path.join(glob.escape(path + ".d"), "*.conf")))
 
 
+def dropin_problem(path):
+    """Why the drop-ins of `path` (<path>.d/*.conf) cannot be read, or None
+    (a missing directory is none): <path>.d is a regular file, a dangling
+    symlink, or a directory this process may not list."""
+    directory = path + ".d"
+    try:
+        if os.path.isdir(directory):
+            os.listdir(directory)
+        elif os.path.lexists(directory):
+            return "%s is not a directory: no drop-ins are read from it" % directory
+    except OSError as exc:
+        return "cannot list %s: %s: its drop-ins are not read" % (directory, why(exc))
+    return None
+
+
 def _section_at(text, lineno):
     """The section whose part of `text` holds line `lineno`, or None."""
     current = None
@@ -442,6 +457,9 @@ def load(path=None, candidate=None, as_name=None, used=None):
     merged = {}  # section -> key -> (value, where)
     files = []
     names = config_files(path)
+    problem = dropin_problem(path)
+    if problem:
+        errors.warnings.append(problem)
     if candidate is not None:
         if not os.path.isfile(candidate):
             raise ConfigError("%s: no such configuration file" % candidate)

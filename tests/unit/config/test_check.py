@@ -165,6 +165,34 @@ def test_quiet_says_nothing_and_default_says_one_line(site):
     assert proc.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("tool", TOOLS)
+def test_it_warns_as_a_run_would(tmp_path, tool):
+    """A window too short for its threshold, drop-ins that are not read:
+    the check says what the run would say (and stays valid, exit 0)."""
+    main = write(tmp_path / "guard.conf", """\
+        [watchdog]
+        window = 30s
+        state_dir = %s
+        """ % tmp_path)
+    (tmp_path / "guard.conf.d").write_text("[watchdog]\nwindow = 5m\n")  # not a directory
+    expected = ["runner forgejo_runner: a window of 30s holds at most 16 fetch errors (one per "
+                "poll every 2s), fewer than threshold 40: the threshold can never be reached",
+                "%s.d is not a directory: no drop-ins are read from it" % main]
+    proc = run_tool(tool, "--config", main, "--check-config", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"valid": True, "files": [main], "warnings": sorted(
+        expected, key=lambda w: not w.endswith("read from it"))}
+    warned = ["%s: warning: %s" % (tool, text) for text in json.loads(proc.stdout)["warnings"]]
+    assert proc.stderr.splitlines() == warned
+    proc = run_tool(tool, "--config", main, "--check-config")
+    assert (proc.returncode, proc.stderr.splitlines()) == (
+        0, warned + ["%s: configuration valid: %s" % (tool, main)])
+    # the run itself says the same before it starts (here it then fails: no engine)
+    run = run_tool("forgejo-runner-watchdog", "--config", main, "--dry-run",
+                   env={"DOCKER_HOST": "unix://%s/none.sock" % tmp_path})
+    assert run.stderr.splitlines()[:2] == [w.replace(tool, "forgejo-runner-watchdog") for w in warned]
+
+
 def test_help_documents_it():
     for tool in TOOLS:
         text = run_tool(tool, "--help").stdout

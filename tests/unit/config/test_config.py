@@ -674,3 +674,34 @@ def test_verify_keys(tmp_path):
 def test_verify_bad_values(tmp_path, setting, message):
     path, error = load_error(tmp_path, "[watchdog]\n%s\n" % setting)
     assert error.startswith("%s:2: %s" % (path, message)), error
+
+
+def test_drop_ins_that_cannot_be_read_are_a_warning(tmp_path, monkeypatch):
+    conf = tmp_path / "guard.conf"
+    conf.write_text("[watchdog]\nthreshold = 30\n")
+    dropins = tmp_path / "guard.conf.d"
+    assert config.load(str(conf)).warnings == ()  # no drop-in directory: nothing to say
+    dropins.write_text("[watchdog]\nthreshold = 20\n")  # a file where the directory belongs
+    loaded = config.load(str(conf))
+    assert loaded.warnings == ("%s is not a directory: no drop-ins are read from it" % dropins,)
+    assert loaded.watchdog.runners[0].threshold == 30 and loaded.files == (str(conf),)
+    dropins.unlink()
+    dropins.symlink_to(tmp_path / "gone")  # a dangling symlink
+    assert config.load(str(conf)).warnings == (
+        "%s is not a directory: no drop-ins are read from it" % dropins,)
+    dropins.unlink()
+    dropins.mkdir()
+    (dropins / "50-site.conf").write_text("[watchdog]\nthreshold = 20\n")
+    loaded = config.load(str(conf))
+    assert loaded.warnings == () and loaded.watchdog.runners[0].threshold == 20
+    real = os.listdir
+
+    def refused(path):
+        if path == str(dropins):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", refused)
+    assert config.dropin_problem(str(conf)) == (
+        "cannot list %s: Permission denied: its drop-ins are not read" % dropins)
+    assert config.dropin_problem(str(tmp_path / "other.conf")) is None
