@@ -76,8 +76,9 @@ class Engine:
 def watchdog(eng, state_dir, *args, env=None):
     extra = {"DOCKER_HOST": eng.host}
     extra.update(env or {})
-    if "--dry-run" not in args:  # the tool creates only the package's own directories
-        os.makedirs(str(state_dir), exist_ok=True)
+    # the tool creates only the package's own directories (and a dry run
+    # checks the state directory as the real run would use it)
+    os.makedirs(str(state_dir), exist_ok=True)
     return run_tool(TOOL, "--state-dir", str(state_dir), *args, env=extra, timeout=60)
 
 

@@ -3,12 +3,14 @@ without a Docker engine (these also run on Python 3.9 with sh 1.14)."""
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from helpers.tools import one_line, run_tool
+from helpers.tools import ROOT, one_line, run_tool, tool_env
 from forgejo_runner_guard.watchdog import metrics
 from forgejo_runner_guard.system import safewrite
 from forgejo_runner_guard.runners import state
@@ -180,6 +182,60 @@ def test_a_lock_file_that_is_not_a_regular_file_is_refused(tmp_path):
     assert _kinds(tmp_path) == before
 
 
+def _state_dir_cases(tmp_path):
+    """-> [(what, extra arguments, command prefix)]: state and metrics
+    places a real run fails on."""
+    typo = tmp_path / "nonexistent" / "x"
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    lockdir = tmp_path / "lockdir"
+    (lockdir / "watchdog.lock").mkdir(parents=True)
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "metrics.prom").mkdir()
+    # a read-only bind mount, in a mount namespace of the run's own
+    ro = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+          'mount --bind -o ro "$0" "$0" && exec "$@"', str(readonly)]
+    return [
+        ("mistyped", ["--state-dir", str(typo)], []),
+        ("a file", ["--state-dir", str(afile)], []),
+        ("lock is a directory", ["--state-dir", str(lockdir)], []),
+        ("read-only", ["--state-dir", str(readonly)], ro),
+        ("metrics directory mistyped", ["--state-dir", str(good), "--metrics-file",
+                                        str(typo) + ".prom"], []),
+        ("metrics file is a directory", ["--state-dir", str(good), "--metrics-file",
+                                         str(good / "metrics.prom")], []),
+    ]
+
+
+def test_a_dry_run_fails_where_the_real_run_would(tmp_path):
+    """The state directory (lock, state file) and the metrics file: the
+    dry run says what the real run says, with its exit status, and
+    writes nothing."""
+    for what, args, prefix in _state_dir_cases(tmp_path):
+        results = []
+        for dry in (["--dry-run"], []):
+            command = prefix + [sys.executable, os.path.join(ROOT, "bin", TOOL)] + args + dry
+            results.append(subprocess.run(command, env=tool_env(NOWHERE), capture_output=True,
+                                          text=True, timeout=60))
+        dry, real = results
+        assert "Traceback" not in dry.stderr + real.stderr, (what, dry.stderr, real.stderr)
+        assert real.returncode == 1 and dry.returncode == 1, (what, dry.stderr, real.stderr)
+        assert dry.stderr.splitlines()[-1] == real.stderr.splitlines()[-1], (what, dry.stderr,
+                                                                             real.stderr)
+        assert "error: cannot " in dry.stderr.splitlines()[-1]
+    assert not (tmp_path / "nonexistent").exists() and os.listdir(tmp_path / "ro") == []
+
+
+def test_a_dry_run_with_a_good_state_directory_creates_nothing(tmp_path):
+    result = run_tool(TOOL, "--state-dir", str(tmp_path), "--dry-run",
+                      "--metrics-file", str(tmp_path / "m.prom"), env=NOWHERE)
+    assert result.returncode == 1 and "cannot write" not in result.stderr  # the engine is missing
+    assert os.listdir(tmp_path) == []
+
+
 def test_missing_config_exits_2(tmp_path):
     result = run_tool(TOOL, "--config", str(tmp_path / "nope.conf"), env=NOWHERE)
     assert result.returncode == 2
@@ -245,6 +301,7 @@ def test_no_docker_cli_is_one_line_exit_1_with_the_json_document(tmp_path):
     # still prints its document (it printed nothing before)
     bare = tmp_path / "bin"
     bare.mkdir()
+    (tmp_path / "state").mkdir()
     result = run_tool(TOOL, "--state-dir", str(tmp_path / "state"), "--container", "forgejo_runner",
                       "--dry-run", "--json", env={"PATH": str(bare)})
     assert result.returncode == 1, result.stderr

@@ -70,6 +70,7 @@ def replays(docker_host):
 def watchdog(replays, tmp_path, conf, *names):
     path = tmp_path / "guard.conf"
     path.write_text(conf)
+    (tmp_path / "state").mkdir(exist_ok=True)  # a dry run checks it as the real run would
     args = ["--config", str(path), "--state-dir", str(tmp_path / "state"), "--dry-run", "--json"]
     for name in names:
         args += ["--container", name]

@@ -311,7 +311,7 @@ def test_dry_run_changes_nothing(eng, tmp_path):
     assert doc["decision"] == "wedged" and doc["restarted"] is False
     assert "would restart (dry run)" in result.stderr
     assert eng.started_at(runner) == before
-    assert not state_dir.exists() and not metrics.exists()
+    assert os.listdir(str(state_dir)) == [] and not metrics.exists()
 
 
 def test_runner_from_the_config_file(eng, tmp_path):

@@ -209,6 +209,17 @@ def _why(exc):
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def check_writable(state_dir):
+    """Where a run that may restart would stop first, found without
+    writing: its lock file in `state_dir` (the directory must exist, or be
+    the package's own, and be writable: the state file is written there
+    too).  Raises the GuardError that run would (exit 1); for --dry-run."""
+    lock = os.path.join(state_dir, LOCK_FILE)
+    problem = safewrite.write_problem(lock)
+    if problem is not None:
+        raise GuardError("cannot open lock file %s: %s" % (lock, why(problem)))
+
+
 @contextlib.contextmanager
 def run_lock(state_dir, bound, waiting=None):
     """Hold <state_dir>/watchdog.lock for a run that may restart.

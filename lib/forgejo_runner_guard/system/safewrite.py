@@ -83,6 +83,40 @@ def atomic_write(path, data, mode=0o644):
     fsync_dir(os.path.dirname(temp))
 
 
+def write_problem(path):
+    """The OSError that opening (lock) or atomically replacing `path`
+    would raise, found without writing anything, or None: for a dry run,
+    which must find what the real run would.  The directory must exist
+    (or be one of the package's own, with its parent there) and be
+    writable; `path`, if there, must be a regular file this process may
+    write."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        parent = os.path.dirname(directory)
+        if os.path.normpath(directory) not in OWN_DIRECTORIES or not os.path.isdir(parent):
+            return OSError(errno.ENOENT, "directory %s does not exist"
+                           % (directory if os.path.normpath(directory) not in OWN_DIRECTORIES
+                              else parent))
+        directory = parent  # created by the real run
+    elif os.path.exists(path):
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            return OSError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(st.st_mode):
+            return OSError(errno.EINVAL, "it is %s, not a regular file" % _kind(st.st_mode))
+        if not os.access(path, os.W_OK):
+            return _denied(path)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return _denied(directory)
+    return None
+
+
+def _denied(path):
+    """EROFS on a read-only mount, else EACCES (what a write would get)."""
+    code = errno.EROFS if os.statvfs(path).f_flag & os.ST_RDONLY else errno.EACCES
+    return OSError(code, os.strerror(code))
+
+
 class LockBusy(GuardError):
     """Another process holds the lock (lock(wait=False))."""
 

@@ -4,7 +4,8 @@ never in a loop.
 One run, for every runner it checks:
 
     configure  command line over guard.conf -> RunnerConfig per runner
-    lock       <state_dir>/watchdog.lock (not for --dry-run): one run at a time
+    lock       <state_dir>/watchdog.lock: one run at a time (--dry-run takes
+               none, but fails as the real run would where it cannot be had)
     gather     each runner's backend (backends/: docker, systemd) reads its
                state and its log into runnerlog.Evidence; backends that
                start calls early (docker inspect and docker logs, side by
@@ -50,7 +51,7 @@ from typing import NamedTuple, Optional
 
 from .. import cli
 from ..config import config
-from ..report import EXIT_OK, GuardError, UsageError, combine, print_json
+from ..report import EXIT_FAILURE, EXIT_OK, GuardError, UsageError, combine, print_json, why
 from ..runners import backends, restart, state
 
 PROG = "forgejo-runner-watchdog"
@@ -255,7 +256,8 @@ def build_parser():
                         "long without output) (default 30s; at most 1h)")
     parser.add_argument("--dry-run", action="store_true",
                         help="decide and report, change nothing: no restart, no state, no metrics, "
-                        "no notification (it says what it would send)")
+                        "no notification (it says what it would send); fails where the real run "
+                        "would (state directory, metrics file)")
     parser.add_argument("--notify-test", action="store_true",
                         help="send one test event through every [notify] command, report each "
                         "result and exit (checks no runner)")
@@ -422,7 +424,15 @@ def _report(settings, reporter, checks, now, history):
             reporter.info(line)
     if settings.notify.commands:
         _notify(settings, reporter, checks, now, history)
-    if settings.metrics_file and not settings.dry_run:
+    if settings.metrics_file and settings.dry_run:
+        from ..system import safewrite
+
+        problem = safewrite.write_problem(settings.metrics_file)
+        if problem is not None:  # what the real run would report here
+            reporter.error("cannot write the metrics file %s: %s"
+                           % (settings.metrics_file, why(problem)))
+            status = combine(status, EXIT_FAILURE)
+    elif settings.metrics_file:
         try:
             from . import metrics
 
@@ -459,6 +469,7 @@ def _execute(settings, reporter):
         return notify.notify_test(settings.notify, settings.runners, reporter, time.time(), PROG,
                                   settings.dry_run)
     if settings.dry_run:
+        state.check_writable(settings.state_dir)  # where the real run would stop, it stops
         return check(settings, reporter)
     bound = restart.lock_bound(settings.docker_timeout, settings.runners)
     with state.run_lock(settings.state_dir, bound,
