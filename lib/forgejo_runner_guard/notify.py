@@ -153,8 +153,7 @@ class NotifyCall(calls.Call):
             super().__init__(executable, command.argv[1:], timeout, _in=data,
                              _env=environment(doc), _new_session=True)
         except sh.ForkException as exc:  # exec failed (not a program: ENOEXEC, ...)
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-            raise NotifyError("cannot run it: %s" % (lines[-1].strip() if lines else "exec failed"))
+            raise NotifyError("cannot run it: %s" % exec_failure(str(exc), program))
 
     def launch_error(self, exc):
         return NotifyError("cannot run it: %s" % why(exc))
@@ -169,6 +168,24 @@ class NotifyCall(calls.Call):
         if len(said) > OUTPUT_TAIL:
             said = "..." + said[-OUTPUT_TAIL:]
         return NotifyError("exit status %d%s" % (exit_code, ": " + said if said else ""))
+
+
+def exec_failure(text, program):
+    """Why exec() of `program` failed, in plain words, from the text of
+    sh's ForkException (the child's traceback, ending in "OSError: [Errno
+    8] Exec format error: b'...'")."""
+    import errno
+    import re
+
+    found = re.search(r"\[Errno (\d+)\]", text)
+    if found is None:
+        return "exec failed"
+    code = int(found.group(1))
+    if code == errno.ENOEXEC:
+        return "%s (not a program, nor a script starting with #!)" % os.strerror(code)
+    if code == errno.ENOENT and os.path.exists(program):
+        return "the interpreter its #! line names does not exist"
+    return os.strerror(code)
 
 
 def send(commands, docs, timeout, reporter, dry_run=False):

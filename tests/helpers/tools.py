@@ -2,6 +2,7 @@
 checks every command-line test makes of what they print."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,22 @@ def copy_tools(top):
             path = os.path.join(directory, name)
             os.chmod(path, 0o755 if directory == tools else 0o644)
     return tools, lib
+
+
+# What Python says about itself, never what a message for an operator says:
+# type names, conversions, codecs, errno tuples, C source lines, reprs.
+PYTHON_INTERNALS = re.compile(
+    r"NoneType|object is not|has no attribute|not subscriptable|could not convert|"
+    r"invalid literal for|indices must be|unhashable|positional argument|codec can't|"
+    r"\(_ssl\.c:\d+\)|\[Errno -?\d+\]|Traceback|<class |object at 0x|"
+    r"\b(?:dict|list|str|int|float|tuple|bool)\b object")
+
+
+def plain(text):
+    """Assert that `text` shows nothing of Python's internals; -> text."""
+    found = PYTHON_INTERNALS.search(text)
+    assert found is None, "Python internals (%r) in: %s" % (found.group(), text)
+    return text
 
 
 def no_traceback(proc):

@@ -16,7 +16,7 @@ import sys
 import uuid
 
 import pytest
-from helpers.tools import LIB, run_tool
+from helpers.tools import LIB, plain, run_tool
 
 from forgejo_runner_guard.config import config
 from forgejo_runner_guard.runners import registration
@@ -184,9 +184,19 @@ def test_older_network_mode_key_counts():
 @pytest.mark.parametrize("data, message", [
     (b"container: [\n", "not valid YAML: expected the node content, but found '<stream end>' at line 2, column 1"),
     (b"container:\n  options: --add-host=a:1\n   bad: indent\n", "not valid YAML: "),
-    (b"- a\n- b\n", "not a runner config: the document is a list, not a mapping"),
-    (b"container: host\n", "container: not a mapping"),
-    (b"container:\n  options: [--add-host=x:1]\n", "container.options: not a string"),
+    (b"- a\n- b\n", "not a runner config: the document is a sequence, not a mapping"),
+    (b"3\n", "not a runner config: the document is a number, not a mapping"),
+    (b"true\n", "not a runner config: the document is a boolean, not a mapping"),
+    (b"just words\n", "not a runner config: the document is a string, not a mapping"),
+    (b"2024-01-01\n", "not a runner config: the document is a date, not a mapping"),
+    (b"!!binary aGVsbG8=\n", "not a runner config: the document is binary data, not a mapping"),
+    (b"!!set {a}\n", "not a runner config: the document is a set, not a mapping"),
+    (b"container: host\n", "container: not a mapping (a string)"),
+    (b"container:\n  - a\n", "container: not a mapping (a sequence)"),
+    (b"container:\n  options: [--add-host=x:1]\n", "container.options: not a string (a sequence)"),
+    (b"container:\n  network: 3\n", "container.network: not a string (a number)"),
+    (b"container:\n  options: {a: 1}\n", "container.options: not a string (a mapping)"),
+    (b"\xff\x00abc: 1\n", "not valid YAML: unacceptable character #x00ff"),
     (b"container:\n  options: \"--add-host='x\"\n", "container.options: cannot split it as shell words"),
     (b"\xff\xfe\x00", "not valid YAML"),
 ])
@@ -194,6 +204,7 @@ def test_bad_config_is_one_line(data, message):
     with pytest.raises(registration.RunnerConfigError) as info:
         registration.judge(registration.load(data), PINS, "x")
     assert str(info.value).startswith(message) and "\n" not in str(info.value), str(info.value)
+    plain(str(info.value))
 
 
 def test_empty_file_is_the_defaults():

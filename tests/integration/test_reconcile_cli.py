@@ -195,6 +195,7 @@ def test_diff_of_a_file_without_final_newline(site):
     (["--list", "--unpin", "a"], "--list"),
     (["--check", "--diff"], "not allowed with"),
     (["--bogus"], "unrecognized"),
+    (["--config", ""], "error: --config: empty path"),
 ])
 def test_usage_errors_exit_2_and_change_nothing(site, args, message):
     proc = site.run(*args)

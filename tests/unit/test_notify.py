@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from helpers.tools import ROOT, run_tool
+from helpers.tools import ROOT, plain, run_tool
 from forgejo_runner_guard.config import config
 from forgejo_runner_guard import notify
 from forgejo_runner_guard.logs import runnerlog, stamps
@@ -244,6 +244,8 @@ def test_failures_are_one_warning_line_each(tmp_path):
         config.NotifyCommand("command.gone", (gone,)),
         config.NotifyCommand("command.hangs", ("sh", "-c", "sleep 30 & sleep 40")),
         config.NotifyCommand("command.noexec", (write(tmp_path / "data", "not a program\n", 0o755),)),
+        config.NotifyCommand("command.nointerp", (write(tmp_path / "script",
+                                                        "#!/nonexistent/sh\n", 0o755),)),
         config.NotifyCommand("command.ok", ("true",)),
         config.NotifyCommand("command.other", ("false",), ("restarted",)),  # filtered out
     ]
@@ -254,15 +256,19 @@ def test_failures_are_one_warning_line_each(tmp_path):
     assert took < 1.9, took  # side by side, and the hung one's child killed with it
     assert [(key, error is None) for _, key, error in results] == [
         ("command.fails", False), ("command.gone", False), ("command.hangs", False),
-        ("command.noexec", False), ("command.ok", True)]
+        ("command.noexec", False), ("command.nointerp", False), ("command.ok", True)]
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 4, lines
+    assert len(lines) == 5, lines
     prefix = "tool: warning: notify refused (forgejo_runner) through [notify] "
     assert lines[0] == prefix + "command.fails failed: exit status 22: bad token"
     assert lines[1].startswith(prefix + "command.gone failed: ") and gone in lines[1]
     assert lines[2] == prefix + "command.hangs failed: killed it: no answer within 1s"
-    assert lines[3].startswith(prefix + "command.noexec failed: cannot run it: ")
-    assert "Exec format error" in lines[3]
+    assert lines[3] == prefix + ("command.noexec failed: cannot run it: Exec format error (not "
+                                 "a program, nor a script starting with #!)")
+    assert lines[4] == prefix + ("command.nointerp failed: cannot run it: the interpreter its #! "
+                                 "line names does not exist")
+    for line in lines:
+        plain(line)
 
 
 def test_dry_run_runs_nothing_and_says_what_it_would_send(tmp_path):

@@ -452,6 +452,8 @@ def load(path=None, candidate=None, as_name=None, used=None):
     (an unknown key, a bad timeout, a program that is missing or not
     executable) is a warning and never stops the boot pin or a check."""
     explicit = path is not None
+    if explicit and not path:
+        raise UsageError("--config: empty path")
     path = DEFAULT_CONFIG if path is None else path
     errors = _Errors(None if used is None else frozenset(used))
     merged = {}  # section -> key -> (value, where)

@@ -15,6 +15,7 @@ costs nothing (the boot unit's plain reconcile run never loads them).
 
 import errno
 import os
+import re
 import time
 
 
@@ -27,9 +28,9 @@ def make_context(ca_file=None, check_hostname=True, verify=True):
     try:
         context = ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
-        raise ValueError(
-            "%s: cannot use as CA file: %s" % (ca_file, getattr(exc, "strerror", None) or ssl_text(exc))
-        )
+        raise ValueError("%s: cannot use as CA file: %s" % (
+            ca_file, ssl_text(exc) if isinstance(exc, ssl.SSLError)
+            else getattr(exc, "strerror", None) or str(exc)))
     if ca_file is not None and not context.get_ca_certs():
         raise ValueError("%s: cannot use as CA file: no CA certificate in it" % ca_file)
     context.check_hostname = check_hostname and verify
@@ -106,7 +107,8 @@ def ssl_text(exc):
     reason = getattr(exc, "reason", None)
     if reason:
         return reason.replace("_", " ").lower()
-    return str(exc.args[-1] if exc.args else exc)
+    text = str(exc.args[-1] if exc.args else exc)
+    return re.sub(r"\s*\(_ssl\.c:\d+\)", "", text) or "TLS error"  # Python's C source line
 
 
 _ERRNO_REASONS = {

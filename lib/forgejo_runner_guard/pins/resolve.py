@@ -22,7 +22,7 @@ import ipaddress
 import time
 from typing import Tuple
 
-from ..report import EXIT_DRIFT, EXIT_OK
+from ..report import EXIT_DRIFT, EXIT_OK, why
 
 EXACT = "exact"
 DIFFERENT = "different"
@@ -107,8 +107,10 @@ def _lookup(name, out):
     try:
         infos = socket.getaddrinfo(name, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
         out["got"] = unique(info[4][0] for info in infos)
-    except (OSError, UnicodeError) as exc:
-        out["error"] = str(exc) or exc.__class__.__name__
+    except UnicodeError:  # the name cannot be encoded for DNS (a label too long for IDNA)
+        out["error"] = "not a name the resolver can ask for"
+    except OSError as exc:  # socket.gaierror: its text, without Python's "[Errno -2]"
+        out["error"] = why(exc) or "the resolver failed"
 
 
 def resolve_pins(pins, timeout=TIMEOUT):

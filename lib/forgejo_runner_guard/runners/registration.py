@@ -258,9 +258,28 @@ def load(data):
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise RunnerConfigError("not a runner config: the document is a %s, not a mapping"
-                          % type(doc).__name__)
+        raise RunnerConfigError("not a runner config: the document is %s, not a mapping"
+                                % yaml_kind(doc))
     return doc
+
+
+def yaml_kind(value):
+    """What a YAML value is, in YAML's words ('a sequence', not 'list')."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a sequence"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (set, frozenset)):
+        return "a set"
+    if isinstance(value, bytes):
+        return "binary data"
+    return "a date" if hasattr(value, "year") else "a value of another kind"
 
 
 def _container(doc):
@@ -268,14 +287,14 @@ def _container(doc):
     if section is None:
         return "", ""
     if not isinstance(section, dict):
-        raise RunnerConfigError("container: not a mapping")
+        raise RunnerConfigError("container: not a mapping (%s)" % yaml_kind(section))
     network = section.get("network")
     if network in (None, ""):
         network = section.get("network_mode")  # the older key
     options = section.get("options")
     for key, value in (("network", network), ("options", options)):
         if value is not None and not isinstance(value, str):
-            raise RunnerConfigError("container.%s: not a string" % key)
+            raise RunnerConfigError("container.%s: not a string (%s)" % (key, yaml_kind(value)))
     return network or "", options or ""
 
 

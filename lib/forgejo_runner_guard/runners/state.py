@@ -58,7 +58,6 @@ class State:
         self.runners = runners if runners is not None else {}
         self.unreadable = unreadable  # why the file could not be read, or None
 
-
     @classmethod
     def load(cls, state_dir, warn, filename=STATE_FILE):
         """Read <state_dir>/state.json (or `filename`); warn(text) on a corrupt file."""
@@ -72,24 +71,11 @@ class State:
             return cls(path, unreadable=str(exc))
         if data is None:
             return cls(path)
-        import json  # lazy: the watchdog reads it after its calls have begun
-
         try:
-            doc = json.loads(data.decode("utf-8"))
-            runners = {}
-            for name, entry in doc["runners"].items():
-                restarts = sorted(float(t) for t in entry.get("restarts", []))
-                total = int(entry.get("restarts_total", len(restarts)))
-                runners[str(name)] = {"restarts": restarts, "restarts_total": max(total, 0)}
-                notified = _notified(entry.get("notified"))
-                if notified:
-                    runners[str(name)]["notified"] = notified
-                forge = _forge(entry.get("forge"))
-                if forge:
-                    runners[str(name)]["forge"] = forge
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            runners = _runners(data)
+        except ValueError as exc:
             warn("the state file %s is corrupt (%s): starting with an empty restart history; "
-                 "the next run that restarts a runner replaces it" % (path, _why(exc)))
+                 "the next run that restarts a runner replaces it" % (path, exc))
             return cls(path)
         return cls(path, runners)
 
@@ -158,7 +144,7 @@ class State:
             raise GuardError("cannot write the state file %s: it could not be read, so it is "
                              "not replaced" % self.path)
         self.prune(time.time() if now is None else now)
-        import json  # lazy: as in load()
+        import json  # lazy: as in _runners()
 
         doc = {"version": VERSION, "runners": self.runners}
         data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
@@ -174,10 +160,10 @@ def _notified(value):
     """A runner's "notified" entry, or None when absent or damaged (a
     condition forgotten is at worst notified again; the restart history
     is kept)."""
-    try:
-        return {"condition": str(value["condition"]), "since": float(value["since"])}
-    except (ValueError, TypeError, KeyError):
+    if (not isinstance(value, dict) or not isinstance(value.get("condition"), str)
+            or not _is_time(value.get("since"))):
         return None
+    return {"condition": value["condition"], "since": float(value["since"])}
 
 
 FORGE_JOBS_MAX = 200  # job sightings kept per runner (the newest)
@@ -203,10 +189,48 @@ def _forge(value):
     return result or None
 
 
-def _why(exc):
-    if isinstance(exc, KeyError):
-        return "no %s" % exc
-    return " ".join(str(exc).split()) or type(exc).__name__
+def _runners(data):
+    """The file's bytes -> {runner: entry}; ValueError saying in plain
+    words what is wrong with them (never Python's own text)."""
+    import json  # lazy: the watchdog reads it after its calls have begun
+
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    except ValueError as exc:  # json.JSONDecodeError: its message names line and column
+        raise ValueError("not JSON: %s" % exc) from None
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    if "runners" not in doc:
+        raise ValueError('no "runners"')
+    if not isinstance(doc["runners"], dict):
+        raise ValueError('"runners" is not a JSON object')
+    runners = {}
+    for name, entry in doc["runners"].items():
+        if not isinstance(entry, dict):
+            raise ValueError("runner %s: not a JSON object" % name)
+        restarts = entry.get("restarts", [])
+        if not isinstance(restarts, list) or not all(map(_is_time, restarts)):
+            raise ValueError('runner %s: "restarts" is not a list of times' % name)
+        total = entry.get("restarts_total", len(restarts))
+        if not _is_time(total) or total != int(total):
+            raise ValueError('runner %s: "restarts_total" is not a whole number' % name)
+        runners[name] = {"restarts": sorted(float(t) for t in restarts),
+                         "restarts_total": max(int(total), 0)}
+        notified = _notified(entry.get("notified"))
+        if notified:
+            runners[name]["notified"] = notified
+        forge = _forge(entry.get("forge"))
+        if forge:
+            runners[name]["forge"] = forge
+    return runners
+
+
+def _is_time(value):
+    """A restart's time: a finite number of epoch seconds."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and value == value and abs(value) != float("inf"))  # not NaN, not infinite
 
 
 def check_writable(state_dir):

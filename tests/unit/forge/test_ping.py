@@ -113,6 +113,17 @@ def test_classify_a_tls_alert():
         "tls", "TLS failed during the TLS handshake: tlsv1 alert protocol version")
 
 
+def test_ssl_reason_is_plain():
+    """OpenSSL's reason when there is one; else the text without Python's
+    own C source line."""
+    eof = ssl.SSLEOFError(8, "EOF occurred in violation of protocol (_ssl.c:2427)")
+    assert connection.ssl_text(eof) == "EOF occurred in violation of protocol"
+    assert connection.ssl_text(ssl.SSLError(1, "(_ssl.c:1006)")) == "TLS error"
+    wrong = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
+    wrong.reason = "WRONG_VERSION_NUMBER"
+    assert connection.ssl_text(wrong) == "wrong version number"
+
+
 def test_os_reason():
     assert connection.os_reason(socket.timeout("timed out"), 5.0, "while connecting") == (
         "timed out after 5 s while connecting"
