@@ -15,7 +15,8 @@ import sys
 
 from . import __version__
 from .config import check
-from .report import EXIT_FAILURE, EXIT_USAGE, GuardError, Reporter, write_stdout
+from .report import (EXIT_FAILURE, GuardError, Reporter, UsageError, json_printed, print_json,
+                     write_stdout)
 
 
 class Parser(argparse.ArgumentParser):
@@ -30,7 +31,8 @@ class Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-\d")
 
     def error(self, message):
-        self.exit(EXIT_USAGE, "%s: error: %s (see --help)\n" % (self.prog, message))
+        # run() reports it: one line, and with --json the document
+        raise UsageError("%s (see --help)" % message)
 
     def print_help(self, file=None):
         """--help on stdout: a stdout that cannot take it is one line, exit 1
@@ -111,18 +113,41 @@ def verbosity(args):
 
 
 def run(prog, body, argv=None):
-    """Run body(argv, reporter) -> exit status, mapping expected failures."""
+    """Run body(argv, reporter) -> exit status, mapping expected failures.
+    With --json, a run that ends before its document was printed (a usage
+    or configuration error, a failure, an interrupt) prints one:
+    {"error": the line, "exit_status": N}."""
+    argv = sys.argv[1:] if argv is None else argv
     reporter = Reporter(prog)
     try:
-        return body(sys.argv[1:] if argv is None else argv, reporter)
+        return body(argv, reporter)
     except GuardError as exc:
-        reporter.error(str(exc) + _hint(exc))
-        return exc.exit_code
+        return _failed(reporter, argv, str(exc) + _hint(exc), exc.exit_code)
     except KeyboardInterrupt:
-        reporter.error("interrupted")
-        return 130
+        return _failed(reporter, argv, "interrupted", 130)
     except BrokenPipeError:
         return EXIT_FAILURE
+
+
+def _failed(reporter, argv, message, status):
+    reporter.error(message)
+    if wants_json(argv) and not json_printed():
+        try:
+            print_json({"error": message, "exit_status": status})
+        except GuardError:
+            pass  # stdout cannot take it: the line above said what went wrong
+    return status
+
+
+def wants_json(argv):
+    """Does the command line ask for --json (as argparse reads it: any
+    unambiguous prefix, no option after a lone '--')?"""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if arg.startswith("--j") and "--json".startswith(arg):
+            return True
+    return False
 
 
 def main(prog, build_parser, configure, execute, argv=None):

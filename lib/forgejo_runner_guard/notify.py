@@ -265,7 +265,8 @@ def test_documents(runners, now, tool):
 
 def notify_test(notify, runners, reporter, now, tool, dry_run=False):
     """--notify-test: one test event through every command; each result
-    reported.  -> exit status: 0 only when every command succeeded."""
+    reported.  -> (exit status: 0 only when every command succeeded, the
+    --json document: each command, whether it was sent, its error)."""
     from .report import EXIT_FAILURE, EXIT_OK, UsageError
 
     if not notify.commands:
@@ -275,4 +276,9 @@ def notify_test(notify, runners, reporter, now, tool, dry_run=False):
     for _, key, error in results:
         if error is None:
             reporter.info("notify test: [notify] %s: sent" % key)
-    return EXIT_FAILURE if any(error for _, _, error in results) else EXIT_OK
+    status = EXIT_FAILURE if any(error for _, _, error in results) else EXIT_OK
+    errors = {key: error for _, key, error in results}
+    commands = [{"command": c.key, "argv": list(c.argv), "sent": c.key in errors
+                 and errors[c.key] is None, "error": errors.get(c.key)} for c in notify.commands]
+    return status, {"event": "test", "dry_run": dry_run, "commands": commands,
+                    "exit_status": status}

@@ -111,10 +111,19 @@ class Reporter:
         self.log(DEBUG, message)
 
 
+_printed = []  # the JSON documents this process has printed: --json prints one
+
+
+def json_printed():
+    """Has this process printed its JSON document (print_json)?"""
+    return bool(_printed)
+
+
 def print_json(document, stream=None):
     """One JSON document on stdout (or `stream`), keys sorted for diffs."""
     import json  # only here: a run without --json never pays for it
 
+    _printed.append(True)  # printed or failed: never a second one
     write_stdout(json.dumps(document, indent=2, sort_keys=True) + "\n", "the JSON document",
                  stream)
 

@@ -79,4 +79,10 @@ def run(parser, args):
         return status
     except GuardError as exc:
         reporter.error(str(exc))
+        if args.json:  # one document, always
+            try:
+                print_json({"valid": False, "error": str(exc), "files": [], "warnings": [],
+                            "exit_status": exc.exit_code})
+            except GuardError:
+                pass  # stdout cannot take it: the line above said what went wrong
         return exc.exit_code

@@ -466,8 +466,11 @@ def _execute(settings, reporter):
     if settings.notify_test:
         from .. import notify
 
-        return notify.notify_test(settings.notify, settings.runners, reporter, time.time(), PROG,
-                                  settings.dry_run)
+        status, document = notify.notify_test(settings.notify, settings.runners, reporter,
+                                              time.time(), PROG, settings.dry_run)
+        if settings.json:
+            print_json(document)
+        return status
     if settings.dry_run:
         state.check_writable(settings.state_dir)  # where the real run would stop, it stops
         return check(settings, reporter)
