@@ -9,13 +9,14 @@ import io
 import json
 import os
 import stat
+import subprocess
 import sys
 import threading
 import time
 
 import pytest
 
-from helpers.tools import ROOT, plain, run_tool
+from helpers.tools import ROOT, plain, run_tool, tool_env
 from forgejo_runner_guard.config import config
 from forgejo_runner_guard import notify
 from forgejo_runner_guard.logs import runnerlog, stamps
@@ -464,7 +465,41 @@ def test_reconcile_notifies_pin_drift_once_and_its_end(tmp_path):
     assert [e["event"] for e in events()] == ["pin-drift", "recovered"]
     assert events()[1]["previous"] == "pin-drift"
     state = json.load(open(tmp_path / "state" / notify.RECONCILE_STATE))
-    assert state["runners"] == {"hosts:" + hosts: {"restarts": [], "restarts_total": 0}}
+    assert state["runners"] == {}  # the condition ended: nothing left to keep
+
+
+def test_reconcile_keys_a_hosts_file_by_its_real_path(tmp_path):
+    """Two different ./hosts (run from two directories) are two files: the
+    drift of one is never 'recovered' by the other; one file named two
+    ways (a symlink, ./hosts and its whole path) is one."""
+    out = tmp_path / "events"
+    rec = write(tmp_path / "rec", "#!/bin/sh\ncat >>%s\n" % out, 0o755)
+    (tmp_path / "state").mkdir()
+    conf = write(tmp_path / "guard.conf",
+                 "[reconcile]\nstate_dir = %s\nlock_file = %s\n[notify]\ncommand = %s\n"
+                 % (tmp_path / "state", tmp_path / "lock", rec))
+    drifting, pinned = tmp_path / "a", tmp_path / "b"
+    for directory, text in ((drifting, "203.0.113.7 forge.azrak.io\n"),
+                            (pinned, "10.1.0.10 forge.azrak.io\n")):
+        directory.mkdir()
+        write(directory / "hosts", text)
+    os.symlink(str(drifting / "hosts"), str(tmp_path / "link"))
+
+    def check(cwd, path="./hosts"):
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "bin", "optimus-boot-reconcile"),
+                               "--config", conf, "--hosts-file", path, "--check"],
+                              cwd=str(cwd), env=tool_env(), capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode in (0, 3) and "Traceback" not in proc.stderr, proc.stderr
+        return [json.loads(line)["event"] for line in out.read_text().splitlines()] \
+            if out.exists() else []
+
+    assert check(drifting) == ["pin-drift"]
+    assert check(pinned) == ["pin-drift"]  # another file, in sync: nothing ended
+    assert check(tmp_path, str(tmp_path / "link")) == ["pin-drift"]  # the same file
+    assert check(tmp_path, str(drifting / "hosts")) == ["pin-drift"]
+    state = json.load(open(tmp_path / "state" / notify.RECONCILE_STATE))
+    assert list(state["runners"]) == ["hosts:%s" % (drifting / "hosts")]
 
 
 # ---------------------------------------------------------------- evidence

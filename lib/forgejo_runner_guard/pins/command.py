@@ -340,8 +340,9 @@ def notify_events(run, reporter):
     subjects = []
     if run.pins is not None and not run.unpins and not run.unpin_all and run.mode != "list":
         drift = run.plan.changed and run.mode != "apply"
-        subjects.append(notify.Subject("hosts:" + run.hosts_file, "", "drift" if drift else "in-sync",
-                                       summary(run)))
+        # keyed by the file itself: two different ./hosts are two subjects
+        subjects.append(notify.Subject("hosts:" + os.path.realpath(run.hosts_file), "",
+                                       "drift" if drift else "in-sync", summary(run)))
     for r in run.runner_results or ():
         kind = {runner_copies.STALE: "stale", runner_copies.FRESH: "fresh",
                 runner_copies.REFRESHED: "fresh"}.get(r.status, r.status)

@@ -19,6 +19,10 @@ watchdog first saw each job its runner could take waiting (by id/attempt:
 Forgejo's job list has no times) and the runner offline; only what it
 still sees is kept.
 
+Saving forgets what holds nothing (no restart counted, no condition
+open) and keeps at most KEEP_SUBJECTS entries, the most recently active,
+so reconcile's file (a subject per hosts file and runner) stays bounded.
+
 A missing file is an empty history.  A corrupt one (not JSON, wrong
 shape) is an empty history and a warning, never a crash: the next write
 replaces it.  One that cannot be read (a directory, a device, a FIFO, an
@@ -47,6 +51,7 @@ LOCK_FILE = "watchdog.lock"
 VERSION = 1
 KEEP = 86400.0  # seconds of restart history kept
 KEEP_MAX = 100  # and at most this many entries per runner
+KEEP_SUBJECTS = 256  # runners (or reconcile's subjects) kept, the most recently active
 LOCK_POLL = 0.05
 
 
@@ -133,9 +138,22 @@ class State:
             entry["restarts_total"] = max(0, int(entry.get("restarts_total", 0)) - 1)
 
     def prune(self, now):
-        for entry in self.runners.values():
+        """Forget restarts older than KEEP (at most KEEP_MAX a runner kept),
+        the entries that hold nothing any more (no restart ever counted,
+        no condition open), and beyond KEEP_SUBJECTS entries the least
+        recently active: the file stays small whatever it is fed."""
+        for name, entry in list(self.runners.items()):
             kept = [t for t in entry["restarts"] if now - t < KEEP]
             entry["restarts"] = kept[-KEEP_MAX:]
+            if not entry["restarts"] and not entry.get("restarts_total") and "notified" not in entry:
+                del self.runners[name]
+        if len(self.runners) > KEEP_SUBJECTS:
+            def active(name):
+                entry = self.runners[name]
+                return max(entry["restarts"] + [entry.get("notified", {}).get("since", 0.0)])
+
+            for name in sorted(self.runners, key=active)[:len(self.runners) - KEEP_SUBJECTS]:
+                del self.runners[name]
 
     def save(self, now=None):
         """Write the file atomically (its directory is created).  A file

@@ -86,3 +86,33 @@ def test_a_good_file_loads_as_written(tmp_path):
               "notified": {"condition": "refused", "since": 7.0}},
         "b": {"restarts": [], "restarts_total": 0},
         "c": {"restarts": [], "restarts_total": 0}}
+
+
+def test_saving_forgets_what_holds_nothing_and_keeps_a_bounded_set(tmp_path):
+    now = 1782727200.0
+    history = state.State(str(tmp_path / "reconcile.json"))
+    history.set_notified("ended", "pin-drift", now - 50)
+    history.set_notified("ended", None, now)  # its condition ended: nothing left to keep
+    history.record("restarted-once", now - 2 * state.KEEP)  # pruned, but counted: kept
+    for number in range(state.KEEP_SUBJECTS + 44):  # one subject more than kept, and more
+        history.set_notified("hosts:/srv/%d/hosts" % number, "pin-drift", now - 1000 + number)
+    history.save(now)
+    again = state.State.load(str(tmp_path), pytest.fail, "reconcile.json")
+    assert len(again.runners) == state.KEEP_SUBJECTS
+    assert "ended" not in again.runners
+    assert "restarted-once" not in again.runners  # the least recently active go first
+    kept = sorted(int(k.split("/")[2]) for k in again.runners)
+    assert kept == list(range(44, state.KEEP_SUBJECTS + 44))  # the newest conditions
+    assert again.notified("hosts:/srv/299/hosts") == "pin-drift"
+
+
+def test_a_runner_with_restarts_counted_is_kept(tmp_path):
+    now = 1782727200.0
+    history = state.State(str(tmp_path / "state.json"))
+    history.record("old", now - 2 * state.KEEP)
+    history.record("recent", now - 10)
+    history.set_notified("fine", None, now)
+    history.save(now)
+    again = state.State.load(str(tmp_path), pytest.fail)
+    assert again.runners == {"old": {"restarts": [], "restarts_total": 1},
+                             "recent": {"restarts": [now - 10], "restarts_total": 1}}
