@@ -36,9 +36,13 @@ class Engine:
         self.names.append(name)
         return name
 
-    def runner(self, *steps, lines=0, options=()):
-        """Start a fake runner; wait until it has logged `lines` lines."""
-        name = self.name("runner")
+    def runner(self, *steps, lines=0, options=(), name=None):
+        """Start a fake runner (named `name`, or frg-runner-...); wait until
+        it has logged `lines` lines."""
+        if name is None:
+            name = self.name("runner")
+        else:
+            self.names.append(name)
         self.docker("run", "-d", "--init", "--network", "none", "--name", name, *options,
                     "-v", "%s:/fakerunner.sh:ro" % FAKE, IMAGE, "sh", "/fakerunner.sh", *steps)
         if lines:

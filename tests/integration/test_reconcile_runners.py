@@ -213,9 +213,9 @@ class Site:
     """One test: a guard.conf for one runner container, its state dir, and
     the engine's hosts file reset to BASE (no pin)."""
 
-    def __init__(self, real, tmp_path, network="host", create_runner=True):
+    def __init__(self, real, tmp_path, network="host", create_runner=True, name=None):
         self.real = real
-        self.name = "frg-runner-" + uuid.uuid4().hex[:8]
+        self.name = name or "frg-runner-" + uuid.uuid4().hex[:8]
         self.state = str(tmp_path / "state")
         os.makedirs(self.state)  # the tools create only the package's own directories
         self.conf = str(tmp_path / "guard.conf")
@@ -337,6 +337,19 @@ def test_refresh_stale_pins_then_restarts_and_the_new_copy_has_the_pin(site):
     proc = site.run("--refresh-stale")
     assert proc.returncode == EXIT_OK and "fresh" in site.runner_line(proc), proc.stderr
     assert site.real.started(site.name) == again and len(site.restarts()) == 1
+
+
+@pytest.mark.docker
+def test_a_runner_named_like_a_job_is_refreshed(real, tmp_path):
+    """Its own name starts with a job prefix: it is not its own job."""
+    site = Site(real, tmp_path, name="FORGEJO-ACTIONS-TASK-self-" + uuid.uuid4().hex[:8])
+    started = site.start_runner()
+    proc = site.run("--refresh-stale", "--json")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert ": refreshed: was stale" in site.runner_line(proc)
+    doc = json.loads(proc.stdout)["runners"][0]
+    assert (doc["blocking_jobs"], doc["orphaned_jobs"]) == ([], [])
+    assert site.real.started(site.name) != started
 
 
 @pytest.mark.docker

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -112,6 +113,24 @@ def test_job_running_blocks_the_restart(eng, tmp_path):
     assert doc["blocking_jobs"] == [job]
     assert "job container %s running" % job in result.stderr
     assert eng.started_at(runner) == before
+
+
+def test_a_runner_named_like_a_job_is_never_a_job(eng, tmp_path):
+    """A runner container whose own name starts with a job prefix, and
+    another runner of the run named so too: neither is a job, of itself or
+    of the other; the wedged one is restarted."""
+    tag = uuid.uuid4().hex[:8]
+    runner = eng.runner("wedged", "60", lines=60, name="FORGEJO-ACTIONS-TASK-self-%s" % tag)
+    other = eng.runner("healthy", name="GITEA-ACTIONS-TASK-7_other-%s" % tag)
+    before = eng.started_at(runner)
+    result = watchdog(eng, tmp_path, "--container", runner, "--container", other, "--json")
+    assert result.returncode == 0, result.stderr
+    docs = {d["name"]: d for d in json.loads(result.stdout)["runners"]}
+    assert (docs[runner]["decision"], docs[runner]["restarted"]) == ("wedged", True), result.stderr
+    assert docs[runner]["blocking_jobs"] == [] and docs[runner]["orphaned_jobs"] == []
+    assert docs[other]["decision"] == "healthy"
+    assert eng.started_at(runner) != before
+    assert "job container" not in result.stderr and "orphaned" not in result.stderr
 
 
 def test_orphaned_job_container_does_not_block(eng, tmp_path):

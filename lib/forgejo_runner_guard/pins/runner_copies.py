@@ -308,6 +308,7 @@ def _holds(stale, engines, history, now):
 
     held = {}
     listed = {}  # engine kind -> its job containers, or the error listing them
+    runners = {cfg.container for _, cfg in stale}  # a runner is never a job
     for r, cfg in stale:
         if cfg.engine not in listed:
             try:
@@ -319,7 +320,8 @@ def _holds(stale, engines, history, now):
             held[r.name] = ("cannot list the job containers: %s" % listed[cfg.engine],
                             EXIT_FAILURE)
             continue
-        blocking, orphans = jobs.split(r.name, cfg, listed[cfg.engine], r.started_at, {})
+        blocking, orphans = jobs.split(r.name, cfg, listed[cfg.engine], r.started_at, {},
+                                       runners)
         try:
             blocking += jobs.container_host_jobs(engines.of(cfg), cfg)
         except GuardError as exc:

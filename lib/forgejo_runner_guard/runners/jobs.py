@@ -36,25 +36,50 @@ def list_jobs(engine, cfgs):
     return engine.job_containers(prefixes)
 
 
-def split(name, cfg, jobs, started_at, claims):
+def split(name, cfg, jobs, started_at, claims, runners=frozenset()):
     """-> (blocking, orphans): JobContainer lists of runner `name`
     among `jobs` (engines.JobRecord).  claims: {runner: task ids} of every
-    runner checked in the run ({} when none are known)."""
+    runner checked in the run ({} when none are known).  runners: the
+    names and ids of runner containers, which are never jobs, whatever
+    their names (a runner named FORGEJO-ACTIONS-TASK-self); the runner's
+    own container is one of them."""
+    runners = set(runners)
+    if cfg.backend == "docker":
+        runners.add(cfg.container)
     mine = []
     for job in jobs:
+        if job.id in runners or job.name.lstrip("/") in runners:
+            continue
         parsed = parse_job_container(job.name, cfg.job_prefixes, job.created)
         if parsed is not None:
             mine.append(parsed)
     return blocking_jobs(name, mine, started_at, claims)
 
 
-def guard(checks, engine, claims, reporter, no_engine=()):
+def runner_containers(checks):
+    """The names and ids of the runner containers among `checks`
+    (backends.Check objects, of any backend): what split() never counts as
+    a job."""
+    found = set()
+    for c in checks:
+        if c.cfg.backend != "docker":
+            continue
+        found.add(c.cfg.container)
+        for value in (getattr(c.state, "id", ""), getattr(c.state, "name", "")):
+            if value:
+                found.add(value.lstrip("/"))
+    return frozenset(found)
+
+
+def guard(checks, engine, claims, reporter, no_engine=(), runners=frozenset()):
     """Fill each check's blocking and orphaned job containers (and
     jobs_checked), or fail it when they cannot be listed.  An error of
     `no_engine` (a runner outside Docker on a host without an engine)
-    leaves the job guard to the log: jobs_from_log."""
+    leaves the job guard to the log: jobs_from_log.  runners: the runner
+    containers of the whole run (runner_containers()), never jobs."""
     if not checks:
         return
+    runners = frozenset(runners) | runner_containers(checks)
     try:
         jobs = list_jobs(engine, [c.cfg for c in checks])
     except GuardError as exc:
@@ -66,7 +91,7 @@ def guard(checks, engine, claims, reporter, no_engine=()):
                 c.fail("cannot list the job containers: %s" % exc)
         return
     for c in checks:
-        c.blocking, c.orphans = split(c.name, c.cfg, jobs, c.started_at, claims)
+        c.blocking, c.orphans = split(c.name, c.cfg, jobs, c.started_at, claims, runners)
         c.jobs_checked = True
         reporter.debug("%s: job containers: %d blocking, %d orphaned"
                        % (c.name, len(c.blocking), len(c.orphans)))

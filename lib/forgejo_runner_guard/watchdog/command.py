@@ -52,7 +52,7 @@ from typing import NamedTuple, Optional
 from .. import cli
 from ..config import config
 from ..report import EXIT_FAILURE, EXIT_OK, GuardError, UsageError, combine, print_json, why
-from ..runners import backends, restart, state
+from ..runners import backends, jobs, restart, state
 
 PROG = "forgejo-runner-watchdog"
 
@@ -373,10 +373,11 @@ def _check(settings, reporter, checks, now, active):
         from . import verify  # only for a wedged runner; before the jobs are listed
 
         verify.ask(asked, settings.docker_timeout, reporter)
+    runners = jobs.runner_containers(checks)  # a runner is never a job, whatever its name
     for kind, backend in active.items():
         backend.guard_jobs(each(kind, lambda c: c.error is None and
                                 decide.needs_job_guard(c.evidence, now, c.cfg, c.forge, c.view)),
-                           claims, reporter)
+                           claims, reporter, runners)
     for c in checks:
         if c.held is not None:  # not running normally: never restarted
             c.decision = decide.decide_held(c.held, now, c.cfg, history.history(c.name))

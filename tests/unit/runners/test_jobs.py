@@ -4,8 +4,11 @@ Pure unit tests (no Docker): they run on Python 3.9 too."""
 
 import pytest
 
-from forgejo_runner_guard.config.config import DEFAULT_JOB_PREFIXES
-from forgejo_runner_guard.runners.jobs import JobContainer, blocking_jobs, parse_job_container
+from forgejo_runner_guard.config.config import DEFAULT_JOB_PREFIXES, RunnerConfig
+from forgejo_runner_guard.runners.backends import Check
+from forgejo_runner_guard.runners.jobs import (JobContainer, blocking_jobs, parse_job_container,
+                                               runner_containers, split)
+from forgejo_runner_guard.system.engines import JobRecord
 
 NOW = 1782727500.0  # 2026-06-29T10:05:00Z
 START = NOW - 1000  # the runner's current start
@@ -106,3 +109,32 @@ def test_a_job_created_exactly_at_start_minus_margin_blocks():
 def test_prefixes_and_a_leading_slash():
     assert parse_job_container("/X-12_y", ["X-"]) == JobContainer("X-12_y", 0.0, 12)
     assert parse_job_container("XX-1", ["X-"]) is None
+
+
+def test_a_runner_container_is_never_a_job():
+    """Its own container (by name, whatever its name), and any runner
+    container of the run (by name or id)."""
+    cfg = RunnerConfig(name="self", container="FORGEJO-ACTIONS-TASK-self")
+    own = JobRecord("a" * 64, "/FORGEJO-ACTIONS-TASK-self", START)
+    sibling = JobRecord("b" * 64, "GITEA-ACTIONS-TASK-3_sib", START + 5)
+    job = JobRecord("c" * 64, "FORGEJO-ACTIONS-TASK-9_W_J", START + 10)
+    assert split("self", cfg, [own, sibling, job], START, {}) == (
+        [JobContainer("GITEA-ACTIONS-TASK-3_sib", START + 5, 3),
+         JobContainer("FORGEJO-ACTIONS-TASK-9_W_J", START + 10, 9)], [])
+    for runners in ({"GITEA-ACTIONS-TASK-3_sib"}, {"b" * 64}):
+        assert split("self", cfg, [own, sibling, job], START, {}, runners) == (
+            [JobContainer("FORGEJO-ACTIONS-TASK-9_W_J", START + 10, 9)], [])
+    unit = RunnerConfig(name="n", backend="systemd", container="FORGEJO-ACTIONS-TASK-9_W_J")
+    assert split("n", unit, [job], START, {})[0] == [  # a unit has no container of its own
+        JobContainer("FORGEJO-ACTIONS-TASK-9_W_J", START + 10, 9)]
+
+
+def test_runner_containers_are_the_docker_runners_names_and_ids():
+    class State:
+        id, name = "f" * 64, "/named-by-docker"
+
+    docker, unit, unseen = (Check(RunnerConfig(name="d", container="c1")),
+                            Check(RunnerConfig(name="u", backend="systemd")),
+                            Check(RunnerConfig(name="x", container="c2")))
+    docker.state, unit.state = State(), State()
+    assert runner_containers([docker, unit, unseen]) == {"c1", "f" * 64, "named-by-docker", "c2"}

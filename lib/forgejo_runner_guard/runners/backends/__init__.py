@@ -38,9 +38,11 @@ class Backend(Protocol):
         the tail of its log) for a runner not running normally; or
         fail(message)."""
 
-    def guard_jobs(self, checks: List["Check"], claims: dict, reporter) -> None:
+    def guard_jobs(self, checks: List["Check"], claims: dict, reporter,
+                   runners: frozenset = frozenset()) -> None:
         """Only for runners whose log says wedged: blocking, orphans,
-        jobs_checked (and jobs_from_log), or fail(message)."""
+        jobs_checked (and jobs_from_log), or fail(message).  runners: the
+        run's runner containers (jobs.runner_containers), never jobs."""
 
     def restart(self, check: "Check", record, timeout: float, reporter) -> None:
         """restart.restart(target, record, timeout), `record` a

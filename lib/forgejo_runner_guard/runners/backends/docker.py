@@ -287,7 +287,7 @@ class Backend:
                 reporter.warning("%s: %d log lines without a Docker timestamp ignored"
                                  % (c.name, c.evidence.untimed))
 
-    def guard_jobs(self, checks, claims, reporter):
+    def guard_jobs(self, checks, claims, reporter, runners=frozenset()):
         """The job containers on this engine, then the jobs without a
         container: live children of the daemon in the runner's own
         process tree (from State.Pid, in the host's /proc)."""
@@ -295,7 +295,7 @@ class Backend:
         from .. import jobs  # lazy: begin() starts the calls first
 
         for engine, group in self.engines.groups(checks):
-            jobs.guard(group, engine, claims, reporter)
+            jobs.guard(group, engine, claims, reporter, runners=runners)
         jobs.guard_host(checks, lambda c: proctree.container(c.state.pid) if c.state.pid
                             else [], reporter)
 

@@ -153,7 +153,7 @@ class Backend:
         read_evidence(c, lambda since, feed: self.manager.journal(
             unit.name, unit.invocation_id, since, feed), reporter)
 
-    def guard_jobs(self, checks, claims, reporter):
+    def guard_jobs(self, checks, claims, reporter, runners=frozenset()):
         """The job containers on the host's Docker engine; without an
         engine, the log (a job start after the newest fetch error already
         makes the runner "recovered", so a wedged runner runs none)."""
@@ -163,7 +163,7 @@ class Backend:
         try:
             for engine, group in engines.groups(checks):
                 jobs.guard(group, engine, claims, reporter,
-                               no_engine=cli.EngineUnreachable)
+                               no_engine=cli.EngineUnreachable, runners=runners)
         finally:
             engines.close()
         # jobs without a container: live children of the daemon in the unit's cgroup
