@@ -191,6 +191,29 @@ def test_runners_refresh_a_stale_host_network_container(way):
     assert "10.1.0.10\tforge.azrak.io\n" in open(path).read()
 
 
+def test_refresh_says_a_hosts_file_podman_does_not_copy(way):
+    """Podman copies its base_hosts_file (containers.conf, read from the
+    podman CLI's environment or from the service's): a --hosts-file that is
+    another file is said, and nothing restarted."""
+    way.podman.podman("rm", "-fa", "-t", "0")
+    with open(way.podman.hosts, "w") as handle:
+        handle.write("127.0.0.1\tlocalhost\n")
+    other = way.tmp / "other-hosts"
+    other.write_text("127.0.0.1\tlocalhost\n")
+    runner = way.name("runner")
+    way.cli("run", "-d", "--init", "--network", "host", "--name", runner, IMAGE, "sleep", "3600")
+    before = way.started_at(runner)
+    conf = way.conf("runners = %s\nstate_dir = %s/state\n[reconcile]\nhosts_file = %s\n"
+                    "lock_file = %s/hosts.lock\nstate_dir = %s/state\n"
+                    "pins = forge.azrak.io 10.1.0.10\n" % (runner, way.tmp, other, way.tmp, way.tmp))
+    result = run_tool(RECONCILE, "--config", conf, "--refresh-stale", env=way.tool_env())
+    assert result.returncode == 1, result.stderr
+    line = [ln for ln in result.stderr.splitlines() if "runner %s:" % runner in ln][0]
+    assert ": not restarted: a restart would copy %s" % way.podman.hosts in line, line
+    assert "which is not %s and lacks the pins" % other in line
+    assert way.started_at(runner) == before
+
+
 def test_a_runner_that_does_not_drain_in_time_is_reported_killed(way):
     """The grace period and the kill report under Podman: podman restart -t
     (or the Docker API's), and FinishedAt as podman records it."""

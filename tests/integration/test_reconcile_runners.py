@@ -191,6 +191,11 @@ class Engine:
         with open(self.inspect(name, "{{.HostsPath}}")) as handle:
             return handle.read()
 
+    def pid(self):
+        """dockerd's pid (its pidfile)."""
+        with open(os.path.join(self.root, "pid")) as handle:
+            return int(handle.read())
+
     def clean(self):
         ids = self.docker("ps", "-aq").split()
         if ids:
@@ -350,6 +355,41 @@ def test_a_runner_named_like_a_job_is_refreshed(real, tmp_path):
     doc = json.loads(proc.stdout)["runners"][0]
     assert (doc["blocking_jobs"], doc["orphaned_jobs"]) == ([], [])
     assert site.real.started(site.name) != started
+
+
+@pytest.mark.docker
+def test_a_hosts_file_the_engine_does_not_copy_is_said_and_nothing_restarted(site, tmp_path):
+    """--hosts-file names a file the engine does not copy (it copies its
+    own /etc/hosts, the engine's namespace's): a restart would copy the old
+    file again.  Said, and no restart: not with --refresh-stale (exit 1),
+    not read-only, not without it."""
+    started = site.start_runner()
+    other = str(tmp_path / "other-hosts")
+    with open(other, "w") as handle:
+        handle.write(BASE)
+    why = ("a restart would copy /etc/hosts of the Docker daemon (pid %d) again, which is not %s "
+           "and lacks the pins: pin that file (--hosts-file names another)"
+           % (site.real.pid(), other))
+    for args, status, action in (
+            (["--refresh-stale"], EXIT_FAILURE, "not restarted: " + why),
+            (["--check", "--refresh-stale"], EXIT_DRIFT,
+             "would not restart: %s (nothing changed)" % why),
+            (["--runners"], EXIT_OK, why)):
+        proc = run_tool(TOOL, "--config", site.conf, "--hosts-file", other, *args, "--json",
+                        env={"DOCKER_HOST": site.real.host}, timeout=60)
+        assert proc.returncode == status, proc.stderr
+        assert site.runner_line(proc).endswith(
+            "runner %s: stale: forge.azrak.io -> 10.1.0.10 missing: %s" % (site.name, action))
+        doc = json.loads(proc.stdout)["runners"][0]
+        assert (doc["status"], doc["restarted"], doc["action"]) == ("stale", False, action)
+    assert site.real.started(site.name) == started and site.restarts() == []
+    assert PIN in open(other).read()  # the file named was pinned all the same
+    # the file the engine copies has the pins: a restart helps, whatever file is named
+    with open(site.real.hosts, "a") as handle:
+        handle.write(PIN + "\n")
+    proc = run_tool(TOOL, "--config", site.conf, "--hosts-file", other, "--refresh-stale",
+                    env={"DOCKER_HOST": site.real.host}, timeout=60)
+    assert proc.returncode == EXIT_OK and ": refreshed: was stale" in site.runner_line(proc)
 
 
 @pytest.mark.docker

@@ -484,7 +484,7 @@ def _steps(run, reporter):
     if run.runner_settings is not None:  # after the file: a refresh copies the file as it is now
         in_sync = run.written or not run.plan.changed
         run.runner_results = runner_copies.check(run.pins, run.runner_settings, run.mode, in_sync,
-                                              reporter)
+                                                 reporter, run.hosts_file)
         job_pins.check(run.runner_results, run.runner_settings, run.pins, run.mode)
     return report(run, reporter)
 

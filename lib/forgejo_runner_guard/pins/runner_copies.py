@@ -70,7 +70,10 @@ runner containers (--runners, --container, --refresh-stale):
   restart budget (cooldown, max_restarts per hour, the watchdog's state
   file), with the runner's stop_timeout to drain (docker restart -t), then
   confirms it runs with a new start time and that the new copy has the
-  pins.  --check, --diff and --probe change nothing:
+  pins.  A restart helps only if the engine copies the file pinned (Docker:
+  its daemon's /etc/hosts; Podman: base_hosts_file): when it copies
+  another file, which lacks the pins, nothing is restarted and the line
+  says which file that is.  --check, --diff and --probe change nothing:
   with them --refresh-stale only says what it would do.
 
   Exit status with --runners: 0 all fresh, refreshed, stopped or not
@@ -251,10 +254,28 @@ def judge(r, container, pins):
         r.status, r.reason = FRESH, "its hosts copy has the pins"
 
 
-def check(pins, s, mode, host_in_sync, reporter):
+def copied_elsewhere(engine, hosts_file, pins):
+    """Why restarting a runner on `engine` would not give it the pins, or
+    None: the engine copies another file than `hosts_file` (the one this
+    run reconciles), and that file lacks the pins.  None too when it cannot
+    be told which file the engine copies (hostssource.source)."""
+    from ..system import hostssource
+
+    src = hostssource.source(engine)
+    if src is None or hostssource.same_file(hosts_file, src.path):
+        return None
+    data, error = read_copy(src.path)
+    if error is not None or not stale_pins(data, pins):
+        return None  # unreadable: cannot tell; has the pins: a restart gives them
+    return ("a restart would copy %s again, which is not %s and lacks the pins: pin that file "
+            "(--hosts-file names another)" % (src.what, hosts_file))
+
+
+def check(pins, s, mode, host_in_sync, reporter, hosts_file="/etc/hosts"):
     """Check (and with --refresh-stale in a writing run, refresh) the
     runners.  -> list of RunnerPins.  Never raises for Docker's failures:
-    they become the runners' errors."""
+    they become the runners' errors.  hosts_file: the file this run
+    reconciles (a restart helps only if the engine copies it)."""
     from ..system.engines import DockerError, Engines  # only now: they run docker through `sh`
     from ..runners import backends
 
@@ -284,12 +305,14 @@ def check(pins, s, mode, host_in_sync, reporter):
                 r.status, r.reason, r.exit_status = ERROR, str(exc), EXIT_FAILURE
             reporter.debug("runner %s: container %s, hosts copy %s" % (r.name, cfg.container,
                                                                     r.hosts_path or "-"))
-        stale = [(r, cfg) for r, cfg, _ in calls if r.status == STALE]
+        stale = _restart_helps([(r, cfg) for r, cfg, _ in calls if r.status == STALE], s, dry,
+                               hosts_file, pins)
         if stale and s.refresh:
             if dry:
                 _would_refresh(stale, engines, s, host_in_sync, reporter)
             else:
                 _refresh(stale, engines, s, pins, reporter)
+        stale = [(r, cfg) for r, cfg, _ in calls if r.status == STALE]
         for r, cfg in stale:
             if r.status == STALE and not r.action and not s.refresh:
                 r.action = "restart it between jobs, or run with --refresh-stale"
@@ -298,6 +321,25 @@ def check(pins, s, mode, host_in_sync, reporter):
     finally:
         engines.close()
     return results
+
+
+def _restart_helps(stale, s, dry, hosts_file, pins):
+    """The stale runners a restart would give the pins to.  For the others
+    (their engine copies another file, which lacks the pins) the action
+    says so, and a refresh asked for is refused (exit 1) or, read-only,
+    would be."""
+    elsewhere = {cfg.engine: copied_elsewhere(cfg.engine, hosts_file, pins) for _, cfg in stale}
+    for r, cfg in stale:
+        why_not = elsewhere[cfg.engine]
+        if not why_not:
+            continue
+        if not s.refresh:
+            r.action = why_not
+        elif dry:
+            r.action = "would not restart: %s (nothing changed)" % why_not
+        else:
+            r.action, r.exit_status = "not restarted: %s" % why_not, EXIT_FAILURE
+    return [(r, cfg) for r, cfg in stale if not elsewhere[cfg.engine]]
 
 
 def _holds(stale, engines, history, now):
