@@ -127,6 +127,34 @@ def test_dropping_one_address_of_a_pinned_name_removes_the_tools_line(site):
     assert "2001:db8::10" not in site.read() and "own line 4 removed" in proc.stderr
 
 
+def test_the_docs_say_what_happens_to_a_pinned_names_other_family(site):
+    """The man page said both that every other mapping of a pinned name is
+    switched off and that a pin no longer asked for is never removed; the
+    tool removes its own line of an address no longer pinned for a name
+    still pinned, and keeps the pins of a name no longer pinned at all.
+    The man page and --help now say exactly that, in one place each."""
+    site.run("--pin", "forge.azrak.io=10.1.0.10", "--pin", "forge.azrak.io=2001:db8::10",
+             "--pin", "www.example=192.0.2.1")
+    proc = site.run("--pin", "forge.azrak.io=10.1.0.10")  # v6 dropped, www not named
+    assert proc.returncode == 0, proc.stderr
+    assert "own line 4 removed: no longer pinned for forge.azrak.io" in proc.stderr
+    assert "2001:db8::10" not in site.read() and "192.0.2.1\twww.example" in site.read()
+    removed = ("A name still pinned gets exactly the addresses asked for: the tool's own line "
+               "of an address no longer pinned for it (its IPv6 line when only an IPv4 address "
+               "is pinned now) is removed, with a warning")
+    kept = ("A name no longer pinned at all (gone from the configuration, or not named by this "
+            "run's --pin) keeps its pins: they are reported, never removed; only --unpin and "
+            "--unpin-all remove the pins of a name.")
+    page = os.path.join(ROOT, "debian", "man", "optimus-boot-reconcile.8")
+    env = dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="1000")
+    man = subprocess.run(["man", "-l", page], env=env, capture_output=True, text=True,
+                         timeout=60).stdout
+    for text in (man, run_tool(TOOL, "--help").stdout):
+        text = " ".join(re.sub("[\u2010\u00ad]\\s*", "", text).split())  # lines joined
+        assert kept in text and removed in text
+        assert "A pin no longer asked for" not in text
+
+
 def test_json_reports_each_pin(site):
     doc = json.loads(site.run("--json").stdout)
     assert doc["file"] == site.hosts and doc["changed"] and doc["written"]

@@ -110,10 +110,14 @@ writing:
   back and says the file is unchanged; only when that fails too does it
   name the copy to restore from.
 
-  A pin no longer asked for (gone from the configuration, or not named by
-  this run's --pin) is reported, never removed: only --unpin and
-  --unpin-all remove pins.  --unpin restores a switched-off line only if
-  it is still exactly as the tool left it; otherwise it warns."""
+  A name no longer pinned at all (gone from the configuration, or not
+  named by this run's --pin) keeps its pins: they are reported, never
+  removed; only --unpin and --unpin-all remove the pins of a name.  A name
+  still pinned gets exactly the addresses asked for: the tool's own line
+  of an address no longer pinned for it (its IPv6 line when only an IPv4
+  address is pinned now) is removed, with a warning.  --unpin restores a
+  switched-off line only if it is still exactly as the tool left it;
+  otherwise it warns."""
 
 
 @dataclasses.dataclass
