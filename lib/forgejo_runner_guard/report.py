@@ -140,12 +140,13 @@ def write_stdout(data, what=None, stream=None):
     try:
         if stream is None:
             raise ValueError("it is closed")
-        if isinstance(data, bytes) and getattr(stream, "buffer", None) is not None:
+        binary = isinstance(data, (bytes, memoryview))  # a view: a piece of a file, not copied
+        if binary and getattr(stream, "buffer", None) is not None:
             stream.flush()  # what the text layer holds goes first
             stream.buffer.write(data)
             stream.buffer.flush()
         else:
-            stream.write(data.decode("utf-8", "replace") if isinstance(data, bytes) else data)
+            stream.write(bytes(data).decode("utf-8", "replace") if binary else data)
             stream.flush()
     except (OSError, ValueError) as exc:
         _discard(stream)

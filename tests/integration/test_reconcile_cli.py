@@ -537,6 +537,45 @@ def test_bind_mounted_hosts_file_is_rewritten_in_place(site):
     assert site.temps() == []
 
 
+# Runs a command and prints its exit status and peak RSS (KiB).  A child
+# counts the memory of the process it was forked from: this small launcher,
+# not the test's own (large) process, is that process.
+_LAUNCH = ("import os, subprocess, sys\n"
+           "proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, "
+           "stderr=subprocess.DEVNULL)\n"
+           "_, status, usage = os.wait4(proc.pid, 0)\n"
+           "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)\n")
+
+
+def _peak_rss(site, *args):
+    """-> (exit status, peak RSS in bytes) of one run."""
+    proc = subprocess.run([sys.executable, "-c", _LAUNCH, sys.executable,
+                           os.path.join(ROOT, "bin", TOOL), "--config", site.conf, *args],
+                          env=tool_env(), capture_output=True, text=True, timeout=120)
+    status, peak = proc.stdout.split()
+    return int(status), int(peak) * 1024
+
+
+def test_a_12_mb_single_line_hosts_file_takes_a_few_times_its_size(site):
+    """700,000 names on one line, the pinned name among them (so the line
+    is switched off: the new file is twice the old).  It took 300 MB and
+    more (a list of the names); now at most four times the file over what
+    a run on a small file takes, written, checked, diffed and in sync."""
+    names = b" ".join(b"host%d.example.org" % i for i in range(560000))
+    data = b"0.0.0.0 " + names + b" forge.azrak.io " + names[:40]  # no final newline either
+    assert 11e6 < len(data) < 13e6
+    site.write("127.0.0.1 localhost\n")
+    base = max(_peak_rss(site, "--check")[1], _peak_rss(site)[1])
+    limit = base + 4 * len(data)
+    for args, status in ((["--check"], 3), (["--diff"], 3), ([], 0), ([], 0), (["--check"], 0)):
+        if status == 3:
+            site.write(data)
+        got, peak = _peak_rss(site, *args)
+        assert got == status, args
+        assert peak < limit, (args, peak // 2 ** 20, limit // 2 ** 20)
+    assert "forge.azrak.io # forgejo-runner-guard pin" in site.read()
+
+
 def test_twenty_concurrent_runs_all_land(site):
     procs = [subprocess.Popen([sys.executable, os.path.join(ROOT, "bin", TOOL), "--config",
                                site.conf, "-q", "--pin", "n%d.example=192.0.2.%d" % (i, i + 1)],

@@ -22,7 +22,6 @@ Stable interface: main(argv=None) -> exit status.
 
 import dataclasses
 import os
-import re
 import time
 from typing import List, Optional, Tuple
 
@@ -257,7 +256,10 @@ def plan(run):
 
 def act(run, reporter):
     if run.mode == "diff" and run.plan.changed:
-        write_stdout(unified_diff(run.old, run.plan.text, run.hosts_file), "the diff")
+        from . import diff  # only with --diff (difflib with it)
+
+        for piece in diff.pieces(run.old, run.plan.text, run.hosts_file):  # never the whole diff
+            write_stdout(piece, "the diff")
     if run.mode != "apply" or not run.plan.changed:
         return
     run.method, run.detail = safewrite.replace_file(run.hosts_file, run.plan.text, run.state_dir)
@@ -269,12 +271,12 @@ def act(run, reporter):
 
 
 def verify(run):
-    """Re-read the file: it must hold what was written, and be in sync."""
-    again = safewrite.read_file(run.hosts_file)
-    if again != run.plan.text:
+    """Re-read the file: it must hold what was written (compared a block at
+    a time), and be in sync."""
+    if not safewrite.holds(run.hosts_file, run.plan.text):
         raise GuardError("%s: after writing, the file does not hold what was written "
                          "(changed by another program?)" % run.hosts_file)
-    if hostsfile.plan(again, run.pins, run.unpins, run.unpin_all).changed:
+    if hostsfile.plan(run.plan.text, run.pins, run.unpins, run.unpin_all).changed:
         raise GuardError("%s: after writing, the pins do not hold" % run.hosts_file)
 
 
@@ -422,39 +424,6 @@ def document(run, error=None):
     if run.runner_results is not None:
         doc["runners"] = [result.as_dict() for result in run.runner_results]
     return doc
-
-
-def unified_diff(old, new, path):
-    """Unified diff (bytes) of two versions of a file, GNU diff style
-    (including "\\ No newline at end of file")."""
-    import difflib
-
-    a, b = old.splitlines(True), new.splitlines(True)
-    # trim the common head and tail: difflib then only sees the changed middle
-    head = 0
-    while head < min(len(a), len(b)) and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
-    lo = max(0, head - 3)
-    a_mid, b_mid = a[lo:len(a) - max(0, tail - 3)], b[lo:len(b) - max(0, tail - 3)]
-    name = path.encode("utf-8", "surrogateescape")
-    out = []
-    lines = difflib.diff_bytes(difflib.unified_diff, a_mid, b_mid, name, name + b" (reconciled)",
-                               lineterm=b"\n")
-    for line in lines:
-        if line.startswith(b"@@") and lo:
-            line = _shift_hunk(line, lo)
-        out.append(line if line.endswith(b"\n") else line + b"\n\\ No newline at end of file\n")
-    return b"".join(out)
-
-
-def _shift_hunk(header, offset):
-    def shift(match):
-        return b"%s%d" % (match.group(1), int(match.group(2)) + offset)
-
-    return re.sub(rb"([-+])(\d+)", shift, header, count=2)
 
 
 # ---------------------------------------------------------------- main

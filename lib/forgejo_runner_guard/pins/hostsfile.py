@@ -49,10 +49,8 @@ tool's lines by hand: `--unpin-all` then leaves the changed record (and
 its keep line) and warns, sed restores blindly.  Run it with LC_ALL=C so
 that bytes that are not valid UTF-8 are matched as bytes.
 
-Stable interfaces: validate_name(), validate_address(), validate_pin()
-(config/pinrules.py; raise report.UsageError with a one-line message naming the
-value),
-PURGE_SED, plan() (Plan.owned: the pins the tool owns in the old file).
+Stable interfaces: PURGE_SED, plan() (Plan.owned: the pins the tool owns in
+the old file); the rules of a pin are config/pinrules.py's.
 """
 
 import collections
@@ -154,47 +152,120 @@ class _Pin:
 class _Group:
     """A mapping line of the admin's, active (an entry: `was_off` empty) or
     switched off for the names `was_off` (a record, with its keep line).
-    `off` is the set of names switched off after this run."""
+    `off` is the set of names switched off after this run.
 
-    def __init__(self, span, orig, was_off, kind):
+    The line is data[lo:hi] (after a record's prefix, without the newline),
+    never copied nor split into a list of fields (tens of bytes a field: a
+    12 MB line took hundreds of MB): its fields are searched in place."""
+
+    def __init__(self, span, data, lo, hi, was_off, kind):
         self.start, self.end, self.lineno, self.eol = span
-        self.orig = orig
+        self.data, self.lo, self.hi = data, lo, hi
         self.was_off = frozenset(was_off)
         self.off = set(was_off)
         self.kind = kind  # "entry" or "record"
         self.keep = None  # the bound keep line (start, end) of a record
         self.frozen = False  # a record the admin changed: never touched
-        fields = orig.split(b"#", 1)[0].split()
-        self.ip = host_ip(fields[0]) if fields else None
-        self.tokens = fields[1:] if self.ip is not None else []
+        comment = data.find(b"#", lo, hi)
+        self.stop = hi if comment < 0 else comment  # the fields end at a comment
+        first = _FIELD.match(data, lo, self.stop)
+        self.ip = host_ip(first.group(1)) if first else None
+        self.names_at = first.end() if self.ip is not None else self.stop
         self.delete = False  # --unpin-all: a stray tool line to drop
+
+    @property
+    def orig(self):
+        """The original line, a view of it."""
+        return memoryview(self.data)[self.lo:self.hi]
 
     def active(self, lname):
         return (not self.frozen and self.ip is not None and lname not in self.off
-                and any(t.lower() == lname for t in self.tokens))
+                and next(_fields(self.data, (lname,), self.names_at, self.stop), None) is not None)
 
     def render(self):
+        """The group's new bytes, as a list of pieces (joined once, by _render)."""
         if self.delete:
-            return b""
+            return []
         if not self.off:
-            return self.orig + self.eol
+            return [self.orig, self.eol]
         names = b",".join(sorted(self.off))
-        record = OFF_PREFIX + names + b" " + _digest(self.orig) + b": " + self.orig + self.eol
-        return _keep_line(self.orig, self.off) + record
+        return (_keep_pieces(self.data, self.lo, self.hi, self.off)
+                + [OFF_PREFIX + names + b" " + _digest(self.orig) + b": ", self.orig, self.eol])
 
 
 def _digest(orig):
     return b"%08x" % zlib.crc32(orig)
 
 
-def _keep_line(orig, names):
-    """The keep line for `orig` switched off for `names` (b"" if none stay)."""
-    fields = orig.split(b"#", 1)[0].split()
-    remaining = [t for t in fields[1:] if t.lower() not in names]
-    if not remaining:
-        return b""
-    eol = b"\r\n" if orig.endswith(b"\r") else b"\n"
-    return fields[0] + b"\t" + b" ".join(remaining) + KEEP_TAG + eol
+_SPACE = b" \t\n\r\x0b\x0c"  # what bytes.split() splits on: ASCII whitespace
+_FIELD = re.compile(rb"[ \t\n\r\x0b\x0c]*([^ \t\n\r\x0b\x0c]+)")
+_TO_SPACE = bytes.maketrans(_SPACE, b" " * len(_SPACE))
+_IRREGULAR = (b"\t", b"\n", b"\r", b"\x0b", b"\x0c", b"  ")  # fields not one space apart
+_WINDOW = 1 << 20  # bytes of a long line lowered at a time
+
+
+def _fields(data, names, start, stop):
+    """(start, end) of each whitespace-separated field of data[start:stop]
+    that is one of `names` (lower-case bytes), in any case, in order.  A
+    long line is lowered a window at a time: no copy of it."""
+    longest = max(len(n) for n in names)
+    at = start
+    while at < stop:
+        upto = min(stop, at + _WINDOW)
+        low = data[at:min(stop, upto + longest)].lower()
+        found = []
+        for name in names:
+            pos = low.find(name)
+            while 0 <= pos < upto - at:
+                begin, end = at + pos, at + pos + len(name)
+                if (begin == start or data[begin - 1] in _SPACE) and (end == stop or data[end] in _SPACE):
+                    found.append((begin, end))
+                pos = low.find(name, pos + 1)
+        yield from sorted(found)
+        at = upto
+
+
+def _keep_pieces(data, lo, hi, names):
+    """The keep line of data[lo:hi] switched off for `names` (lower-case
+    bytes) as pieces ([] if no name stays): the address, a tab, the other
+    fields one space apart, the keep tag (what splitting and joining the
+    fields gives).  A line already one space apart is not copied: views."""
+    eol = b"\r\n" if data.endswith(b"\r", lo, hi) else b"\n"
+    comment = data.find(b"#", lo, hi)
+    stop = hi if comment < 0 else comment
+    if any(data.find(c, lo, stop) >= 0 for c in _IRREGULAR) or data.startswith(b" ", lo, stop) \
+            or data.endswith(b" ", lo, stop):
+        fields = data[lo:stop].translate(_TO_SPACE)  # tabs, runs of spaces: one copy
+        while b"  " in fields:
+            fields = fields.replace(b"  ", b" ")
+        data, lo = fields.strip(b" "), 0
+        stop = len(data)
+    space = data.find(b" ", lo, stop)
+    if space < 0:
+        return []
+    view = memoryview(data)
+    pieces, at = [], space + 1
+    for begin, end in _fields(data, names, at, stop):
+        if begin > at:
+            pieces.append(view[at:begin])  # the fields before it, and a space
+        at = end + 1
+    if at < stop:
+        pieces.append(view[at:stop])
+    if not pieces:
+        return []
+    if pieces[-1][-1:] == b" ":  # the space before a dropped last field
+        pieces[-1] = pieces[-1][:-1]
+    return [data[lo:space] + b"\t"] + pieces + [KEEP_TAG + eol]
+
+
+def _same(pieces, view):
+    """Do the pieces, one after another, hold the bytes of `view`?  (No copies.)"""
+    at = 0
+    for piece in pieces:
+        if view[at:at + len(piece)] != piece:
+            return False
+        at += len(piece)
+    return at == len(view)
 
 
 def _as_bytes(text):
@@ -225,6 +296,7 @@ def _scan(data, needles, size):
     needles = list(needles)
     overlap = max(len(n) for n in needles) - 1 if needles else 0
     starts = set()
+    covered = dict.fromkeys(needles, 0)  # per needle: data[:covered] is in lines found
     newlines, total = [], 0
     for base in range(0, len(data), size):
         chunk = data[base:base + size + overlap].lower()
@@ -233,10 +305,12 @@ def _scan(data, needles, size):
         if overlap:
             total -= data.count(b"\n", base + size, base + size + overlap)
         for needle in needles:
-            pos = chunk.find(needle)
+            pos = chunk.find(needle, max(0, covered[needle] - base))
             while pos >= 0:
                 starts.add(data.rfind(b"\n", 0, base + pos) + 1)
-                pos = chunk.find(needle, pos + 1)
+                end = data.find(b"\n", base + pos)
+                covered[needle] = len(data) if end < 0 else end + 1  # the rest of that line
+                pos = chunk.find(needle, covered[needle] - base)
         del chunk
     spans = []
     for start in sorted(starts):
@@ -256,24 +330,25 @@ def _parse(data, needles):
     for start, end in spans:
         base = start - start % size
         lineno = 1 + newlines[base // size] + data.count(b"\n", base, start)
-        line = data[start:end]
-        body, eol = (line[:-1], b"\n") if line.endswith(b"\n") else (line, b"")
+        # a view of the line, not a copy: a 12 MB line stays one copy, the file's
+        eol = b"\n" if data.endswith(b"\n", start, end) else b""
+        hi = end - len(eol)
+        body = memoryview(data)[start:hi]
         span = _Span(start, end, lineno, eol)
         if _OFF_LOOSE.match(body):
             match = _OFF_STRICT.match(body)
             if match:
-                orig = body[match.end():]
                 names = set(match.group(1).lower().split(b","))
-                group = _Group(span, orig, names, "record")
-                group.frozen = match.group(2) != _digest(orig)
+                group = _Group(span, data, start + match.end(), hi, names, "record")
+                group.frozen = match.group(2) != _digest(group.orig)
             else:
-                group = _Group(span, body, (), "record")
+                group = _Group(span, data, start, hi, (), "record")
                 group.frozen = True
             items.append(group)
             continue
         pin_tag = _PIN_RE.search(body)
         if pin_tag:
-            fields = body.split(b"#", 1)[0].split()
+            fields = data[start:data.find(b"#", start, hi)].split(None, 2)  # the tag's '#' first
             ip = host_ip(fields[0]) if len(fields) == 2 else None
             if ip is not None:
                 try:
@@ -281,30 +356,35 @@ def _parse(data, needles):
                 except (UsageError, UnicodeDecodeError):
                     name = None
                 if name is not None:
-                    items.append(_Pin(span, body, ip, name))
+                    items.append(_Pin(span, bytes(body), ip, name))
                     continue
-        group = _Group(span, body, (), "entry")
+        group = _Group(span, data, start, hi, (), "entry")
         group.tag = "pin" if pin_tag else ("keep" if _KEEP_RE.search(body) else None)
         items.append(group)
-    # bind keep lines to the records right after them
-    previous = None
-    for item in items:
-        if isinstance(item, _Group) and item.kind == "record" and not item.frozen:
-            expected = _keep_line(item.orig, item.was_off)
-            if expected:
-                if (previous is not None and getattr(previous, "tag", None) == "keep"
-                        and previous.end == item.start and previous.orig + previous.eol == expected):
-                    item.keep = previous
-                    previous.bound = True
-                else:
-                    item.frozen = True  # its keep line is gone or changed
-        previous = item
+    _bind(items, data)
     for item in items:
         if isinstance(item, _Pin):
             pins.append(item)
         elif not getattr(item, "bound", False):
             groups.append(item)
     return pins, groups
+
+
+def _bind(items, data):
+    """Bind keep lines to the records right after them (or freeze the record)."""
+    previous = None
+    for item in items:
+        if isinstance(item, _Group) and item.kind == "record" and not item.frozen:
+            expected = _keep_pieces(data, item.lo, item.hi, item.was_off)
+            if expected:
+                if (previous is not None and getattr(previous, "tag", None) == "keep"
+                        and previous.end == item.start
+                        and _same(expected, memoryview(data)[previous.start:previous.end])):
+                    item.keep = previous
+                    previous.bound = True
+                else:
+                    item.frozen = True  # its keep line is gone or changed
+        previous = item
 
 
 # ---------------------------------------------------------------- planning
@@ -490,14 +570,14 @@ def _choose(ips, own, mapped):
 
 
 def _render(data, pin_lines, groups, inserts):
-    edits = []  # (start, end, bytes)
+    edits = []  # (start, end, [pieces of bytes])
     for p in pin_lines:
         if p.delete:
-            edits.append((p.start, p.end, b""))
+            edits.append((p.start, p.end, []))
         elif p.new_ip is not None and p.new_ip != p.ip:
             line_eol = (b"\r" if p.body.endswith(b"\r") else b"") + p.eol
-            edits.append((p.start, p.end, address_text(p.new_ip).encode("ascii") + b"\t"
-                          + p.name.encode("ascii") + PIN_TAG + line_eol))
+            edits.append((p.start, p.end, [address_text(p.new_ip).encode("ascii") + b"\t"
+                                           + p.name.encode("ascii") + PIN_TAG + line_eol]))
     for g in groups:
         if g.delete or g.off != g.was_off:
             start = g.keep.start if g.keep is not None else g.start
@@ -506,15 +586,15 @@ def _render(data, pin_lines, groups, inserts):
         for start, end, _ in edits:
             if start < at < end:  # never inside a replaced span
                 at = start
-        edits.append((at, at, b"".join(lines)))
+        edits.append((at, at, lines))
     if not edits:
         return data
     edits.sort(key=lambda e: (e[0], e[1] != e[0]))  # inserts before a replacement at one offset
     view = memoryview(data)  # slices of a view copy nothing
     out, pos = [], 0
-    for start, end, text in edits:
+    for start, end, pieces in edits:
         out.append(view[pos:start])
-        out.append(text)
+        out.extend(pieces)  # joined once, below: a long line is copied once more, not thrice
         pos = end
     out.append(view[pos:])
     return b"".join(out)

@@ -241,6 +241,25 @@ def read_file(path):
         raise GuardError("cannot read %s: %s" % (path, why(exc)))
 
 
+def holds(path, data):
+    """Does `path` hold exactly the bytes `data`?  Read and compared a
+    block at a time: no second copy of the file in memory.  GuardError as
+    read_file() (a file that is not regular is never read)."""
+    view = memoryview(data)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as handle:
+            check_regular(path, os.fstat(fd), "read")
+            at = 0
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                if view[at:at + len(block)] != block:
+                    return False
+                at += len(block)
+            return at == len(view)
+    except OSError as exc:
+        raise GuardError("cannot read %s: %s" % (path, why(exc)))
+
+
 def temp_name(target):
     return os.path.join(os.path.dirname(target), "%s%s.%d" % (
         TEMP_PREFIX, os.path.basename(target), os.getpid()))

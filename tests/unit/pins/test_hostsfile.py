@@ -3,6 +3,7 @@ generated hosts files, and a table per rule of issue 2."""
 
 import ipaddress
 import os
+import re
 import shutil
 import subprocess
 import zlib
@@ -824,3 +825,73 @@ def test_names_in_a_comment_do_not_map():
         plan = hf.plan(line, PIN)
         assert plan.text == line + b"10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
         assert plan.outcomes == [hf.Outcome("forge.azrak.io", "10.1.0.10", hf.ADDED)]
+
+
+# ---------------------------------------------------------------- a long line, in place
+
+# What a line's fields were before they were searched in place: the line
+# split into a list (the reference the in-place code must agree with).
+_LINE_BYTES = st.lists(st.sampled_from(
+    [b"forge.azrak.io", b"FORGE.azrak.IO", b"www", b"Www", b"a", b"10.1.0.10", b"::1", b" ", b"  ",
+     b"\t", b"\x0b", b"\x0c", b"\r", b"#", b"x#y", b"\x1c", b"forge.azrak.io.x"]), max_size=14)
+
+
+def _reference_keep_line(orig, names):
+    fields = orig.split(b"#", 1)[0].split()
+    remaining = [t for t in fields[1:] if t.lower() not in names]
+    if not remaining:
+        return b""
+    eol = b"\r\n" if orig.endswith(b"\r") else b"\n"
+    return fields[0] + b"\t" + b" ".join(remaining) + hf.KEEP_TAG + eol
+
+
+@SETTINGS
+@given(_LINE_BYTES, st.sets(st.sampled_from([b"forge.azrak.io", b"www", b"a"]), min_size=1),
+       st.integers(1, 20))
+def test_fields_searched_in_place_are_the_split_fields(parts, names, window):
+    line = b"".join(parts)
+    saved = hf._WINDOW
+    hf._WINDOW = window  # a line longer than the window: searched across its edges
+    try:
+        data = b"junk\n" + line + b"\nmore"
+        keep = b"".join(bytes(p) for p in hf._keep_pieces(data, 5, 5 + len(line), names))
+        assert keep == _reference_keep_line(line, names)
+        stop = 5 + len(line.split(b"#", 1)[0])
+        spans = [m.span() for m in re.finditer(rb"[^ \t\n\r\x0b\x0c]+", data[:stop])
+                 if m.start() >= 5]
+        start = spans[0][1] if spans else stop  # after the address
+        for name in names:
+            assert list(hf._fields(data, (name,), start, stop)) == [
+                (a, b) for a, b in spans[1:] if data[a:b].lower() == name]
+        assert list(hf._fields(data, tuple(names), start, stop)) == [
+            (a, b) for a, b in spans[1:] if data[a:b].lower() in names]
+    finally:
+        hf._WINDOW = saved
+
+
+def test_a_12_mb_line_is_planned_in_a_few_times_its_size():
+    """One line of 700,000 names with the pinned name among them: it is
+    switched off (its keep line and its record: the new file is twice
+    the old).  The plan holds the new file and views of the old, never a
+    list of the names (which took 300 MB for 12 MB)."""
+    import tracemalloc
+
+    names = b" ".join(b"host%d.example.org" % i for i in range(560000))
+    data = b"0.0.0.0 " + names + b" forge.azrak.io " + names[:40] + b"\n"
+    assert 11e6 < len(data) < 13e6
+    tracemalloc.start()
+    try:
+        plan = hf.plan(data, PIN)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert plan.changed and len(plan.text) > 2 * len(data)  # keep line + record + pin
+    assert peak < 2.5 * len(data), peak  # the new file (2x) and little more
+    assert hf.plan(plan.text, PIN).text is plan.text  # in sync: the same bytes back
+    tracemalloc.start()
+    try:
+        hf.plan(plan.text, PIN)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.2 * len(plan.text), peak  # in sync: nothing copied
