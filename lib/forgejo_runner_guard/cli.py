@@ -4,8 +4,9 @@
 both commands' body: parse, configure, log the configuration files read,
 execute.  `run()` wraps
 a command's body so that every expected failure (a GuardError) becomes one
-line on stderr and its exit status, and an interrupt exits 130, without a
-traceback.  Only a real bug shows a traceback.
+line on stderr and its exit status, and a signal (SIGTERM, SIGINT, SIGHUP:
+system/signals.py) ends the run after its clean-up, without a traceback.
+Only a real bug shows a traceback.
 """
 
 import argparse
@@ -15,6 +16,7 @@ import sys
 
 from . import __version__
 from .config import check
+from .system import signals
 from .report import (EXIT_FAILURE, GuardError, Reporter, UsageError, json_printed, print_json,
                      write_stdout)
 
@@ -120,9 +122,15 @@ def run(prog, body, argv=None):
     argv = sys.argv[1:] if argv is None else argv
     reporter = Reporter(prog)
     try:
-        return body(argv, reporter)
+        with signals.handling():  # SIGTERM, SIGINT, SIGHUP: Interrupted, cleaned up after
+            return body(argv, reporter)
     except GuardError as exc:
         return _failed(reporter, argv, str(exc) + _hint(exc), exc.exit_code)
+    except signals.Interrupted as exc:
+        status = _failed(reporter, argv, "interrupted by %s: stopped, what it had started ended"
+                         % exc.name, 128 + exc.signum)
+        signals.die(exc.signum)  # as the signal's default would have: a service manager sees it
+        return status
     except KeyboardInterrupt:
         return _failed(reporter, argv, "interrupted", 130)
     except BrokenPipeError:

@@ -34,12 +34,13 @@ This module is imported only when [notify] has a command: a check
 without one never pays for it.
 """
 
+import contextlib
 import os
 from typing import NamedTuple
 
 from .config.values import RECOVERED, RESTART_FAILED, RESTARTED, TEST
 from .report import why
-from .system import calls
+from .system import calls, signals
 
 
 class Kinds(NamedTuple):
@@ -200,11 +201,25 @@ def send(commands, docs, timeout, reporter, dry_run=False):
                           % (doc["event"], _about(doc), ", ".join(keys) or "no command (filtered)"))
         return []
     started = []
-    for doc, command in todo:
-        try:
-            started.append((doc, command, NotifyCall(command, doc, timeout), None))
-        except Exception as exc:  # NotifyError, or anything else: never the check's failure
-            started.append((doc, command, None, exc))
+    try:
+        for doc, command in todo:
+            try:
+                with signals.deferred():  # a signal waits until the call is known, to be ended
+                    started.append((doc, command, NotifyCall(command, doc, timeout), None))
+            except Exception as exc:  # NotifyError, or anything else: never the check's failure
+                started.append((doc, command, None, exc))
+        return _results(started, reporter)
+    except BaseException:  # a signal (signals.Interrupted): nothing started runs on
+        for _, _, call, _ in started:
+            if call is not None and not call.done:
+                call.kill()  # the whole session: what the command started, too
+                with contextlib.suppress(Exception):
+                    call.result()
+        raise
+
+
+def _results(started, reporter):
+    """Wait for each started call; one warning line per failure."""
     results = []
     for doc, command, call, error in started:
         if call is not None:

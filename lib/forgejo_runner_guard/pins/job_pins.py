@@ -35,6 +35,7 @@ from typing import List, Optional
 from . import runner_copies
 from ..report import EXIT_DRIFT, EXIT_FAILURE, EXIT_OK, GuardError, combine, why
 from ..runners import registration
+from ..system import signals
 
 UNKNOWN = "unknown"
 ERROR = "error"
@@ -154,7 +155,8 @@ def check(results, s, pins, mode):
                 continue
             jobs = RunnerJobs()
             try:
-                started.append((r, cfg, jobs, _begin(cfg, s.docker_timeout)))
+                with signals.deferred():  # a signal waits until the call is listed, to be ended
+                    started.append((r, cfg, jobs, _begin(cfg, s.docker_timeout)))
             except GuardError as exc:
                 jobs.status, jobs.reason = ERROR, str(exc)
                 started.append((r, cfg, jobs, None))

@@ -21,6 +21,8 @@ import os
 import threading
 import time
 
+from . import signals
+
 LOG_CHUNK = 256 * 1024  # bytes handed to on_chunk at a time
 STREAM_CAP = 10  # a log stream may take this many times the timeout in all
 DEFAULT_TIMEOUT = 30.0  # seconds a call may take
@@ -225,8 +227,9 @@ class Calls:
         self.calls = []
 
     def _start(self, *args, **kwargs):
-        call = self.call_class(*args, **kwargs)
-        self.calls.append(call)
+        with signals.deferred():  # a signal waits until the call is listed: close() ends it
+            call = self.call_class(*args, **kwargs)
+            self.calls.append(call)
         return call
 
     def close(self):

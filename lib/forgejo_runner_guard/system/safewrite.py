@@ -19,9 +19,11 @@ import errno
 import fcntl
 import os
 import stat
+import time
 
 from ..config.config import OWN_DIRECTORIES
 from ..report import GuardError, why
+from . import signals
 
 TEMP_PREFIX = ".frg-tmp."
 
@@ -65,22 +67,23 @@ def atomic_write(path, data, mode=0o644):
     temp = temp_name(target)
     if not os.path.isdir(os.path.dirname(temp)):
         raise OSError(errno.ENOENT, "directory %s does not exist" % os.path.dirname(temp))
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(temp)  # left by a dead process of our pid: never written through
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    try:
+    with signals.deferred():  # a signal waits for the write: no temporary file left behind
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)  # left by a dead process of our pid: never written through
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
         try:
-            os.fchmod(fd, mode)  # the umask must not narrow it
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    fsync_dir(os.path.dirname(temp))
+            try:
+                os.fchmod(fd, mode)  # the umask must not narrow it
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(temp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        fsync_dir(os.path.dirname(temp))
 
 
 def write_problem(path):
@@ -158,7 +161,9 @@ def lock(path, wait=True):
 # temporary file fails, EIO), "rename" (the rename fails, EIO), "ebusy"
 # (the rename fails with EBUSY, as over a bind mount), "crash" (the
 # process dies with status 137 after the temporary file is complete and
-# before the rename, leaving the temporary file behind).  An environment
+# before the rename, leaving the temporary file behind), "pause" (5 s with
+# the temporary file complete, before the rename: for a signal to arrive
+# then; it changes nothing written).  An environment
 # variable rather than a mock because the tests run the real command as a
 # subprocess, where no mock reaches; it can only make a run fail, never
 # change what it writes.
@@ -173,6 +178,9 @@ def _inject(point):
     if point in os.environ.get(FAIL_ENV, "").split(","):
         if point == "crash":
             os._exit(137)
+        if point == "pause":
+            time.sleep(5)  # for a signal to arrive now: what is written stays the same
+            return
         code = errno.EBUSY if point == "ebusy" else errno.EIO
         raise OSError(code, "%s (injected by %s=%s)" % (os.strerror(code), FAIL_ENV, point))
 
@@ -329,6 +337,7 @@ def _replace_by_rename(target, data, st, mode):
         finally:
             os.close(fd)
         _inject("crash")
+        _inject("pause")
         try:
             _inject("ebusy")
             _inject("rename")
@@ -473,14 +482,15 @@ def replace_file(path, data, backup_dir, mode=0o644):
         raise GuardError("cannot write %s: %s" % (path, why(exc)))
     if st is not None:
         check_regular(path, st, "write")
-    try:
-        _replace_by_rename(target, data, st, mode)
-        return ("rename" if st is not None else "created"), ""
-    except _Fallback as fallback:
-        reason = fallback.args[0]
-        if st is None:
-            raise GuardError("cannot create %s: %s" % (path, why(reason)))
-    except OSError as exc:
-        raise GuardError("cannot write %s: %s; the file is unchanged" % (path, why(exc)))
-    backup = write_in_place(target, data, backup_dir)
+    with signals.deferred():  # a signal waits: never a temporary file left, nor half a rewrite
+        try:
+            _replace_by_rename(target, data, st, mode)
+            return ("rename" if st is not None else "created"), ""
+        except _Fallback as fallback:
+            reason = fallback.args[0]
+            if st is None:
+                raise GuardError("cannot create %s: %s" % (path, why(reason)))
+        except OSError as exc:
+            raise GuardError("cannot write %s: %s; the file is unchanged" % (path, why(exc)))
+        backup = write_in_place(target, data, backup_dir)
     return "in-place", "rename impossible (%s); old contents saved to %s" % (why(reason), backup)
