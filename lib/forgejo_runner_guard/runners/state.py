@@ -79,8 +79,9 @@ class State:
         try:
             runners = _runners(data)
         except ValueError as exc:
-            warn("the state file %s is corrupt (%s): starting with an empty restart history; "
-                 "the next run that restarts a runner replaces it" % (path, exc))
+            warn("the state file %s is corrupt (%s): %s" % (path, exc, _CORRUPT.get(
+                filename, "starting with an empty restart history; the next run that restarts "
+                          "a runner replaces it")))
             return cls(path)
         return cls(path, runners)
 
@@ -205,6 +206,11 @@ def _forge(value):
     if offline is not None:
         result["offline_since"] = offline
     return result or None
+
+
+# What a corrupt file other than state.json costs (reconcile's: the conditions notified).
+_CORRUPT = {"reconcile.json": "the conditions notified are forgotten (one may be notified "
+                              "again); the next run that notifies one replaces it"}
 
 
 def _runners(data):

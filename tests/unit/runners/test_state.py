@@ -116,3 +116,13 @@ def test_a_runner_with_restarts_counted_is_kept(tmp_path):
     again = state.State.load(str(tmp_path), pytest.fail)
     assert again.runners == {"old": {"restarts": [], "restarts_total": 1},
                              "recent": {"restarts": [now - 10], "restarts_total": 1}}
+
+
+def test_a_damaged_reconcile_file_says_what_is_lost(tmp_path):
+    (tmp_path / "reconcile.json").write_bytes(b"[]")
+    warnings = []
+    assert state.State.load(str(tmp_path), warnings.append, "reconcile.json").runners == {}
+    assert warnings == [plain(
+        "the state file %s/reconcile.json is corrupt (not a JSON object): the conditions "
+        "notified are forgotten (one may be notified again); the next run that notifies one "
+        "replaces it" % tmp_path)]
