@@ -141,17 +141,22 @@ class State:
     def prune(self, now):
         """Forget restarts older than KEEP (at most KEEP_MAX a runner kept),
         the entries that hold nothing any more (no restart ever counted,
-        no condition open), and beyond KEEP_SUBJECTS entries the least
-        recently active: the file stays small whatever it is fed."""
+        no condition open, no memory of the forge), and beyond
+        KEEP_SUBJECTS entries the least recently active: the file stays
+        small whatever it is fed."""
         for name, entry in list(self.runners.items()):
             kept = [t for t in entry["restarts"] if now - t < KEEP]
             entry["restarts"] = kept[-KEEP_MAX:]
-            if not entry["restarts"] and not entry.get("restarts_total") and "notified" not in entry:
+            if not (entry["restarts"] or entry.get("restarts_total") or "notified" in entry
+                    or "forge" in entry):
                 del self.runners[name]
         if len(self.runners) > KEEP_SUBJECTS:
             def active(name):
                 entry = self.runners[name]
-                return max(entry["restarts"] + [entry.get("notified", {}).get("since", 0.0)])
+                forge = entry.get("forge", {})
+                return max(entry["restarts"] + [entry.get("notified", {}).get("since", 0.0),
+                                                forge.get("offline_since") or 0.0]
+                           + list(forge.get("jobs", {}).values()))
 
             for name in sorted(self.runners, key=active)[:len(self.runners) - KEEP_SUBJECTS]:
                 del self.runners[name]

@@ -101,14 +101,12 @@ def write_problem(path):
                            % (directory if os.path.normpath(directory) not in OWN_DIRECTORIES
                               else parent))
         directory = parent  # created by the real run
-    elif os.path.exists(path):
-        st = os.stat(path)
-        if stat.S_ISDIR(st.st_mode):
-            return OSError(errno.EISDIR, os.strerror(errno.EISDIR))
-        if not stat.S_ISREG(st.st_mode):
-            return OSError(errno.EINVAL, "it is %s, not a regular file" % _kind(st.st_mode))
-        if not os.access(path, os.W_OK):
-            return _denied(path)
+    else:
+        try:
+            if regular_or_missing(path) is not None and not os.access(path, os.W_OK):
+                return _denied(path)
+        except OSError as exc:  # NotRegular: what the real run says of it
+            return exc
     if not os.access(directory, os.W_OK | os.X_OK):
         return _denied(directory)
     return None

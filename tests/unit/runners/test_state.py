@@ -126,3 +126,13 @@ def test_a_damaged_reconcile_file_says_what_is_lost(tmp_path):
         "the state file %s/reconcile.json is corrupt (not a JSON object): the conditions "
         "notified are forgotten (one may be notified again); the next run that notifies one "
         "replaces it" % tmp_path)]
+
+
+def test_a_runner_with_a_memory_of_its_forge_is_kept(tmp_path):
+    now = 1782727200.0
+    history = state.State(str(tmp_path / "state.json"))
+    assert history.set_forge_memory("seen", {"jobs": {"7": now - 5}, "offline_since": None})
+    history.set_notified("seen", None, now)
+    history.save(now)
+    again = state.State.load(str(tmp_path), pytest.fail)
+    assert list(again.runners) == ["seen"] and again.forge_memory("seen")["jobs"] == {"7": now - 5}
