@@ -52,7 +52,7 @@ from typing import NamedTuple, Optional
 from .. import cli
 from ..config import config
 from ..report import EXIT_FAILURE, EXIT_OK, GuardError, UsageError, combine, print_json, why
-from ..runners import backends, jobs, restart, state
+from ..runners import backends, restart, state
 
 PROG = "forgejo-runner-watchdog"
 
@@ -373,6 +373,8 @@ def _check(settings, reporter, checks, now, active):
         from . import verify  # only for a wedged runner; before the jobs are listed
 
         verify.ask(asked, settings.docker_timeout, reporter)
+    from ..runners import jobs  # lazy: after the calls began, as the backends' own
+
     runners = jobs.runner_containers(checks)  # a runner is never a job, whatever its name
     for kind, backend in active.items():
         backend.guard_jobs(each(kind, lambda c: c.error is None and
