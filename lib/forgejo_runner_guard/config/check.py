@@ -15,7 +15,7 @@ threshold, drop-ins that cannot be read); exit 2 with one line naming
 file:line and [section] key on the first bad one.  Nothing is written.
 """
 
-from . import config
+from . import config, selection
 from ..report import EXIT_OK, GuardError, Reporter, UsageError, print_json
 
 HELP = (
@@ -56,9 +56,9 @@ def check(args):
         raise UsageError("--check-config-as needs --check-config FILE")
     candidate = args.check_config or None
     conf = config.load(args.config, candidate=candidate, as_name=args.check_config_as)
-    config.check_distinct(conf.watchdog.runners)
+    selection.check_distinct(conf.watchdog.runners)
     # what a run would warn about too (a run prints them before it starts)
-    warnings = list(conf.warnings) + [w for w in map(config.unreachable, conf.watchdog.runners) if w]
+    warnings = list(conf.warnings) + [w for w in map(selection.unreachable, conf.watchdog.runners) if w]
     return EXIT_OK, {"valid": True, "files": list(conf.files), "warnings": warnings}
 
 

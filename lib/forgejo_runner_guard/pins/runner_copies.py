@@ -37,7 +37,7 @@ import dataclasses
 import time
 from typing import List, Optional
 
-from ..config import config
+from ..config import selection
 from . import hostsfile
 from ..report import EXIT_DRIFT, EXIT_FAILURE, EXIT_OK, GuardError, UsageError, combine, why
 
@@ -206,8 +206,8 @@ def settings(args, conf, mode):
     if mode == "list" or args.unpin or args.unpin_all:
         raise UsageError("%s cannot be combined with --list, --unpin or --unpin-all" % option)
     wd = conf.watchdog
-    runners = config.select_runners(wd, args.container)
-    config.check_distinct(runners)
+    runners = selection.select_runners(wd, args.container)
+    selection.check_distinct(runners)
     return Settings(runners=tuple(runners), refresh=args.refresh_stale,
                     state_dir=wd.state_dir, docker_timeout=wd.docker_timeout)
 

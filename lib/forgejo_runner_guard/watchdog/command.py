@@ -50,7 +50,7 @@ import time
 from typing import NamedTuple, Optional
 
 from .. import cli
-from ..config import config
+from ..config import config, selection
 from ..report import EXIT_FAILURE, EXIT_OK, GuardError, UsageError, combine, print_json, why
 from ..runners import backends, restart, state
 
@@ -213,7 +213,7 @@ def _arg(parse):
 
 
 def _container_name(text):
-    if not config.CONTAINER_NAME.match(text or ""):
+    if not selection.CONTAINER_NAME.match(text or ""):
         raise ValueError("not a container name: %r" % text)
     return text
 
@@ -298,12 +298,12 @@ def configure(args):
     conf = config.load(args.config, used=("watchdog", "runner") + (("notify",) if args.notify_test
                                                                    else ()))
     wd = conf.watchdog
-    runners = config.select_runners(wd, args.container)
+    runners = selection.select_runners(wd, args.container)
     overrides = {field: getattr(args, dest) for dest, field in _OVERRIDES
                  if getattr(args, dest) is not None}
     if overrides:
         runners = [dataclasses.replace(r, **overrides) for r in runners]
-    config.check_distinct(runners)
+    selection.check_distinct(runners)
     _check_ca_files(runners)
     return Settings(
         runners=tuple(runners),
@@ -315,7 +315,7 @@ def configure(args):
         config_files=conf.files,
         notify=conf.notify,
         notify_test=args.notify_test,
-        warnings=conf.warnings + tuple(filter(None, map(config.unreachable, runners))),
+        warnings=conf.warnings + tuple(filter(None, map(selection.unreachable, runners))),
     )
 
 

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from forgejo_runner_guard.config import config
+from forgejo_runner_guard.config import config, selection, values
 from forgejo_runner_guard.config.values import EVENTS
 from forgejo_runner_guard.report import ConfigError, EXIT_USAGE, UsageError
 
@@ -273,7 +273,7 @@ def test_count_bounds(text, message):
 @pytest.mark.parametrize("seconds, text", [(86400, "1d"), (3600, "1h"), (300, "5m"), (90, "90s"),
                                            (0.5, "0.5s"), (172800, "2d"), (5400, "90m")])
 def test_duration_text(seconds, text):
-    assert config.duration_text(seconds) == text
+    assert values.duration_text(seconds) == text
 
 
 @pytest.mark.parametrize("window, threshold, warned", [
@@ -281,13 +281,13 @@ def test_duration_text(seconds, text):
     (0.5, 2, True)])
 def test_a_window_too_short_for_the_threshold(window, threshold, warned):
     runner = config.runner_config("r", {"window": window, "threshold": threshold})
-    text = config.unreachable(runner)
+    text = selection.unreachable(runner)
     assert (text is not None) == warned
     if warned:
         most = int(window // 2) + 1
         assert text == ("runner r: a window of %s holds at most %d fetch errors (one per poll "
                         "every 2s), fewer than threshold %d: the threshold can never be reached"
-                        % (config.duration_text(window), most, threshold))
+                        % (values.duration_text(window), most, threshold))
 def test_issue_11_keys(tmp_path):
     from forgejo_runner_guard.runners.backends import journal
 
@@ -319,23 +319,23 @@ def test_select_runners_by_name_container_or_defaults(tmp_path):
         [runner two]
         container = box-two
         """)).watchdog
-    assert [r.name for r in config.select_runners(cfg)] == ["one", "two"]
-    picked = config.select_runners(cfg, ["box-two", "other", "other"])
+    assert [r.name for r in selection.select_runners(cfg)] == ["one", "two"]
+    picked = selection.select_runners(cfg, ["box-two", "other", "other"])
     assert [(r.name, r.container, r.threshold) for r in picked] == [("two", "box-two", 9), ("other", "other", 9)]
     with pytest.raises(config.UsageError, match="not a container name: '-x'"):
-        config.select_runners(cfg, ["-x"])
+        selection.select_runners(cfg, ["-x"])
 
 
 def test_two_runners_on_one_container_or_unit_are_refused():
     a = config.runner_config("a", {"container": "c"})
     b = config.runner_config("b", {"container": "c"})
     with pytest.raises(config.UsageError, match="runners a and b both watch container c"):
-        config.check_distinct([a, b])
+        selection.check_distinct([a, b])
     u1 = config.runner_config("u1", {"backend": "systemd", "unit": "r.service"})
     u2 = config.runner_config("u2", {"backend": "systemd", "unit": "r.service"})
     with pytest.raises(config.UsageError, match="runners u1 and u2 both watch unit r.service"):
-        config.check_distinct([u1, u2])
-    config.check_distinct([a, u1])  # a container and a unit never clash
+        selection.check_distinct([u1, u2])
+    selection.check_distinct([a, u1])  # a container and a unit never clash
 
 
 # ------------------------------------------------------------ what the mutation run found untested
@@ -437,12 +437,12 @@ def test_parse_count_default_minimum_and_long_negatives():
 def test_select_runners_and_check_distinct_messages():
     cfg = config.WatchdogConfig()
     with pytest.raises(UsageError) as info:
-        config.select_runners(cfg, [""])
+        selection.select_runners(cfg, [""])
     assert str(info.value) == "--container: not a container name: ''"
     a = config.runner_config("a", {"container": "c"})
     b = config.runner_config("b", {"container": "c"})
     with pytest.raises(UsageError) as info:
-        config.check_distinct([a, b])
+        selection.check_distinct([a, b])
     assert str(info.value) == "runners a and b both watch container c"
 
 
