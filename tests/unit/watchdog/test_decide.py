@@ -268,3 +268,48 @@ def test_every_reason_and_the_base_fields_exactly():
         assert (d.threshold, d.window, d.orphans, d.job_running) == (40, 300.0, tuple(orphans), False)
 
 
+
+
+# ------------------------------------------------------------ needs_job_guard: the gate of the job guard
+
+
+def polling_evidence(streak=200.0, newest_age=1.0, errors=30):
+    """Fewer errors than the threshold, but every poll of the last `streak`
+    seconds failed: wedged by the polling rule alone."""
+    return dataclasses.replace(evidence(errors=errors, newest_age=newest_age),
+                               streak_start=NOW - streak, streak_polls=errors)
+
+
+@pytest.mark.parametrize("ev, kind", [
+    (None, None),  # no evidence (the logs could not be read): no jobs to list
+    (evidence(errors=0, newest_age=None), "healthy"),
+    (evidence(errors=39), "healthy"),
+    (evidence(newest_age=60.0), "recovered"),  # the burst is over
+    (evidence(newest_age=10.0, job_age=5.0), "recovered"),  # a job started after it
+    (evidence(detail="unauthenticated: unregistered runner"), "refused"),
+    (evidence(detail="internal: pick task: boom"), "forge-error"),
+    (polling_evidence(streak=179.0), "healthy"),  # the streak is not long enough yet
+    (evidence(), "wedged"),  # the threshold rule
+    (polling_evidence(), "wedged"),  # the polling rule alone
+    (dataclasses.replace(evidence(errors=40), streak_start=NOW - 200.0, streak_polls=40), "wedged"),
+])
+def test_needs_job_guard_exactly_when_the_log_says_wedged(ev, kind):
+    """The watchdog lists the running jobs only for the runners this says
+    yes to: exactly those whose log alone says wedged, the only kind the job
+    guard can change (into skipped-job); never for a missing evidence."""
+    assert d.needs_job_guard(ev, NOW, CFG) is (kind == "wedged")
+    if ev is not None:
+        assert d.assess(ev, NOW, CFG)[0] == kind
+        # and deciding without the jobs agrees: wedged restarts, the rest do not
+        assert decide(ev, NOW, CFG, [], []).kind == kind
+
+
+def test_needs_job_guard_follows_now_and_the_settings():
+    ev = evidence(errors=40, newest_age=2.0)
+    assert d.needs_job_guard(ev, NOW, CFG) is True
+    assert d.needs_job_guard(ev, NOW + 58.0, CFG) is False  # the newest error is 60 s old by then
+    assert d.needs_job_guard(ev, NOW, dataclasses.replace(CFG, threshold=41)) is False
+    assert d.needs_job_guard(ev, NOW, dataclasses.replace(CFG, recent=2.0)) is False
+    few = polling_evidence(streak=100.0)
+    assert d.needs_job_guard(few, NOW, CFG) is False
+    assert d.needs_job_guard(few, NOW, dataclasses.replace(CFG, sustain=100.0)) is True
