@@ -661,3 +661,71 @@ def test_add_judges_lines_whose_time_comes_apart():
     with pytest.raises(ValueError) as info:
         scanner.feed(b"x\n")
     assert str(info.value) == "LogScan.feed after close"
+
+
+# ------------------------------------------------------------ the evidence lines kept (Evidence.recent_errors)
+
+
+def _line(second, text="unexpected EOF", fmt="logfmt"):
+    stamp = "2026-06-29T10:00:%02d.000000000Z" % second
+    if fmt == "tty":
+        return '%s \x1b[31mERRO\x1b[0m[2026-06-29T10:00:%02dZ] failed to fetch task    ' \
+               '\x1b[31merror\x1b[0m="unavailable: %s"\n' % (stamp, second, text)
+    return '%s time="2026-06-29T10:00:%02dZ" level=error msg="failed to fetch task" ' \
+           'error="unavailable: %s"\n' % (stamp, second, text)
+
+
+def test_evidence_keeps_the_newest_counted_fetch_error_lines():
+    since = stamps.parse_time("2026-06-29T10:00:05Z")
+    data = "".join(_line(s, "n%d" % s) for s in range(0, 40)).encode()
+    data += b'2026-06-29T10:00:50.000000000Z time="x" level=info msg="task 3 repo is o/r"\n'
+    for fast in (True, False):
+        ev = runnerlog.scan(data, since, fast=fast)
+        assert ev.errors == 35
+        assert ev.recent_errors == tuple(_line(s, "n%d" % s).rstrip("\n") for s in range(35, 40))
+    # fewer than five, all before `since` but one, and the tty format's colours removed
+    data = (_line(1) + _line(2, fmt="tty") + _line(7, "late", fmt="tty")).encode()
+    ev = runnerlog.scan(data, stamps.parse_time("2026-06-29T10:00:02Z"))
+    assert ev.recent_errors == (
+        '2026-06-29T10:00:02.000000000Z ERRO[2026-06-29T10:00:02Z] failed to fetch task    '
+        'error="unavailable: unexpected EOF"',
+        '2026-06-29T10:00:07.000000000Z ERRO[2026-06-29T10:00:07Z] failed to fetch task    '
+        'error="unavailable: late"')
+
+
+def test_evidence_from_the_journal_and_bounded():
+    scan = runnerlog.LogScan(None)
+    base = stamps.parse_time("2026-06-29T10:00:00Z")
+    for n in range(2000):  # any order; a long line is cut
+        ns = (int(base) + n % 100) * 10 ** 9
+        scan.add(ns, b'level=error msg="failed to fetch task" error="' + b"x" * 5000 + b'"')
+    ev = scan.close()
+    assert ev.errors == 2000 and len(ev.recent_errors) == runnerlog.RECENT_ERRORS
+    assert all(len(line) == runnerlog.EVIDENCE_LINE for line in ev.recent_errors)
+    assert ev.recent_errors[-1].startswith("2026-06-29T10:01:39.000000000Z level=error")
+
+
+@pytest.mark.parametrize("tail", [0, 1, 2, 7])
+@pytest.mark.parametrize("chunk", [4096, 64 * 1024, 1 << 20])
+def test_evidence_the_same_on_the_fast_and_the_slow_path(tail, chunk):
+    """A flood (the fast path, block by block), then `tail` stragglers
+    among info lines: the newest five are the same either way."""
+    def stamp(i):
+        return "2026-06-29T10:%02d:%02d.%09dZ" % (i // 60000, i // 1000 % 60, i % 1000 * 1000)
+
+    flood = "".join('%s level=error msg="failed to fetch task" error="n%d"\n' % (stamp(i), i)
+                    for i in range(3000))
+    info = "".join('%s level=info msg="poll %d"\n' % (stamp(3000 + i), i) for i in range(400))
+    stragglers = "".join('%s level=error msg="failed to fetch task" error="s%d"\n'
+                         % (stamp(4000 + i), i) for i in range(tail))
+    data = (flood + info + stragglers).encode()
+    since = stamps.parse_time(stamp(2990))
+    results = []
+    for fast in (True, False):
+        scan = runnerlog.LogScan(since, fast=fast)
+        for start in range(0, len(data), chunk):
+            scan.feed(data[start : start + chunk])
+        results.append(scan.close())
+    assert results[0] == results[1]
+    want = ['error="n%d"' % i for i in range(2990, 3000)] + ['error="s%d"' % i for i in range(tail)]
+    assert [line.rsplit(" ", 1)[1] for line in results[0].recent_errors] == want[-5:]
