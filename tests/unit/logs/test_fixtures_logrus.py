@@ -106,3 +106,25 @@ def test_newest_failure_and_its_class(config):
     last = [row for row, _ in pairs if row[3] == FETCH_ERROR][-1]
     assert stamps.format_ns(int(round(evidence.newest_error * 1e9))) == last[1]
     assert evidence.newest_class == last[4]
+
+
+@pytest.mark.parametrize("name, tty", [("escapes-text.stderr", False), ("escapes-tty.tty", True)])
+def test_escaped_error_texts_come_back_exactly(name, tty):
+    """logrus quotes an error text with %q (Go's strconv.Quote): each
+    escape it writes (\\a..\\v, \\xNN, \\uNNNN, \\UNNNNNNNN, \\", \\\\) is
+    undone, and the detail is the text the runner had (escapes.expect, the
+    same texts as Go's JSON)."""
+    import json
+
+    with open(os.path.join(HERE, "escapes.expect"), encoding="utf-8") as handle:
+        expected = [json.loads(line) for line in handle]
+    with open(os.path.join(HERE, name), "rb") as handle:
+        lines = handle.read().split(b"\n")
+    assert lines.pop() == b"" and len(lines) == len(expected) == 7
+    assert [classify(line, tty) for line in lines] == [(FETCH_ERROR, None, text) for text in expected]
+    # and through the scan, as Docker would give them (one every 2 s from 10:00:00)
+    data = b"".join(b"%s %s\n" % (stamps.format_ns((1782727200 + 2 * i) * 10 ** 9), line)
+                    for i, line in enumerate(lines))
+    for fast in (True, False):
+        evidence = runnerlog.scan(data, since=None, fast=fast, source="tty" if tty else "stderr")
+        assert (evidence.errors, evidence.newest_error_detail) == (7, expected[-1])

@@ -729,3 +729,28 @@ def test_evidence_the_same_on_the_fast_and_the_slow_path(tail, chunk):
     assert results[0] == results[1]
     want = ['error="n%d"' % i for i in range(2990, 3000)] + ['error="s%d"' % i for i in range(tail)]
     assert [line.rsplit(" ", 1)[1] for line in results[0].recent_errors] == want[-5:]
+
+
+# ------------------------------------------------------------ Go's escapes (logrus quotes with %q)
+
+
+@pytest.mark.parametrize("quoted, text", [
+    ("plain", "plain"),
+    (r"\a\b\f\n\r\t\v", "\a\b\f\n\r\t\v"),
+    (r"\"q\" \\", '"q" \\'),
+    (r"\x00\x1b\x7F\xAb", "\x00\x1b\x7f\xab"),
+    (r"\u00e9\u200B", "\u00e9\u200b"),
+    (r"\U0001f680\U0010FFFF", "\U0001f680\U0010ffff"),
+    # octal, as Go's strconv.Unquote reads it (Quote itself never writes one)
+    (r"\101\102\103 \000\177 \377", "ABC \x00\x7f \xff"),
+    (r"\1010", "A0"),  # three digits at most
+    # not an escape Go knows: the character itself (no digits after \x, \u, \U, or too few)
+    (r"\q \x \xZZ \u12 \U1234567 \8", "q x xZZ u12 U1234567 8"),
+    (r"\'", "'"),
+])
+def test_unquote_undoes_gos_escapes(quoted, text):
+    assert runnerlog.unquote(quoted) == text
+    line = 'level=error msg="failed to fetch task" error="%s"' % quoted
+    assert classify(line.encode()) == (FETCH_ERROR, None, text)
+    assert classify(('ERRO[0002] failed to fetch task    error="%s"' % quoted).encode()) == \
+        (FETCH_ERROR, None, text)
