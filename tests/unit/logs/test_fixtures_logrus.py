@@ -38,6 +38,26 @@ def test_stdout_carries_job_output_only_where_runners_print_it():
             assert len(fooled) >= 3, config
 
 
+# What the generator logs (gen/poller.go, gen/runner.go): every detail a
+# fetch error or a job start of the fixtures may have, exactly.
+DETAILS = {
+    "unavailable: read tcp 10.1.0.5:51234->203.0.113.7:443: read: connection reset by peer",
+    "unavailable: unexpected EOF",
+    "unavailable: dial tcp: lookup forge.azrak.io on 127.0.0.11:53: no such host",
+    "unavailable: HTTP status 502 Bad Gateway",
+    "unavailable: HTTP status 429 Too Many Requests",
+    "unknown: HTTP status 500 Internal Server Error",
+    'unknown: http2: server sent GOAWAY and closed the connection; LastStreamID=1, ErrCode=NO_ERROR, debug=""',
+    "internal: pick task: CreateTaskForRunner: resource does not exist",
+    "unknown: rpc error: code = Internal desc = pick task: database is locked",
+    "permission_denied: runner is disabled",
+    "unauthenticated: unregistered runner",
+    "deadline exceeded; increase fetch_timeout if this error is persistent",
+    "deadline exceeded: fetching a task timed out after 30s, raise runner.fetch_timeout if this persists",
+}
+JOB_DETAIL = "ops/site https://data.forgejo.org https://forge.azrak.io"
+
+
 @pytest.mark.parametrize("config", CONFIGS)
 def test_classify_matches_the_ground_truth(config):
     tty = config.endswith("-tty")
@@ -52,8 +72,11 @@ def test_classify_matches_the_ground_truth(config):
         if kind == FETCH_ERROR:
             assert level in ("error", "warning"), line  # trace never counts
             assert failure_class(detail) == cls, (line, detail)
+            assert detail in DETAILS, (line, detail)  # the whole text, no padding, no colour
         if kind == JOB_START:
-            assert task == 31
+            assert (task, detail) == (31, JOB_DETAIL), line
+        if got == OTHER:
+            assert (task, detail) == (None, ""), line
 
 
 @pytest.mark.parametrize("config", CONFIGS)

@@ -754,3 +754,48 @@ def test_unquote_undoes_gos_escapes(quoted, text):
     assert classify(line.encode()) == (FETCH_ERROR, None, text)
     assert classify(('ERRO[0002] failed to fetch task    error="%s"' % quoted).encode()) == \
         (FETCH_ERROR, None, text)
+
+
+# ------------------------------------------------------------ classify: every branch, exactly
+
+
+@pytest.mark.parametrize("line, tty, expected", [
+    # a bare error value to the end of the line; no space after the phrase's colon
+    ('level=error msg="failed to fetch task" error=EX', False, (FETCH_ERROR, None, "EX")),
+    ('level=error msg="failed to fetch task:EOF"', False, (FETCH_ERROR, None, "EOF")),
+    ('level=error msg="failed to fetch task EOF"', False, (FETCH_ERROR, None, "EOF")),
+    ("ERRO[0002] failed to fetch task:  EOF  ", False, (FETCH_ERROR, None, "EOF")),
+    # Gitea's unregistered runner: its error field, else what it means
+    ('level=error msg="server rejected the runner as unregistered, stopping poller" '
+     'error="unauthenticated: runner token invalid"', False,
+     (FETCH_ERROR, None, "unauthenticated: runner token invalid")),
+    ('level=error msg="server rejected the runner as unregistered, stopping poller"', False,
+     (FETCH_ERROR, None, "unauthenticated: unregistered runner")),
+    ('level=warning msg="server rejected the runner as unregistered" error="x"', False, (OTHER, None, "")),
+    # Gitea's timed-out poll: at warning or error level, the message before the fields
+    ('level=warning msg="fetching a task timed out after 30s" error="x"', False,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out after 30s")),
+    ('level=error msg="fetching a task timed out after 5s"', False,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out after 5s")),
+    ("WARN[0040] fetching a task timed out                   error=x field=y", False,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out")),
+    ("\x1b[33mWARN\x1b[0m[2026-06-29T10:00:40Z] fetching a task timed out after 30s \r", True,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out after 30s")),
+    ('level=info msg="fetching a task timed out after 30s"', False, (OTHER, None, "")),
+    ('level=debug msg="fetching a task timed out after 30s"', False, (OTHER, None, "")),
+    # a job start: its task id and the rest, stripped of the TTY layout's padding
+    ("\x1b[36mINFO\x1b[0m[2026-06-29T10:01:00Z] task 31 repo is ops/site https://a https://b   \r", True,
+     (JOB_START, 31, "ops/site https://a https://b")),
+    ('level=info msg="task 7 repo is o/r https://a https://b" func="[run]"', False,
+     (JOB_START, 7, "o/r https://a https://b")),
+    ('level=warning msg="task 7 repo is o/r https://a https://b"', False, (OTHER, None, "")),
+    # the level in capitals, logrus's full level names
+    ('level=ERROR msg="failed to fetch task" error="x"', False, (FETCH_ERROR, None, "x")),
+    ("ERROR[0002] failed to fetch task error=x", False, (FETCH_ERROR, None, "x")),
+    ('level=WARNING msg="fetching a task timed out"', False,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out")),
+    ("WARNING[0002] fetching a task timed out", False,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out")),
+])
+def test_classify_each_message_exactly(line, tty, expected):
+    assert classify(line.encode(), tty) == expected

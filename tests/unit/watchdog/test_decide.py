@@ -260,12 +260,12 @@ def test_every_reason_and_the_base_fields_exactly():
     healthy = decide(evidence(errors=3), NOW, CFG, [], [], orphans=orphans)
     over = decide(evidence(newest_age=90.0), NOW, CFG, [], [], orphans=orphans)
     refused_ = decide(evidence(detail="unauthenticated"), NOW, CFG, [], [], orphans=orphans)
-    assert [(d.kind, d.reason) for d in (error, healthy, over, refused_)] == [
+    assert [(one.kind, one.reason) for one in (error, healthy, over, refused_)] == [
         ("error", "cannot read the logs"), ("healthy", "below threshold"),
         ("recovered", "burst over (recent 1m)"),
         ("refused", "refused by the server: re-register the runner")]
-    for d in (error, healthy, over, refused_):
-        assert (d.threshold, d.window, d.orphans, d.job_running) == (40, 300.0, tuple(orphans), False)
+    for one in (error, healthy, over, refused_):
+        assert (one.threshold, one.window, one.orphans, one.job_running) == (40, 300.0, tuple(orphans), False)
 
 
 
