@@ -51,6 +51,18 @@ def test_transition(previous, kind, restarted, failed, expect):
     assert notify.transition(previous, kind, kinds, restarted, failed) == expect
 
 
+def test_transition_restarts_only_when_told():
+    from forgejo_runner_guard.watchdog import output
+
+    kinds = output.notify_kinds()
+    # a wedged runner not restarted (a job holds it, a dry run's other case): nothing changes
+    assert notify.transition(None, "wedged", kinds) == (None, None)
+    assert notify.transition("refused", "wedged", kinds) == (None, "refused")
+    assert notify.transition(None, "refused", kinds) == ("refused", "refused")
+    # restarted wins over a failure in the same check
+    assert notify.transition("refused", "wedged", kinds, True, True) == ("restarted", "restarted")
+
+
 def test_every_problem_is_a_kind_decide_gives():
     from forgejo_runner_guard.config import values
     from forgejo_runner_guard.pins import command as reconcile

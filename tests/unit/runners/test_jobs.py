@@ -5,7 +5,7 @@ Pure unit tests (no Docker): they run on Python 3.9 too."""
 import pytest
 
 from forgejo_runner_guard.config.config import DEFAULT_JOB_PREFIXES
-from forgejo_runner_guard.runners.jobs import JobContainer, blocking_jobs, parse_job_container
+from forgejo_runner_guard.runners.jobs import JobContainer, blocking_jobs, jobs_phrase, parse_job_container
 
 NOW = 1782727500.0  # 2026-06-29T10:05:00Z
 START = NOW - 1000  # the runner's current start
@@ -106,3 +106,16 @@ def test_a_job_created_exactly_at_start_minus_margin_blocks():
 def test_prefixes_and_a_leading_slash():
     assert parse_job_container("/X-12_y", ["X-"]) == JobContainer("X-12_y", 0.0, 12)
     assert parse_job_container("XX-1", ["X-"]) is None
+
+
+@pytest.mark.parametrize("names, what, phrase", [
+    (["FORGEJO-ACTIONS-TASK-1_W_J"], "running", "job container FORGEJO-ACTIONS-TASK-1_W_J running"),
+    (["A", "B", "C"], "running", "job containers A and 2 more running"),
+    (["pid 4711 (bash -e /tmp/step.sh)"], "running", "host job pid 4711 (bash -e /tmp/step.sh) running"),
+    (["pid 7 (sleep 30)", "pid 9 (make)"], "left", "host jobs pid 7 (sleep 30) and 1 more left"),
+    (["pidgin"], "running", "job container pidgin running"),  # a container's name, not "pid N"
+])
+def test_jobs_phrase_names_the_first_and_counts_the_rest(names, what, phrase):
+    assert jobs_phrase(names, what) == phrase
+    if what == "running":
+        assert jobs_phrase(names) == phrase

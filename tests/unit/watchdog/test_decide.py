@@ -313,3 +313,31 @@ def test_needs_job_guard_follows_now_and_the_settings():
     few = polling_evidence(streak=100.0)
     assert d.needs_job_guard(few, NOW, CFG) is False
     assert d.needs_job_guard(few, NOW, dataclasses.replace(CFG, sustain=100.0)) is True
+
+
+# ------------------------------------------------------------ the polling rule's report
+
+
+def test_the_polling_rule_in_the_decision_exactly():
+    one = dataclasses.replace(polling_evidence(errors=1), streak_polls=1)
+    decision = decide(one, NOW, dataclasses.replace(CFG, sustain=60.0), [], [])
+    phrase = "every poll failed for 3m20s (1 poll, unexpected EOF, fetch_interval 2s)"
+    assert (decision.kind, decision.rule, decision.polling) == ("wedged", "polling", phrase)
+    assert decision.reason == phrase + ", no job running: restart"
+    many = decide(polling_evidence(errors=30), NOW, CFG, [], [])
+    assert many.polling == "every poll failed for 3m20s (30 polls, unexpected EOF, fetch_interval 2s)"
+    # both rules: exactly `threshold` errors count for the threshold rule
+    both = decide(dataclasses.replace(polling_evidence(errors=40), ambiguous="a TTY stream"), NOW, CFG, [], [])
+    assert (both.kind, both.rule, both.reason) == ("wedged", "polling+threshold", "no job running: restart")
+    assert both.polling.startswith("every poll failed for 3m20s (40 polls")
+    assert both.ambiguous == "a TTY stream"
+    threshold = decide(evidence(errors=40), NOW, CFG, [], [])
+    assert (threshold.rule, threshold.polling, threshold.ambiguous) == ("threshold", "", "")
+
+
+def test_healthy_and_recovered_reasons_exactly():
+    assert d.assess(evidence(errors=0, newest_age=None), NOW, CFG) == ("healthy", "below threshold")
+    # a streak of exactly `sustain` whose failures stopped: recovered, one a second shorter: healthy
+    over = polling_evidence(streak=180.0, newest_age=10.0)
+    assert d.assess(over, NOW, CFG) == ("recovered", "polls failed for 3m, but none in the last 10s")
+    assert d.assess(polling_evidence(streak=179.0, newest_age=10.0), NOW, CFG) == ("healthy", "below threshold")
