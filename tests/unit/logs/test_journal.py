@@ -167,3 +167,72 @@ def test_journal_sees_the_runners_debug_level_and_job_output():
     assert "job output" in ev.ambiguous, ev
     ev = journal_mod.scan_journal(journal(entry(sec(T0 + 1), INFO)), T0)
     assert ev.ambiguous == "" and ev.lines == 1, ev
+
+
+# ------------------------------------------------------------ every branch, exactly
+
+
+def test_entry_lines_of_text_and_of_bytes_that_are_not_utf8():
+    assert journal_mod.entry_lines('{"MESSAGE":"m","__REALTIME_TIMESTAMP":"5"}') == (5000, [b"m"])
+    # a raw byte that is not UTF-8 inside a JSON string comes back as it was
+    assert journal_mod.entry_lines(b'{"MESSAGE":"a\xffb"}') == (None, [b"a\xffb"])
+    assert journal_mod.entry_lines(b'{"MESSAGE":[0,65,255]}') == (None, [b"\x00A\xff"])
+    assert journal_mod.entry_lines(b'{"MESSAGE":[]}') == (None, [b""])
+    assert journal_mod.entry_lines(b'{"MESSAGE":null,"__REALTIME_TIMESTAMP":12}') == (None, [])
+    assert journal_mod.entry_lines(b'{"__REALTIME_TIMESTAMP":"12a"}') == (None, [])
+
+
+@pytest.mark.parametrize("line, message", [
+    (b"[1,2]", "not an object"),
+    (b'{"MESSAGE":5}', "MESSAGE 5"),
+    (b'{"MESSAGE":{"a":1}}', "MESSAGE {'a': 1}"),
+    (b'{"MESSAGE":[256]}', "MESSAGE item 256"),
+    (b'{"MESSAGE":[-1]}', "MESSAGE item -1"),
+    (b'{"MESSAGE":[true]}', "MESSAGE item True"),
+    (b'{"MESSAGE":["a",5]}', "MESSAGE item 5"),
+    (b'{"MESSAGE":[[1.5]]}', "MESSAGE item 1.5"),
+])
+def test_entry_lines_says_what_is_wrong(line, message):
+    with pytest.raises(ValueError) as info:
+        journal_mod.entry_lines(line)
+    assert str(info.value) == message
+
+
+def times(*entries_at):
+    """The journal times (us) of entries, error lines except a job start at
+    the end -> the job start's time after _order (seconds)."""
+    entries = [entry(t, ERROR) for t in entries_at[:-1]] + [entry(entries_at[-1], JOB)]
+    return journal_mod.scan_journal(journal(*entries), None).last_job_start
+
+
+def test_ties_move_on_by_a_microsecond_and_only_ties():
+    t = sec(T0 + 5)
+    us = stamps.to_seconds
+    assert times(t, t - 1) == us((t - 1) * 1000)  # one us earlier, no tie before: as it is
+    assert times(t, t, t) == us((t + 2) * 1000)  # the third of one us: 2 us on
+    assert times(t, t, t, t - 1) == us((t - 1) * 1000)  # an earlier us than the ties: as it is
+    assert times(t, t + 5, t + 4) == us((t + 4) * 1000)  # a tie ended: no more moving on
+    # 1001 entries of one microsecond, then one a microsecond before them
+    assert times(*([t] * 1001 + [t - 1])) == us((t - 1) * 1000)
+
+
+def test_an_entry_of_exactly_max_entry_bytes_is_read(monkeypatch):
+    line = entry(sec(T0 + 1), ERROR)
+    monkeypatch.setattr(journal_mod, "MAX_ENTRY", len(line))
+    for size in (len(line) + 1, 7):  # whole, and in pieces (the carry)
+        scan = journal_mod.JournalScan(runnerlog.LogScan(T0, source="journal"))
+        data = journal(line, entry(sec(T0 + 2), ERROR + " " + "x" * 10))
+        for i in range(0, len(data), size):
+            scan.feed(memoryview(data[i:i + size]))
+        assert (scan.close().errors, scan.bad, scan.entries) == (1, 1, 1), size
+
+
+def test_what_cannot_matter_is_counted_and_what_is_no_entry_is_bad():
+    data = journal(b'  {"MESSAGE":"hello"}', b"not json", b"[1]", b"", b'{"OTHER":"fetch task","__REALTIME_'
+                   b'TIMESTAMP":"5"}', b'{"MESSAGE":"fetch task",', entry(sec(T0 + 1), ERROR))
+    scan = journal_mod.JournalScan(runnerlog.LogScan(T0, source="journal"))
+    scan.feed(bytearray(data))
+    evidence = scan.close()
+    # entries: all but the empty line; bad: the two that are no JSON object and the broken one
+    assert (scan.entries, scan.bad, evidence.lines, evidence.errors) == (6, 3, 3, 1)
+    assert scan.close() == evidence and scan.bad == 3  # closing again changes nothing
