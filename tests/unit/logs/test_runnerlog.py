@@ -801,3 +801,41 @@ def test_unquote_undoes_gos_escapes(quoted, text):
 ])
 def test_classify_each_message_exactly(line, tty, expected):
     assert classify(line.encode(), tty) == expected
+
+
+# ------------------------------------------------------------ what a flood costs (the fast path is taken)
+
+HELLO = '%s time="%s" level=info msg="hello"\n' % (stamp(0), TS)
+
+
+@pytest.mark.parametrize("count, head, calls", [
+    (40, "", 2),  # the chunk's first line by classify(), the rest by the block regex; the detail at close
+    (40, HELLO, 1),  # a first line without a needle: only the detail
+    (16, HELLO, 1),  # _FAST_MIN lines are a flood
+    (15, HELLO, 15),  # fewer: line by line
+])
+def test_a_flood_is_counted_by_the_block_regex(mocker, count, head, calls):
+    """The fast path's contract, in classify() calls: a flood of fetch
+    errors in one streak is counted by the block regex, classify() reads
+    only the newest line's detail (and the chunk's first line)."""
+    burst = head + "".join(error_line(1, i, "e%d" % i) for i in range(count))
+    spy = mocker.spy(runnerlog, "classify")
+    evidence = scan(burst.encode(), T0)
+    assert (evidence.errors, evidence.newest_error_detail, spy.call_count) == (count, "e%d" % (count - 1), calls)
+    assert evidence.streak_polls == count and evidence.newest_error == runnerlog.to_seconds(
+        (T0 + 1) * 10 ** 9 + count - 1)
+
+
+@pytest.mark.parametrize("window", [16 * 1024, 4096, 2500])  # 2500: 18 lines
+def test_a_long_flood_is_counted_block_by_block(mocker, window):
+    burst = HELLO + "".join(error_line(i // 100, i, "e%d" % i) for i in range(1000))  # 10 s, 100 a second
+    spy = mocker.spy(runnerlog, "classify")
+    saved = runnerlog._WINDOW
+    runnerlog._WINDOW = window
+    try:
+        evidence = scan(burst.encode(), T0)
+    finally:
+        runnerlog._WINDOW = saved
+    assert (evidence.errors, evidence.streak_polls, evidence.newest_error_detail) == (1000, 1000, "e999")
+    assert spy.call_count == 1
+    assert [line.rsplit('"', 2)[1] for line in evidence.recent_errors] == ["e995", "e996", "e997", "e998", "e999"]
