@@ -837,5 +837,5 @@ def test_a_long_flood_is_counted_block_by_block(mocker, window):
     finally:
         runnerlog._WINDOW = saved
     assert (evidence.errors, evidence.streak_polls, evidence.newest_error_detail) == (1000, 1000, "e999")
-    assert spy.call_count == 1
+    assert spy.call_count < runnerlog._FAST_MIN  # at most the last block, if it is short
     assert [line.rsplit('"', 2)[1] for line in evidence.recent_errors] == ["e995", "e996", "e997", "e998", "e999"]
