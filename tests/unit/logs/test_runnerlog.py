@@ -525,8 +525,9 @@ def test_journal_level_is_the_most_verbose_seen():
 
 
 def test_unknown_source_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as info:
         LogScan(T0, source="stdout")
+    assert str(info.value) == "LogScan source must be one of stderr, tty, journal: 'stdout'"
 
 
 @pytest.mark.parametrize("detail, cls, label", [
