@@ -106,6 +106,7 @@ def test_parse_stat_takes_odd_command_names_and_the_fewest_fields():
 def test_parse_cmdline_of_any_bytes():
     assert hostjobs.parse_cmdline(b"\0") == [] and hostjobs.parse_cmdline("") == []
     assert hostjobs.parse_cmdline(b"MAX\0X\0") == ["MAX", "X"]
+    assert hostjobs.parse_cmdline(b"X\0") == ["X"]
     assert hostjobs.parse_cmdline(b"a\0\0b\0") == ["a", "", "b"]  # an empty argument stays
     assert hostjobs.parse_cmdline(b"caf\xc3\xa9\0\xff\0") == ["caf\u00e9", "\ufffd"]
     # text (from surrogateescape) goes back to the same bytes first
@@ -138,13 +139,16 @@ def test_a_daemon_below_a_daemon_is_part_of_the_job_and_cycles_end():
         P(30, 20, "forgejo-runner", "forgejo-runner exec"),  # a runner run by a job: part of it
         P(31, 30, "sleep", "sleep 5"),
         P(40, 8, "kworker")._replace(args=""),  # no command line: named by its command name
-        P(50, 51, "forgejo-runner", "forgejo-runner daemon"),  # a cycle of parents (a race)
+        P(50, 51, "forgejo-runner", "forgejo-runner daemon"),  # cycles of parents (a race)
         P(51, 50, "sh", "sh"),
+        P(60, 61, "act_runner", "act_runner daemon"),
+        P(61, 62, "sh", "sh"),
+        P(62, 61, "sh", "sh"),
     ]
     found = hostjobs.find(procs, DAEMONS)
-    assert found.daemons == (8,)
+    assert found.daemons == (8, 60)
     assert found.jobs == (HostJob(20, "sh -c forgejo-runner exec"), HostJob(40, "[kworker]"))
-    assert hostjobs.summary(found, DAEMONS) == "daemon pid 8, 2 host jobs"
+    assert hostjobs.summary(found, DAEMONS) == "daemon pid 8, 60, 2 host jobs"
     assert hostjobs.summary(hostjobs.find(procs[:2], DAEMONS), DAEMONS) == "daemon pid 8, 1 host job"
     two = hostjobs.find([P(3, 1, "act_runner"), P(4, 1, "act_runner")], DAEMONS)
     assert hostjobs.summary(two, DAEMONS) == "daemon pid 3, 4, 0 host jobs"

@@ -341,3 +341,16 @@ def test_healthy_and_recovered_reasons_exactly():
     over = polling_evidence(streak=180.0, newest_age=10.0)
     assert d.assess(over, NOW, CFG) == ("recovered", "polls failed for 3m, but none in the last 10s")
     assert d.assess(polling_evidence(streak=179.0, newest_age=10.0), NOW, CFG) == ("healthy", "below threshold")
+
+
+def test_the_threshold_rule_ends_exactly_at_recent_in_the_rule_too():
+    """A slow poller (fetch_interval 40 s: a poll is due within 60 s) whose
+    newest of 40 failures is exactly `recent` (60 s) old: wedged by the
+    polling rule alone; the threshold rule no longer holds."""
+    cfg = dataclasses.replace(CFG, fetch_interval=40.0)
+    ev = dataclasses.replace(evidence(errors=40, newest_age=60.0), streak_start=NOW - 600.0, streak_polls=40)
+    decision = decide(ev, NOW, cfg, [], [])
+    assert (decision.kind, decision.rule) == ("wedged", "polling")
+    assert decision.polling == "every poll failed for 10m (40 polls, unexpected EOF, fetch_interval 40s)"
+    younger = decide(dataclasses.replace(ev, newest_error=NOW - 59.0), NOW, cfg, [], [])
+    assert younger.rule == "polling+threshold"
