@@ -236,3 +236,6 @@ def test_what_cannot_matter_is_counted_and_what_is_no_entry_is_bad():
     # entries: all but the empty line; bad: the two that are no JSON object and the broken one
     assert (scan.entries, scan.bad, evidence.lines, evidence.errors) == (6, 3, 3, 1)
     assert scan.close() == evidence and scan.bad == 3  # closing again changes nothing
+    last = journal_mod.JournalScan(runnerlog.LogScan(T0, source="journal"))
+    last.feed(entry(sec(T0 + 1), ERROR) + b"\n" + entry(sec(T0 + 2), ERROR))  # no newline at the end
+    assert last.close().errors == 2 and last.close().errors == 2 and (last.bad, last.entries) == (0, 2)

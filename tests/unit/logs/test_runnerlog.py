@@ -658,12 +658,24 @@ def test_add_judges_lines_whose_time_comes_apart():
         errors=2, newest_error=runnerlog.to_seconds(since_ns + 5), newest_error_detail="e1",
         last_job_start=runnerlog.to_seconds(since_ns + 9), claimed_tasks=frozenset({41, 42}),
         lines=8, untimed=1, since=T0 + 100)
+    # the kept lines: the counted ones, the edge's too, in time, each with its time in front
+    assert [line.rsplit('"', 2)[1] for line in evidence.recent_errors] == ["e3", "e1"]
+    assert evidence.recent_errors[0].startswith(stamps.format_ns(since_ns).decode() + " time=")
     with pytest.raises(ValueError) as info:
         scanner.add(since_ns, err % (TS.encode(), 5))
     assert str(info.value) == "LogScan.add after close"
     with pytest.raises(ValueError) as info:
         scanner.feed(b"x\n")
     assert str(info.value) == "LogScan.feed after close"
+
+
+def test_add_judges_as_the_source_says():
+    """add() on a TTY source: only logrus's coloured lines are the runner's."""
+    scanner = LogScan(T0, source="tty")
+    scanner.add((T0 + 1) * 10 ** 9, b'level=error msg="failed to fetch task" error="plain"')
+    scanner.add((T0 + 2) * 10 ** 9, b'\x1b[31mERRO\x1b[0m[x] failed to fetch task   \x1b[31merror\x1b[0m="own"')
+    evidence = scanner.close()
+    assert (evidence.errors, evidence.newest_error_detail, evidence.lines) == (1, "own", 2)
 
 
 # ------------------------------------------------------------ the evidence lines kept (Evidence.recent_errors)
