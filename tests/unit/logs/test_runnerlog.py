@@ -272,14 +272,17 @@ def test_window_edge_is_inclusive():
         assert scan(data, since=T0 + 10 - 1e-6, fast=fast).errors == 2
 
 
-def test_window_edge_inclusive_on_the_fast_path():
-    # 40 lines in one block take the block regex; the edge must not move
-    data = "".join(error_line(i, 7) for i in range(40)).encode()
-    for edge in (0, 1, 17, 39):
-        since = parse_time(stamp(edge, 7))
+def test_window_edge_inclusive_on_the_fast_path(mocker):
+    # 40 lines 20 ms apart (one streak) in one block take the block regex
+    # (the first line of the chunk aside); the edge must not move
+    data = "".join(error_line(1, i * 20 * 10 ** 6 + 7) for i in range(40)).encode()
+    spy = mocker.spy(LogScan, "_fast_errors")
+    for edge in (0, 1, 2, 17, 39):
+        since = stamps.to_seconds(stamps.parse_ns(stamp(1, edge * 20 * 10 ** 6 + 7).encode()))
         assert scan(data, since, fast=True).errors == 40 - edge
         assert scan(data, since + 1e-6, fast=True).errors == 39 - edge
         assert scan(data, since, fast=True) == scan(data, since, fast=False)
+    assert spy.spy_return_list == [True] * 15  # three fast scans an edge, each one block
 
 
 def test_newest_is_the_latest_time_not_the_last_line():
@@ -585,6 +588,7 @@ def test_the_first_counted_nanosecond_is_the_window_edge(fast, since):
         assert evidence.errors == late, (early, late)
         assert evidence.newest_error == runnerlog.to_seconds(edge)
         assert evidence.newest_error_detail == "edge"
+        assert [line.rsplit('"', 2)[1] for line in evidence.recent_errors] == ["edge"] * min(late, 5)
 
 
 @pytest.mark.parametrize("line, expected", [
@@ -837,6 +841,13 @@ def test_a_flood_is_counted_by_the_block_regex(mocker, count, head, calls):
     assert (evidence.errors, evidence.newest_error_detail, spy.call_count) == (count, "e%d" % (count - 1), calls)
     assert evidence.streak_polls == count and evidence.newest_error == runnerlog.to_seconds(
         (T0 + 1) * 10 ** 9 + count - 1)
+
+
+def test_a_flood_before_the_window_costs_nothing(mocker):
+    burst = HELLO + "".join(error_line(1, i, "e%d" % i) for i in range(40))
+    spy = mocker.spy(runnerlog, "classify")
+    evidence = scan(burst.encode(), T0 + 60)
+    assert (evidence.errors, evidence.newest_error, evidence.recent_errors, spy.call_count) == (0, None, (), 0)
 
 
 @pytest.mark.parametrize("window", [16 * 1024, 4096, 2500])  # 2500: 18 lines

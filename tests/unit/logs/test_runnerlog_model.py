@@ -229,6 +229,36 @@ def test_kept_lines_after_a_held_block_stay_in_log_order():
         assert [line[-4:-1] for line in got[0].recent_errors] == ["f17", "f18", "f19", "s00", "s01"]
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_gap_inside_a_block_breaks_the_streak(fast):
+    """20 failures in one block, the last 10 five seconds after the first 10
+    (more than the 3 s a 2 s poller allows): the streak is the last 10."""
+    base = T0 * NS + 30 * NS
+    times = [base + i * 10 ** 6 for i in range(10)] + [base + 5 * NS + i * 10 ** 6 for i in range(10)]
+    data = (HEAD + flood(times)).encode()
+    evidence = runnerlog.scan(data, None, fast=fast)
+    assert evidence == reference(data, None)
+    assert (evidence.streak_polls, evidence.streak_start) == (10, runnerlog.to_seconds(times[10]))
+
+
+def test_a_held_block_then_failures_line_by_line():
+    """A flood (held: its last lines read late) and in the next window,
+    line by line (a job start is in it), two more failures first: the
+    kept lines are the flood's last three, then those two."""
+    same = T0 * NS + 40 * NS
+    head_and_flood = HEAD + flood([same] * 20, "f")
+    data = (head_and_flood + flood([same + 10 ** 6] * 2, "s")
+            + '%s time="x" level=info msg="task 5 repo is o/r"\n' % stamp(same + 2 * 10 ** 6)).encode()
+    saved = runnerlog._WINDOW
+    runnerlog._WINDOW = len(head_and_flood)  # the first window ends with the flood
+    try:
+        got = [runnerlog.scan(data, None, fast=fast) for fast in (True, False)]
+    finally:
+        runnerlog._WINDOW = saved
+    assert got[0] == got[1] == reference(data, None)
+    assert [line[-4:-1] for line in got[0].recent_errors] == ["f17", "f18", "f19", "s00", "s01"]
+
+
 def test_the_reference_agrees_with_the_fixtures():
     """The model itself, on the runners' recorded logs (fixtures)."""
     import os
