@@ -456,6 +456,8 @@ class LogScan:
             return False
         if self._newest is not None and (first < self._newest or first - self._newest > fast_bound):
             return False
+        if self._job is not None and self._job > first:  # a job start after them: line by line
+            return False
         if self._newest is None or (self._job is not None and self._job > self._newest):
             self._streak, self._polls = first, 0
         self._errors += len(stamps)

@@ -116,6 +116,7 @@ FLOOD = st.fixed_dictionaries({
 SEGMENTS = st.lists(st.one_of(
     st.tuples(st.just("flood"), FLOOD),
     st.tuples(st.sampled_from(sorted(OTHERS)), st.integers(0, 99)),
+    st.tuples(st.just("jump"), st.sampled_from([-5000, -1, 0, 2900, 3000, 3100, 40000])),  # ms
 ), max_size=12)
 
 
@@ -126,6 +127,9 @@ def build(segments, rng_seed=0):
     rng = random.Random(rng_seed)
     ns, out = T0 * NS + 90 * NS, []
     for kind, arg in segments:
+        if kind == "jump":  # a pause, or the clock set back
+            ns += arg * 10 ** 6
+            continue
         if kind != "flood":
             ns += 700 * 10 ** 6
             out.append(OTHERS[kind](ns, arg))
@@ -162,7 +166,7 @@ def scan_in_pieces(data, since, source, model, cuts, window, fast):
        source=st.sampled_from(["stderr", "stderr", "tty"]),
        model=st.sampled_from([PollModel(), PollModel(interval=10.0, timeout=5.0), PollModel(0.5, 0.0)]),
        tail=st.booleans(), cuts=st.lists(st.integers(0, 10 ** 6), max_size=6),
-       window=st.sampled_from([16 * 1024, 1000, 120]))
+       window=st.sampled_from([16 * 1024, 3000, 1000, 120]))
 def test_property_the_scan_is_its_definition(segments, seed, since, source, model, tail, cuts, window):
     data = build(segments, seed)
     if tail:
@@ -257,6 +261,104 @@ def test_a_held_block_then_failures_line_by_line():
         runnerlog._WINDOW = saved
     assert got[0] == got[1] == reference(data, None)
     assert [line[-4:-1] for line in got[0].recent_errors] == ["f17", "f18", "f19", "s00", "s01"]
+
+
+def windows_of(*parts):
+    """Feed HEAD, then the parts as one chunk scanned in windows of the
+    first part's size (lines of one length: one part a window)."""
+    saved = runnerlog._WINDOW
+    runnerlog._WINDOW = len(parts[0])
+    try:
+        got = []
+        for fast in (True, False):
+            scanner = LogScan(None, fast=fast)
+            scanner.feed(HEAD.encode())
+            scanner.feed("".join(parts).encode())
+            got.append(scanner.close())
+        return got
+    finally:
+        runnerlog._WINDOW = saved
+
+
+def test_blocks_a_poll_bound_apart_are_one_streak():
+    """Three windows of 18 failures, each of one time, 3 s apart (exactly
+    the bound of a 2 s poller): one streak, counted block by block."""
+    base = T0 * NS + 30 * NS
+    groups = [flood([base + k * 3 * NS] * 18, "g%d" % k) for k in range(3)]
+    got = windows_of(*groups)
+    assert got[0] == got[1] == reference((HEAD + "".join(groups)).encode(), None)
+    assert (got[0].errors, got[0].streak_polls, got[0].streak_start) == (54, 54, runnerlog.to_seconds(base))
+
+
+@pytest.mark.parametrize("step, polls", [(-NS, 18), (4 * NS, 18), (3 * NS + 1, 18)])
+def test_a_block_back_in_time_or_after_a_gap_goes_line_by_line(step, polls):
+    """A window of failures before the newest one (the clock set back), or
+    more than the bound after it: judged line by line, as the definition
+    says (a gap ends the streak; an earlier failure does not extend it)."""
+    base = T0 * NS + 30 * NS
+    groups = [flood([base] * 18, "a"), flood([base + step] * 18, "b")]
+    got = windows_of(*groups)
+    assert got[0] == got[1] == reference((HEAD + "".join(groups)).encode(), None)
+    assert (got[0].errors, got[0].streak_polls) == (36, polls)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_failures_before_a_job_start_logged_earlier_are_no_streak(fast):
+    """A job start, then (the clock set back) failures timed before it: no
+    streak runs past a job start, so each failure starts its own, on the
+    fast path as line by line (the fast path counted them as one)."""
+    job = '%s time="x" level=info msg="task 5 repo is o/r https://a https://b"\n' % stamp(T0 * NS + 40 * NS)
+    failures = flood([T0 * NS + 35 * NS + i for i in range(20)])
+    scanner = LogScan(None, fast=fast)
+    scanner.feed((HEAD + job).encode())
+    scanner.feed(failures.encode())  # a chunk, a block of its own
+    evidence = scanner.close()
+    assert evidence == reference((HEAD + job + failures).encode(), None)
+    assert (evidence.errors, evidence.streak_polls) == (20, 1)
+
+
+def test_a_job_start_at_the_newest_failures_time_keeps_the_streak():
+    """A job start stamped like the newest failure is not after it: the
+    streak goes on through the next flood (a window of its own)."""
+    base = T0 * NS + 30 * NS
+    first = flood([base] * 18, "a")
+    job = '%s time="x" level=info msg="task 5 repo is o/r https://a https://b"' % stamp(base)
+    pad = len(first) - len(job) - 2 - len(stamp(base)) - len(' time="x" level=info msg=""')
+    window = job + "\n" + '%s time="x" level=info msg="%s"\n' % (stamp(base), "p" * pad)
+    assert len(window) == len(first)
+    second = flood([base + NS] * 18, "b")
+    got = windows_of(first, window, second)
+    assert got[0] == got[1] == reference((HEAD + first + window + second).encode(), None)
+    assert (got[0].streak_polls, got[0].last_job_start) == (36, runnerlog.to_seconds(base))
+
+
+def test_the_newest_lines_detail_is_its_own_line():
+    """The TTY layout's failure without an error field: the detail is the
+    rest of its message, never the lines after it (in the block or the
+    next), nor a line of the same time that is no failure."""
+    base = T0 * NS + 30 * NS
+    tty = "".join('%s ERRO[2026-06-29T10:00:30Z] failed to fetch task: deadline exceeded %d\n'
+                  % (stamp(base + i), i) for i in range(20))
+    info = '%s time="x" level=info msg="same time, no failure"\n' % stamp(base + 19)
+    got = windows_of(tty, info)
+    assert got[0] == got[1] == reference((HEAD + tty + info).encode(), None)
+    assert got[0].newest_error_detail == "deadline exceeded 19"
+    whole = runnerlog.scan((HEAD + tty + info).encode(), None)
+    assert whole.newest_error_detail == "deadline exceeded 19"
+
+
+@pytest.mark.parametrize("bad", [0, 19])
+def test_a_flood_with_a_time_that_is_none(bad):
+    """A stamp the block regex takes but that is no time (month 13): that
+    line is untimed, the rest counted, on the fast path as line by line."""
+    base = T0 * NS + 30 * NS
+    lines = flood([base + i * 10 ** 6 for i in range(20)]).splitlines(True)
+    lines[bad] = "2026-13" + lines[bad][7:]
+    data = (HEAD + "".join(lines)).encode()
+    for fast in (True, False):
+        evidence = runnerlog.scan(data, None, fast=fast)
+        assert evidence == reference(data, None)
+        assert (evidence.errors, evidence.untimed) == (19, 1)
 
 
 def test_the_reference_agrees_with_the_fixtures():
