@@ -843,6 +843,39 @@ def test_a_flood_is_counted_by_the_block_regex(mocker, count, head, calls):
         (T0 + 1) * 10 ** 9 + count - 1)
 
 
+def test_line_by_line_costs_a_classify_each_and_relayed_phrases_none(mocker):
+    burst = HELLO + "".join(error_line(1, i, "e%d" % i) for i in range(40))
+    spy = mocker.spy(runnerlog, "classify")
+    assert scan(burst.encode(), T0, fast=False).errors == 40
+    assert spy.call_count == 40
+    # job output that names the phrase, at info level: skipped before classify()
+    spy.reset_mock()
+    relayed = HELLO + "".join('%s time="%s" level=info msg="[ci/b] | failed to fetch task %d"\n'
+                              % (stamp(1, i), TS, i) for i in range(20))
+    assert scan(relayed.encode(), T0).errors == 0
+    assert spy.call_count == 0
+
+
+@pytest.mark.parametrize("first", [
+    '%s time="%s" level=info msg="task 5 repo is o/r https://a https://b"\n',
+    '%s time="%s" level=warning msg="fetching a task timed out after 30s"\n',
+    '%s time="%s" level=info msg="the server rejected the runner a while ago"\n',
+])
+def test_a_line_of_another_kind_costs_only_its_own_window(mocker, first):
+    """A job start (or Gitea's failure lines) in the first window sends
+    that window line by line, not the flood's windows after it."""
+    burst = HELLO + first % (stamp(0), TS) + "".join(error_line(1, i, "e%d" % i) for i in range(1000))
+    spy = mocker.spy(runnerlog, "classify")
+    saved = runnerlog._WINDOW
+    runnerlog._WINDOW = 2500  # 18 lines
+    try:
+        evidence = scan(burst.encode(), T0)
+    finally:
+        runnerlog._WINDOW = saved
+    assert (evidence.errors - ("timed out" in first)) == 1000
+    assert spy.call_count < 3 * runnerlog._FAST_MIN
+
+
 def test_a_flood_before_the_window_costs_nothing(mocker):
     burst = HELLO + "".join(error_line(1, i, "e%d" % i) for i in range(40))
     spy = mocker.spy(runnerlog, "classify")

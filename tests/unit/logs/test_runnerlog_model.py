@@ -45,7 +45,7 @@ def reference(data, since, source="stderr", model=None):
         line = raw[: runnerlog.MAX_LINE]
         stamp, _, message = line.partition(b" ")
         kind, task, text = classify(message, tty)
-        if kind == OTHER:
+        if kind == OTHER or not runnerlog.NEEDLES.search(line):  # only lines with a needle are read
             continue
         ns = stamps.parse_ns(stamp)
         if ns is None:
@@ -102,6 +102,12 @@ OTHERS = {
     "untimed": lambda ns, n: 'time="x" level=error msg="failed to fetch task" error="%d"' % n,
     "bad-stamp": lambda ns, n: '2026-13-01T00:00:00.000000000Z level=error msg="failed to fetch task: %d"' % n,
     "empty": lambda ns, n: "",
+    # the phrase escaped (no needle in the bytes: never read), colour codes inside the level
+    "escaped": lambda ns, n: '%s time="x" level=error msg="failed to fetch\\x20task %d"' % (stamp(ns), n),
+    "ansi-level": lambda ns, n: '%s time="x" level=err\x1b[0mor msg="failed to fetch task: EOF %d"' % (
+        stamp(ns), n),
+    "unregistered": lambda ns, n: '%s time="x" level=error msg="server rejected the runner as unregistered" ' \
+                                  'error="unauthenticated: %d"' % (stamp(ns), n),
     "controls": lambda ns, n: '%s level=error msg="failed to fetch task" error="\\t%d\\x00" \x07\x1b[1m' % (
         stamp(ns), n),
 }
@@ -359,6 +365,20 @@ def test_a_flood_with_a_time_that_is_none(bad):
         evidence = runnerlog.scan(data, None, fast=fast)
         assert evidence == reference(data, None)
         assert (evidence.errors, evidence.untimed) == (19, 1)
+
+
+@pytest.mark.parametrize("other", ["gitea", "unregistered", "job", "ansi-level"])
+def test_a_flood_with_another_failure_or_a_job_start_in_its_block(other):
+    """A line that is a failure (or a job start) without "fetch task" in it,
+    in the middle of a flood: the block goes line by line, nothing is lost."""
+    base = T0 * NS + 30 * NS
+    lines = flood([base + i * 10 ** 6 for i in range(20)]).splitlines(True)
+    lines.insert(10, OTHERS[other](base + 9 * 10 ** 6 + 1, 7) + "\n")
+    data = (HEAD + "".join(lines)).encode()
+    for fast in (True, False):
+        evidence = runnerlog.scan(data, None, fast=fast)
+        assert evidence == reference(data, None)
+        assert evidence.errors == (20 if other == "job" else 21)
 
 
 def test_the_reference_agrees_with_the_fixtures():
