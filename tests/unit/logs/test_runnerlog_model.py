@@ -381,6 +381,18 @@ def test_a_flood_with_another_failure_or_a_job_start_in_its_block(other):
         assert evidence.errors == (20 if other == "job" else 21)
 
 
+def test_a_chunks_first_line_is_read_whole():
+    """The first line of a chunk is judged on its own (the block regex
+    needs the newline before a line): all of it, to its last byte, even
+    when it is the newest failure and a flood older than it follows."""
+    newest = error(T0 * NS + 40 * NS, "the newest!", "logfmt") + "\n"
+    older = flood([T0 * NS + 30 * NS + i for i in range(20)])
+    got = windows_of(newest + older)
+    assert got[0] == got[1] == reference((HEAD + newest + older).encode(), None)
+    assert got[0].newest_error_detail == "the newest!"
+    assert got[0].recent_errors[-1].endswith('error="the newest!"')
+
+
 def test_the_reference_agrees_with_the_fixtures():
     """The model itself, on the runners' recorded logs (fixtures)."""
     import os
