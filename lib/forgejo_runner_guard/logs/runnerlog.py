@@ -349,7 +349,6 @@ class LogScan:
         start = 0
         if self._carry:
             line = (self._carry + chunk[: min(first, MAX_LINE)])[:MAX_LINE]
-            self._carry = b""
             self._lines += 1
             self._watch.see(b"\n" + line, 0, len(line) + 1)
             self._one(line)
@@ -364,7 +363,7 @@ class LogScan:
             self._lines += chunk.count(b"\n", start, stop)
             self._block(chunk, start, stop)
             start = stop
-        self._carry = chunk[last + 1 : last + 1 + MAX_LINE]
+        self._carry = chunk[last + 1 : last + 1 + MAX_LINE]  # the carried line was judged above
 
     def add(self, ns, message):
         """One log line whose time the source gives apart from the text (the
@@ -393,7 +392,6 @@ class LogScan:
                 self._lines += 1
                 self._watch.see(b"\n" + self._carry, 0, len(self._carry) + 1)
                 self._one(self._carry)
-                self._carry = b""
             detail = self._detail_text
             if self._detail_line is not None:
                 detail = _judge(self._detail_line, self._tty)[2]
