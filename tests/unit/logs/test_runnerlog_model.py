@@ -106,6 +106,10 @@ OTHERS = {
     "escaped": lambda ns, n: '%s time="x" level=error msg="failed to fetch\\x20task %d"' % (stamp(ns), n),
     "ansi-level": lambda ns, n: '%s time="x" level=err\x1b[0mor msg="failed to fetch task: EOF %d"' % (
         stamp(ns), n),
+    # what the source watch looks for: a TTY's job output and trace lines, a level last
+    "tty-output": lambda ns, n: "%s \x1b[34m|\x1b[0m compiling %d\r" % (stamp(ns), n),
+    "tty-trace": lambda ns, n: "%s \x1b[37mTRAC\x1b[0m[x] tracing %d\r" % (stamp(ns), n),
+    "debug-last": lambda ns, n: '%s time="x" msg="m %d" level=debug' % (stamp(ns), n),
     "unregistered": lambda ns, n: '%s time="x" level=error msg="server rejected the runner as unregistered" ' \
                                   'error="unauthenticated: %d"' % (stamp(ns), n),
     "controls": lambda ns, n: '%s level=error msg="failed to fetch task" error="\\t%d\\x00" \x07\x1b[1m' % (
@@ -169,7 +173,7 @@ def scan_in_pieces(data, since, source, model, cuts, window, fast):
 @settings(max_examples=150, deadline=None)
 @given(segments=SEGMENTS, seed=st.integers(0, 9),
        since=st.sampled_from([None, T0, T0 + 95.25, T0 + 120, T0 + 10 ** 4]),
-       source=st.sampled_from(["stderr", "stderr", "tty"]),
+       source=st.sampled_from(["stderr", "stderr", "tty", "journal"]),
        model=st.sampled_from([PollModel(), PollModel(interval=10.0, timeout=5.0), PollModel(0.5, 0.0)]),
        tail=st.booleans(), cuts=st.lists(st.integers(0, 10 ** 6), max_size=6),
        window=st.sampled_from([16 * 1024, 3000, 1000, 120]))
@@ -391,6 +395,21 @@ def test_a_chunks_first_line_is_read_whole():
     assert got[0] == got[1] == reference((HEAD + newest + older).encode(), None)
     assert got[0].newest_error_detail == "the newest!"
     assert got[0].recent_errors[-1].endswith('error="the newest!"')
+
+
+@pytest.mark.parametrize("source, kinds", [
+    ("tty", ["tty-output", "info"]), ("tty", ["tty-trace", "tty-output"]), ("journal", ["debug-last"]),
+    ("journal", ["job-output", "info"]), ("tty", ["info", "tty-output"]), ("journal", ["info", "debug-last"]),
+])
+def test_what_the_watch_sees_split_anywhere(source, kinds):
+    """The runner's level and job output in a merged source, in a line
+    carried from one chunk to the next, cut at every point."""
+    whole = "".join(OTHERS[kind](T0 * NS + i * NS, i) + "\n" for i, kind in enumerate(kinds)).encode()
+    for data in (whole, whole.rstrip(b"\n")):  # the last line read at close too
+        want = reference(data, None, source)
+        assert want.ambiguous
+        for cut in range(len(data) + 1):
+            assert scan_in_pieces(data, None, source, None, [cut], 16 * 1024, True) == want, cut
 
 
 def test_the_reference_agrees_with_the_fixtures():
