@@ -876,6 +876,37 @@ def test_a_line_of_another_kind_costs_only_its_own_window(mocker, first):
     assert spy.call_count < 3 * runnerlog._FAST_MIN
 
 
+def test_a_line_longer_than_the_window_leaves_the_windows_after_it(mocker):
+    long_line = '%s time="%s" level=info msg="%s"\n' % (stamp(0), TS, "z" * 3000)
+    job = '%s time="%s" level=info msg="task 5 repo is o/r https://a https://b"\n' % (stamp(20), TS)
+    burst = HELLO + long_line + "".join(error_line(1, i, "e%d" % i) for i in range(1000)) + job
+    spy = mocker.spy(runnerlog, "classify")
+    saved = runnerlog._WINDOW
+    runnerlog._WINDOW = 2500
+    try:
+        evidence = scan(burst.encode(), T0)
+    finally:
+        runnerlog._WINDOW = saved
+    assert (evidence.errors, evidence.claimed_tasks) == (1000, frozenset({5}))
+    assert spy.call_count < 3 * runnerlog._FAST_MIN
+
+
+@pytest.mark.parametrize("cut", [None, 40, runnerlog.MAX_LINE - 3, runnerlog.MAX_LINE + 2])
+@pytest.mark.parametrize("newline", [True, False])
+def test_a_line_longer_than_max_line_is_judged_on_its_first_max_line_bytes(cut, newline):
+    """Whole, split inside it, or read at close: a line is judged on its
+    first MAX_LINE bytes, here an error field cut short by the cap."""
+    head = '%s time="%s" level=error msg="failed to fetch task" error="' % (stamp(1), TS)
+    line = (head + "x" * (runnerlog.MAX_LINE + 5 - len(head)) + '"').encode()
+    data = HELLO.encode() + line + (b"\n" if newline else b"")
+    scanner = LogScan(T0)
+    for piece in ((data,) if cut is None else (data[:len(HELLO) + cut], data[len(HELLO) + cut:])):
+        scanner.feed(piece)
+    evidence = scanner.close()
+    assert (evidence.errors, evidence.lines) == (1, 2)
+    assert evidence.newest_error_detail == "x" * (runnerlog.MAX_LINE - len(head))
+
+
 def test_a_flood_before_the_window_costs_nothing(mocker):
     burst = HELLO + "".join(error_line(1, i, "e%d" % i) for i in range(40))
     spy = mocker.spy(runnerlog, "classify")
