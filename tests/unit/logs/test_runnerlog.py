@@ -673,6 +673,12 @@ def test_add_judges_lines_whose_time_comes_apart():
     assert str(info.value) == "LogScan.feed after close"
 
 
+def test_add_sees_the_level_at_a_lines_very_end():
+    scanner = LogScan(T0, source="journal")
+    scanner.add(T0 * 10 ** 9, b'time="x" msg="fetching" level=debug')
+    assert scanner.close().level == "debug"
+
+
 def test_add_judges_as_the_source_says():
     """add() on a TTY source: only logrus's coloured lines are the runner's."""
     scanner = LogScan(T0, source="tty")

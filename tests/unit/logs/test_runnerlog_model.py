@@ -290,12 +290,20 @@ def windows_of(*parts):
         runnerlog._WINDOW = saved
 
 
-def test_blocks_a_poll_bound_apart_are_one_streak():
-    """Three windows of 18 failures, each of one time, 3 s apart (exactly
-    the bound of a 2 s poller): one streak, counted block by block."""
+@pytest.mark.parametrize("apart, span", [(3 * NS, 0), (0, 0), (0, 3 * NS), (NS, 2 * NS)])
+def test_blocks_a_poll_bound_apart_are_one_streak(mocker, apart, span):
+    """Three windows of 18 failures, each spanning `span` and the next
+    `apart` after it, both at most the bound of a 2 s poller (3 s): one
+    streak, counted block by block by the block regex (classify() reads the
+    chunk's first line and, at close, the newest line's detail)."""
     base = T0 * NS + 30 * NS
-    groups = [flood([base + k * 3 * NS] * 18, "g%d" % k) for k in range(3)]
+    groups, start = [], base
+    for k in range(3):
+        groups.append(flood([start] * 17 + [start + span], "g%d" % k))
+        start += span + apart
+    spy = mocker.spy(runnerlog, "classify")
     got = windows_of(*groups)
+    assert spy.call_count == 2 + 54  # the fast scan, then the one line by line
     assert got[0] == got[1] == reference((HEAD + "".join(groups)).encode(), None)
     assert (got[0].errors, got[0].streak_polls, got[0].streak_start) == (54, 54, runnerlog.to_seconds(base))
 
@@ -327,7 +335,7 @@ def test_failures_before_a_job_start_logged_earlier_are_no_streak(fast):
     assert (evidence.errors, evidence.streak_polls) == (20, 1)
 
 
-def test_a_job_start_at_the_newest_failures_time_keeps_the_streak():
+def test_a_job_start_at_the_newest_failures_time_keeps_the_streak(mocker):
     """A job start stamped like the newest failure is not after it: the
     streak goes on through the next flood (a window of its own)."""
     base = T0 * NS + 30 * NS
@@ -336,8 +344,10 @@ def test_a_job_start_at_the_newest_failures_time_keeps_the_streak():
     pad = len(first) - len(job) - 2 - len(stamp(base)) - len(' time="x" level=info msg=""')
     window = job + "\n" + '%s time="x" level=info msg="%s"\n' % (stamp(base), "p" * pad)
     assert len(window) == len(first)
-    second = flood([base + NS] * 18, "b")
+    second = flood([base] * 18, "b")
+    spy = mocker.spy(runnerlog, "classify")
     got = windows_of(first, window, second)
+    assert spy.call_count == 3 + 37  # fast: the first line, the job start, the detail
     assert got[0] == got[1] == reference((HEAD + first + window + second).encode(), None)
     assert (got[0].streak_polls, got[0].last_job_start) == (36, runnerlog.to_seconds(base))
 
