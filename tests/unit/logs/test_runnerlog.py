@@ -862,15 +862,18 @@ def test_line_by_line_costs_a_classify_each_and_relayed_phrases_none(mocker):
     assert spy.call_count == 0
 
 
-@pytest.mark.parametrize("first", [
+@pytest.mark.parametrize("other", [
     '%s time="%s" level=info msg="task 5 repo is o/r https://a https://b"\n',
     '%s time="%s" level=warning msg="fetching a task timed out after 30s"\n',
     '%s time="%s" level=info msg="the server rejected the runner a while ago"\n',
 ])
-def test_a_line_of_another_kind_costs_only_its_own_window(mocker, first):
-    """A job start (or Gitea's failure lines) in the first window sends
-    that window line by line, not the flood's windows after it."""
-    burst = HELLO + first % (stamp(0), TS) + "".join(error_line(1, i, "e%d" % i) for i in range(1000))
+@pytest.mark.parametrize("last", [False, True])
+def test_a_line_of_another_kind_costs_only_its_own_window(mocker, other, last):
+    """A job start (or Gitea's failure lines) in the first (or the last)
+    window sends that window line by line, not the flood's other windows."""
+    flood = "".join(error_line(1, i, "e%d" % i) for i in range(1000))
+    first = other % (stamp(0 if not last else 2), TS)
+    burst = HELLO + (flood + first if last else first + flood)
     spy = mocker.spy(runnerlog, "classify")
     saved = runnerlog._WINDOW
     runnerlog._WINDOW = 2500  # 18 lines
@@ -880,6 +883,19 @@ def test_a_line_of_another_kind_costs_only_its_own_window(mocker, first):
         runnerlog._WINDOW = saved
     assert (evidence.errors - ("timed out" in first)) == 1000
     assert spy.call_count < 3 * runnerlog._FAST_MIN
+
+
+def test_a_line_without_a_needle_is_never_read_however_it_is_fed():
+    """The phrase escaped (\\x20 for its space) has no needle in its bytes:
+    not read as a whole line, nor as one carried from a chunk before."""
+    line = '%s time="%s" level=error msg="failed to fetch\\x20task"\n' % (stamp(1), TS)
+    data = (HELLO + line + HELLO).encode()
+    for cut in range(len(HELLO), len(HELLO) + len(line) + 1):
+        scanner = LogScan(T0)
+        scanner.feed(data[:cut])
+        scanner.feed(data[cut:])
+        assert scanner.close().errors == 0, cut
+    assert classify(line.split(" ", 1)[1].encode())[0] == FETCH_ERROR  # what reading it would say
 
 
 def test_a_line_longer_than_the_window_leaves_the_windows_after_it(mocker):
