@@ -602,6 +602,31 @@ def test_the_first_of_a_duplicated_logfmt_key_wins(line, expected):
     assert classify(('time="%s" ' % TS + line).encode()) == expected
 
 
+@pytest.mark.parametrize("line, expected", [
+    ('level=error error="early" msg="failed to fetch task"', (FETCH_ERROR, None, "early")),
+    ('msg="failed to fetch task" level=error error="late"', (FETCH_ERROR, None, "late")),
+    ('msg="failed to fetch task: EOF" func="[f]" level=error', (FETCH_ERROR, None, "EOF")),
+    ('error="x" msg="task 3 repo is o/r" level=info', (JOB_START, 3, "o/r")),
+])
+def test_logfmt_fields_in_any_order(line, expected):
+    """logrus writes time, level, msg, then the rest; the parser reads the
+    leading pairs in any order, an error field before msg too."""
+    assert classify(('time="%s" ' % TS + line).encode()) == expected
+
+
+@pytest.mark.parametrize("line", [
+    "\x1b[31mERRO\x1b[0m[x] failed to fetch task   \x1b\x1b[0m[31merror\x1b[0m=\"boom\"",
+    "ERRO[x] failed to fetch task   \x1b\x1b[0m[31merror=\"boom\"",
+])
+@pytest.mark.parametrize("tty", [True, False])
+def test_colour_codes_nested_in_one_another_are_all_removed(line, tty):
+    """Removing one colour code can join the bytes around it into another:
+    the error field is read once none is left."""
+    if tty and not line.startswith("\x1b"):
+        return
+    assert classify(line.encode(), tty) == (FETCH_ERROR, None, "boom")
+
+
 @pytest.mark.parametrize("fast", [True, False])
 @pytest.mark.parametrize("count", [1, 20])
 def test_uncoloured_tty_error_lines_pass_the_case_insensitive_prefilter(fast, count):
@@ -716,6 +741,35 @@ def test_evidence_keeps_the_newest_counted_fetch_error_lines():
         'error="unavailable: unexpected EOF"',
         '2026-06-29T10:00:07.000000000Z ERRO[2026-06-29T10:00:07Z] failed to fetch task    '
         'error="unavailable: late"')
+
+
+@pytest.mark.parametrize("raw, text", [
+    (b"a\tb", "a\tb"),  # tabs stay
+    (b"a\x07b\x00c\x7fd", "abc\x7fd"),  # other control characters go (DEL is none)
+    (b"\x1b[31mERRO\x1b[0m x \x1b[1m", "ERRO x"),  # colour codes go
+    (b"  lead and trail  \r", "  lead and trail"),  # only the end is stripped
+    (b"caf\xc3\xa9 \xff", "caf\u00e9 \ufffd"),  # bytes that are not UTF-8: U+FFFD
+    (b"x" * 1500, "x" * 1024),
+    (b"\x07" * 100 + b"y" * 2000, "y" * 1024),
+])
+def test_a_kept_line_as_text(raw, text):
+    stamp_ = stamp(5).encode()
+    scanner = LogScan(T0, source="journal")
+    scanner.add(stamps.parse_ns(stamp_), b'level=error msg="failed to fetch task" ' + raw)
+    want = (stamp_.decode() + ' level=error msg="failed to fetch task" ' + text)[:runnerlog.EVIDENCE_LINE]
+    assert scanner.close().recent_errors == (want,)
+
+
+def test_the_kept_lines_are_bounded():
+    """At most 4 * RECENT_ERRORS lines of at most 4 * EVIDENCE_LINE bytes
+    are held while scanning, whatever the log."""
+    scanner = LogScan(T0)
+    line = error_line(1, 0, "y" * 20000).encode()
+    for i in range(200):
+        scanner.feed(error_line(1, i, "n%d" % i).encode() if i % 7 else line)
+        assert len(scanner._recent) <= 4 * runnerlog.RECENT_ERRORS
+        assert max(len(kept) for _, kept in scanner._recent) <= 4 * runnerlog.EVIDENCE_LINE
+    assert scanner.close().errors == 200
 
 
 def test_evidence_from_the_journal_and_bounded():

@@ -7,6 +7,8 @@ windows of any size, on the fast path and off it.
 
 Pure unit tests (no Docker): they run on Python 3.9 too."""
 
+import re
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -71,8 +73,17 @@ def reference(data, since, source="stderr", model=None):
         last_job_start=None if job is None else seconds(job), claimed_tasks=frozenset(claims),
         lines=len(lines), untimed=untimed, since=since, source=source, level=watch.level,
         ambiguous=watch.ambiguity(),
-        recent_errors=tuple(runnerlog._evidence_text(line[: 4 * runnerlog.EVIDENCE_LINE])
-                            for _, line in kept))
+        recent_errors=tuple(evidence_text(line) for _, line in kept))
+
+
+def evidence_text(line):
+    """A kept line as Evidence.recent_errors gives it: its first 4 *
+    EVIDENCE_LINE bytes (the bound of what is held), decoded, colour codes
+    and control characters but tabs removed, the end stripped, at most
+    EVIDENCE_LINE characters."""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "",
+                  line[: 4 * runnerlog.EVIDENCE_LINE].decode("utf-8", "replace"))
+    return "".join(c for c in text if c == "\t" or ord(c) >= 32).rstrip()[: runnerlog.EVIDENCE_LINE]
 
 
 def stamp(ns):

@@ -60,6 +60,7 @@ def test_to_seconds(ns, seconds):
     ("2026-06-29T10:00:02.000000001-01:00", (T0 + 3602) * 10 ** 9 + 1),
     (b"2026-06-29T10:00:02.12345678xZ", None),  # a fixed-width form with a bad fraction
     (b"2026-06-29T10:00:0\xff.123456789Z", None),  # not ASCII
+    (b"2026-06-29T10:00:02\xffZ", None),
     (b"2026-02-30T10:00:02.123456789Z", (calendar.timegm((2026, 3, 2, 10, 0, 2, 0, 0, 0))) * 10 ** 9
      + 123456789),  # the day is checked against 31 only
     (b"2026-13-29T10:00:02.123456789Z", None),
