@@ -116,6 +116,12 @@ def test_only_the_lines_between_start_and_end_are_seen():
     first = SourceWatch("journal")
     first.see(job, 0, len(job))  # a job line at the very start of the data
     assert first.job_output
+    before = SourceWatch("journal")
+    before.see(debug + job, 0, len(debug) - 1)  # a job line after `end` is not seen
+    assert (before.level, before.job_output) == ("debug", False)
+    at_zero = SourceWatch("journal")
+    at_zero.see(b"level=debug msg=x\n", 0, 18)  # a needle at the very start
+    assert at_zero.level == "debug"
 
 
 @pytest.mark.parametrize("line, job", [
