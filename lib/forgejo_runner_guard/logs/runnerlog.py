@@ -116,7 +116,7 @@ def _logfmt(text, pos=0, fields=None, all_fields=False):
     return fields, pos
 
 
-def _fields(text, tty=False):
+def _fields(text, tty):
     """-> (level, message, state) of one runner line, or None when the line
     is in no format the runner's own logger writes.  state is None for the
     TTY format (fields follow the message), else where logfmt parsing
@@ -565,7 +565,7 @@ def _newest(kept):
     return sorted(kept, key=lambda entry: entry[0])[-RECENT_ERRORS:]
 
 
-def _judge(line, tty=False):
+def _judge(line, tty):
     """One line with Docker's prefix -> (kind, task_id, detail, ns or None)."""
     stamp, _, message = line.partition(b" ")
     kind, task, detail = classify(message, tty)
