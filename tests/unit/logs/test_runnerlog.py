@@ -880,6 +880,18 @@ def test_classify_each_message_exactly(line, tty, expected):
     assert classify(line.encode(), tty) == expected
 
 
+@pytest.mark.parametrize("line, tty, expected", [
+    # Docker cuts a long line at 16 KiB: the cut may fall inside the quotes
+    ('level=error msg="failed to fetch task" error="cut here  ', False, (FETCH_ERROR, None, "cut here  ")),
+    ('level=error msg="failed to fetch task" error="x"\r\n', False, (FETCH_ERROR, None, "x")),
+    # the runner's lines start with its own fields: not after a carriage return
+    ("\rERRO[0002] failed to fetch task error=x", False, (OTHER, None, "")),
+    ("\r\x1b[31mERRO\x1b[0m[x] failed to fetch task \x1b[31merror\x1b[0m=x", True, (OTHER, None, "")),
+])
+def test_only_the_lines_end_is_trimmed(line, tty, expected):
+    assert classify(line.encode(), tty) == expected
+
+
 # ------------------------------------------------------------ what a flood costs (the fast path is taken)
 
 HELLO = '%s time="%s" level=info msg="hello"\n' % (stamp(0), TS)
@@ -906,6 +918,10 @@ def test_a_flood_is_counted_by_the_block_regex(mocker, count, head, calls):
 def test_line_by_line_costs_a_classify_each_and_relayed_phrases_none(mocker):
     burst = HELLO + "".join(error_line(1, i, "e%d" % i) for i in range(40))
     spy = mocker.spy(runnerlog, "classify")
+    scanner = LogScan(T0)  # the fast path by default
+    scanner.feed(burst.encode())
+    assert scanner.close().errors == 40 and spy.call_count == 1
+    spy.reset_mock()
     assert scan(burst.encode(), T0, fast=False).errors == 40
     assert spy.call_count == 40
     # job output that names the phrase, at info level: skipped before classify()
