@@ -15,6 +15,10 @@ for _path in (os.path.join(os.path.dirname(_TESTS), "lib"), _TESTS):
         sys.path.insert(0, _path)
 
 from helpers import engine  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# make mutation (setup.cfg [mutmut]): every mutant meets the same examples
+settings.register_profile("mutation", derandomize=True, database=None)
 
 
 def pytest_configure(config):

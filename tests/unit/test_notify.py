@@ -1,8 +1,10 @@
-"""[notify]: the condition rule, the configuration, running the commands
-(real programs, real failures), the shipped examples against a real HTTP
-server on loopback (the real curl and the real Apprise CLI),
---notify-test, reconcile's pin-drift, and the evidence lines runnerlog
-keeps.  The watchdog's engine scenarios: test_notify_watchdog.py."""
+"""[notify]: the configuration, running the commands (real programs, real
+failures), the shipped examples against a real HTTP server on loopback
+(the real curl and the real Apprise CLI), --notify-test and reconcile's
+pin-drift.  The pure rules (transition, filters, the document and the
+environment): test_notify_rules.py; the evidence lines runnerlog keeps:
+logs/test_runnerlog.py; the watchdog's engine scenarios:
+test_notify_watchdog.py."""
 
 import http.server
 import io
@@ -19,7 +21,6 @@ import pytest
 from helpers.tools import ROOT, plain, run_tool, tool_env
 from forgejo_runner_guard.config import config
 from forgejo_runner_guard import notify
-from forgejo_runner_guard.logs import runnerlog, stamps
 from forgejo_runner_guard.report import Reporter
 
 EXAMPLES = os.path.join(ROOT, "debian", "examples")
@@ -29,77 +30,6 @@ EVIDENCE = (
     '2026-06-29T10:00:03.000000000Z time="2026-06-29T10:00:03Z" level=error '
     'msg="failed to fetch task" error="unavailable: connection reset by peer"',
 )
-
-
-# ---------------------------------------------------------------- the rule
-
-
-@pytest.mark.parametrize("previous, kind, restarted, failed, expect", [
-    (None, "wedged", True, False, ("restarted", "restarted")),
-    ("restarted", "wedged", True, False, ("restarted", "restarted")),  # every restart
-    ("restarted", "healthy", False, False, ("recovered", None)),
-    ("restarted", "recovered", False, False, ("recovered", None)),
-    (None, "healthy", False, False, (None, None)),
-    (None, "refused", False, False, ("refused", "refused")),
-    ("refused", "refused", False, False, (None, "refused")),  # persists: once
-    ("refused", "skipped-budget", False, False, ("budget-exhausted", "budget-exhausted")),
-    ("budget-exhausted", "skipped-budget", False, False, (None, "budget-exhausted")),
-    (None, "wedged", False, True, ("restart-failed", "restart-failed")),
-    ("restart-failed", "wedged", False, True, (None, "restart-failed")),
-    # issue 10's decision kind for the forge's own error maps to server-error
-    (None, "forge-error", False, False, ("server-error", "server-error")),
-    ("server-error", "forge-error", False, False, (None, "server-error")),
-    # issue 19: the forge did not answer its Ping: once, and recovered when it does
-    (None, "forge-unreachable", False, False, ("forge-unreachable", "forge-unreachable")),
-    ("forge-unreachable", "forge-unreachable", False, False, (None, "forge-unreachable")),
-    ("forge-unreachable", "recovered", False, False, ("recovered", None)),
-    ("forge-unreachable", "wedged", True, False, ("restarted", "restarted")),
-    # a job holds a wedged runner, or the check failed: the condition stands
-    ("refused", "skipped-job", False, False, (None, "refused")),
-    ("refused", "error", False, False, (None, "refused")),
-    (None, "error", False, False, (None, None)),
-    # reconcile's subjects
-    (None, "stale", False, False, ("stale-pin", "stale-pin")),
-    ("stale-pin", "stale", False, False, (None, "stale-pin")),
-    ("stale-pin", "fresh", False, False, ("recovered", None)),
-    (None, "drift", False, False, ("pin-drift", "pin-drift")),
-    ("pin-drift", "in-sync", False, False, ("recovered", None)),
-    ("pin-drift", "not-running", False, False, (None, "pin-drift")),
-])
-def test_transition(previous, kind, restarted, failed, expect):
-    from forgejo_runner_guard.pins import command as reconcile
-    from forgejo_runner_guard.watchdog import output
-
-    kinds = reconcile.notify_kinds() if kind in ("stale", "fresh", "drift", "in-sync",
-                                                 "not-running") else output.notify_kinds()
-    assert notify.transition(previous, kind, kinds, restarted, failed) == expect
-
-
-def test_every_problem_is_a_kind_decide_gives():
-    from forgejo_runner_guard.config import values
-    from forgejo_runner_guard.pins import command as reconcile
-    from forgejo_runner_guard.watchdog import decide, output
-
-    kinds = output.notify_kinds()
-    assert set(kinds.problems) == {decide.REFUSED, decide.MISCONFIGURED, decide.FORGE_ERROR,
-                                   decide.FORGE_UNREACHABLE, decide.CRASH_LOOP,
-                                   decide.SKIPPED_BUDGET}
-    assert (kinds.problems[decide.CRASH_LOOP], kinds.problems[decide.MISCONFIGURED]) == \
-        ("crash-loop", "misconfigured")
-    assert kinds.problems[decide.FORGE_UNREACHABLE] == values.FORGE_UNREACHABLE == "forge-unreachable"
-    assert decide.PAUSED not in kinds.problems  # the operator's own act
-    assert set(kinds.fine) == {decide.HEALTHY, decide.RECOVERED}
-    assert set(kinds.problems) | set(kinds.fine) <= set(decide.KINDS)
-    events = set(kinds.problems.values()) | set(reconcile.notify_kinds().problems.values())
-    assert events | {notify.RESTARTED, notify.RESTART_FAILED, notify.RECOVERED} <= set(values.EVENTS)
-
-
-def test_filters():
-    every = config.NotifyCommand("command", ("true",))
-    some = config.NotifyCommand("command.x", ("true",), ("refused", "recovered"))
-    assert notify.wants(every, "restarted") and notify.wants(every, "pin-drift")
-    assert notify.wants(some, "refused") and not notify.wants(some, "restarted")
-    assert notify.wants(some, "test")  # --notify-test goes through every command
 
 
 # ---------------------------------------------------------------- configuration
@@ -502,46 +432,7 @@ def test_reconcile_keys_a_hosts_file_by_its_real_path(tmp_path):
     assert list(state["runners"]) == ["hosts:%s" % (drifting / "hosts")]
 
 
-# ---------------------------------------------------------------- evidence
-
-
-def _line(second, text="unexpected EOF", fmt="logfmt"):
-    stamp = "2026-06-29T10:00:%02d.000000000Z" % second
-    if fmt == "tty":
-        return '%s \x1b[31mERRO\x1b[0m[2026-06-29T10:00:%02dZ] failed to fetch task    ' \
-               '\x1b[31merror\x1b[0m="unavailable: %s"\n' % (stamp, second, text)
-    return '%s time="2026-06-29T10:00:%02dZ" level=error msg="failed to fetch task" ' \
-           'error="unavailable: %s"\n' % (stamp, second, text)
-
-
-def test_evidence_keeps_the_newest_counted_fetch_error_lines():
-    since = stamps.parse_time("2026-06-29T10:00:05Z")
-    data = "".join(_line(s, "n%d" % s) for s in range(0, 40)).encode()
-    data += b'2026-06-29T10:00:50.000000000Z time="x" level=info msg="task 3 repo is o/r"\n'
-    for fast in (True, False):
-        ev = runnerlog.scan(data, since, fast=fast)
-        assert ev.errors == 35
-        assert ev.recent_errors == tuple(_line(s, "n%d" % s).rstrip("\n") for s in range(35, 40))
-    # fewer than five, all before `since` but one, and the tty format's colours removed
-    data = (_line(1) + _line(2, fmt="tty") + _line(7, "late", fmt="tty")).encode()
-    ev = runnerlog.scan(data, stamps.parse_time("2026-06-29T10:00:02Z"))
-    assert ev.recent_errors == (
-        '2026-06-29T10:00:02.000000000Z ERRO[2026-06-29T10:00:02Z] failed to fetch task    '
-        'error="unavailable: unexpected EOF"',
-        '2026-06-29T10:00:07.000000000Z ERRO[2026-06-29T10:00:07Z] failed to fetch task    '
-        'error="unavailable: late"')
-
-
-def test_evidence_from_the_journal_and_bounded():
-    scan = runnerlog.LogScan(None)
-    base = stamps.parse_time("2026-06-29T10:00:00Z")
-    for n in range(2000):  # any order; a long line is cut
-        ns = (int(base) + n % 100) * 10 ** 9
-        scan.add(ns, b'level=error msg="failed to fetch task" error="' + b"x" * 5000 + b'"')
-    ev = scan.close()
-    assert ev.errors == 2000 and len(ev.recent_errors) == runnerlog.RECENT_ERRORS
-    assert all(len(line) == runnerlog.EVIDENCE_LINE for line in ev.recent_errors)
-    assert ev.recent_errors[-1].startswith("2026-06-29T10:01:39.000000000Z level=error")
+# ---------------------------------------------------------------- the OnFailure= example
 
 
 def test_onfailure_unit_verifies_and_the_drop_in_names_it(tmp_path):
@@ -558,32 +449,6 @@ def test_onfailure_unit_verifies_and_the_drop_in_names_it(tmp_path):
     drop_in.read(os.path.join(EXAMPLES, "onfailure.conf"))
     assert drop_in["Unit"]["OnFailure"] == "notify-failure@%n.service"
     assert drop_in.sections() == ["Unit"]
-
-
-@pytest.mark.parametrize("tail", [0, 1, 2, 7])
-@pytest.mark.parametrize("chunk", [4096, 64 * 1024, 1 << 20])
-def test_evidence_the_same_on_the_fast_and_the_slow_path(tail, chunk):
-    """A flood (the fast path, block by block), then `tail` stragglers
-    among info lines: the newest five are the same either way."""
-    def stamp(i):
-        return "2026-06-29T10:%02d:%02d.%09dZ" % (i // 60000, i // 1000 % 60, i % 1000 * 1000)
-
-    flood = "".join('%s level=error msg="failed to fetch task" error="n%d"\n' % (stamp(i), i)
-                    for i in range(3000))
-    info = "".join('%s level=info msg="poll %d"\n' % (stamp(3000 + i), i) for i in range(400))
-    stragglers = "".join('%s level=error msg="failed to fetch task" error="s%d"\n'
-                         % (stamp(4000 + i), i) for i in range(tail))
-    data = (flood + info + stragglers).encode()
-    since = stamps.parse_time(stamp(2990))
-    results = []
-    for fast in (True, False):
-        scan = runnerlog.LogScan(since, fast=fast)
-        for start in range(0, len(data), chunk):
-            scan.feed(data[start : start + chunk])
-        results.append(scan.close())
-    assert results[0] == results[1]
-    want = ['error="n%d"' % i for i in range(2990, 3000)] + ['error="s%d"' % i for i in range(tail)]
-    assert [line.rsplit(" ", 1)[1] for line in results[0].recent_errors] == want[-5:]
 
 
 def test_state_keeps_the_condition_and_survives_a_damaged_one(tmp_path):

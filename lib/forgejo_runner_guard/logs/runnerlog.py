@@ -117,7 +117,7 @@ def _logfmt(text, pos=0, fields=None, all_fields=False):
     return fields, pos
 
 
-def _fields(text, tty=False):
+def _fields(text, tty):
     """-> (level, message, state) of one runner line, or None when the line
     is in no format the runner's own logger writes.  state is None for the
     TTY format (fields follow the message), else where logfmt parsing
@@ -237,7 +237,8 @@ class Evidence:
     ambiguous            "" when every counted line is surely the runner's;
                          else why job output could not be told apart
     recent_errors        the newest counted fetch-error lines (at most
-                         RECENT_ERRORS, oldest first), as the source wrote
+                         RECENT_ERRORS, oldest first; of lines of one time
+                         the later is the newer), as the source wrote
                          them with Docker's (or the journal's) time in front,
                          ANSI codes removed, cut at EVIDENCE_LINE characters
     terminal             cause (terminal.CAUSES) of the newest terminal line
@@ -272,8 +273,8 @@ class Evidence:
 # so the line's start is Docker's, never a job's).  Every line it matches
 # is one classify() calls FETCH_ERROR (tests check this); when a block has
 # any other line with a needle in it, only a few such lines, a job start,
-# or failures too far apart for one streak, the block goes through
-# classify() line by line instead.
+# failures too far apart for one streak, or times that go back, the block
+# goes through classify() line by line instead.
 _FAST_ERROR = {
     False: re.compile(
         rb"\n(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) "
@@ -365,7 +366,6 @@ class LogScan:
         start = 0
         if self._carry:
             line = (self._carry + chunk[: min(first, MAX_LINE)])[:MAX_LINE]
-            self._carry = b""
             self._lines += 1
             self._watch.see(b"\n" + line, 0, len(line) + 1)
             self._one(line)
@@ -381,7 +381,7 @@ class LogScan:
             self._lines += lines
             self._block(chunk, start, stop, lines)
             start = stop
-        self._carry = chunk[last + 1 : last + 1 + MAX_LINE]
+        self._carry = chunk[last + 1 : last + 1 + MAX_LINE]  # the carried line was judged above
 
     def add(self, ns, message):
         """One log line whose time the source gives apart from the text (the
@@ -403,14 +403,11 @@ class LogScan:
         """End of input: judge the last line (if it had no newline) and
         return the Evidence."""
         if self._result is None:
-            if self._held is not None:
-                self._keep_tail(*self._held)
-                self._held = None
+            self._flush()
             if self._carry:
                 self._lines += 1
                 self._watch.see(b"\n" + self._carry, 0, len(self._carry) + 1)
                 self._one(self._carry)
-                self._carry = b""
             detail = self._detail_text
             if self._detail_line is not None:
                 detail = _judge(self._detail_line, self._tty)[2]
@@ -431,8 +428,7 @@ class LogScan:
                 source=self._source,
                 level=self._watch.level,
                 ambiguous=self._watch.ambiguity(),
-                recent_errors=tuple(evidence_text(line) for _, line in
-                                    sorted(self._recent)[-RECENT_ERRORS:]),
+                recent_errors=tuple(evidence_text(line) for _, line in _newest(self._recent)),
                 terminal=cause,
                 terminal_at=None if ns is None else to_seconds(ns),
                 terminal_detail=cause_detail,
@@ -469,17 +465,21 @@ class LogScan:
     def _fast_errors(self, data, start, end, stamps):
         """Count a block of fetch errors the block regex found, when they
         continue one streak (False: judge the block line by line)."""
+        if stamps != sorted(stamps):  # times going back: line by line decides
+            return False
         key = self._since_stamp
-        if min(stamps) < key:
+        if stamps[0] < key:
             stamps = [s for s in stamps if s >= key]
             if not stamps:
                 return True
-        top = max(stamps)
-        first, last = parse_ns(min(stamps)), parse_ns(top)
+        top = stamps[-1]
+        first, last = parse_ns(stamps[0]), parse_ns(top)
         fast_bound = self._bounds[0]
-        if first is None or last is None or last < first or last - first > fast_bound:
+        if first is None or last is None or last - first > fast_bound:
             return False
         if self._newest is not None and (first < self._newest or first - self._newest > fast_bound):
+            return False
+        if self._job is not None and self._job > first:  # a job start after them: line by line
             return False
         if self._newest is None or (self._job is not None and self._job > self._newest):
             self._streak, self._polls = first, 0
@@ -487,8 +487,8 @@ class LogScan:
         self._polls += len(stamps)
         self._newest = last
         # its last lines are read only if no later block has enough of them
-        if self._held is not None and len(stamps) < RECENT_ERRORS:
-            self._keep_tail(*self._held)
+        if len(stamps) < RECENT_ERRORS:
+            self._flush()
         self._held = (data, start, end)
         # the detail of the last line in this block carrying that stamp
         pos = end
@@ -503,23 +503,33 @@ class LogScan:
                 self._detail_line = data[pos:line_end]
                 return True
 
+    def _flush(self):
+        """Keep the held fast block's last lines now (before any later one)."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._keep_tail(*held)
+
     def _keep_tail(self, data, start, end):
         """Keep the last fetch errors of a fast block (data[start - 1] is a
         newline): its last few lines, walked back one by one."""
-        pos, kept = end - 1, 0
-        while kept < RECENT_ERRORS and pos >= start:
+        pos, kept = end - 1, []
+        while len(kept) < RECENT_ERRORS and pos >= start:
             newline = data.rfind(b"\n", start - 1, pos)
             match = self._fast_error.match(data, newline) if newline >= 0 else None
             if match and match.group(1) >= self._since_stamp:
-                self._keep(parse_ns(match.group(1)), data[newline + 1 : pos])
-                kept += 1
+                kept.append((parse_ns(match.group(1)), data[newline + 1 : pos]))
             pos = newline
+        for ns, line in reversed(kept):  # in log order
+            self._keep(ns, line)
 
     def _keep(self, ns, line):
-        """One counted fetch error's line, for Evidence.recent_errors."""
+        """One counted fetch error's line, for Evidence.recent_errors; kept
+        in log order (a held block's lines first), so that of lines of one
+        time the later ones are the newer, as for newest_error_detail."""
+        self._flush()
         self._recent.append((ns, line[: 4 * EVIDENCE_LINE]))
         if len(self._recent) > 4 * RECENT_ERRORS:
-            self._recent = sorted(self._recent)[-RECENT_ERRORS:]
+            self._recent = _newest(self._recent)
 
     def _lines_with(self, data, start, end):
         """classify(), in order, every line of data[start:end] containing a
@@ -575,6 +585,12 @@ class LogScan:
                 self._polls += 1
                 self._newest, self._detail_line, self._detail_text = ns, None, detail
             self._keep(ns, line())
+
+
+def _newest(kept):
+    """The newest RECENT_ERRORS of (ns, line) in log order, oldest first
+    (a stable sort: of one time, the later line is the newer)."""
+    return sorted(kept, key=lambda entry: entry[0])[-RECENT_ERRORS:]
 
 
 def _judge(line, tty=False, plain=False):

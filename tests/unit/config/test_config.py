@@ -562,6 +562,29 @@ def test_a_notify_program_is_looked_up_in_path(tmp_path, monkeypatch):
     assert str(info.value) == "%s:2: [notify] command: notifier is not an executable program in PATH" % conf
 
 
+def test_notify_keys_in_any_order_and_filters_without_a_command(tmp_path, monkeypatch):
+    path = write(tmp_path / "g.conf", "[notify]\ntimeout = 3s\nevents = restarted\ncommand = /bin/true\n"
+                 "events.x = refused\ncommand.x = /bin/echo x\n")
+    notify = config.load(path).notify
+    assert [(c.key, c.argv, c.events) for c in notify.commands] == [
+        ("command", ("/bin/true",), ("restarted",)), ("command.x", ("/bin/echo", "x"), ("refused",))]
+    # an events filter whose command is missing or empty filters nothing: an error
+    path, message = load_error(tmp_path, "[notify]\nevents = refused\n")
+    assert message == "%s:2: [notify] events: no command to filter" % path
+    path, message = load_error(tmp_path, "[notify]\ncommand.x =\nevents.x = refused\n")
+    assert message == "%s:3: [notify] events.x: no command.x to filter" % path
+    # a relative path with a slash is that file, never looked up in PATH
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "n").write_text("#!/bin/sh\n")
+    (bindir / "n").chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    assert config.find_program("bin/n", str(tmp_path)) == "bin/n"
+    assert config.find_program("bin/n", str(tmp_path / "nowhere")) == "bin/n"
+    monkeypatch.chdir(bindir)
+    assert config.find_program("bin/n", str(tmp_path)) is None
+
+
 def test_stop_timeout_bounds(tmp_path):
     _, message = load_error(tmp_path, "[watchdog]\nstop_timeout = 2h\n")
     assert message.endswith(":2: [watchdog] stop_timeout: must be at most 1h: '2h'")

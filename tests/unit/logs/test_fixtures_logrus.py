@@ -38,6 +38,26 @@ def test_stdout_carries_job_output_only_where_runners_print_it():
             assert len(fooled) >= 3, config
 
 
+# What the generator logs (gen/poller.go, gen/runner.go): every detail a
+# fetch error or a job start of the fixtures may have, exactly.
+DETAILS = {
+    "unavailable: read tcp 10.1.0.5:51234->203.0.113.7:443: read: connection reset by peer",
+    "unavailable: unexpected EOF",
+    "unavailable: dial tcp: lookup forge.azrak.io on 127.0.0.11:53: no such host",
+    "unavailable: HTTP status 502 Bad Gateway",
+    "unavailable: HTTP status 429 Too Many Requests",
+    "unknown: HTTP status 500 Internal Server Error",
+    'unknown: http2: server sent GOAWAY and closed the connection; LastStreamID=1, ErrCode=NO_ERROR, debug=""',
+    "internal: pick task: CreateTaskForRunner: resource does not exist",
+    "unknown: rpc error: code = Internal desc = pick task: database is locked",
+    "permission_denied: runner is disabled",
+    "unauthenticated: unregistered runner",
+    "deadline exceeded; increase fetch_timeout if this error is persistent",
+    "deadline exceeded: fetching a task timed out after 30s, raise runner.fetch_timeout if this persists",
+}
+JOB_DETAIL = "ops/site https://data.forgejo.org https://forge.azrak.io"
+
+
 @pytest.mark.parametrize("config", CONFIGS)
 def test_classify_matches_the_ground_truth(config):
     tty = config.endswith("-tty")
@@ -52,10 +72,13 @@ def test_classify_matches_the_ground_truth(config):
         if kind == FETCH_ERROR:
             assert level in ("error", "warning"), line  # trace never counts
             assert failure_class(detail) == cls, (line, detail)
+            assert detail in DETAILS, (line, detail)  # the whole text, no padding, no colour
         if kind == JOB_START:
-            assert task == 31
+            assert (task, detail) == (31, JOB_DETAIL), line
         if kind == TERMINAL:
             assert task == cls, (config, line)  # Gitea's poller: unregistered
+        if got == OTHER:
+            assert (task, detail) == (None, ""), line
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -108,3 +131,25 @@ def test_newest_failure_and_its_class(config):
     last = [row for row, _ in pairs if row[3] == FETCH_ERROR][-1]
     assert stamps.format_ns(int(round(evidence.newest_error * 1e9))) == last[1]
     assert evidence.newest_class == last[4]
+
+
+@pytest.mark.parametrize("name, tty", [("escapes-text.stderr", False), ("escapes-tty.tty", True)])
+def test_escaped_error_texts_come_back_exactly(name, tty):
+    """logrus quotes an error text with %q (Go's strconv.Quote): each
+    escape it writes (\\a..\\v, \\xNN, \\uNNNN, \\UNNNNNNNN, \\", \\\\) is
+    undone, and the detail is the text the runner had (escapes.expect, the
+    same texts as Go's JSON)."""
+    import json
+
+    with open(os.path.join(HERE, "escapes.expect"), encoding="utf-8") as handle:
+        expected = [json.loads(line) for line in handle]
+    with open(os.path.join(HERE, name), "rb") as handle:
+        lines = handle.read().split(b"\n")
+    assert lines.pop() == b"" and len(lines) == len(expected) == 7
+    assert [classify(line, tty) for line in lines] == [(FETCH_ERROR, None, text) for text in expected]
+    # and through the scan, as Docker would give them (one every 2 s from 10:00:00)
+    data = b"".join(b"%s %s\n" % (stamps.format_ns((1782727200 + 2 * i) * 10 ** 9), line)
+                    for i, line in enumerate(lines))
+    for fast in (True, False):
+        evidence = runnerlog.scan(data, since=None, fast=fast, source="tty" if tty else "stderr")
+        assert (evidence.errors, evidence.newest_error_detail) == (7, expected[-1])

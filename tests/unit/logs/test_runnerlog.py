@@ -273,14 +273,17 @@ def test_window_edge_is_inclusive():
         assert scan(data, since=T0 + 10 - 1e-6, fast=fast).errors == 2
 
 
-def test_window_edge_inclusive_on_the_fast_path():
-    # 40 lines in one block take the block regex; the edge must not move
-    data = "".join(error_line(i, 7) for i in range(40)).encode()
-    for edge in (0, 1, 17, 39):
-        since = parse_time(stamp(edge, 7))
+def test_window_edge_inclusive_on_the_fast_path(mocker):
+    # 40 lines 20 ms apart (one streak) in one block take the block regex
+    # (the first line of the chunk aside); the edge must not move
+    data = "".join(error_line(1, i * 20 * 10 ** 6 + 7) for i in range(40)).encode()
+    spy = mocker.spy(LogScan, "_fast_errors")
+    for edge in (0, 1, 2, 17, 39):
+        since = stamps.to_seconds(stamps.parse_ns(stamp(1, edge * 20 * 10 ** 6 + 7).encode()))
         assert scan(data, since, fast=True).errors == 40 - edge
         assert scan(data, since + 1e-6, fast=True).errors == 39 - edge
         assert scan(data, since, fast=True) == scan(data, since, fast=False)
+    assert spy.spy_return_list == [True] * 15  # three fast scans an edge, each one block
 
 
 def test_newest_is_the_latest_time_not_the_last_line():
@@ -335,9 +338,11 @@ def test_empty_input():
 
 
 def test_every_split_point_gives_the_same_evidence():
-    data = fixture("docker-logs-logfmt.txt")[:3000] + fixture("docker-logs-tty.txt")[:2500]
+    # every kind of line of both fixtures: starts, a job start, relayed job
+    # output, errors in logfmt and the TTY layout (CR LF), the last cut short
+    data = fixture("docker-logs-logfmt.txt")[:1500] + fixture("docker-logs-tty.txt")[:1200]
     whole = scan(data, since=T0)
-    assert whole.errors > 0 and whole.claimed_tasks
+    assert (whole.errors, whole.claimed_tasks, whole.lines) == (6, frozenset({4711, 815}), 18)
     for cut in range(len(data) + 1):
         scanner = LogScan(T0)
         scanner.feed(data[:cut])
@@ -524,8 +529,9 @@ def test_journal_level_is_the_most_verbose_seen():
 
 
 def test_unknown_source_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as info:
         LogScan(T0, source="stdout")
+    assert str(info.value) == "LogScan source must be one of stderr, tty, journal: 'stdout'"
 
 
 @pytest.mark.parametrize("detail, cls, label", [
@@ -583,6 +589,7 @@ def test_the_first_counted_nanosecond_is_the_window_edge(fast, since):
         assert evidence.errors == late, (early, late)
         assert evidence.newest_error == runnerlog.to_seconds(edge)
         assert evidence.newest_error_detail == "edge"
+        assert [line.rsplit('"', 2)[1] for line in evidence.recent_errors] == ["edge"] * min(late, 5)
 
 
 @pytest.mark.parametrize("line, expected", [
@@ -594,6 +601,31 @@ def test_the_first_counted_nanosecond_is_the_window_edge(fast, since):
 ])
 def test_the_first_of_a_duplicated_logfmt_key_wins(line, expected):
     assert classify(('time="%s" ' % TS + line).encode()) == expected
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('level=error error="early" msg="failed to fetch task"', (FETCH_ERROR, None, "early")),
+    ('msg="failed to fetch task" level=error error="late"', (FETCH_ERROR, None, "late")),
+    ('msg="failed to fetch task: EOF" func="[f]" level=error', (FETCH_ERROR, None, "EOF")),
+    ('error="x" msg="task 3 repo is o/r" level=info', (JOB_START, 3, "o/r")),
+])
+def test_logfmt_fields_in_any_order(line, expected):
+    """logrus writes time, level, msg, then the rest; the parser reads the
+    leading pairs in any order, an error field before msg too."""
+    assert classify(('time="%s" ' % TS + line).encode()) == expected
+
+
+@pytest.mark.parametrize("line", [
+    "\x1b[31mERRO\x1b[0m[x] failed to fetch task   \x1b\x1b[0m[31merror\x1b[0m=\"boom\"",
+    "ERRO[x] failed to fetch task   \x1b\x1b[0m[31merror=\"boom\"",
+])
+@pytest.mark.parametrize("tty", [True, False])
+def test_colour_codes_nested_in_one_another_are_all_removed(line, tty):
+    """Removing one colour code can join the bytes around it into another:
+    the error field is read once none is left."""
+    if tty and not line.startswith("\x1b"):
+        return
+    assert classify(line.encode(), tty) == (FETCH_ERROR, None, "boom")
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -656,9 +688,336 @@ def test_add_judges_lines_whose_time_comes_apart():
         errors=2, newest_error=runnerlog.to_seconds(since_ns + 5), newest_error_detail="e1",
         last_job_start=runnerlog.to_seconds(since_ns + 9), claimed_tasks=frozenset({41, 42}),
         lines=8, untimed=1, since=T0 + 100)
+    # the kept lines: the counted ones, the edge's too, in time, each with its time in front
+    assert [line.rsplit('"', 2)[1] for line in evidence.recent_errors] == ["e3", "e1"]
+    assert evidence.recent_errors[0].startswith(stamps.format_ns(since_ns).decode() + " time=")
     with pytest.raises(ValueError) as info:
         scanner.add(since_ns, err % (TS.encode(), 5))
     assert str(info.value) == "LogScan.add after close"
     with pytest.raises(ValueError) as info:
         scanner.feed(b"x\n")
     assert str(info.value) == "LogScan.feed after close"
+
+
+def test_add_sees_the_level_at_a_lines_very_end():
+    scanner = LogScan(T0, source="journal")
+    scanner.add(T0 * 10 ** 9, b'time="x" msg="fetching" level=debug')
+    assert scanner.close().level == "debug"
+
+
+def test_add_judges_as_the_source_says():
+    """add() on a TTY source: only logrus's coloured lines are the runner's."""
+    scanner = LogScan(T0, source="tty")
+    scanner.add((T0 + 1) * 10 ** 9, b'level=error msg="failed to fetch task" error="plain"')
+    scanner.add((T0 + 2) * 10 ** 9, b'\x1b[31mERRO\x1b[0m[x] failed to fetch task   \x1b[31merror\x1b[0m="own"')
+    evidence = scanner.close()
+    assert (evidence.errors, evidence.newest_error_detail, evidence.lines) == (1, "own", 2)
+
+
+# ------------------------------------------------------------ the evidence lines kept (Evidence.recent_errors)
+
+
+def _line(second, text="unexpected EOF", fmt="logfmt"):
+    stamp = "2026-06-29T10:00:%02d.000000000Z" % second
+    if fmt == "tty":
+        return '%s \x1b[31mERRO\x1b[0m[2026-06-29T10:00:%02dZ] failed to fetch task    ' \
+               '\x1b[31merror\x1b[0m="unavailable: %s"\n' % (stamp, second, text)
+    return '%s time="2026-06-29T10:00:%02dZ" level=error msg="failed to fetch task" ' \
+           'error="unavailable: %s"\n' % (stamp, second, text)
+
+
+def test_evidence_keeps_the_newest_counted_fetch_error_lines():
+    since = stamps.parse_time("2026-06-29T10:00:05Z")
+    data = "".join(_line(s, "n%d" % s) for s in range(0, 40)).encode()
+    data += b'2026-06-29T10:00:50.000000000Z time="x" level=info msg="task 3 repo is o/r"\n'
+    for fast in (True, False):
+        ev = runnerlog.scan(data, since, fast=fast)
+        assert ev.errors == 35
+        assert ev.recent_errors == tuple(_line(s, "n%d" % s).rstrip("\n") for s in range(35, 40))
+    # fewer than five, all before `since` but one, and the tty format's colours removed
+    data = (_line(1) + _line(2, fmt="tty") + _line(7, "late", fmt="tty")).encode()
+    ev = runnerlog.scan(data, stamps.parse_time("2026-06-29T10:00:02Z"))
+    assert ev.recent_errors == (
+        '2026-06-29T10:00:02.000000000Z ERRO[2026-06-29T10:00:02Z] failed to fetch task    '
+        'error="unavailable: unexpected EOF"',
+        '2026-06-29T10:00:07.000000000Z ERRO[2026-06-29T10:00:07Z] failed to fetch task    '
+        'error="unavailable: late"')
+
+
+@pytest.mark.parametrize("raw, text", [
+    (b"a\tb", "a\tb"),  # tabs stay
+    (b"a\x07b\x00c\x7fd", "abc\x7fd"),  # other control characters go (DEL is none)
+    (b"\x1b[31mERRO\x1b[0m x \x1b[1m", "ERRO x"),  # colour codes go
+    (b"  lead and trail  \r", "  lead and trail"),  # only the end is stripped
+    (b"caf\xc3\xa9 \xff", "caf\u00e9 \ufffd"),  # bytes that are not UTF-8: U+FFFD
+    (b"x" * 1500, "x" * 1024),
+    (b"\x07" * 100 + b"y" * 2000, "y" * 1024),
+])
+def test_a_kept_line_as_text(raw, text):
+    stamp_ = stamp(5).encode()
+    scanner = LogScan(T0, source="journal")
+    scanner.add(stamps.parse_ns(stamp_), b'level=error msg="failed to fetch task" ' + raw)
+    want = (stamp_.decode() + ' level=error msg="failed to fetch task" ' + text)[:runnerlog.EVIDENCE_LINE]
+    assert scanner.close().recent_errors == (want,)
+
+
+def test_the_kept_lines_are_bounded():
+    """At most 4 * RECENT_ERRORS lines of at most 4 * EVIDENCE_LINE bytes
+    are held while scanning, whatever the log."""
+    scanner = LogScan(T0)
+    line = error_line(1, 0, "y" * 20000).encode()
+    for i in range(200):
+        scanner.feed(error_line(1, i, "n%d" % i).encode() if i % 7 else line)
+        assert len(scanner._recent) <= 4 * runnerlog.RECENT_ERRORS
+        assert max(len(kept) for _, kept in scanner._recent) <= 4 * runnerlog.EVIDENCE_LINE
+    assert scanner.close().errors == 200
+
+
+def test_evidence_from_the_journal_and_bounded():
+    scan = runnerlog.LogScan(None)
+    base = stamps.parse_time("2026-06-29T10:00:00Z")
+    for n in range(2000):  # any order; a long line is cut
+        ns = (int(base) + n % 100) * 10 ** 9
+        scan.add(ns, b'level=error msg="failed to fetch task" error="' + b"x" * 5000 + b'"')
+    ev = scan.close()
+    assert ev.errors == 2000 and len(ev.recent_errors) == runnerlog.RECENT_ERRORS
+    assert all(len(line) == runnerlog.EVIDENCE_LINE for line in ev.recent_errors)
+    assert ev.recent_errors[-1].startswith("2026-06-29T10:01:39.000000000Z level=error")
+
+
+@pytest.mark.parametrize("tail", [0, 1, 2, 7])
+@pytest.mark.parametrize("chunk", [4096, 64 * 1024, 1 << 20])
+def test_evidence_the_same_on_the_fast_and_the_slow_path(tail, chunk):
+    """A flood (the fast path, block by block), then `tail` stragglers
+    among info lines: the newest five are the same either way."""
+    def stamp(i):
+        return "2026-06-29T10:%02d:%02d.%09dZ" % (i // 60000, i // 1000 % 60, i % 1000 * 1000)
+
+    flood = "".join('%s level=error msg="failed to fetch task" error="n%d"\n' % (stamp(i), i)
+                    for i in range(3000))
+    info = "".join('%s level=info msg="poll %d"\n' % (stamp(3000 + i), i) for i in range(400))
+    stragglers = "".join('%s level=error msg="failed to fetch task" error="s%d"\n'
+                         % (stamp(4000 + i), i) for i in range(tail))
+    data = (flood + info + stragglers).encode()
+    since = stamps.parse_time(stamp(2990))
+    results = []
+    for fast in (True, False):
+        scan = runnerlog.LogScan(since, fast=fast)
+        for start in range(0, len(data), chunk):
+            scan.feed(data[start : start + chunk])
+        results.append(scan.close())
+    assert results[0] == results[1]
+    want = ['error="n%d"' % i for i in range(2990, 3000)] + ['error="s%d"' % i for i in range(tail)]
+    assert [line.rsplit(" ", 1)[1] for line in results[0].recent_errors] == want[-5:]
+
+
+# ------------------------------------------------------------ Go's escapes (logrus quotes with %q)
+
+
+@pytest.mark.parametrize("quoted, text", [
+    ("plain", "plain"),
+    (r"\a\b\f\n\r\t\v", "\a\b\f\n\r\t\v"),
+    (r"\"q\" \\", '"q" \\'),
+    (r"\x00\x1b\x7F\xAb", "\x00\x1b\x7f\xab"),
+    (r"\u00e9\u200B", "\u00e9\u200b"),
+    (r"\U0001f680\U0010FFFF", "\U0001f680\U0010ffff"),
+    # octal, as Go's strconv.Unquote reads it (Quote itself never writes one)
+    (r"\101\102\103 \000\177 \377", "ABC \x00\x7f \xff"),
+    (r"\1010", "A0"),  # three digits at most
+    # not an escape Go knows: the character itself (no digits after \x, \u, \U, or too few)
+    (r"\q \x \xZZ \u12 \U1234567 \8", "q x xZZ u12 U1234567 8"),
+    (r"\'", "'"),
+])
+def test_unquote_undoes_gos_escapes(quoted, text):
+    assert runnerlog.unquote(quoted) == text
+    line = 'level=error msg="failed to fetch task" error="%s"' % quoted
+    assert classify(line.encode()) == (FETCH_ERROR, None, text)
+    assert classify(('ERRO[0002] failed to fetch task    error="%s"' % quoted).encode()) == \
+        (FETCH_ERROR, None, text)
+
+
+# ------------------------------------------------------------ classify: every branch, exactly
+
+
+@pytest.mark.parametrize("line, tty, expected", [
+    # a bare error value to the end of the line; no space after the phrase's colon
+    ('level=error msg="failed to fetch task" error=EX', False, (FETCH_ERROR, None, "EX")),
+    ('level=error msg="failed to fetch task:EOF"', False, (FETCH_ERROR, None, "EOF")),
+    ('level=error msg="failed to fetch task EOF"', False, (FETCH_ERROR, None, "EOF")),
+    ("ERRO[0002] failed to fetch task:  EOF  ", False, (FETCH_ERROR, None, "EOF")),
+    # Gitea's unregistered runner: a terminal state (logs/terminal.py), its
+    # error field the detail, else the message itself
+    ('level=error msg="server rejected the runner as unregistered, stopping poller" '
+     'error="unauthenticated: runner token invalid"', False,
+     (TERMINAL, "unregistered", "unauthenticated: runner token invalid")),
+    ('level=error msg="server rejected the runner as unregistered, stopping poller"', False,
+     (TERMINAL, "unregistered", "server rejected the runner as unregistered, stopping poller")),
+    ('level=warning msg="server rejected the runner as unregistered" error="x"', False, (OTHER, None, "")),
+    # Gitea's timed-out poll: at warning or error level, the message before the fields
+    ('level=warning msg="fetching a task timed out after 30s" error="x"', False,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out after 30s")),
+    ('level=error msg="fetching a task timed out after 5s"', False,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out after 5s")),
+    ("WARN[0040] fetching a task timed out                   error=x field=y", False,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out")),
+    ("\x1b[33mWARN\x1b[0m[2026-06-29T10:00:40Z] fetching a task timed out after 30s \r", True,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out after 30s")),
+    ('level=info msg="fetching a task timed out after 30s"', False, (OTHER, None, "")),
+    ('level=debug msg="fetching a task timed out after 30s"', False, (OTHER, None, "")),
+    # a job start: its task id and the rest, stripped of the TTY layout's padding
+    ("\x1b[36mINFO\x1b[0m[2026-06-29T10:01:00Z] task 31 repo is ops/site https://a https://b   \r", True,
+     (JOB_START, 31, "ops/site https://a https://b")),
+    ('level=info msg="task 7 repo is o/r https://a https://b" func="[run]"', False,
+     (JOB_START, 7, "o/r https://a https://b")),
+    ('level=warning msg="task 7 repo is o/r https://a https://b"', False, (OTHER, None, "")),
+    # the level in capitals, logrus's full level names
+    ('level=ERROR msg="failed to fetch task" error="x"', False, (FETCH_ERROR, None, "x")),
+    ("ERROR[0002] failed to fetch task error=x", False, (FETCH_ERROR, None, "x")),
+    ('level=WARNING msg="fetching a task timed out"', False,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out")),
+    ("WARNING[0002] fetching a task timed out", False,
+     (FETCH_ERROR, None, "deadline exceeded: fetching a task timed out")),
+])
+def test_classify_each_message_exactly(line, tty, expected):
+    assert classify(line.encode(), tty) == expected
+
+
+@pytest.mark.parametrize("line, tty, expected", [
+    # Docker cuts a long line at 16 KiB: the cut may fall inside the quotes
+    ('level=error msg="failed to fetch task" error="cut here  ', False, (FETCH_ERROR, None, "cut here  ")),
+    ('level=error msg="failed to fetch task" error="x"\r\n', False, (FETCH_ERROR, None, "x")),
+    # the runner's lines start with its own fields: not after a carriage return
+    ("\rERRO[0002] failed to fetch task error=x", False, (OTHER, None, "")),
+    ("\r\x1b[31mERRO\x1b[0m[x] failed to fetch task \x1b[31merror\x1b[0m=x", True, (OTHER, None, "")),
+])
+def test_only_the_lines_end_is_trimmed(line, tty, expected):
+    assert classify(line.encode(), tty) == expected
+
+
+# ------------------------------------------------------------ what a flood costs (the fast path is taken)
+
+HELLO = '%s time="%s" level=info msg="hello"\n' % (stamp(0), TS)
+
+
+@pytest.mark.parametrize("count, head, calls", [
+    (40, "", 2),  # the chunk's first line by classify(), the rest by the block regex; the detail at close
+    (40, HELLO, 1),  # a first line without a needle: only the detail
+    (16, HELLO, 1),  # _FAST_MIN lines are a flood
+    (15, HELLO, 15),  # fewer: line by line
+])
+def test_a_flood_is_counted_by_the_block_regex(mocker, count, head, calls):
+    """The fast path's contract, in classify() calls: a flood of fetch
+    errors in one streak is counted by the block regex, classify() reads
+    only the newest line's detail (and the chunk's first line)."""
+    burst = head + "".join(error_line(1, i, "e%d" % i) for i in range(count))
+    spy = mocker.spy(runnerlog, "classify")
+    evidence = scan(burst.encode(), T0)
+    assert (evidence.errors, evidence.newest_error_detail, spy.call_count) == (count, "e%d" % (count - 1), calls)
+    assert evidence.streak_polls == count and evidence.newest_error == runnerlog.to_seconds(
+        (T0 + 1) * 10 ** 9 + count - 1)
+
+
+def test_line_by_line_costs_a_classify_each_and_relayed_phrases_none(mocker):
+    burst = HELLO + "".join(error_line(1, i, "e%d" % i) for i in range(40))
+    spy = mocker.spy(runnerlog, "classify")
+    scanner = LogScan(T0)  # the fast path by default
+    scanner.feed(burst.encode())
+    assert scanner.close().errors == 40 and spy.call_count == 1
+    spy.reset_mock()
+    assert scan(burst.encode(), T0, fast=False).errors == 40
+    assert spy.call_count == 40
+    # job output that names the phrase, at info level: skipped before classify()
+    spy.reset_mock()
+    relayed = HELLO + "".join('%s time="%s" level=info msg="[ci/b] | failed to fetch task %d"\n'
+                              % (stamp(1, i), TS, i) for i in range(20))
+    assert scan(relayed.encode(), T0).errors == 0
+    assert spy.call_count == 0
+
+
+@pytest.mark.parametrize("other", [
+    '%s time="%s" level=info msg="task 5 repo is o/r https://a https://b"\n',
+    '%s time="%s" level=warning msg="fetching a task timed out after 30s"\n',
+    '%s time="%s" level=info msg="the server rejected the runner a while ago"\n',
+])
+@pytest.mark.parametrize("last", [False, True])
+def test_a_line_of_another_kind_costs_only_its_own_window(mocker, other, last):
+    """A job start (or Gitea's failure lines) in the first (or the last)
+    window sends that window line by line, not the flood's other windows."""
+    flood = "".join(error_line(1, i, "e%d" % i) for i in range(1000))
+    first = other % (stamp(0 if not last else 2), TS)
+    burst = HELLO + (flood + first if last else first + flood)
+    spy = mocker.spy(runnerlog, "classify")
+    saved = runnerlog._WINDOW
+    runnerlog._WINDOW = 2500  # 18 lines
+    try:
+        evidence = scan(burst.encode(), T0)
+    finally:
+        runnerlog._WINDOW = saved
+    assert (evidence.errors - ("timed out" in first)) == 1000
+    assert spy.call_count < 3 * runnerlog._FAST_MIN
+
+
+def test_a_line_without_a_needle_is_never_read_however_it_is_fed():
+    """The phrase escaped (\\x20 for its space) has no needle in its bytes:
+    not read as a whole line, nor as one carried from a chunk before."""
+    line = '%s time="%s" level=error msg="failed to fetch\\x20task"\n' % (stamp(1), TS)
+    data = (HELLO + line + HELLO).encode()
+    for cut in range(len(HELLO), len(HELLO) + len(line) + 1):
+        scanner = LogScan(T0)
+        scanner.feed(data[:cut])
+        scanner.feed(data[cut:])
+        assert scanner.close().errors == 0, cut
+    assert classify(line.split(" ", 1)[1].encode())[0] == FETCH_ERROR  # what reading it would say
+
+
+def test_a_line_longer_than_the_window_leaves_the_windows_after_it(mocker):
+    long_line = '%s time="%s" level=info msg="%s"\n' % (stamp(0), TS, "z" * 3000)
+    job = '%s time="%s" level=info msg="task 5 repo is o/r https://a https://b"\n' % (stamp(20), TS)
+    burst = HELLO + long_line + "".join(error_line(1, i, "e%d" % i) for i in range(1000)) + job
+    spy = mocker.spy(runnerlog, "classify")
+    saved = runnerlog._WINDOW
+    runnerlog._WINDOW = 2500
+    try:
+        evidence = scan(burst.encode(), T0)
+    finally:
+        runnerlog._WINDOW = saved
+    assert (evidence.errors, evidence.claimed_tasks) == (1000, frozenset({5}))
+    assert spy.call_count < 3 * runnerlog._FAST_MIN
+
+
+@pytest.mark.parametrize("cut", [None, 40, runnerlog.MAX_LINE - 3, runnerlog.MAX_LINE + 2])
+@pytest.mark.parametrize("newline", [True, False])
+def test_a_line_longer_than_max_line_is_judged_on_its_first_max_line_bytes(cut, newline):
+    """Whole, split inside it, or read at close: a line is judged on its
+    first MAX_LINE bytes, here an error field cut short by the cap."""
+    head = '%s time="%s" level=error msg="failed to fetch task" error="' % (stamp(1), TS)
+    line = (head + "x" * (runnerlog.MAX_LINE + 5 - len(head)) + '"').encode()
+    data = HELLO.encode() + line + (b"\n" if newline else b"")
+    scanner = LogScan(T0)
+    for piece in ((data,) if cut is None else (data[:len(HELLO) + cut], data[len(HELLO) + cut:])):
+        scanner.feed(piece)
+    evidence = scanner.close()
+    assert (evidence.errors, evidence.lines) == (1, 2)
+    assert evidence.newest_error_detail == "x" * (runnerlog.MAX_LINE - len(head))
+
+
+def test_a_flood_before_the_window_costs_nothing(mocker):
+    burst = HELLO + "".join(error_line(1, i, "e%d" % i) for i in range(40))
+    spy = mocker.spy(runnerlog, "classify")
+    evidence = scan(burst.encode(), T0 + 60)
+    assert (evidence.errors, evidence.newest_error, evidence.recent_errors, spy.call_count) == (0, None, (), 0)
+
+
+@pytest.mark.parametrize("window", [16 * 1024, 4096, 2500])  # 2500: 18 lines
+def test_a_long_flood_is_counted_block_by_block(mocker, window):
+    burst = HELLO + "".join(error_line(i // 100, i, "e%d" % i) for i in range(1000))  # 10 s, 100 a second
+    spy = mocker.spy(runnerlog, "classify")
+    saved = runnerlog._WINDOW
+    runnerlog._WINDOW = window
+    try:
+        evidence = scan(burst.encode(), T0)
+    finally:
+        runnerlog._WINDOW = saved
+    assert (evidence.errors, evidence.streak_polls, evidence.newest_error_detail) == (1000, 1000, "e999")
+    assert spy.call_count < runnerlog._FAST_MIN  # at most the last block, if it is short
+    assert [line.rsplit('"', 2)[1] for line in evidence.recent_errors] == ["e995", "e996", "e997", "e998", "e999"]

@@ -87,6 +87,82 @@ def test_parse_cmdline():
     assert hostjobs.parse_cmdline(b"") == []
 
 
+@pytest.mark.parametrize("text", [b"12 sleep S 1", b"12 (sleep) S", b"(sleep) S 1", "9 x) S 1" + "y" * 200])
+def test_parse_stat_rejects_with_one_line_naming_it(text):
+    with pytest.raises(ValueError) as info:
+        hostjobs.parse_stat(text)
+    shown = text.decode() if isinstance(text, bytes) else text
+    assert str(info.value) == "not a /proc/PID/stat line: %r" % shown[:80]
+
+
+def test_parse_stat_takes_odd_command_names_and_the_fewest_fields():
+    assert hostjobs.parse_stat(b"7 (my (odd) job) S 1 7 7 0 -1") == (7, "my (odd) job", "S", 1)
+    assert hostjobs.parse_stat("8 (x) Z 0") == (8, "x", "Z", 0)  # text, two fields after the name
+    # a name that is not UTF-8 (the kernel keeps bytes) comes back byte for byte
+    pid, comm, _, _ = hostjobs.parse_stat(b"9 (a\xffb) S 1")
+    assert (pid, comm.encode("utf-8", "surrogateescape")) == (9, b"a\xffb")
+
+
+def test_parse_cmdline_of_any_bytes():
+    assert hostjobs.parse_cmdline(b"\0") == [] and hostjobs.parse_cmdline("") == []
+    assert hostjobs.parse_cmdline(b"MAX\0X\0") == ["MAX", "X"]
+    assert hostjobs.parse_cmdline(b"X\0") == ["X"]
+    assert hostjobs.parse_cmdline(b"a\0\0b\0") == ["a", "", "b"]  # an empty argument stays
+    assert hostjobs.parse_cmdline(b"caf\xc3\xa9\0\xff\0") == ["caf\u00e9", "\ufffd"]
+    # text (from surrogateescape) goes back to the same bytes first
+    assert hostjobs.parse_cmdline("x\udcff\0y\0") == ["x\ufffd", "y"]
+
+
+def test_a_zombie_is_never_the_daemon():
+    procs = [P(1, 0, "forgejo-runner", "forgejo-runner daemon", state="Z"), P(2, 1, "sh", "sh")]
+    assert hostjobs.find(procs, DAEMONS) == ((), ())
+    assert not hostjobs.is_daemon(procs[0], DAEMONS)
+    assert hostjobs.is_daemon(procs[0]._replace(state="S"), DAEMONS)
+
+
+@pytest.mark.parametrize("comm, args, daemon", [
+    ("runner.sh", "/usr/local/bin/act_runner daemon --config /etc/act/config.yaml", True),
+    ("x", "/opt/a\tb/forgejo-runner daemon", True),  # argv[0] ends at the first space only
+    ("x", "/opt/my dir/forgejo-runner daemon", False),
+    ("x", "", False),
+    ("x", "forgejo-runner-v2 daemon", False),
+    ("forgejo-runner", "", True),
+])
+def test_is_daemon_by_argv0(comm, args, daemon):
+    assert hostjobs.is_daemon(P(1, 0, comm)._replace(args=args), DAEMONS) is daemon
+
+
+def test_a_daemon_below_a_daemon_is_part_of_the_job_and_cycles_end():
+    procs = [
+        P(8, 1, "forgejo-runner", "forgejo-runner daemon"),
+        P(20, 8, "sh", "sh -c forgejo-runner exec"),
+        P(30, 20, "forgejo-runner", "forgejo-runner exec"),  # a runner run by a job: part of it
+        P(31, 30, "sleep", "sleep 5"),
+        P(40, 8, "kworker")._replace(args=""),  # no command line: named by its command name
+        P(50, 51, "forgejo-runner", "forgejo-runner daemon"),  # cycles of parents (a race)
+        P(51, 50, "sh", "sh"),
+        P(60, 61, "act_runner", "act_runner daemon"),
+        P(61, 62, "sh", "sh"),
+        P(62, 61, "sh", "sh"),
+    ]
+    found = hostjobs.find(procs, DAEMONS)
+    assert found.daemons == (8, 60)
+    assert found.jobs == (HostJob(20, "sh -c forgejo-runner exec"), HostJob(40, "[kworker]"))
+    assert hostjobs.summary(found, DAEMONS) == "daemon pid 8, 60, 2 host jobs"
+    assert hostjobs.summary(hostjobs.find(procs[:2], DAEMONS), DAEMONS) == "daemon pid 8, 1 host job"
+    two = hostjobs.find([P(3, 1, "act_runner"), P(4, 1, "act_runner")], DAEMONS)
+    assert hostjobs.summary(two, DAEMONS) == "daemon pid 3, 4, 0 host jobs"
+
+
+def test_a_command_line_of_exactly_the_limit_is_kept_whole():
+    exact = "x" * hostjobs.ARGS_MAX
+    assert hostjobs.find([P(1, 0, "act_runner"), P(2, 1, "sh", exact)], DAEMONS).jobs[0].command == exact
+    longer = hostjobs.find([P(1, 0, "act_runner"), P(2, 1, "sh", exact + "y")], DAEMONS).jobs[0]
+    assert longer.command == "x" * (hostjobs.ARGS_MAX - 3) + "..."
+    spaced = hostjobs.find([P(1, 0, "act_runner"), P(2, 1, "sh", " a \t b\n")], DAEMONS).jobs[0]
+    assert spaced.command == "a b"
+
+
 # ------------------------------------------------------------ real processes
 
 

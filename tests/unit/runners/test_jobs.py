@@ -6,8 +6,8 @@ import pytest
 
 from forgejo_runner_guard.config.config import DEFAULT_JOB_PREFIXES, RunnerConfig
 from forgejo_runner_guard.runners.backends import Check
-from forgejo_runner_guard.runners.jobs import (JobContainer, blocking_jobs, parse_job_container,
-                                               runner_containers, split)
+from forgejo_runner_guard.runners.jobs import (JobContainer, blocking_jobs, jobs_phrase,
+                                               parse_job_container, runner_containers, split)
 from forgejo_runner_guard.system.engines import JobRecord
 
 NOW = 1782727500.0  # 2026-06-29T10:05:00Z
@@ -138,3 +138,16 @@ def test_runner_containers_are_the_docker_runners_names_and_ids():
                             Check(RunnerConfig(name="x", container="c2")))
     docker.state, unit.state = State(), State()
     assert runner_containers([docker, unit, unseen]) == {"c1", "f" * 64, "named-by-docker", "c2"}
+
+
+@pytest.mark.parametrize("names, what, phrase", [
+    (["FORGEJO-ACTIONS-TASK-1_W_J"], "running", "job container FORGEJO-ACTIONS-TASK-1_W_J running"),
+    (["A", "B", "C"], "running", "job containers A and 2 more running"),
+    (["pid 4711 (bash -e /tmp/step.sh)"], "running", "host job pid 4711 (bash -e /tmp/step.sh) running"),
+    (["pid 7 (sleep 30)", "pid 9 (make)"], "left", "host jobs pid 7 (sleep 30) and 1 more left"),
+    (["pidgin"], "running", "job container pidgin running"),  # a container's name, not "pid N"
+])
+def test_jobs_phrase_names_the_first_and_counts_the_rest(names, what, phrase):
+    assert jobs_phrase(names, what) == phrase
+    if what == "running":
+        assert jobs_phrase(names) == phrase

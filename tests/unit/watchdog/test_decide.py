@@ -261,12 +261,12 @@ def test_every_reason_and_the_base_fields_exactly():
     healthy = decide(evidence(errors=3), NOW, CFG, [], [], orphans=orphans)
     over = decide(evidence(newest_age=90.0), NOW, CFG, [], [], orphans=orphans)
     refused_ = decide(evidence(detail="unauthenticated"), NOW, CFG, [], [], orphans=orphans)
-    assert [(d.kind, d.reason) for d in (error, healthy, over, refused_)] == [
+    assert [(one.kind, one.reason) for one in (error, healthy, over, refused_)] == [
         ("error", "cannot read the logs"), ("healthy", "below threshold"),
         ("recovered", "burst over (recent 1m)"),
         ("refused", "refused by the server: re-register the runner")]
-    for d in (error, healthy, over, refused_):
-        assert (d.threshold, d.window, d.orphans, d.job_running) == (40, 300.0, tuple(orphans), False)
+    for one in (error, healthy, over, refused_):
+        assert (one.threshold, one.window, one.orphans, one.job_running) == (40, 300.0, tuple(orphans), False)
 
 
 
@@ -420,3 +420,89 @@ def test_who_is_asked_and_who_gets_the_job_guard():
     assert d.needs_job_guard(evidence(), NOW, CFG, not_asked("verify = none"))
     assert not d.needs_job_guard(evidence(), NOW, CFG, DOWN)  # no restart: no jobs to list
     assert "forge-unreachable" in d.KINDS
+
+
+# ------------------------------------------------------------ needs_job_guard: the gate of the job guard
+
+
+def polling_evidence(streak=200.0, newest_age=1.0, errors=30):
+    """Fewer errors than the threshold, but every poll of the last `streak`
+    seconds failed: wedged by the polling rule alone."""
+    return dataclasses.replace(evidence(errors=errors, newest_age=newest_age),
+                               streak_start=NOW - streak, streak_polls=errors)
+
+
+@pytest.mark.parametrize("ev, kind", [
+    (None, None),  # no evidence (the logs could not be read): no jobs to list
+    (evidence(errors=0, newest_age=None), "healthy"),
+    (evidence(errors=39), "healthy"),
+    (evidence(newest_age=60.0), "recovered"),  # the burst is over
+    (evidence(newest_age=10.0, job_age=5.0), "recovered"),  # a job started after it
+    (evidence(detail="unauthenticated: unregistered runner"), "refused"),
+    (evidence(detail="internal: pick task: boom"), "forge-error"),
+    (polling_evidence(streak=179.0), "healthy"),  # the streak is not long enough yet
+    (evidence(), "wedged"),  # the threshold rule
+    (polling_evidence(), "wedged"),  # the polling rule alone
+    (dataclasses.replace(evidence(errors=40), streak_start=NOW - 200.0, streak_polls=40), "wedged"),
+])
+def test_needs_job_guard_exactly_when_the_log_says_wedged(ev, kind):
+    """The watchdog lists the running jobs only for the runners this says
+    yes to: exactly those whose log alone says wedged, the only kind the job
+    guard can change (into skipped-job); never for a missing evidence."""
+    assert d.needs_job_guard(ev, NOW, CFG) is (kind == "wedged")
+    if ev is not None:
+        assert d.assess(ev, NOW, CFG)[0] == kind
+        # and deciding without the jobs agrees: wedged restarts, the rest do not
+        assert decide(ev, NOW, CFG, [], []).kind == kind
+
+
+def test_needs_job_guard_follows_now_and_the_settings():
+    ev = evidence(errors=40, newest_age=2.0)
+    assert d.needs_job_guard(ev, NOW, CFG) is True
+    assert d.needs_job_guard(ev, NOW + 58.0, CFG) is False  # the newest error is 60 s old by then
+    assert d.needs_job_guard(ev, NOW, dataclasses.replace(CFG, threshold=41)) is False
+    assert d.needs_job_guard(ev, NOW, dataclasses.replace(CFG, recent=2.0)) is False
+    few = polling_evidence(streak=100.0)
+    assert d.needs_job_guard(few, NOW, CFG) is False
+    assert d.needs_job_guard(few, NOW, dataclasses.replace(CFG, sustain=100.0)) is True
+
+
+# ------------------------------------------------------------ the polling rule's report
+
+
+def test_the_polling_rule_in_the_decision_exactly():
+    one = dataclasses.replace(polling_evidence(errors=1), streak_polls=1)
+    decision = decide(one, NOW, dataclasses.replace(CFG, sustain=60.0), [], [])
+    phrase = "every poll failed for 3m20s (1 poll, unexpected EOF, fetch_interval 2s)"
+    assert (decision.kind, decision.rule, decision.polling) == ("wedged", "polling", phrase)
+    assert decision.reason == phrase + ", no job running: restart"
+    many = decide(polling_evidence(errors=30), NOW, CFG, [], [])
+    assert many.polling == "every poll failed for 3m20s (30 polls, unexpected EOF, fetch_interval 2s)"
+    # both rules: exactly `threshold` errors count for the threshold rule
+    both = decide(dataclasses.replace(polling_evidence(errors=40), ambiguous="a TTY stream"), NOW, CFG, [], [])
+    assert (both.kind, both.rule, both.reason) == ("wedged", "polling+threshold", "no job running: restart")
+    assert both.polling.startswith("every poll failed for 3m20s (40 polls")
+    assert both.ambiguous == "a TTY stream"
+    threshold = decide(evidence(errors=40), NOW, CFG, [], [])
+    assert (threshold.rule, threshold.polling, threshold.ambiguous) == ("threshold", "", "")
+
+
+def test_healthy_and_recovered_reasons_exactly():
+    assert d.assess(evidence(errors=0, newest_age=None), NOW, CFG) == ("healthy", "below threshold")
+    # a streak of exactly `sustain` whose failures stopped: recovered, one a second shorter: healthy
+    over = polling_evidence(streak=180.0, newest_age=10.0)
+    assert d.assess(over, NOW, CFG) == ("recovered", "polls failed for 3m, but none in the last 10s")
+    assert d.assess(polling_evidence(streak=179.0, newest_age=10.0), NOW, CFG) == ("healthy", "below threshold")
+
+
+def test_the_threshold_rule_ends_exactly_at_recent_in_the_rule_too():
+    """A slow poller (fetch_interval 40 s: a poll is due within 60 s) whose
+    newest of 40 failures is exactly `recent` (60 s) old: wedged by the
+    polling rule alone; the threshold rule no longer holds."""
+    cfg = dataclasses.replace(CFG, fetch_interval=40.0)
+    ev = dataclasses.replace(evidence(errors=40, newest_age=60.0), streak_start=NOW - 600.0, streak_polls=40)
+    decision = decide(ev, NOW, cfg, [], [])
+    assert (decision.kind, decision.rule) == ("wedged", "polling")
+    assert decision.polling == "every poll failed for 10m (40 polls, unexpected EOF, fetch_interval 40s)"
+    younger = decide(dataclasses.replace(ev, newest_error=NOW - 59.0), NOW, cfg, [], [])
+    assert younger.rule == "polling+threshold"
