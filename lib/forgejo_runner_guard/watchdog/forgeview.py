@@ -72,18 +72,7 @@ def look(checks, now, history, timeout, reporter):
     todo = [c for c in checks if c.error is None and c.cfg.forge_token_file]
     if not todo:
         return
-    calls = {}
-    try:
-        for c in todo:
-            try:
-                calls[c.name] = backends.of(c.cfg).begin_launch(c.cfg, timeout)
-            except GuardError as exc:
-                calls[c.name] = exc
-        who = {c.name: _identity(calls[c.name]) for c in todo}
-    finally:  # after an unexpected error: end what still runs
-        for call in calls.values():
-            if not isinstance(call, GuardError) and not call.done:
-                call.kill()
+    who = backends.launches(todo, timeout, _identity)
     asker = _Asker()
     failed = {}
     for c in todo:

@@ -51,18 +51,8 @@ def ask(todo, timeout, reporter):
     wedged (decide.wedged_by_log()), or whose forge's view does
     (forgeview.py), and whose verify is ping.  timeout: for each
     begin_launch() call (docker_timeout)."""
-    calls = {}
-    try:
-        for c in todo:
-            try:
-                calls[c.name] = backends.of(c.cfg).begin_launch(c.cfg, timeout)
-            except GuardError as exc:
-                calls[c.name] = exc
-        plans = {c.name: _plan(c, _launch(calls[c.name])) for c in todo}
-    finally:  # after an unexpected error: end what still runs
-        for call in calls.values():
-            if not isinstance(call, GuardError) and not call.done:
-                call.kill()
+    launched = backends.launches(todo, timeout, _launch)
+    plans = {c.name: _plan(c, launched[c.name]) for c in todo}
     answers = _ping_all([a for asks, _, _ in plans.values() if asks for a in asks])
     for c in todo:
         asks, why, own = plans[c.name]

@@ -129,3 +129,24 @@ def load(name):
 def of(cfg):
     """The Backend class that serves runner config `cfg`."""
     return load(kind(cfg))
+
+
+def launches(checks, timeout, each):
+    """Ask every check's backend how its runner was started, side by side
+    (begin_launch()), and return {name: each(call)}, a call that could not
+    start being its GuardError; whatever still runs after an unexpected
+    error is killed.  timeout: for each call (docker_timeout)."""
+    from ...report import GuardError
+
+    calls = {}
+    try:
+        for c in checks:
+            try:
+                calls[c.name] = of(c.cfg).begin_launch(c.cfg, timeout)
+            except GuardError as exc:
+                calls[c.name] = exc
+        return {c.name: each(calls[c.name]) for c in checks}
+    finally:  # after an unexpected error: end what still runs
+        for call in calls.values():
+            if not isinstance(call, GuardError) and not call.done:
+                call.kill()
