@@ -44,6 +44,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
 sys.path.insert(0, os.path.join(ROOT, "lib"))
 import engine  # noqa: E402  (tests/helpers/engine.py)
+from bench_watchdog import docker, env  # noqa: E402  (the tools' environment, docker calls)
 from forgejo_runner_guard.config import config  # noqa: E402
 
 TOOL = os.path.join(ROOT, "bin", "forgejo-runner-watchdog")
@@ -66,18 +67,6 @@ CASES = (
      {"flavour": "gitea", "fetch_interval_max": 60.0, "fetch_timeout": 5.0}, SUSTAIN),
     ("fetch_interval: 30s", ("reset", 30.0), {"fetch_interval": 30.0}, SUSTAIN),
 )
-
-
-def env():
-    e = dict(os.environ)
-    e["PYTHONPATH"] = os.path.join(ROOT, "lib")
-    e.pop("JOURNAL_STREAM", None)
-    return e
-
-
-def docker(*args, timeout=120):
-    return subprocess.run(["docker", *args], env=env(), capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def conf_text(settings, scale):
