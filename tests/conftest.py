@@ -25,6 +25,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "docker: needs the real Docker engine (started by the fixture)")
     config.addinivalue_line("markers", "podman: needs the real Podman (set up by the fixture)")
     config.addinivalue_line("markers", "package: builds, lints and installs the .deb; boots systemd")
+    config.addinivalue_line("markers", "child: runs the library in a child process (make mutation "
+                            "leaves it out: a mutant is not seen there)")
 
 
 @pytest.fixture(scope="session")

@@ -200,3 +200,40 @@ def test_remember_keeps_first_sightings_and_forgets_the_rest():
     # a sighting from the future (clock set back) starts afresh; a second attempt is a new wait
     waits, memory = view.remember([view.Job(1, 2, "a", ())], {"1/1": 100.0, "1/2": 900.0}, 500.0)
     assert waits[0][1] == 500.0 and memory == {"1/2": 500.0}
+
+
+def test_observe_keeps_the_jobs_this_runner_could_take_oldest_first():
+    mine = runner(owner_id=2, repo_id=0, labels=("docker",))
+    jobs = [view.Job(1, 1, "later", ("docker",), repo_id=5, owner_id=2),
+            view.Job(2, 1, "gpu", ("docker", "gpu"), repo_id=5, owner_id=2),  # not its labels
+            view.Job(3, 1, "theirs", ("docker",), repo_id=7, owner_id=9),  # not its scope
+            view.Job(4, 1, "first", ("docker",), repo_id=6, owner_id=2)]
+    memory = {"jobs": {"4/1": 100.0, "2/1": 50.0}, "offline_since": 10.0}
+    seen, kept = view.observe(FORGEJO, mine, ("docker",), jobs, memory, 400.0)
+    assert seen == view.Seen(FORGEJO, mine, ("docker",), ((jobs[3], 100.0), (jobs[0], 400.0)), True, None)
+    assert kept == {"jobs": {"1/1": 400.0, "4/1": 100.0}, "offline_since": None}  # not offline: forgotten
+    assert seen.status == "idle" and seen.oldest_wait(400.5) == 300.5
+
+
+def test_observe_remembers_when_it_was_first_seen_offline():
+    off = runner(status=view.OFFLINE, said="offline")
+    seen, kept = view.observe(FORGEJO, off, ("docker",), [], {}, 400.0)
+    assert (seen.offline_since, kept) == (400.0, {"jobs": {}, "offline_since": 400.0})
+    seen, kept = view.observe(FORGEJO, off, ("docker",), [], kept, 700.0)
+    assert (seen.offline_since, kept["offline_since"]) == (400.0, 400.0)
+    # a sighting from the future (the clock set back), or not a number: from now
+    for since in (900.0, "400", None):
+        seen, kept = view.observe(FORGEJO, off, ("docker",), [], {"offline_since": since}, 700.0)
+        assert (seen.offline_since, kept["offline_since"]) == (700.0, 700.0)
+    seen, _ = view.observe(FORGEJO, off, ("docker",), [], {"offline_since": 700}, 700.0)
+    assert seen.offline_since == 700  # an int of the same second is kept
+
+
+def test_observe_without_a_runner_list_or_a_job_list():
+    job = view.Job(1, 1, "a", ("docker",), repo_id=5, owner_id=2)
+    seen, kept = view.observe(FORGEJO, None, ("docker",), [job], {"offline_since": 5.0}, 60.0)
+    assert seen.status is None and seen.runner is None and seen.waits == ((job, 60.0),)
+    assert seen.jobs_listed is True and kept == {"jobs": {"1/1": 60.0}, "offline_since": None}
+    seen, kept = view.observe(GITEA, runner(uuid=None), ("docker",), None, {"jobs": {"1/1": 5.0}}, 60.0)
+    assert seen.jobs_listed is False and seen.waits == () and kept == {"jobs": {}, "offline_since": None}
+    assert seen.oldest_wait(60.0) is None

@@ -164,6 +164,7 @@ def test_injected_failures_raise_and_leave_the_file(tmp_path, monkeypatch):
         assert read(tmp_path / "hosts") == b"old\n" and os.listdir(tmp_path) == ["hosts"]
 
 
+@pytest.mark.child
 def test_read_only_directory_with_a_bind_mounted_file_falls_back_in_place(tmp_path):
     """/etc read-only, /etc/hosts a writable bind mount: EROFS on the temp file."""
     etc = tmp_path / "etc"
@@ -190,6 +191,7 @@ def test_read_only_directory_with_a_bind_mounted_file_falls_back_in_place(tmp_pa
     assert read(etc / "hosts") == b"placeholder\n"
 
 
+@pytest.mark.child
 def test_an_in_place_rewrite_on_a_full_file_system_puts_the_old_bytes_back(tmp_path):
     """A hosts file bind-mounted from a full tmpfs, as Docker's (rename:
     EBUSY): the new, longer text needs one more page than the file has,
@@ -232,6 +234,7 @@ def test_an_in_place_rewrite_on_a_full_file_system_puts_the_old_bytes_back(tmp_p
     assert sorted(os.listdir(str(tmp_path / "etc"))) == ["hosts"]  # no temporary file left
 
 
+@pytest.mark.child
 def test_a_read_only_bind_mounted_file_is_refused_without_a_backup(tmp_path):
     """The file itself is a read-only bind mount (rename: EBUSY; open for
     writing: EROFS): nothing is written, no backup is left."""
@@ -601,3 +604,78 @@ def test_escape_path_keeps_capital_x():
     assert safewrite.escape_path("/Xa/X") == "Xa-X"
     assert safewrite.escape_path("/a:b_c/.d.e") == "a:b_c-.d.e"
     assert safewrite.escape_path("/.x/a") == "\\x2ex-a"
+
+
+def test_write_problem_finds_what_a_write_would_meet_without_writing(tmp_path, monkeypatch, immutable):
+    def problem(path):
+        found = safewrite.write_problem(str(path))
+        return None if found is None else (found.errno, found.strerror)
+
+    write(tmp_path / "state.json", b"{}")
+    os.symlink("state.json", str(tmp_path / "link"))
+    assert problem(tmp_path / "state.json") is None and problem(tmp_path / "link") is None
+    assert problem(tmp_path / "new.json") is None  # created by the real run
+    assert problem(tmp_path / "no" / "x.json") == (
+        errno.ENOENT, "directory %s does not exist" % (tmp_path / "no"))
+    os.mkfifo(str(tmp_path / "fifo"))
+    (tmp_path / "dir").mkdir()
+    for path, kind in ((tmp_path / "fifo", "a FIFO"), (tmp_path / "dir", "a directory"),
+                       ("/dev/null", "a character device")):
+        found = safewrite.write_problem(str(path))
+        assert isinstance(found, safewrite.NotRegular), path
+        assert found.strerror == "it is %s, not a regular file; left as it is" % kind
+    # the package's own directory is created by the real run: its parent must be there
+    own = tmp_path / "var" / "lib" / "forgejo-runner-guard"
+    monkeypatch.setattr(safewrite, "OWN_DIRECTORIES", (str(own),))
+    assert problem(own / "state.json") == (
+        errno.ENOENT, "directory %s does not exist" % own.parent)
+    own.parent.mkdir(parents=True)
+    assert problem(own / "state.json") is None
+    immutable(own.parent)  # where the real run would create it cannot be written
+    assert problem(own / "state.json") == (errno.EACCES, os.strerror(errno.EACCES))
+    # a file, or the directory, that cannot be written (root too: immutable)
+    immutable(tmp_path / "state.json")
+    assert problem(tmp_path / "state.json") == (errno.EACCES, os.strerror(errno.EACCES))
+    assert problem(tmp_path / "link") == (errno.EACCES, os.strerror(errno.EACCES))
+    (tmp_path / "ro").mkdir()
+    immutable(tmp_path / "ro")
+    assert problem(tmp_path / "ro" / "x.json") == (errno.EACCES, os.strerror(errno.EACCES))
+    assert os.listdir(str(tmp_path / "ro")) == [] and not own.exists()
+
+
+def test_denied_is_erofs_on_a_read_only_mount(tmp_path, monkeypatch):
+    real = os.statvfs(str(tmp_path))
+    assert not real.f_flag & os.ST_RDONLY
+    found = safewrite._denied(str(tmp_path))
+    assert (found.errno, found.strerror) == (errno.EACCES, os.strerror(errno.EACCES))
+    fields = list(real[:10])
+    fields[8] |= os.ST_RDONLY  # f_flag
+    monkeypatch.setattr(safewrite.os, "statvfs", lambda path: os.statvfs_result(fields))
+    found = safewrite._denied(str(tmp_path))
+    assert (found.errno, found.strerror) == (errno.EROFS, os.strerror(errno.EROFS))
+
+
+def test_holds_compares_a_block_at_a_time(tmp_path, monkeypatch):
+    data = bytes(range(256)) * 4099  # over one block of 1 MiB
+    write(tmp_path / "hosts", data)
+    os.symlink("hosts", str(tmp_path / "link"))
+    assert safewrite.holds(str(tmp_path / "hosts"), data) is True
+    assert safewrite.holds(str(tmp_path / "link"), data) is True
+    assert safewrite.holds(str(tmp_path / "hosts"), data[:-1]) is False  # the file is longer
+    assert safewrite.holds(str(tmp_path / "hosts"), data + b"\n") is False  # shorter
+    assert safewrite.holds(str(tmp_path / "hosts"), data[:-1] + b"\0") is False  # the last byte
+    assert safewrite.holds(str(tmp_path / "hosts"), b"\1" + data[1:]) is False  # the first byte
+    changed = bytearray(data)
+    changed[1 << 20] ^= 1  # the first byte of the second block
+    assert safewrite.holds(str(tmp_path / "hosts"), bytes(changed)) is False
+    write(tmp_path / "empty", b"")
+    assert safewrite.holds(str(tmp_path / "empty"), b"") is True
+    assert safewrite.holds(str(tmp_path / "empty"), b"x") is False
+    with pytest.raises(GuardError) as info:
+        safewrite.holds(str(tmp_path / "missing"), b"")
+    assert str(info.value) == "cannot read %s: No such file or directory" % (tmp_path / "missing")
+    os.mkfifo(str(tmp_path / "fifo"))
+    with pytest.raises(GuardError) as info:
+        safewrite.holds(str(tmp_path / "fifo"), b"")  # never opened for reading: no hang
+    assert str(info.value).startswith("cannot read %s: " % (tmp_path / "fifo"))
+    assert "FIFO" in str(info.value) or "fifo" in str(info.value)
