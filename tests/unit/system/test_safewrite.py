@@ -679,3 +679,68 @@ def test_holds_compares_a_block_at_a_time(tmp_path, monkeypatch):
         safewrite.holds(str(tmp_path / "fifo"), b"")  # never opened for reading: no hang
     assert str(info.value).startswith("cannot read %s: " % (tmp_path / "fifo"))
     assert "FIFO" in str(info.value) or "fifo" in str(info.value)
+
+
+def test_an_in_place_write_cut_short_by_a_full_file_system_puts_the_old_bytes_back(tmp_path,
+                                                                                  mocker):
+    """In process, what the child-process test shows on a real full tmpfs:
+    the file's own bytes can be rewritten (its blocks are its own), a byte
+    past them meets ENOSPC.  The longer new text stops mid-line; the old
+    bytes go back, the file reads as it was, and the backup goes."""
+    old = b"192.0.2.1 a.example.org\n192.0.2.2 b.example.org\n"
+    new = b"10.1.0.10 forge.azrak.io # forgejo-runner-guard pin\n" + old
+    write(tmp_path / "hosts", old)
+    (tmp_path / "st").mkdir()
+    ino = os.stat(tmp_path / "hosts").st_ino
+    real = os.write
+    written = []
+
+    def full(fd, data):
+        if os.fstat(fd).st_ino != ino:
+            return real(fd, data)
+        room = len(old) - os.lseek(fd, 0, os.SEEK_CUR)
+        if room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written.append(bytes(data[:room]))
+        return real(fd, data[:room])
+
+    mocker.patch("os.write", side_effect=full)
+    with pytest.raises(GuardError) as info:
+        safewrite.write_in_place(str(tmp_path / "hosts"), new, str(tmp_path / "st"))
+    assert str(info.value) == ("cannot rewrite %s in place: No space left on device; the file is "
+                               "unchanged" % (tmp_path / "hosts"))
+    assert written == [new[:len(old)], old]  # cut short, then the old bytes back
+    assert read(tmp_path / "hosts") == old and os.stat(tmp_path / "hosts").st_ino == ino
+    assert os.listdir(str(tmp_path / "st")) == []  # nothing to restore: no backup kept
+
+
+def test_a_pause_comes_with_the_temporary_file_complete_before_the_rename(tmp_path, monkeypatch,
+                                                                         mocker):
+    """FRG_TEST_FAIL=pause: 5 s for a signal to arrive, with the temporary
+    file complete and the target still old; then the write completes."""
+    write(tmp_path / "hosts", b"old\n")
+    monkeypatch.setenv(safewrite.FAIL_ENV, "pause")
+    temp = safewrite.temp_name(str(tmp_path / "hosts"))
+    seen = []
+    mocker.patch("time.sleep", side_effect=lambda seconds: seen.append(
+        (seconds, read(temp), read(tmp_path / "hosts"))))
+    assert safewrite.replace_file(str(tmp_path / "hosts"), b"new\n", str(tmp_path)) == ("rename", "")
+    assert seen == [(5, b"new\n", b"old\n")]
+    assert read(tmp_path / "hosts") == b"new\n" and os.listdir(str(tmp_path)) == ["hosts"]
+
+
+def test_not_regular_carries_the_errno_opening_it_for_writing_would(tmp_path):
+    """EISDIR for a directory (what open(2) for writing says), EINVAL for
+    the rest, with the text naming what it is."""
+    os.mkfifo(str(tmp_path / "fifo"))
+    (tmp_path / "dir").mkdir()
+    for name, code, kind in (("dir", errno.EISDIR, "a directory"), ("fifo", errno.EINVAL, "a FIFO")):
+        with pytest.raises(safewrite.NotRegular) as info:
+            safewrite.regular_or_missing(str(tmp_path / name))
+        assert (info.value.errno, info.value.strerror) == (
+            code, "it is %s, not a regular file; left as it is" % kind)
+        found = safewrite.write_problem(str(tmp_path / name))
+        assert (found.errno, found.strerror) == (code, info.value.strerror)
+    assert safewrite.regular_or_missing(str(tmp_path / "missing")) is None
+    write(tmp_path / "f", b"x")
+    assert safewrite.regular_or_missing(str(tmp_path / "f")).st_size == 1
