@@ -744,3 +744,20 @@ def test_not_regular_carries_the_errno_opening_it_for_writing_would(tmp_path):
     assert safewrite.regular_or_missing(str(tmp_path / "missing")) is None
     write(tmp_path / "f", b"x")
     assert safewrite.regular_or_missing(str(tmp_path / "f")).st_size == 1
+
+
+def test_holds_keeps_one_block_of_a_large_file_in_memory(tmp_path):
+    """No second copy of the file in memory: comparing a 4 MiB file holds
+    1 MiB blocks, at most two at once (the next is read while the last is
+    still referenced), never the whole file."""
+    import tracemalloc
+
+    data = bytes(range(256)) * (4 << 12)  # 4 MiB
+    write(tmp_path / "big", data)
+    tracemalloc.start()
+    try:
+        assert safewrite.holds(str(tmp_path / "big"), data) is True
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (1 << 20) <= peak < (3 << 20), peak
