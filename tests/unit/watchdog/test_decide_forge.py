@@ -9,6 +9,7 @@ from forgejo_runner_guard.config.config import RunnerConfig
 from forgejo_runner_guard.forge import view
 from forgejo_runner_guard.logs.runnerlog import Evidence
 from forgejo_runner_guard.watchdog import decide as d
+from forgejo_runner_guard.watchdog.forgeview import View
 
 NOW = 1782727500.0  # 2026-06-29T10:05:00Z
 CFG = RunnerConfig()  # queue_wait 5m, cooldown 10m, 3 restarts an hour
@@ -157,3 +158,11 @@ def test_the_logs_own_verdicts_stand():
     assert wedged.kind == "wedged"
     assert d.with_view(wedged, VERDICT, [], NOW, CFG) is wedged
     assert d.with_view(healthy(), ("", "offline on the forge, but ..."), [], NOW, CFG) == healthy()
+
+
+def test_the_forges_rule_alone_needs_the_job_guard():
+    # a quiet log: only the forge's rule makes the watchdog list the jobs
+    assert d.needs_job_guard(QUIET, NOW, CFG, None, View(verdict=VERDICT)) is True
+    assert d.needs_job_guard(QUIET, NOW, CFG, None, View(verdict=("", "offline on the forge, but a job "
+                                                                   "started 30s ago"))) is False
+    assert d.needs_job_guard(QUIET, NOW, CFG, None, None) is False
