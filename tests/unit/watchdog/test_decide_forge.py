@@ -213,3 +213,11 @@ def test_a_recovered_runner_with_a_job_running_is_healthy():
     assert decision.reason == VERDICT[1] + ", but job container FORGEJO-ACTIONS-TASK-7_x running: not wedged"
     # without the job: wedged by the forge's word
     assert d.with_view(d.decide(burst, NOW, CFG, [], []), VERDICT, [], NOW, CFG).kind == "wedged"
+
+
+def test_its_start_unknown_a_wait_counts_from_its_first_sighting():
+    waits = [(job(), NOW - 400)]
+    verdict = d.forge_rule(seen(waits=waits), NOW, CFG, QUIET, None)
+    assert verdict == ("queue", "idle on the forge while job 42 (build, runs-on docker) has waited "
+                                "6m40s (queue_wait 5m)")
+    assert d.forge_rule(seen(waits=[(job(), NOW - 299)]), NOW, CFG, QUIET, None) == ("", "")
