@@ -436,7 +436,8 @@ def forge_rule(seen, now, cfg, evidence, started_at):
     if seen.runner is not None and seen.runner.disabled:
         return "", "disabled on the forge: it takes no jobs"
     # a wait counts from the runner's start at the earliest: its process before was another
-    waited = [(j, max(since, started_at or 0.0)) for j, since in seen.waits]
+    # (its start unknown: from the wait's first sighting)
+    waited = [(j, since if started_at is None else max(since, started_at)) for j, since in seen.waits]
     waited = [(j, since) for j, since in waited if now - since >= cfg.queue_wait]
     due = [(j, since) for j, since in waited if job is None or job <= since]
     if not due:

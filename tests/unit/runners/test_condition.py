@@ -136,3 +136,57 @@ def test_the_new_properties_are_parsed():
     bare = systemctl.parse_show("LoadState=loaded\nActiveState=inactive\n", "x.service")
     assert (bare.n_restarts, bare.freezer) == (None, "")
     assert "FreezerState" in systemctl.PROPERTIES and "NRestarts" in systemctl.PROPERTIES
+
+
+# ------------------------------------------------------------ edges the mutation run found untested
+
+
+def test_one_restart_is_singular():
+    got = condition.of_container(container("stopped", False, 1, exit_code=1), "r", NOW)
+    assert (got.kind, got.phrase) == (CRASH_LOOP, "container r is in a crash loop (stopped, 1 restart "
+                                                  "by its restart policy)")
+    got = condition.of_container(container("exited", exit_code=1, restart_count=1), "r", NOW)
+    assert got.phrase == "container r is not running (exited, exit code 1, 1 restart by its restart policy)"
+
+
+@pytest.mark.parametrize("count, age, phrase", [
+    (1, 3.0, "container r is in a crash loop (running for 3s, 1 restart by its restart policy)"),
+    (2, 9.9, "container r is in a crash loop (running for 10s, 2 restarts by its restart policy)"),
+    (2, 10.0, None),  # CRASH_RUN itself: a run that long is a normal run
+    # started a moment ahead of `now` (the engine's clock): running for 0s
+    (2, -0.4, "container r is in a crash loop (running for 0s, 2 restarts by its restart policy)"),
+])
+def test_a_young_run_after_a_restart_by_the_policy(count, age, phrase):
+    got = condition.of_container(container("running", True, count, NOW - age), "r", NOW, "podman")
+    if phrase is None:
+        assert got is None
+        return
+    assert (got.kind, got.phrase, got.status, got.restart_count) == (CRASH_LOOP, phrase, "running", count)
+    assert got.advice == ("not restarted by the watchdog; `podman logs r` says why it exits, `podman "
+                          "update --restart=no r` ends the loop")
+
+
+def test_running_without_a_start_time_is_running_normally():
+    # Docker's zero StartedAt (engines.parse_time gives None): no age, no crash loop
+    assert condition.of_container(container("running", True, 3, None), "r", NOW) is None
+
+
+def test_a_frozen_unit_exactly():
+    unit = dataclasses.replace(show("active-running"), freezer="frozen", n_restarts=2)
+    got = condition.of_unit(unit)
+    assert got == (PAUSED, "unit frg-active-running.service is frozen (frozen)",
+                   "not restarted (the freeze is not undone); `systemctl thaw "
+                   "frg-active-running.service` when it should run again", "active (running)", 2, None)
+
+
+def test_a_unit_its_start_limit_ended_without_restarts_by_restart():
+    # started by hand (systemctl start/restart) until StartLimitBurst: failed with
+    # Result=start-limit-hit, NRestarts=0 (Restart= never restarted it)
+    unit = dataclasses.replace(show("failed"), result="start-limit-hit")
+    assert unit.n_restarts == 0
+    got = condition.of_unit(unit)
+    assert (got.kind, got.phrase, got.advice) == (
+        CRASH_LOOP, "unit frg-failed.service is in a crash loop (failed (failed), 0 restarts by "
+                    "Restart=, ended by its start limit)",
+        "not restarted by the watchdog; `journalctl -u frg-failed.service` says why it exits, then "
+        "`systemctl reset-failed frg-failed.service`")

@@ -506,3 +506,14 @@ def test_the_threshold_rule_ends_exactly_at_recent_in_the_rule_too():
     assert decision.polling == "every poll failed for 10m (40 polls, unexpected EOF, fetch_interval 40s)"
     younger = decide(dataclasses.replace(ev, newest_error=NOW - 59.0), NOW, cfg, [], [])
     assert younger.rule == "polling+threshold"
+
+
+def test_a_held_runners_settings_and_restarts_exactly():
+    # the report shows a held runner's threshold and window as for any other,
+    # and counts its restarts as decide() does: strictly less than an hour
+    # ago, up to CLOCK_SKEW ahead
+    cfg = dataclasses.replace(CFG, threshold=41, window=600.0)
+    decision = d.decide_held(held("paused"), NOW, cfg, [NOW - 3600.0, NOW - 3599.0, NOW + 60.0, NOW + 61.0])
+    assert (decision.threshold, decision.window) == (41, 600.0)
+    assert (decision.restarts_last_hour, decision.last_restart_age) == (2, -60.0)
+    assert d.decide_held(held("paused"), NOW, cfg, [NOW - 3600.0]).restarts_last_hour == 0

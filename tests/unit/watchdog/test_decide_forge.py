@@ -9,6 +9,7 @@ from forgejo_runner_guard.config.config import RunnerConfig
 from forgejo_runner_guard.forge import view
 from forgejo_runner_guard.logs.runnerlog import Evidence
 from forgejo_runner_guard.watchdog import decide as d
+from forgejo_runner_guard.watchdog.forgeview import View
 
 NOW = 1782727500.0  # 2026-06-29T10:05:00Z
 CFG = RunnerConfig()  # queue_wait 5m, cooldown 10m, 3 restarts an hour
@@ -157,3 +158,66 @@ def test_the_logs_own_verdicts_stand():
     assert wedged.kind == "wedged"
     assert d.with_view(wedged, VERDICT, [], NOW, CFG) is wedged
     assert d.with_view(healthy(), ("", "offline on the forge, but ..."), [], NOW, CFG) == healthy()
+
+
+def test_the_forges_rule_alone_needs_the_job_guard():
+    # a quiet log: only the forge's rule makes the watchdog list the jobs
+    assert d.needs_job_guard(QUIET, NOW, CFG, None, View(verdict=VERDICT)) is True
+    assert d.needs_job_guard(QUIET, NOW, CFG, None, View(verdict=("", "offline on the forge, but a job "
+                                                                   "started 30s ago"))) is False
+    assert d.needs_job_guard(QUIET, NOW, CFG, None, None) is False
+
+
+# ------------------------------------------------------------ edges the mutation run found untested
+
+
+def test_offline_but_a_job_started_exactly():
+    verdict = d.forge_rule(seen("offline", offline_since=NOW), NOW, CFG, started(42), STARTED)
+    assert verdict == ("", "offline on the forge, but a job started 42s ago")
+
+
+def test_active_on_the_forge_is_no_queue_whatever_waits():
+    # busy with a job (Forgejo "active", Gitea "online, busy"): a job waiting
+    # behind it is not this runner's wedge
+    waits = [(job(), NOW - 900)]
+    assert d.forge_rule(seen("active", waits=waits), NOW, CFG, QUIET, STARTED) == ("", "")
+    assert d.forge_rule(seen("active", said="online, busy", waits=waits), NOW, CFG, QUIET, STARTED) == ("", "")
+
+
+def test_no_evidence_no_job_start():
+    # the log could not be read: the forge's word alone
+    assert d.forge_rule(seen(waits=[(job(), NOW - 300)]), NOW, CFG, None, STARTED)[0] == "queue"
+    assert d.forge_rule(seen("offline", offline_since=NOW), NOW, CFG, None, STARTED)[0] == "offline"
+
+
+@pytest.mark.parametrize("labels, runs_on", [((), "nothing"), (("docker", "amd64"), "docker amd64")])
+def test_the_jobs_labels_in_the_reason(labels, runs_on):
+    # a job with no runs-on is taken by a runner with no labels (view.runs_on)
+    verdict = d.forge_rule(seen(waits=[(job(labels=labels), NOW - 300)]), NOW, CFG, QUIET, STARTED)
+    assert verdict == ("queue", "idle on the forge while job 42 (build, runs-on %s) has waited 5m "
+                                "(queue_wait 5m)" % runs_on)
+
+
+def test_the_budget_says_why_exactly():
+    decision = d.with_view(healthy(), VERDICT, [NOW - 60], NOW, CFG)
+    assert (decision.kind, decision.restart, decision.reason) == (
+        "skipped-budget", False, "cooldown: last restart 1m ago (cooldown 10m)")
+
+
+def test_a_recovered_runner_with_a_job_running_is_healthy():
+    burst = Evidence(errors=40, newest_error=NOW - 90, newest_error_detail="unavailable: EOF", since=NOW - 300)
+    recovered = d.decide(burst, NOW, CFG, ["FORGEJO-ACTIONS-TASK-7_x"], [])
+    assert recovered.kind == "recovered"
+    decision = d.with_view(recovered, VERDICT, [], NOW, CFG)
+    assert (decision.kind, decision.restart, decision.rule) == ("healthy", False, "")
+    assert decision.reason == VERDICT[1] + ", but job container FORGEJO-ACTIONS-TASK-7_x running: not wedged"
+    # without the job: wedged by the forge's word
+    assert d.with_view(d.decide(burst, NOW, CFG, [], []), VERDICT, [], NOW, CFG).kind == "wedged"
+
+
+def test_its_start_unknown_a_wait_counts_from_its_first_sighting():
+    waits = [(job(), NOW - 400)]
+    verdict = d.forge_rule(seen(waits=waits), NOW, CFG, QUIET, None)
+    assert verdict == ("queue", "idle on the forge while job 42 (build, runs-on docker) has waited "
+                                "6m40s (queue_wait 5m)")
+    assert d.forge_rule(seen(waits=[(job(), NOW - 299)]), NOW, CFG, QUIET, None) == ("", "")
