@@ -27,6 +27,17 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "package: builds, lints and installs the .deb; boots systemd")
     config.addinivalue_line("markers", "child: runs the library in a child process (make mutation "
                             "leaves it out: a mutant is not seen there)")
+    config.addinivalue_line("markers", "early: runs first in the session (it starts what a late "
+                            "test needs to have aged)")
+    config.addinivalue_line("markers", "late: runs last in the session (it needs what an early "
+                            "test started to have aged; no sleep where the session took as long)")
+
+
+def pytest_collection_modifyitems(items):
+    """`early` tests first, `late` ones last; otherwise the order stays."""
+    rank = {"early": 0, "late": 2}
+    items.sort(key=lambda item: min([rank[m.name] for m in item.iter_markers() if m.name in rank]
+                                    or [1]))
 
 
 @pytest.fixture(scope="session")
