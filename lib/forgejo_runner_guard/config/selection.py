@@ -10,13 +10,20 @@ import re
 from ..report import UsageError
 from .values import duration_text
 
+NS = 10 ** 9  # the runner's durations are Go's: whole nanoseconds
+
+
+def _ns(seconds):
+    return round(seconds * NS)
+
 
 def unreachable(runner):
     """A warning when `runner`'s window is too short for its threshold ever
     to be reached at the runner's fastest poll rate (one failed fetch every
     fetch_interval seconds), else None.  (The sustain rule may still find
-    it wedged.)"""
-    most = int(runner.window // runner.fetch_interval) + 1
+    it wedged.)  Counted in nanoseconds: in floats 1.0 // 0.1 is 9.0, but a
+    window of 1s holds 11 polls 100ms apart."""
+    most = _ns(runner.window) // max(_ns(runner.fetch_interval), 1) + 1
     if most >= runner.threshold:
         return None
     return ("runner %s: a window of %s holds at most %d fetch errors (one per poll every %gs), "

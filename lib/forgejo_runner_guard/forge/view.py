@@ -128,8 +128,7 @@ def dialect(text, forced="auto"):
     version) and counts from 7; Gitea writes `1.26.3`.  `forced` (forge_api)
     settles the forge when it is not auto (a version in the other forge's
     numbering then counts as unknown: every list is asked); ShapeError
-    when auto cannot tell."""
-    text = text if isinstance(text, str) else ""
+    when auto cannot tell.  `text`: a string (version_text())."""
     match = _VERSION.match(text)
     version = tuple(int(g) for g in match.groups() if g is not None) if match else ()
     if "+gitea-" in text or (version and version[0] >= 7):

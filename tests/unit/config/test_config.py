@@ -288,6 +288,25 @@ def test_a_window_too_short_for_the_threshold(window, threshold, warned):
         assert text == ("runner r: a window of %s holds at most %d fetch errors (one per poll "
                         "every 2s), fewer than threshold %d: the threshold can never be reached"
                         % (values.duration_text(window), most, threshold))
+
+
+@pytest.mark.parametrize("window, interval, threshold, most", [
+    # in floats 1.0 // 0.1 == 9.0 and int(0.3 / 0.1) == 2: the polls are counted in Go's nanoseconds
+    ("1s", "0.1", 11, None), ("1s", "0.1", 12, 11), ("0.3", "0.1", 4, None), ("0.3", "0.1", 5, 4),
+    ("0.1m", "2", 4, None), ("0.1m", "2", 5, 4),  # 0.1 * 60 == 6.000000000000001
+    ("0.000000003", "0.000000001", 4, None), ("0.000000003", "0.000000001", 5, 4),  # 1ns polls
+])
+def test_the_polls_a_window_holds_are_counted_exactly(tmp_path, window, interval, threshold, most):
+    runner = config.load(write(tmp_path / "g.conf", "[watchdog]\nwindow = %s\nfetch_interval = %s\n"
+                               "threshold = %d\n" % (window, interval, threshold))).watchdog.runners[0]
+    text = selection.unreachable(runner)
+    if most is None:
+        assert text is None
+    else:
+        assert text == ("runner forgejo_runner: a window of %s holds at most %d fetch errors (one per poll "
+                        "every %ss), fewer than threshold %d: the threshold can never be reached"
+                        % (values.duration_text(runner.window), most, "%g" % runner.fetch_interval,
+                           threshold))
 def test_issue_11_keys(tmp_path):
     from forgejo_runner_guard.runners.backends import journal
 
@@ -728,3 +747,35 @@ def test_drop_ins_that_cannot_be_read_are_a_warning(tmp_path, monkeypatch):
     assert config.dropin_problem(str(conf)) == (
         "cannot list %s: Permission denied: its drop-ins are not read" % dropins)
     assert config.dropin_problem(str(tmp_path / "other.conf")) is None
+
+
+def test_a_byte_order_mark_is_a_warning_and_left_out(tmp_path):
+    path = tmp_path / "guard.conf"
+    path.write_bytes(b"\xef\xbb\xbf[watchdog]\nthreshold = 30\n")  # as Notepad saves "UTF-8 with BOM"
+    loaded = config.load(str(path))
+    assert loaded.warnings == ("%s: starts with a UTF-8 byte order mark (BOM): ignored (save the file "
+                               "without it)" % path,)
+    assert loaded.watchdog.runners[0].threshold == 30 and loaded.files == (str(path),)
+
+
+def test_an_empty_config_path_is_a_usage_error():
+    with pytest.raises(UsageError) as info:
+        config.load("")
+    assert str(info.value) == "--config: empty path" and info.value.exit_code == EXIT_USAGE
+
+
+def test_build_refuses_an_events_filter_without_its_command():
+    merged = {"notify": {"events.x": (("restarted",), "/etc/g.conf:3"),
+                         "command": (("/bin/true",), "/etc/g.conf:2")}}
+    with pytest.raises(ConfigError) as info:
+        config.build(merged)
+    assert str(info.value) == "/etc/g.conf:3: [notify] events.x: no command.x to filter"
+
+
+def test_forge_urls():
+    assert values.parse_url(None) == "" and values.parse_url("  ") == ""  # no value: no URL
+    assert values.parse_url(" http://forge.lan:3000/ ") == "http://forge.lan:3000/"
+    for text in ("ftp://forge.lan/", "http://forge.lan b", "https:///path"):
+        with pytest.raises(ValueError) as info:
+            values.parse_url(text)
+        assert str(info.value) == "not an http:// or https:// URL with a host: %r" % text

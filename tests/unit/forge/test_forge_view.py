@@ -237,3 +237,115 @@ def test_observe_without_a_runner_list_or_a_job_list():
     seen, kept = view.observe(GITEA, runner(uuid=None), ("docker",), None, {"jobs": {"1/1": 5.0}}, 60.0)
     assert seen.jobs_listed is False and seen.waits == () and kept == {"jobs": {}, "offline_since": None}
     assert seen.oldest_wait(60.0) is None
+
+
+def test_the_forgejo_suffix_alone_tells_forgejo():
+    # a build whose version number is none of Forgejo's (a fork, a dev build): +gitea- still says Forgejo
+    d = view.dialect("my-build+gitea-1.22.0")
+    assert (d.name, d.version, d.has_runners, d.has_jobs) == ("forgejo", (), True, True)
+    assert view.dialect("1.21.11-0+gitea-1.21.11").name == "forgejo"
+    with pytest.raises(view.ShapeError) as info:
+        view.version_text({"version": 15})
+    assert str(info.value) == 'expected {"version": "..."}'
+
+
+def test_an_error_document_where_forgejo_lists_runners():
+    with pytest.raises(view.ShapeError) as info:  # {"message", "url", "errors"}: no "runners"
+        view.runner_list(doc("forgejo-15/404.json"), FORGEJO)
+    assert str(info.value) == "expected Forgejo's bare JSON array, got an object"
+
+
+FORGEJO_RUNNER = {"id": 1, "uuid": "u", "owner_id": 0, "repo_id": 0, "name": "r", "status": "idle"}
+
+
+@pytest.mark.parametrize("key, message", [
+    ("name", "runner 1: 'name' is not a string"), ("uuid", "runner 1: 'uuid' is not a string"),
+    ("owner_id", "runner 1: 'owner_id' is not a whole number"),
+    ("repo_id", "runner 1: 'repo_id' is not a whole number"),
+])
+def test_each_forgejo_runner_field_is_named(key, message):
+    entry = dict(FORGEJO_RUNNER)
+    del entry[key]
+    with pytest.raises(view.ShapeError) as info:
+        view.runner_list([FORGEJO_RUNNER, entry], FORGEJO)
+    assert str(info.value) == message
+
+
+def test_gitea_runner_fields_labels_null_and_before_disabled():
+    document = doc("gitea-1.26/runners.json")
+    entry = document["runners"][0]
+    del entry["disabled"]  # Gitea 1.24 and 1.25 write no "disabled"
+    entry["labels"] = None  # Go's nil slice
+    (runner,) = view.runner_list(document, GITEA)
+    assert (runner.disabled, runner.labels) == (False, ())
+    for key, message in (("id", "runner 0: 'id' is not a whole number"),
+                         ("name", "runner 0: 'name' is not a string")):
+        broken = dict(entry)
+        del broken[key]
+        with pytest.raises(view.ShapeError) as info:
+            view.runner_list({"runners": [broken], "total_count": 1}, GITEA)
+        assert str(info.value) == message
+
+
+FORGEJO_JOB = {"id": 42, "attempt": 1, "repo_id": 5, "owner_id": 2, "name": "build", "runs_on": ["docker"],
+               "status": "waiting"}
+
+
+@pytest.mark.parametrize("key, message", [
+    ("id", "job 0: 'id' is not a whole number"), ("name", "job 0: 'name' is not a string"),
+    ("repo_id", "job 0: 'repo_id' is not a whole number"),
+    ("owner_id", "job 0: 'owner_id' is not a whole number"),
+])
+def test_each_forgejo_job_field_is_named(key, message):
+    entry = dict(FORGEJO_JOB)
+    del entry[key]
+    with pytest.raises(view.ShapeError) as info:
+        view.job_list([entry], FORGEJO)
+    assert str(info.value) == message
+
+
+def test_job_lists_of_other_shapes_name_the_job():
+    with pytest.raises(view.ShapeError) as info:
+        view.job_list([FORGEJO_JOB, 42], FORGEJO)
+    assert str(info.value) == "job 1: not an object"
+    queued = doc("gitea-1.26/jobs-queued.json")["jobs"][0]
+    for key, value, message in (("id", None, "job 0: 'id' is not a whole number"),
+                                ("name", None, "job 0: 'name' is not a string"),
+                                ("labels", "docker", "job 0: 'labels' is not a list of strings")):
+        with pytest.raises(view.ShapeError) as info:
+            view.job_list({"jobs": [dict(queued, **{key: value})], "total_count": 1}, GITEA)
+        assert str(info.value) == message
+
+
+def test_a_job_without_an_attempt_number_is_attempt_0():
+    entry = dict(FORGEJO_JOB)
+    del entry["attempt"]
+    (job,) = view.job_list([entry], FORGEJO)
+    assert (job.attempt, job.key) == (0, "42/0")
+    queued = dict(doc("gitea-1.26/jobs-queued.json")["jobs"][0])
+    del queued["run_attempt"]
+    (job,) = view.job_list({"jobs": [queued], "total_count": 1}, GITEA)
+    assert (job.attempt, job.key) == (0, "42/0")
+
+
+def test_gitea_jobs_after_one_that_is_not_queued_are_read():
+    queued = doc("gitea-1.26/jobs-queued.json")["jobs"][0]
+    document = {"jobs": [dict(queued, id=41, status="running"), queued], "total_count": 2}
+    assert [job.id for job in view.job_list(document, GITEA)] == [42]
+
+
+@pytest.mark.parametrize("text, epoch", [
+    ("2026-06-29T04:31:00-05:30", 1782727260.0), ("2026-06-29T20:31:00+10:30", 1782727260.0),
+    ("2026-06-29T00:16:00-09:45", 1782727260.0), ("1970-01-01T00:00:00.5Z", 0.5),
+])
+def test_rfc3339_zones_west_and_east(text, epoch):
+    assert view.rfc3339(text) == epoch
+
+
+def test_label_names_leave_out_a_label_without_a_name():
+    assert view.label_names([":docker://node:20", " :host", "docker:host"]) == ("docker",)
+
+
+def test_a_job_of_an_unlisted_scope_is_served():
+    job = view.Job(id=1, attempt=1, name="b", labels=(), repo_id=None, owner_id=None)
+    assert view.serves(runner(owner_id=0, repo_id=5), job)
