@@ -94,7 +94,7 @@ def punycode(name):
         labels.append(label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii"))
     candidate = ".".join(labels)
     try:
-        return validate_name(candidate) if candidate.isascii() else None
+        return validate_name(candidate)  # ASCII: every label is, or is made so
     except UsageError:
         return None
 
@@ -155,9 +155,7 @@ def validate_pin(name, address):
     if isinstance(name, str) and host_ip(name.encode("ascii", "replace")) is not None:
         try:  # an address where the name goes: was it swapped with the address?
             validate_address(address)
-        except UsageError as exc:
-            if host_ip(str(address).encode("ascii", "replace")) is not None:
-                raise
+        except UsageError as exc:  # what validate_address refuses, host_ip does too
             raise UsageError("%s (name and address swapped? %r is an address, expected NAME "
                              "then ADDRESS)" % (exc, name)) from None
     validate_name(name)

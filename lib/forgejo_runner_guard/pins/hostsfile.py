@@ -233,8 +233,8 @@ def _keep_pieces(data, lo, hi, names):
     eol = b"\r\n" if data.endswith(b"\r", lo, hi) else b"\n"
     comment = data.find(b"#", lo, hi)
     stop = hi if comment < 0 else comment
-    if any(data.find(c, lo, stop) >= 0 for c in _IRREGULAR) or data.startswith(b" ", lo, stop) \
-            or data.endswith(b" ", lo, stop):
+    # (one trailing space needs no copy: the last piece's is dropped below)
+    if any(data.find(c, lo, stop) >= 0 for c in _IRREGULAR) or data.startswith(b" ", lo, stop):
         fields = data[lo:stop].translate(_TO_SPACE)  # tabs, runs of spaces: one copy
         while b"  " in fields:
             fields = fields.replace(b"  ", b" ")

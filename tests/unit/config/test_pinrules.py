@@ -151,3 +151,17 @@ def test_names_the_system_resolves_for_itself_are_special(name):
 def test_other_names_are_not_special(name):
     assert pinrules.special_name(name) is None
     assert parse_pins("%s 10.1.0.10" % name) == [(name, "10.1.0.10")]
+
+
+@pytest.mark.parametrize("name, why", [
+    ("LocalHost", "LocalHost is a loopback name the system resolves for itself"),
+    ("forge.localhost", "forge.localhost is a loopback name the system resolves for itself"),
+    ("localhost.localdomain", "localhost.localdomain is a loopback name the system resolves for "
+     "itself"),
+    ("IP6-AllNodes", "IP6-AllNodes is one of the stock hosts file's IPv6 loopback and multicast "
+     "names"),
+])
+def test_why_a_name_is_special_exactly(name, why):
+    """The reason is the first half of the refusal an operator reads (the
+    name as given, then why)."""
+    assert pinrules.special_name(name) == why

@@ -895,3 +895,55 @@ def test_a_12_mb_line_is_planned_in_a_few_times_its_size():
     finally:
         tracemalloc.stop()
     assert peak < 0.2 * len(plan.text), peak  # in sync: nothing copied
+
+
+# ------------------------------------------------------------ edges the second mutation run found
+
+
+@pytest.mark.parametrize("line, keep", [
+    (b" 203.0.113.5 www forge.azrak.io", b"203.0.113.5\twww"),  # a leading space
+    (b"203.0.113.5 www forge.azrak.io ", b"203.0.113.5\twww"),  # a trailing one
+    (b"203.0.113.5 forge.azrak.io www ", b"203.0.113.5\twww"),
+    (b"203.0.113.5 forge.azrak.io www # web", b"203.0.113.5\twww"),
+    (b"203.0.113.5\tforge.azrak.io\tNAS-X", b"203.0.113.5\tNAS-X"),  # tabs; case and X kept
+])
+def test_the_keep_line_is_the_address_and_the_other_names(line, keep):
+    old = b"127.0.0.1 localhost\n" + line + b"\n"
+    plan = hf.plan(old, PIN)
+    assert plan.text == (b"127.0.0.1 localhost\n10.1.0.10\tforge.azrak.io # forgejo-runner-guard pin\n"
+                         + keep + b" # forgejo-runner-guard keep\n#forgejo-runner-guard off "
+                         b"forge.azrak.io " + _crc(line) + b": " + line + b"\n")
+    assert hf.plan(plan.text, PIN).text is plan.text
+    assert hf.plan(plan.text, unpin_all=True).text == old
+
+
+def test_pins_of_two_names_on_adjacent_lines_each_go_before_their_own():
+    old = b"203.0.113.5 a.example\n203.0.113.6 b-1.example\n"
+    plan = hf.plan(old, [("a.example", "10.1.0.10"), ("b-1.example", "10.1.0.11")])
+    assert plan.text == (b"10.1.0.10\ta.example # forgejo-runner-guard pin\n"
+                         b"#forgejo-runner-guard off a.example " + _crc(b"203.0.113.5 a.example")
+                         + b": 203.0.113.5 a.example\n"
+                         b"10.1.0.11\tb-1.example # forgejo-runner-guard pin\n"
+                         b"#forgejo-runner-guard off b-1.example " + _crc(b"203.0.113.6 b-1.example")
+                         + b": 203.0.113.6 b-1.example\n")
+
+
+def test_a_one_letter_name_at_the_end_of_a_line():
+    old = b"127.0.0.1 localhost\n192.0.2.1 a\n"
+    plan = hf.plan(old, [("a", "10.1.0.10")])
+    assert plan.text == (b"127.0.0.1 localhost\n10.1.0.10\ta # forgejo-runner-guard pin\n"
+                         b"#forgejo-runner-guard off a " + _crc(b"192.0.2.1 a") + b": 192.0.2.1 a\n")
+    assert plan.outcomes == [hf.Outcome("a", "10.1.0.10", hf.ADDED, switched_off=[2])]
+
+
+def test_a_needle_at_the_first_byte_of_a_line_is_found():
+    """The file's first byte, and the first byte of the line after one
+    found: every line holding a needle is a candidate."""
+    data = b"forge.azrak.io x\nforge.azrak.io y\n10.0.0.1 z\nFORGE.azrak.io"
+    assert hf._candidate_spans(data, [b"forge.azrak.io"]) == [(0, 17), (17, 34), (45, 59)]
+
+
+def test_a_field_at_the_edge_of_a_window_is_found_once(monkeypatch):
+    monkeypatch.setattr(hf, "_WINDOW", 4)
+    data = b"www www www"
+    assert list(hf._fields(data, (b"www",), 0, len(data))) == [(0, 3), (4, 7), (8, 11)]
