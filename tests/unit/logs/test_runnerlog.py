@@ -714,6 +714,19 @@ def test_add_judges_as_the_source_says():
     assert (evidence.errors, evidence.newest_error_detail, evidence.lines) == (1, "own", 2)
 
 
+@pytest.mark.parametrize("source, cause", [("stderr", "second-process"), ("tty", ""), ("journal", "")])
+def test_add_judges_a_line_as_feed_does(source, cause):
+    """A line whose time comes apart is judged as the same line fed with
+    Docker's time: cobra's plain line is the runner's on its own stderr
+    only."""
+    line = b"Error: runner file is already locked by another process"
+    added = LogScan(T0, source=source)
+    added.add((T0 + 1) * 10 ** 9, line)
+    fed = LogScan(T0, source=source)
+    fed.feed(stamp(1).encode() + b" " + line + b"\n")
+    assert added.close().terminal == fed.close().terminal == cause
+
+
 # ------------------------------------------------------------ the evidence lines kept (Evidence.recent_errors)
 
 
