@@ -593,7 +593,7 @@ def _newest(kept):
     return sorted(kept, key=lambda entry: entry[0])[-RECENT_ERRORS:]
 
 
-def _judge(line, tty=False, plain=False):
+def _judge(line, tty, plain=False):
     """One line with Docker's prefix -> (kind, task_id, detail, ns or None)."""
     stamp, _, message = line.partition(b" ")
     kind, task, detail = classify(message, tty, plain)

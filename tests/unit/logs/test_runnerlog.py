@@ -714,6 +714,19 @@ def test_add_judges_as_the_source_says():
     assert (evidence.errors, evidence.newest_error_detail, evidence.lines) == (1, "own", 2)
 
 
+@pytest.mark.parametrize("source, cause", [("stderr", "second-process"), ("tty", ""), ("journal", "")])
+def test_add_judges_a_line_as_feed_does(source, cause):
+    """A line whose time comes apart is judged as the same line fed with
+    Docker's time: cobra's plain line is the runner's on its own stderr
+    only."""
+    line = b"Error: runner file is already locked by another process"
+    added = LogScan(T0, source=source)
+    added.add((T0 + 1) * 10 ** 9, line)
+    fed = LogScan(T0, source=source)
+    fed.feed(stamp(1).encode() + b" " + line + b"\n")
+    assert added.close().terminal == fed.close().terminal == cause
+
+
 # ------------------------------------------------------------ the evidence lines kept (Evidence.recent_errors)
 
 
@@ -915,6 +928,39 @@ def test_a_flood_is_counted_by_the_block_regex(mocker, count, head, calls):
     assert (evidence.errors, evidence.newest_error_detail, spy.call_count) == (count, "e%d" % (count - 1), calls)
     assert evidence.streak_polls == count and evidence.newest_error == runnerlog.to_seconds(
         (T0 + 1) * 10 ** 9 + count - 1)
+
+
+DISK = '%s time="%s" level=error msg="disk almost full"\n' % (stamp(0), TS)  # a mark, no needle
+REJECTED = '%s time="%s" level=info msg="the server rejected the runner: a warning"\n' % (stamp(0), TS)
+
+
+def _errors(first, count, text="unavailable: unexpected EOF"):
+    return "".join(error_line(1, i, text) for i in range(first, first + count))
+
+
+@pytest.mark.parametrize("parts, errors, calls", [
+    # a flood from the chunk's first byte whose errors hold a mark of their own
+    ([_errors(0, 40, "unknown: Error: 502 Bad Gateway")], 40, 2),
+    # a mark on the chunk's first line, read apart from the flood's block
+    ([DISK + HELLO + _errors(0, 40)], 40, 1),
+    # a mark in a later window: not this block's
+    ([HELLO + _errors(0, 20) + HELLO, _errors(20, 20)], 40, 1),
+    # no failure at all: a needle without an error level in a window without a mark
+    ([DISK + HELLO * 3, REJECTED], 0, 0),
+    ([REJECTED + HELLO * 3, DISK], 0, 0),
+])
+def test_marks_are_looked_for_in_their_own_block_only(mocker, parts, errors, calls):
+    """The block regex counts a flood unless its block (one window of the
+    chunk) holds an error-level line it did not match; marks before the
+    block or after it, or in the errors' own text, change nothing."""
+    spy = mocker.spy(runnerlog, "classify")
+    saved = runnerlog._WINDOW
+    runnerlog._WINDOW = len(parts[0])
+    try:
+        evidence = scan("".join(parts).encode(), None)
+    finally:
+        runnerlog._WINDOW = saved
+    assert (evidence.errors, evidence.terminal, spy.call_count) == (errors, "", calls)
 
 
 def test_line_by_line_costs_a_classify_each_and_relayed_phrases_none(mocker):

@@ -264,6 +264,22 @@ def test_a_gap_inside_a_block_breaks_the_streak(fast):
     assert (evidence.streak_polls, evidence.streak_start) == (10, runnerlog.to_seconds(times[10]))
 
 
+def test_a_failure_that_waited_out_the_timeout_may_come_a_timeout_later():
+    """Line by line: a failure whose detail says it waited out fetch_timeout
+    continues the streak up to interval * spread + timeout (33 s for the
+    default 2 s, 30 s) after the one before; an instant failure only 3 s."""
+    def line(sec, error):
+        return '%s time="x" level=error msg="failed to fetch task" error="%s"\n' % (
+            stamp((T0 + sec) * NS), error)
+    slow_data = (line(0, "unavailable: EOF") + line(20, "deadline_exceeded: context deadline exceeded")
+                 + line(52, "deadline_exceeded: context deadline exceeded")).encode()
+    evidence = runnerlog.scan(slow_data, None, fast=False)
+    assert (evidence.streak_start, evidence.streak_polls) == (T0, 3)
+    fast_data = (line(0, "unavailable: EOF") + line(20, "unavailable: EOF")).encode()
+    evidence = runnerlog.scan(fast_data, None, fast=False)
+    assert (evidence.streak_start, evidence.streak_polls) == (T0 + 20, 1)
+
+
 def test_a_held_block_then_failures_line_by_line():
     """A flood (held: its last lines read late) and in the next window,
     line by line (a job start is in it), two more failures first: the

@@ -118,6 +118,24 @@ def test_a_journal_reads_only_the_loggers_lines(config):
 # ------------------------------------------------------------ the rules
 
 
+def test_marks_are_counted_in_the_range_only():
+    """LogScan's block test: the marks (error level, cobra's line) inside
+    data[start:end], none before or after it."""
+    data = b"level=error ERRO x\nError: boom level=error\nERRO tail"
+    assert terminal.marks(data, 0, len(data)) == 5
+    assert terminal.marks(data, 12, data.index(b"\nERRO tail")) == 3  # ERRO, Error:, level=error
+    assert terminal.marks(data, 13, 40) == 1  # "Error: " only: the cut ERRO and level=error are not
+    assert terminal.marks(b"no marks here", 0, 13) == 0
+
+
+def test_marked_looks_in_the_range_only():
+    data = b"ERRO[t] x\nplain line\nError: boom"
+    assert terminal.marked(data, 0, 9)  # a mark at the very start
+    assert not terminal.marked(data, 1, data.index(b"Error"))  # cut before and after
+    assert terminal.marked(data, 10, len(data))
+    assert not terminal.marked(b"level=info msg=x", 0, 16)
+
+
 @pytest.mark.parametrize("detail, url", [
     ('unavailable: URL "x/api" missing scheme: use http:// or https:// (unlike grpc-go)', True),
     ('malformed `url` "x": parse "x": invalid URI for request', True),
@@ -211,6 +229,35 @@ def test_a_terminal_line_before_the_window_is_not_seen():
     assert runnerlog.scan(data, since=T0).terminal == "unregistered"
 
 
+
+def test_a_terminal_line_without_an_error_field_gives_its_message():
+    """logrus's TTY layout pads the message and puts the fields after it,
+    two spaces on: with no `error=` the detail is the message alone."""
+    message = 'another gitea-runner process is already using ".runner"; each runner process needs ' \
+              'its own runner file (runner.file)'
+    line = ("\x1b[31mERRO\x1b[0m[2026-06-29T10:00:00Z] " + message
+            + '  \x1b[31mfile\x1b[0m=".runner"').encode()
+    assert classify(line, tty=True) == (TERMINAL, "second-process", message)
+
+
+def test_of_terminal_lines_of_one_time_the_later_is_the_newest():
+    data = (stamp(0) + b' time="t" level=error msg="another gitea-runner process is already using x"\n'
+            + stamp(0) + DECLARE)
+    evidence = runnerlog.scan(data, since=None)
+    assert (evidence.terminal, evidence.terminal_at) == ("unregistered", T0)
+
+
+def test_the_terminal_line_kept_is_cut_before_it_is_cleaned():
+    """Of a terminal line at most 4 * EVIDENCE_LINE bytes are kept (as of a
+    fetch error's), control characters removed only then: a line padded
+    with them shows what came before them."""
+    line = (stamp(0) + b" Error: unauthenticated: unregistered runner" + b"\a" * 4100 + b" after\n")
+    evidence = runnerlog.scan(line, since=None)
+    assert evidence.terminal == "unregistered"
+    assert evidence.terminal_line == "2026-06-29T10:00:00.000000000Z Error: unauthenticated: " \
+        "unregistered runner"
+
+
 # ------------------------------------------------------------ tails
 
 
@@ -245,8 +292,47 @@ def test_tail_of_journal_entries():
     assert len(got.lines) == 3
 
 
+def test_tail_of_a_terminals_stream_trusts_only_logrus_lines():
+    """In a terminal's stream (source "tty") cobra's plain line and an
+    uncoloured error line may be a job's: no cause; on stderr they are the
+    runner's."""
+    for line in (b" Error: runner file is already locked by another process\n",
+                 b' time="t" level=error msg="another gitea-runner process is already using x"\n'):
+        assert tail.of_stream(stamp(0) + line, "tty").cause == ""
+        assert tail.of_stream(stamp(0) + line, "stderr").cause == "second-process"
+
+
+def test_tail_of_journal_trusts_no_plain_line_and_skips_what_is_no_entry():
+    """A journal merges stdout and stderr: cobra's plain line alone is no
+    cause.  A line that is no entry is left out wherever it is, and only
+    the last run (from `since`) is judged."""
+    def entry(sec, message):
+        return json.dumps({"__REALTIME_TIMESTAMP": str((T0 + sec) * 10 ** 6),
+                           "MESSAGE": message}).encode() + b"\n"
+    plain = entry(0, "Error: runner file is already locked by another process")
+    got = tail.of_journal(plain)
+    assert (got.cause, got.lines) == ("", ("2026-06-29T10:00:00.000000000Z Error: runner file is "
+                                           "already locked by another process",))
+    declare = entry(0, DECLARE.strip().decode())
+    data = b"not json\n" + declare + b"{}\n" + entry(10, "boom")
+    got = tail.of_journal(data)
+    assert (got.cause, got.detail) == ("unregistered", "unauthenticated: unregistered runner")
+    assert got.lines == ("2026-06-29T10:00:00.000000000Z" + DECLARE.decode().rstrip("\n"),
+                         "2026-06-29T10:00:10.000000000Z boom")
+    assert tail.of_journal(data, since=T0 + 5).cause == ""
+    assert tail.of_journal(data, since=T0).cause == "unregistered"
+
+
+def test_tail_of_entries_without_a_time_shows_the_message_alone():
+    got = tail.of_entries([(None, b"boom"), (stamps.parse_ns(stamp(1)), b"bang")])
+    assert got.lines == ("boom", "2026-06-29T10:00:01.000000000Z bang")
+
+
 def test_the_tail_buffer_is_bounded():
     buffer = tail.Buffer()
+    assert buffer.data == b""
+    buffer.feed(bytearray(b"ab"))
+    assert buffer.data == b"ab"
     for _ in range(100):
         buffer.feed(b"x" * 10000)
     assert len(buffer.data) == tail.MAX_BYTES
