@@ -46,7 +46,7 @@ EVERY=0.05 # the real runner fails a fetch every 2 s; here 40 times faster
 # records what it starts in $WORK: each container's name in
 # $WORK/containers, an engine in $WORK/engine.
 if [ -z "${FRG_DEMO_WORK:-}" ]; then
-    WORK=$(mktemp -d /tmp/frg-demo.XXXXXX)
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/frg-demo.XXXXXX")
     child=""
     cleanup() {
         local status=$?

@@ -5,9 +5,11 @@ import glob
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -33,8 +35,22 @@ def _containers(docker_host):
     return set(result.stdout.split())
 
 
+_TMP = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _tmpdir():
+    """The demos' TMPDIR, this module's own: what another session's demo
+    makes in /tmp at the same time (make check's other lane) is not
+    counted as this one's leftover.  Short: the demo's engine has sockets
+    under it."""
+    _TMP["dir"] = tempfile.mkdtemp(prefix="frg-dt.", dir="/tmp")
+    yield
+    shutil.rmtree(_TMP.pop("dir"), ignore_errors=True)
+
+
 def _demo_dirs():
-    return set(glob.glob("/tmp/frg-demo.*"))
+    return set(glob.glob(os.path.join(_TMP["dir"], "frg-demo.*")))
 
 
 def _processes_mentioning(text):
@@ -57,7 +73,7 @@ def _package_installed():
 
 
 def _env(docker_host=None):
-    env = dict(os.environ, PYTHON=sys.executable, LC_ALL="C.UTF-8")
+    env = dict(os.environ, PYTHON=sys.executable, LC_ALL="C.UTF-8", TMPDIR=_TMP["dir"])
     env.pop("DOCKER_HOST", None)
     if docker_host:
         env["DOCKER_HOST"] = docker_host
@@ -150,7 +166,7 @@ def _interrupt_after(marker, docker_host):
             if line is None:
                 raise AssertionError("the demo ended before %r:\n%s" % (marker, "".join(seen)))
             seen.append(line)
-            found = re.search(r"Everything runs in (/tmp/frg-demo\.\w+)", line)
+            found = re.search(r"Everything runs in (/\S+/frg-demo\.\w+)", line)
             if found:
                 work = found.group(1)
             if marker in line:
