@@ -89,17 +89,11 @@ $(VENV)/py39/.stamp: tests/requirements.txt
 
 venvs: $(VENV)/sh2/.stamp $(VENV)/sh1/.stamp $(VENV)/py39/.stamp
 
-# The whole suite on sh 2.x (Python 3.11), then everything that runs the
-# tools on sh 1.14, then the pure modules on Python 3.9.
+# The whole suite on sh 2.x (Python 3.11) beside everything that runs the
+# tools on sh 1.14, then the pure modules on Python 3.9 (tools/check: two
+# lanes side by side, the logs printed when both are done).
 check: deps venvs
-	@start=$$(date +%s); \
-	echo "== sh 2.x, Python $$($(VENV)/sh2/bin/python -c 'import sys; print(sys.version.split()[0])'): all tests"; \
-	$(VENV)/sh2/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests; \
-	echo "== sh 1.14: all but the packaging tests"; \
-	$(VENV)/sh1/bin/python -m pytest -p no:cacheprovider -m 'not package' $(PYTEST_ARGS) tests; \
-	echo "== Python 3.9: pure modules and command line"; \
-	$(VENV)/py39/bin/python -m pytest -p no:cacheprovider -m 'not package and not docker' $(PYTEST_ARGS) tests; \
-	echo "make check: all suites passed in $$(( $$(date +%s) - start ))s"
+	@tools/check $(abspath $(VENV)) $(abspath $(OUT))
 
 # The Ansible role (contrib/ansible): ansible-lint's production profile on
 # the role, site.yml and the scenarios (offline), then Molecule's docker
