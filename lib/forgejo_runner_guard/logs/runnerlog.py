@@ -40,7 +40,7 @@ import dataclasses
 import re
 from typing import FrozenSet, Optional, Tuple
 
-from . import terminal
+from . import logfmt, terminal
 from .failures import PollModel, failure_class, slow
 from .sources import SOURCES, SourceWatch
 from .stamps import NS, format_ns, parse_ns, since_ns, to_seconds
@@ -62,11 +62,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # the (padded) message
 _TTY = re.compile(r"([A-Z]{4,7})\[[^\]]*\](?:\[[^\]\s]+:\d+\] \[[^\]\s]*\])? ?(.*)", re.S)
 # one logfmt pair; a quoted value may run to the end of a truncated line
-_PAIR = re.compile(r'\s*([A-Za-z_][\w.\-]*)=(?:"([^"\\]*(?:\\.[^"\\]*)*)(?:"|$)|([^\s"]*))', re.S)
 _ERROR_FIELD = re.compile(r'(?:^|\s)error=(?:"([^"\\]*(?:\\.[^"\\]*)*)(?:"|$)|(\S*))', re.S)
 _JOB = re.compile(r"task (\d+) repo is (\S.*)", re.S)
-_ESCAPE = re.compile(r'\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)', re.S)
-_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
 _ERROR_LEVELS = ("error", "erro")
 _WARN_LEVELS = ("warning", "warn")
@@ -79,43 +76,6 @@ _TIMED_OUT = "fetching a task timed out"
 _TTY_OWN = re.compile(
     r"\x1b\[(?:2;)?3[1-7]m([A-Z]{4})\x1b\[0m\[[^\]]*\](?:\[[^\]\s]+:\d+\] \[[^\]\s]*\])? ?(.*)", re.S
 )
-
-def _unescape_one(match):
-    code = match.group(1)
-    if code[0] in "xuU" and len(code) > 1:
-        return chr(int(code[1:], 16))
-    if len(code) == 3:
-        return chr(int(code, 8))
-    return _SIMPLE_ESCAPES.get(code, code)
-
-
-def unquote(value):
-    """Undo Go's %q escaping (logrus quotes values with it)."""
-    if "\\" not in value:
-        return value
-    return _ESCAPE.sub(_unescape_one, value)
-
-
-def _logfmt(text, pos=0, fields=None, all_fields=False):
-    """Leading key=value pairs of `text` from `pos` -> (fields, end).
-
-    The first of a key wins.  Stops at the first thing that is not a pair,
-    so a message's content can never be read as a field of the line; and,
-    unless all_fields, as soon as `level` and `msg` are known."""
-    fields = {} if fields is None else fields
-    end = len(text)
-    while pos < end:
-        match = _PAIR.match(text, pos)
-        if not match or match.end() == pos:
-            break
-        key, quoted, bare = match.groups()
-        if key not in fields:
-            fields[key] = unquote(quoted) if quoted is not None else bare
-        pos = match.end()
-        if not all_fields and "level" in fields and "msg" in fields:
-            break
-    return fields, pos
-
 
 def _fields(text, tty):
     """-> (level, message, state) of one runner line, or None when the line
@@ -131,7 +91,7 @@ def _fields(text, tty):
     layout = _TTY.match(text)
     if layout:
         return layout.group(1).lower(), layout.group(2), None
-    fields, pos = _logfmt(text)
+    fields, pos = logfmt.pairs(text)
     if "level" in fields and "msg" in fields:
         return fields["level"].lower(), fields["msg"], (fields, pos)
     return None
@@ -145,9 +105,9 @@ def _error_field(text, msg, state):
         match = _ERROR_FIELD.search(msg)
         if not match:
             return None
-        return unquote(match.group(1)) if match.group(1) is not None else match.group(2)
+        return logfmt.unquote(match.group(1)) if match.group(1) is not None else match.group(2)
     fields, pos = state
-    return _logfmt(text, pos, fields, all_fields=True)[0].get("error")
+    return logfmt.pairs(text, pos, fields, all_fields=True)[0].get("error")
 
 
 def classify(message, tty=False, plain=False):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from helpers.tools import FIXTURES
-from forgejo_runner_guard.logs import runnerlog, stamps
+from forgejo_runner_guard.logs import logfmt, runnerlog, stamps
 from forgejo_runner_guard.logs.runnerlog import (
     FETCH_ERROR,
     JOB_START,
@@ -842,7 +842,7 @@ def test_evidence_the_same_on_the_fast_and_the_slow_path(tail, chunk):
     (r"\'", "'"),
 ])
 def test_unquote_undoes_gos_escapes(quoted, text):
-    assert runnerlog.unquote(quoted) == text
+    assert logfmt.unquote(quoted) == text
     line = 'level=error msg="failed to fetch task" error="%s"' % quoted
     assert classify(line.encode()) == (FETCH_ERROR, None, text)
     assert classify(('ERRO[0002] failed to fetch task    error="%s"' % quoted).encode()) == \
