@@ -120,7 +120,9 @@ def test_make_demo_tells_the_story_and_cleans_up(docker_host):
         r"forgejo_runner: \d+ fetch errors in \d+s \(threshold 40\), newest \d+s ago \(transport: [^)]+\), "
         r"no job running: restarted",
         r'msg="\[poller 0\] launched"',
-        r"forgejo_runner: 0 fetch errors in \d+s \(threshold 40\): healthy",
+        # a line the old process wrote as it was stopped can reach the engine's
+        # log (and its time stamp) after the new start: one, rarely two
+        r"forgejo_runner: [0-2] fetch errors? in \d+s \(threshold 40\)(, newest [^\n]*)?: healthy",
         r"--hosts-file \$DEMO/hosts --check",
         r"\(exit status 3\)",
         r"\+10\.1\.0\.10\s+forge\.azrak\.io",
@@ -247,4 +249,5 @@ def test_demo_runs_the_checkout_tools_when_told_to(docker_host):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     assert result.returncode == 0, result.stdout
     assert "Tools: this checkout's, %s/bin/forgejo-runner-watchdog" % ROOT in result.stdout
-    assert re.search(r"forgejo_runner: 0 fetch errors in \d+s \(threshold 40\): healthy", result.stdout)
+    assert re.search(r"forgejo_runner: [0-2] fetch errors? in \d+s \(threshold 40\)(, newest [^\n]*)?: healthy",
+                     result.stdout)
