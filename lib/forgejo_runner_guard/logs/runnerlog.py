@@ -177,8 +177,8 @@ class Evidence:
 
     errors               fetch errors with Docker time >= since
     newest_error         epoch seconds of the newest of those, or None
-    newest_error_detail  its error text ("" when none)
-    newest_class         failure_class() of it ("" when none)
+    newest_error_detail  its error text, as shown() ("" when none)
+    newest_class         failure_class() of its whole text ("" when none)
     streak_start         epoch seconds of the first failure of the streak
                          the newest failure ends: failures no further apart
                          than the PollModel allows for polls that all failed,
@@ -203,7 +203,7 @@ class Evidence:
                          ANSI codes removed, cut at EVIDENCE_LINE characters
     terminal             cause (terminal.CAUSES) of the newest terminal line
                          with time >= since ("" none); terminal_at its time,
-                         terminal_detail its error text (or message),
+                         terminal_detail its error text (or message) as shown(),
                          terminal_line the line as recent_errors keeps one
     """
 
@@ -376,7 +376,7 @@ class LogScan:
             self._result = Evidence(
                 errors=self._errors,
                 newest_error=to_seconds(self._newest) if newest else None,
-                newest_error_detail=detail,
+                newest_error_detail=shown(detail),
                 newest_class=failure_class(detail) if newest else "",
                 streak_start=None if self._streak is None else to_seconds(self._streak),
                 streak_polls=self._polls,
@@ -391,7 +391,7 @@ class LogScan:
                 recent_errors=tuple(evidence_text(line) for _, line in _newest(self._recent)),
                 terminal=cause,
                 terminal_at=None if ns is None else to_seconds(ns),
-                terminal_detail=cause_detail,
+                terminal_detail=shown(cause_detail),
                 terminal_line=evidence_text(line),
             )
         return self._result
@@ -561,10 +561,16 @@ def _judge(line, tty, plain=False):
 
 
 def evidence_text(line):
-    """A kept line as text: decoded, ANSI codes and other control
-    characters but tabs removed, at most EVIDENCE_LINE characters."""
-    text = _ANSI.sub("", line.decode("utf-8", "replace"))
-    text = "".join(ch for ch in text if ch >= " " or ch == "\t").rstrip()
+    """A kept line as text: decoded, then as shown()."""
+    return shown(line.decode("utf-8", "replace"))
+
+
+def shown(text):
+    """Text of the log as a report shows it, on one line: ANSI codes and
+    other control characters (C0 but tabs, DEL, C1) removed, at most
+    EVIDENCE_LINE characters."""
+    text = _ANSI.sub("", text)
+    text = "".join(ch for ch in text if " " <= ch < "\x7f" or ch > "\x9f" or ch == "\t").rstrip()
     return text[:EVIDENCE_LINE]
 
 

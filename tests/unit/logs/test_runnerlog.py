@@ -759,7 +759,8 @@ def test_evidence_keeps_the_newest_counted_fetch_error_lines():
 
 @pytest.mark.parametrize("raw, text", [
     (b"a\tb", "a\tb"),  # tabs stay
-    (b"a\x07b\x00c\x7fd", "abc\x7fd"),  # other control characters go (DEL is none)
+    (b"a\x07b\x00c\x7fd\r\ne", "abcde"),  # other control characters go, DEL too
+    ("a\x85b\x9b31mc\xa0d".encode(), "ab31mc\xa0d"),  # C1 controls (NEL, CSI) go; U+00A0 stays
     (b"\x1b[31mERRO\x1b[0m x \x1b[1m", "ERRO x"),  # colour codes go
     (b"  lead and trail  \r", "  lead and trail"),  # only the end is stripped
     (b"caf\xc3\xa9 \xff", "caf\u00e9 \ufffd"),  # bytes that are not UTF-8: U+FFFD
@@ -1044,7 +1045,7 @@ def test_a_line_longer_than_max_line_is_judged_on_its_first_max_line_bytes(cut, 
         scanner.feed(piece)
     evidence = scanner.close()
     assert (evidence.errors, evidence.lines) == (1, 2)
-    assert evidence.newest_error_detail == "x" * (runnerlog.MAX_LINE - len(head))
+    assert evidence.newest_error_detail == "x" * runnerlog.EVIDENCE_LINE  # shown() of it
 
 
 def test_a_flood_before_the_window_costs_nothing(mocker):
@@ -1067,3 +1068,26 @@ def test_a_long_flood_is_counted_block_by_block(mocker, window):
     assert (evidence.errors, evidence.streak_polls, evidence.newest_error_detail) == (1000, 1000, "e999")
     assert spy.call_count < runnerlog._FAST_MIN  # at most the last block, if it is short
     assert [line.rsplit('"', 2)[1] for line in evidence.recent_errors] == ["e995", "e996", "e997", "e998", "e999"]
+
+
+def test_an_error_text_is_shown_on_one_line_and_classified_whole():
+    """logrus quotes the error (%q): what the forge answered can hold
+    escapes of control characters; a report shows it on one line, at most
+    EVIDENCE_LINE characters, while its class is read from the whole."""
+    from forgejo_runner_guard.logs import failures, terminal
+
+    quoted = r"unknown: \x1b[2J\r\nX\x7f\u0085" + "y" * 1500 + " code = Unauthenticated desc = x"
+    raw = "unknown: \x1b[2J\r\nX\x7f\x85" + "y" * 1500 + " code = Unauthenticated desc = x"
+    line = '%s time="%s" level=error msg="failed to fetch task" error="%s"\n' % (stamp(2), TS, quoted)
+    evidence = scan(line.encode(), T0)
+    assert evidence.errors == 1
+    assert evidence.newest_error_detail == ("unknown: X" + "y" * 1500)[:runnerlog.EVIDENCE_LINE]
+    # the refusal at the end, past what is shown, still counts
+    assert evidence.newest_class == failures.failure_class(raw) == failures.REFUSED
+    assert failures.failure_class(evidence.newest_error_detail) == failures.TRANSPORT
+    refusal = r"unauthenticated: unregistered runner\x1b[2J\r\nrm -rf \x9b31m" + "z" * 2000
+    line = '%s time="%s" level=error msg="fail to invoke Declare" error="%s"\n' % (stamp(3), TS, refusal)
+    evidence = scan(line.encode(), T0)
+    assert evidence.terminal == terminal.UNREGISTERED
+    assert evidence.terminal_detail == ("unauthenticated: unregistered runnerrm -rf 31m" + "z" * 2000)[
+        :runnerlog.EVIDENCE_LINE]

@@ -68,7 +68,7 @@ def reference(data, since, source="stderr", model=None):
     seconds = runnerlog.to_seconds
     return Evidence(
         errors=errors, newest_error=None if newest is None else seconds(newest),
-        newest_error_detail=detail, newest_class="" if newest is None else failure_class(detail),
+        newest_error_detail=shown(detail), newest_class="" if newest is None else failure_class(detail),
         streak_start=None if streak is None else seconds(streak), streak_polls=polls,
         last_job_start=None if job is None else seconds(job), claimed_tasks=frozenset(claims),
         lines=len(lines), untimed=untimed, since=since, source=source, level=watch.level,
@@ -78,12 +78,17 @@ def reference(data, since, source="stderr", model=None):
 
 def evidence_text(line):
     """A kept line as Evidence.recent_errors gives it: its first 4 *
-    EVIDENCE_LINE bytes (the bound of what is held), decoded, colour codes
-    and control characters but tabs removed, the end stripped, at most
-    EVIDENCE_LINE characters."""
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "",
-                  line[: 4 * runnerlog.EVIDENCE_LINE].decode("utf-8", "replace"))
-    return "".join(c for c in text if c == "\t" or ord(c) >= 32).rstrip()[: runnerlog.EVIDENCE_LINE]
+    EVIDENCE_LINE bytes (the bound of what is held), decoded, as shown()."""
+    return shown(line[: 4 * runnerlog.EVIDENCE_LINE].decode("utf-8", "replace"))
+
+
+def shown(text):
+    """Text as a report shows it: colour codes and control characters (C0
+    but tabs, DEL, C1) removed, the end stripped, at most EVIDENCE_LINE
+    characters."""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    return "".join(c for c in text if c == "\t" or 32 <= ord(c) < 127 or ord(c) > 159
+                   ).rstrip()[: runnerlog.EVIDENCE_LINE]
 
 
 def stamp(ns):
