@@ -760,7 +760,8 @@ def test_evidence_keeps_the_newest_counted_fetch_error_lines():
 @pytest.mark.parametrize("raw, text", [
     (b"a\tb", "a\tb"),  # tabs stay
     (b"a\x07b\x00c\x7fd\r\ne", "abcde"),  # other control characters go, DEL too
-    ("a\x85b\x9b31mc\xa0d".encode(), "ab31mc\xa0d"),  # C1 controls (NEL, CSI) go; U+00A0 stays
+    ("~\x7f\x80a\x85b\x9b31mc\x9f\xa0d".encode(), "~ab31mc\xa0d"),  # DEL and C1 (NEL, CSI, APC)
+    # go; U+00A0 stays
     (b"\x1b[31mERRO\x1b[0m x \x1b[1m", "ERRO x"),  # colour codes go
     (b"  lead and trail  \r", "  lead and trail"),  # only the end is stripped
     (b"caf\xc3\xa9 \xff", "caf\u00e9 \ufffd"),  # bytes that are not UTF-8: U+FFFD
@@ -1034,18 +1035,23 @@ def test_a_line_longer_than_the_window_leaves_the_windows_after_it(mocker):
 
 @pytest.mark.parametrize("cut", [None, 40, runnerlog.MAX_LINE - 3, runnerlog.MAX_LINE + 2])
 @pytest.mark.parametrize("newline", [True, False])
-def test_a_line_longer_than_max_line_is_judged_on_its_first_max_line_bytes(cut, newline):
+@pytest.mark.parametrize("past", [0, 1])
+def test_a_line_longer_than_max_line_is_judged_on_its_first_max_line_bytes(cut, newline, past):
     """Whole, split inside it, or read at close: a line is judged on its
-    first MAX_LINE bytes, here an error field cut short by the cap."""
-    head = '%s time="%s" level=error msg="failed to fetch task" error="' % (stamp(1), TS)
-    line = (head + "x" * (runnerlog.MAX_LINE + 5 - len(head)) + '"').encode()
+    first MAX_LINE bytes, here an error field cut short by the cap: a
+    refusal that ends at the cap counts, one a byte past it does not."""
+    head = '%s time="%s" level=error msg="failed to fetch task" error="unknown: ' % (stamp(1), TS)
+    refusal = " unregistered runner"
+    line = (head + "x" * (runnerlog.MAX_LINE + past - len(head) - len(refusal)) + refusal + 'y"').encode()
+    assert line.index(refusal.encode()) + len(refusal) == runnerlog.MAX_LINE + past
     data = HELLO.encode() + line + (b"\n" if newline else b"")
     scanner = LogScan(T0)
     for piece in ((data,) if cut is None else (data[:len(HELLO) + cut], data[len(HELLO) + cut:])):
         scanner.feed(piece)
     evidence = scanner.close()
     assert (evidence.errors, evidence.lines) == (1, 2)
-    assert evidence.newest_error_detail == "x" * runnerlog.EVIDENCE_LINE  # shown() of it
+    assert evidence.newest_class == ("refused", "transport")[past]
+    assert evidence.newest_error_detail == ("unknown: " + "x" * 2000)[:runnerlog.EVIDENCE_LINE]
 
 
 def test_a_flood_before_the_window_costs_nothing(mocker):
