@@ -161,44 +161,36 @@ def main():
     compileall.compile_dir(os.path.join(ROOT, "lib"), quiet=1)
     print("python %s, sh %s, %d cores, load %.1f; time scaled by %g"
           % (sys.version.split()[0], sh.__version__, os.cpu_count(), os.getloadavg()[0], args.scale))
-    root = None
-    if not os.environ.get("DOCKER_HOST"):
-        root = tempfile.mkdtemp(prefix="frg-bench-engine-", dir="/tmp")
-        os.environ["DOCKER_HOST"] = engine.start(root)
-        print("started a throwaway engine: %s" % os.environ["DOCKER_HOST"])
-    engine.ensure_image(os.environ["DOCKER_HOST"])
-    name = "frg-bench-heal-%d" % os.getpid()
-    workdir = tempfile.mkdtemp(prefix="frg-bench-heal-")
-    try:
-        print("time to heal, unscaled seconds from the runner's first failed poll: until the "
-              "rule holds (by the log); until the check that restarts it (checks back to back); "
-              "the check and the restart (real time); the worst case, the rule + the timer's "
-              "period (%ds) + the check and the restart" % PERIOD)
-        print("  %-58s %6s %6s %7s %10s %7s" % ("cadence", "rule", "check", "restart",
-                                                "worst case", "target"))
-        resolution = []
-        for label, poll, settings, target in CASES:
-            for _ in range(args.repeat):
-                holds, detect, restart, rule, checks = heal(name, poll, settings, args.scale, workdir)
-                resolution += checks
-                if detect is None:
-                    print("  %-58s %6s" % (label, "not healed"))
-                    continue
-                decided = holds + PERIOD
-                # ROUNDING: the JSON's streak has 3 decimals, so `holds` of
-                # the polling rule is sustain to within 0.005 s unscaled
-                print("  %-58s %5.1fs %5.0fs %6.1fs %9.0fs %6.0fs %s (%s rule; restart begun by "
-                      "%.0fs)" % (label, holds, detect, restart, decided + restart, target + PERIOD,
-                                  "met" if decided <= target + PERIOD + ROUNDING else "NOT met",
-                                  rule, decided))
-        print("  resolution: one check takes %.1f s unscaled (median of %d)"
-              % (statistics.median(resolution), len(resolution)))
-    finally:
-        docker("rm", "-f", name)
-        subprocess.run(["rm", "-rf", workdir])
-        if root:
-            engine.stop(root)
-            subprocess.run(["rm", "-rf", root])
+    with engine.given_or_started():
+        name = "frg-bench-heal-%d" % os.getpid()
+        workdir = tempfile.mkdtemp(prefix="frg-bench-heal-")
+        try:
+            print("time to heal, unscaled seconds from the runner's first failed poll: until the "
+                  "rule holds (by the log); until the check that restarts it (checks back to back); "
+                  "the check and the restart (real time); the worst case, the rule + the timer's "
+                  "period (%ds) + the check and the restart" % PERIOD)
+            print("  %-58s %6s %6s %7s %10s %7s" % ("cadence", "rule", "check", "restart",
+                                                    "worst case", "target"))
+            resolution = []
+            for label, poll, settings, target in CASES:
+                for _ in range(args.repeat):
+                    holds, detect, restart, rule, checks = heal(name, poll, settings, args.scale, workdir)
+                    resolution += checks
+                    if detect is None:
+                        print("  %-58s %6s" % (label, "not healed"))
+                        continue
+                    decided = holds + PERIOD
+                    # ROUNDING: the JSON's streak has 3 decimals, so `holds` of
+                    # the polling rule is sustain to within 0.005 s unscaled
+                    print("  %-58s %5.1fs %5.0fs %6.1fs %9.0fs %6.0fs %s (%s rule; restart begun by "
+                          "%.0fs)" % (label, holds, detect, restart, decided + restart, target + PERIOD,
+                                      "met" if decided <= target + PERIOD + ROUNDING else "NOT met",
+                                      rule, decided))
+            print("  resolution: one check takes %.1f s unscaled (median of %d)"
+                  % (statistics.median(resolution), len(resolution)))
+        finally:
+            docker("rm", "-f", name)
+            subprocess.run(["rm", "-rf", workdir])
 
 
 if __name__ == "__main__":

@@ -164,35 +164,27 @@ def main():
 
     print("python %s, sh %s, %d cores, load %.1f" % (sys.version.split()[0], sh.__version__,
                                                       os.cpu_count(), os.getloadavg()[0]))
-    root = None
-    if not os.environ.get("DOCKER_HOST"):
-        root = tempfile.mkdtemp(prefix="frg-bench-engine-", dir="/tmp")
-        os.environ["DOCKER_HOST"] = engine.start(root)
-        print("started a throwaway engine: %s" % os.environ["DOCKER_HOST"])
-    engine.ensure_image(os.environ["DOCKER_HOST"])
-    tag = "frg-bench-%d" % os.getpid()
-    state_dir = tempfile.mkdtemp(prefix="frg-bench-state-")
-    forge = Forge("answer", "127.0.0.1")
-    log_alone, asked = (os.path.join(state_dir, n) for n in ("none.conf", "ping.conf"))
-    with open(log_alone, "w") as handle:
-        handle.write("[watchdog]\nverify = none\n")
-    with open(asked, "w") as handle:
-        handle.write("[watchdog]\nforge = %s\n" % forge.url("127.0.0.1"))
-    try:
-        small(tag + "-small", state_dir, args.small_repeat, config=log_alone,
-              label="150 errors (wedged), the log alone (verify = none)")
-        small(tag + "-small", state_dir, args.small_repeat, config=asked,
-              label="150 errors (wedged), its forge asked (verify = ping)")
-        small(tag + "-small", state_dir, args.small_repeat, ("healthy",),
-              "a healthy runner (no job listing needed)")
-        large(tag + "-large", state_dir, args.lines, args.repeat)
-    finally:
-        forge.close()
-        docker("rm", "-f", tag + "-small", tag + "-large")
-        subprocess.run(["rm", "-rf", state_dir])
-        if root:
-            engine.stop(root)
-            subprocess.run(["rm", "-rf", root])
+    with engine.given_or_started():
+        tag = "frg-bench-%d" % os.getpid()
+        state_dir = tempfile.mkdtemp(prefix="frg-bench-state-")
+        forge = Forge("answer", "127.0.0.1")
+        log_alone, asked = (os.path.join(state_dir, n) for n in ("none.conf", "ping.conf"))
+        with open(log_alone, "w") as handle:
+            handle.write("[watchdog]\nverify = none\n")
+        with open(asked, "w") as handle:
+            handle.write("[watchdog]\nforge = %s\n" % forge.url("127.0.0.1"))
+        try:
+            small(tag + "-small", state_dir, args.small_repeat, config=log_alone,
+                  label="150 errors (wedged), the log alone (verify = none)")
+            small(tag + "-small", state_dir, args.small_repeat, config=asked,
+                  label="150 errors (wedged), its forge asked (verify = ping)")
+            small(tag + "-small", state_dir, args.small_repeat, ("healthy",),
+                  "a healthy runner (no job listing needed)")
+            large(tag + "-large", state_dir, args.lines, args.repeat)
+        finally:
+            forge.close()
+            docker("rm", "-f", tag + "-small", tag + "-large")
+            subprocess.run(["rm", "-rf", state_dir])
 
 
 if __name__ == "__main__":

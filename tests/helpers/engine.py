@@ -9,6 +9,9 @@ machine.
     python3 tests/helpers/engine.py start DIR   # prints DOCKER_HOST=unix://DIR/docker.sock
     python3 tests/helpers/engine.py stop DIR
 
+    with given_or_started():     # the benchmarks: DOCKER_HOST's engine, or
+        ...                      # one of their own, stopped after
+
 start(root, own_etc=True) runs dockerd in a private mount namespace whose
 /etc is root/etc: a file `hosts` (returned by etc_hosts(root)) and a
 symlink to the real entry for everything else.  Docker copies that
@@ -16,6 +19,7 @@ symlink to the real entry for everything else.  Docker copies that
 rewrite it (even by rename) without touching the machine's /etc/hosts.
 """
 
+import contextlib
 import io
 import os
 import shutil
@@ -23,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 
 IMAGE = "frg-busybox:latest"
@@ -176,6 +181,24 @@ def stop(root):
     # the vfs data and the exec root's mounts go with the engine
     subprocess.run(["umount", "-R", "-l", "%s/exec" % root], capture_output=True)
     shutil.rmtree(os.path.join(root, "data"), ignore_errors=True)
+
+
+@contextlib.contextmanager
+def given_or_started():
+    """The engine at DOCKER_HOST, or else a throwaway one started here and
+    set as DOCKER_HOST, stopped and removed at the end; the image imported."""
+    root = None
+    if not os.environ.get("DOCKER_HOST"):
+        root = tempfile.mkdtemp(prefix="frg-bench-engine-", dir="/tmp")
+        os.environ["DOCKER_HOST"] = start(root)
+        print("started a throwaway engine: %s" % os.environ["DOCKER_HOST"])
+    try:
+        ensure_image(os.environ["DOCKER_HOST"])
+        yield os.environ["DOCKER_HOST"]
+    finally:
+        if root:
+            stop(root)
+            subprocess.run(["rm", "-rf", root])
 
 
 def rootfs_tar(busybox=BUSYBOX):
