@@ -7,7 +7,10 @@
 # an idle runner has none.  On SIGTERM it drains like the Forgejo runner:
 # writes "got TERM" to DIR/events, takes DRAIN seconds (a child sleep, after
 # the watchdog's check), writes "exited by itself" and exits 0.  A runner the
-# engine SIGKILLs never writes the last line.
+# engine SIGKILLs never writes the last line.  The drain ignores further
+# SIGTERMs, its child sleep too: systemd (KillMode=control-group) sends one to
+# every process in the unit's cgroup just after the main one, and a sleep
+# forked in between would die at once (a drain of 0 s, not DRAIN).
 #
 #   docker run -d --init --network none \
 #       -v DIR:/state -v "$PWD/tests/helpers/hostrunner.sh:/usr/local/bin/forgejo-runner:ro" \
@@ -24,7 +27,7 @@ job=$3
 shift 3
 FAKERUNNER_LIB=1 . "${FAKERUNNER:-/fakerunner.sh}"
 
-trap 'echo "got TERM" >>"$dir/events"; sleep "$drain"; echo "exited by itself" >>"$dir/events"; exit 0' TERM
+trap 'trap "" TERM; echo "got TERM" >>"$dir/events"; sleep "$drain"; echo "exited by itself" >>"$dir/events"; exit 0' TERM
 
 if [ -e "$dir/started" ]; then
     healthy
