@@ -11,6 +11,7 @@ container's init as seen from the host.
 """
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -95,6 +96,42 @@ class Machine:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         return self.proc.returncode
+
+
+def run_lines(machine, unit, since, ready=bool, seconds=30.0, settle=0.0):
+    """The lines one run of `unit` (its full name) wrote to the journal:
+    since `since` (epoch seconds, taken before the run began; the
+    machine's clock is the host's), those its unit wrote that carry the
+    run's invocation id (read now, after the run) or none.  journald looks
+    a line's invocation id up by the unit's name
+    (/run/systemd/units/invocation:UNIT), which systemd removes when the
+    unit stops: a line read after that carries none, as under load most
+    of a short run's lines do (17 of 40 one-line runs of a unit here).
+    Polled until ready(lines) or `seconds` pass (journald reads a
+    service's stream on its own schedule); settle: look once more after
+    that long, so a late extra line is seen."""
+    invocation = machine.run("systemctl", "show", "-p", "InvocationID", "--value", unit,
+                             check=True).stdout.strip()
+    assert invocation, "%s has no invocation id" % unit
+
+    def read():
+        out = machine.run("journalctl", "--no-pager", "--output=json",
+                          "--output-fields=MESSAGE,_SYSTEMD_INVOCATION_ID",
+                          "--since=@%.6f" % since, "_SYSTEMD_UNIT=" + unit, check=True).stdout
+        entries = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [bytes(e["MESSAGE"]).decode(errors="replace") if isinstance(e["MESSAGE"], list)
+                else e["MESSAGE"]
+                for e in entries if e.get("_SYSTEMD_INVOCATION_ID", invocation) == invocation]
+
+    deadline = time.monotonic() + seconds
+    lines = read()
+    while not ready(lines) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        lines = read()
+    if settle:
+        time.sleep(settle)
+        lines = read()
+    return lines
 
 
 @contextlib.contextmanager

@@ -92,17 +92,11 @@ class PodmanMachine:
         """Start the packaged unit as its timer does; -> (exit status of
         `systemctl start`, the lines the run logged)."""
         self.run("rm", "-f", "/var/lib/forgejo-runner-guard/state.json", check=True)
+        since = time.time()
         proc = self.run("systemctl", "start", UNIT, timeout=120)
-        invocation = self.run("systemctl", "show", "-p", "InvocationID", "--value", UNIT,
-                              check=True).stdout.strip()
-        deadline = time.monotonic() + 60
-        while True:  # journald reads the unit's stream on its own schedule
-            out = self.run("journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=" + UNIT,
-                           "_SYSTEMD_INVOCATION_ID=" + invocation, check=True).stdout
-            lines = [line for line in out.splitlines() if line.strip()]
-            if any(line.startswith(RUNNER + ": ") for line in lines) or time.monotonic() > deadline:
-                return proc.returncode, lines
-            time.sleep(0.2)
+        lines = pkg_nspawn.run_lines(self, UNIT, since, lambda lines: any(
+            line.startswith(RUNNER + ": ") for line in lines), seconds=60)
+        return proc.returncode, [line for line in lines if line.strip()]
 
     def write(self, path, text, mode=0o644):
         full = os.path.join(self.root, path)
