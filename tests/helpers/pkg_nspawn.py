@@ -107,9 +107,7 @@ def run_lines(machine, unit, since, ready=bool, seconds=30.0, settle=0.0):
     (/run/systemd/units/invocation:UNIT), which systemd removes when the
     unit stops: a line read after that carries none, as under load most
     of a short run's lines do (17 of 40 one-line runs of a unit here).
-    Polled until ready(lines) or `seconds` pass (journald reads a
-    service's stream on its own schedule); settle: look once more after
-    that long, so a late extra line is seen."""
+    Polled (poll()) until ready(lines) or `seconds` pass."""
     invocation = machine.run("systemctl", "show", "-p", "InvocationID", "--value", unit,
                              check=True).stdout.strip()
     assert invocation, "%s has no invocation id" % unit
@@ -123,15 +121,23 @@ def run_lines(machine, unit, since, ready=bool, seconds=30.0, settle=0.0):
                 else e["MESSAGE"]
                 for e in entries if e.get("_SYSTEMD_INVOCATION_ID", invocation) == invocation]
 
+    return poll(read, ready, seconds, settle)
+
+
+def poll(read, ready, seconds=30.0, settle=0.0):
+    """read() until ready(what it read) or `seconds` pass: journald reads
+    a service's output stream on its own schedule, so a line may land a
+    moment after the unit has finished.  settle: read once more after
+    that long, so a late extra line is seen.  -> the last read."""
     deadline = time.monotonic() + seconds
-    lines = read()
-    while not ready(lines) and time.monotonic() < deadline:
+    got = read()
+    while not ready(got) and time.monotonic() < deadline:
         time.sleep(0.2)
-        lines = read()
+        got = read()
     if settle:
         time.sleep(settle)
-        lines = read()
-    return lines
+        got = read()
+    return got
 
 
 @contextlib.contextmanager

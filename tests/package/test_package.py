@@ -580,22 +580,10 @@ def test_boot_unit_ran_and_pinned(machine):
 
 
 def journal(machine, ready, *matches, seconds=30.0, settle=0.0):
-    """journalctl -o cat MATCHES in the container, polled until ready(text)
-    or `seconds` pass: journald reads a service's output stream on its own
-    schedule, so a line may land a moment after the unit has finished.
-    settle: look once more after that long, so a late extra line is seen."""
-    def read():
-        return machine.run("journalctl", "--no-pager", "-o", "cat", *matches, check=True).stdout
-
-    deadline = time.monotonic() + seconds
-    text = read()
-    while not ready(text) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        text = read()
-    if settle:
-        time.sleep(settle)
-        text = read()
-    return text
+    """journalctl -o cat MATCHES in the container, polled (pkg_nspawn.poll)
+    until ready(text) or `seconds` pass."""
+    return pkg_nspawn.poll(lambda: machine.run("journalctl", "--no-pager", "-o", "cat", *matches,
+                                               check=True).stdout, ready, seconds, settle)
 
 
 def _monotonic(machine, unit, *props):
