@@ -753,9 +753,8 @@ def test_watchdog_sandbox_allows_docker_socket_state_lock_and_systemctl(machine)
         machine.run("systemctl", "daemon-reload", check=True)
         since = time.time()
         proc = machine.run("systemctl", "start", unit, timeout=60)
-        out = "\n".join(pkg_nspawn.run_lines(machine, unit, since,
-                                             lambda lines: "sandbox probe ok" in lines))
-        assert proc.returncode == 0 and "sandbox probe ok" in out.splitlines(), out
+        lines = pkg_nspawn.run_lines(machine, unit, since, lambda lines: "sandbox probe ok" in lines)
+        assert proc.returncode == 0 and "sandbox probe ok" in lines, lines
     finally:
         shutil.rmtree(dropin, ignore_errors=True)
         shutil.rmtree(scripts, ignore_errors=True)
